@@ -1,0 +1,22 @@
+//! mkimage builds minimal OCI images from build artifacts, without a daemon
+//! and without root.
+//!
+//! The pipeline flows one way:
+//!
+//! ```text
+//! artifacts ──► file plan (rootfs::Tree) ──► layers (layer) ──► image (oci) ──► output
+//!     │
+//!     └── elf + resolve: every file the dynamic loader will open
+//! ```
+//!
+//! * [`elf`] reads just the headers, program headers and dynamic section of
+//!   ELF files, and parses the root's `ld.so.cache`.
+//! * [`resolve`] applies glibc's search rules (ld.so(8), dl-load.c) to find
+//!   the closure of an executable, relative to a root directory.
+//! * [`rootfs`] holds the file plan: image paths and their entries.
+//! * [`layer`] writes a tree as a deterministic, gzip-compressed tar.
+//! * [`oci`] writes configs, manifests and the image layout.
+
+pub mod elf;
+pub mod resolve;
+pub mod rootfs;
