@@ -17,6 +17,7 @@
 //! * [`layer`] writes a tree as a deterministic, gzip-compressed tar.
 //! * [`oci`] writes configs, manifests and the image layout.
 
+pub mod cli;
 pub mod elf;
 pub mod resolve;
 pub mod rootfs;

@@ -1,1 +1,13 @@
-//! ELF reading.
+//! ELF input: the loader's view of a file (header, PT_INTERP, dynamic
+//! section) and the root's loader configuration (ld.so.cache, ld.so.conf).
+
+pub mod ldcache;
+pub mod ldconf;
+pub mod parse;
+pub mod read;
+#[cfg(test)]
+pub(crate) mod synth;
+
+pub use ldcache::LdCache;
+pub use parse::Ident;
+pub use read::{ElfError, ElfInfo, read_elf};

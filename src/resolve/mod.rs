@@ -1,1 +1,281 @@
-//! Dependency resolution.
+//! Dependency resolution with glibc's rules: given an ELF input, find every
+//! file the dynamic loader opens to start it, without running anything.
+//!
+//! The order and rules follow ld.so(8) and `_dl_map_object` in dl-load.c:
+//! DT_NEEDED breadth first, de-duplicated by name and soname; for each name
+//! DT_RPATH of the requester and its loaders (only when the requester has
+//! no DT_RUNPATH), LD_LIBRARY_PATH, DT_RUNPATH of the requester, the
+//! root's ld.so.cache, then the system directories (the last two skipped
+//! under DF_1_NODEFLIB). Everything is looked up inside a root directory.
+
+mod closure;
+mod dst;
+pub mod platform;
+pub mod root;
+mod search;
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::elf::{ElfError, ElfInfo, LdCache};
+
+pub use platform::Platform;
+pub use root::{Link, Located, LookupError, Root};
+
+/// How to resolve: the root and the image's environment.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The directory whose files the image is made of (`/` or a sysroot).
+    pub root: PathBuf,
+    /// LD_LIBRARY_PATH from the *image's* environment (never the host's).
+    pub ld_library_path: Option<OsString>,
+    /// Add the libraries glibc opens without a DT_NEEDED (libgcc_s, NSS).
+    pub companions: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            root: PathBuf::from("/"),
+            ld_library_path: None,
+            companions: true,
+        }
+    }
+}
+
+/// One program to resolve: where its bytes are on the host, and where it
+/// will be in the image (which sets `$ORIGIN`).
+#[derive(Clone, Debug)]
+pub struct Input {
+    pub host: PathBuf,
+    pub image: PathBuf,
+    /// Whether the input lives inside the root at `image` (then `$ORIGIN`
+    /// searches stay inside the root); otherwise they are made relative to
+    /// the host file and mapped below `image`'s directory.
+    pub in_root: bool,
+    /// Libraries the program opens with dlopen (`--dlopen`), resolved as
+    /// if the program itself asked for them.
+    pub dlopen: Vec<OsString>,
+}
+
+impl Input {
+    /// A file inside the root, as `mkimage ldd` sees it.
+    pub fn in_root(image: impl Into<PathBuf>, root: &Root) -> Input {
+        let image = image.into();
+        Input {
+            host: root.host(&image),
+            image,
+            in_root: true,
+            dlopen: Vec::new(),
+        }
+    }
+
+    /// A host file that will be copied to `image`.
+    pub fn outside(host: impl Into<PathBuf>, image: impl Into<PathBuf>) -> Input {
+        Input {
+            host: host.into(),
+            image: image.into(),
+            in_root: false,
+            dlopen: Vec::new(),
+        }
+    }
+}
+
+/// Why a file is in the closure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reason {
+    Input,
+    Interpreter,
+    Needed,
+    /// Another glibc-hwcaps (or legacy hwcaps) build of the object at this
+    /// index, kept so the image runs on any CPU.
+    HwcapsVariant {
+        of: usize,
+    },
+    /// Opened by glibc itself, with no DT_NEEDED.
+    Companion(&'static str),
+    Dlopen,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Input => write!(f, "input"),
+            Reason::Interpreter => write!(f, "interpreter"),
+            Reason::Needed => write!(f, "needed"),
+            Reason::HwcapsVariant { .. } => write!(f, "hwcaps variant"),
+            Reason::Companion(why) => write!(f, "companion: {why}"),
+            Reason::Dlopen => write!(f, "dlopen"),
+        }
+    }
+}
+
+/// A file the loader opens.
+#[derive(Clone, Debug)]
+pub struct Object {
+    /// The name it was asked for by (a DT_NEEDED string, PT_INTERP, or the
+    /// input's image path).
+    pub name: OsString,
+    /// The image path the loader opens.
+    pub path: PathBuf,
+    /// The image path of the real file, every symlink resolved.
+    pub real: PathBuf,
+    /// The host file holding the bytes.
+    pub host: PathBuf,
+    /// Image symlinks from `path` to `real`.
+    pub links: Vec<Link>,
+    pub reason: Reason,
+    /// Index of the object that asked for this one.
+    pub needed_by: Option<usize>,
+    pub info: Arc<ElfInfo>,
+}
+
+/// A directory searched for a name, with why it was searched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Searched {
+    pub dir: PathBuf,
+    pub why: String,
+}
+
+/// A name the loader would not find.
+#[derive(Clone, Debug)]
+pub struct Missing {
+    pub name: OsString,
+    pub needed_by: PathBuf,
+    pub searched: Vec<Searched>,
+    /// Candidates that were passed over (wrong class or machine) or that
+    /// stop the loader (not ELF), with what was wrong.
+    pub rejected: Vec<(PathBuf, String)>,
+    /// false for optional companions: worth a note, not an error.
+    pub required: bool,
+}
+
+impl fmt::Display for Missing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} (needed by {}) not found",
+            self.name.to_string_lossy(),
+            self.needed_by.display()
+        )?;
+        for (p, why) in &self.rejected {
+            write!(f, "\n    rejected {}: {why}", p.display())?;
+        }
+        if self.searched.is_empty() {
+            write!(f, "\n    no directory was searched")?;
+        } else {
+            write!(
+                f,
+                "\n    searched (each also with its glibc-hwcaps and legacy hwcaps subdirectories):"
+            )?;
+            for s in &self.searched {
+                write!(f, "\n      {} ({})", s.dir.display(), s.why)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The result for one input: objects in load order, the input first.
+#[derive(Clone, Debug)]
+pub struct Closure {
+    pub objects: Vec<Object>,
+    pub missing: Vec<Missing>,
+}
+
+impl Closure {
+    pub fn input(&self) -> &Object {
+        &self.objects[0]
+    }
+
+    pub fn is_static(&self) -> bool {
+        self.objects.len() == 1 && self.input().info.is_static()
+    }
+
+    /// Missing names that stop the program from starting.
+    pub fn required_missing(&self) -> impl Iterator<Item = &Missing> {
+        self.missing.iter().filter(|m| m.required)
+    }
+
+    pub fn interpreter(&self) -> Option<&Object> {
+        self.objects
+            .iter()
+            .find(|o| o.reason == Reason::Interpreter)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error(transparent)]
+    Input(Arc<ElfError>),
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+    #[error("{path} does not exist in the root {root}")]
+    NotInRoot { path: PathBuf, root: PathBuf },
+    #[error("{path}: the root's ld.so.cache is unreadable: {reason}")]
+    BadCache { path: PathBuf, reason: String },
+}
+
+/// Resolves inputs against one root. Keeps what it read (ELF headers, the
+/// cache) between inputs, so resolving many programs is cheap.
+pub struct Resolver {
+    root: Root,
+    opts: Options,
+    elf_cache: HashMap<PathBuf, Result<Arc<ElfInfo>, Arc<ElfError>>>,
+    /// `None` until first needed; `Some(None)` when the root has no cache.
+    ld_cache: Option<Option<Arc<LdCache>>>,
+    conf_dirs: Option<Vec<PathBuf>>,
+}
+
+impl Resolver {
+    pub fn new(opts: Options) -> Resolver {
+        Resolver {
+            root: Root::new(opts.root.clone()),
+            opts,
+            elf_cache: HashMap::new(),
+            ld_cache: None,
+            conf_dirs: None,
+        }
+    }
+
+    pub fn root(&mut self) -> &mut Root {
+        &mut self.root
+    }
+
+    /// Reads (once) the ELF file at a host path.
+    fn elf(&mut self, host: &Path) -> Result<Arc<ElfInfo>, Arc<ElfError>> {
+        if let Some(hit) = self.elf_cache.get(host) {
+            return hit.clone();
+        }
+        let r = crate::elf::read_elf(host).map(Arc::new).map_err(Arc::new);
+        self.elf_cache.insert(host.to_path_buf(), r.clone());
+        r
+    }
+
+    /// The closure of one input.
+    pub fn resolve(&mut self, input: &Input) -> Result<Closure, ResolveError> {
+        closure::resolve(self, input)
+    }
+
+    /// Resolves a file inside the root given by its image path, as `ldd`
+    /// would be run on it.
+    pub fn resolve_in_root(&mut self, image: &Path) -> Result<Closure, ResolveError> {
+        let found = self
+            .root
+            .lookup(image)?
+            .ok_or_else(|| ResolveError::NotInRoot {
+                path: image.to_path_buf(),
+                root: self.opts.root.clone(),
+            })?;
+        // The kernel gives the loader the executable's real path
+        // (/proc/self/exe), so $ORIGIN is the real file's directory.
+        let input = Input::in_root(found.real, &self.root);
+        self.resolve(&input)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,173 @@
+//! `mkimage ldd FILE...`: the closure of each file, printed like ldd(1),
+//! with the reason for every companion and, for anything not found, who
+//! needed it and every directory searched.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use serde_json::{Value, json};
+
+use crate::resolve::{Closure, Input, Options, Reason, Resolver};
+
+use super::{EXIT_ERROR, EXIT_NOT_FOUND};
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  mkimage ldd /usr/bin/curl\n  mkimage ldd --json target/release/app\n  mkimage ldd --sysroot /srv/rootfs /srv/rootfs/usr/bin/python3\n\nExit status: 0 when everything is found, 1 when a library is not found, 2 on bad input."
+)]
+pub struct LddArgs {
+    /// ELF executables or shared libraries
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Resolve against this root directory instead of /
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    sysroot: PathBuf,
+    /// LD_LIBRARY_PATH of the image's environment (the host's is ignored)
+    #[arg(long, value_name = "PATHS")]
+    ld_library_path: Option<OsString>,
+    /// Leave out libraries glibc opens on its own (libgcc_s, NSS modules)
+    #[arg(long)]
+    no_companions: bool,
+    /// Machine-readable output
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: LddArgs) -> anyhow::Result<ExitCode> {
+    let root = std::fs::canonicalize(&args.sysroot)
+        .with_context(|| format!("sysroot {}", args.sysroot.display()))?;
+    let mut resolver = Resolver::new(Options {
+        root: root.clone(),
+        ld_library_path: args.ld_library_path.clone(),
+        companions: !args.no_companions,
+    });
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut code = 0u8;
+    let mut json_items = Vec::new();
+    let many = args.files.len() > 1;
+
+    for file in &args.files {
+        let result = resolve_file(&mut resolver, &root, file);
+        match result {
+            Err(e) => {
+                code = code.max(EXIT_ERROR);
+                if args.json {
+                    json_items.push(json!({"file": file, "error": format!("{e:#}")}));
+                } else {
+                    out.flush()?;
+                    eprintln!("mkimage ldd: {e:#}");
+                }
+            }
+            Ok(closure) => {
+                if closure.required_missing().next().is_some() {
+                    code = code.max(EXIT_NOT_FOUND);
+                }
+                if args.json {
+                    json_items.push(to_json(file, &closure));
+                } else {
+                    if many {
+                        writeln!(out, "{}:", file.display())?;
+                    }
+                    print_text(&mut out, &closure)?;
+                    out.flush()?;
+                    for m in &closure.missing {
+                        let kind = if m.required { "error" } else { "note" };
+                        eprintln!("mkimage ldd: {kind}: {m}");
+                    }
+                }
+            }
+        }
+    }
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &Value::Array(json_items))?;
+        writeln!(out)?;
+    }
+    out.flush()?;
+    Ok(ExitCode::from(code))
+}
+
+fn resolve_file(resolver: &mut Resolver, root: &Path, file: &Path) -> anyhow::Result<Closure> {
+    let abs = std::path::absolute(file).with_context(|| format!("{}", file.display()))?;
+    // A file inside the root is resolved where it is; any other file as if
+    // it sat at the same path in the root.
+    let closure = match abs.strip_prefix(root) {
+        Ok(rel) if root != Path::new("/") || abs.exists() => {
+            resolver.resolve_in_root(&Path::new("/").join(rel))?
+        }
+        _ => {
+            let meta = std::fs::metadata(&abs)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            anyhow::ensure!(
+                !meta.is_dir(),
+                "{} is a directory, not an ELF file",
+                file.display()
+            );
+            resolver.resolve(&Input::outside(&abs, &abs))?
+        }
+    };
+    Ok(closure)
+}
+
+fn print_text(out: &mut impl Write, c: &Closure) -> std::io::Result<()> {
+    if c.is_static() {
+        return writeln!(out, "\tstatically linked (no shared libraries needed)");
+    }
+    for o in &c.objects[1..] {
+        let name = o.name.to_string_lossy();
+        let real = if o.real != o.path {
+            format!(" -> {}", o.real.display())
+        } else {
+            String::new()
+        };
+        match &o.reason {
+            Reason::Interpreter => writeln!(out, "\t{}{real} (interpreter)", o.path.display())?,
+            Reason::Needed => writeln!(out, "\t{name} => {}{real}", o.path.display())?,
+            other => writeln!(out, "\t{name} => {}{real} ({other})", o.path.display())?,
+        }
+    }
+    for m in &c.missing {
+        let note = if m.required { "" } else { " (optional)" };
+        writeln!(out, "\t{} => not found{note}", m.name.to_string_lossy())?;
+    }
+    Ok(())
+}
+
+fn to_json(file: &Path, c: &Closure) -> Value {
+    let objects: Vec<Value> = c.objects[1..]
+        .iter()
+        .map(|o| {
+            json!({
+                "name": o.name.to_string_lossy(),
+                "path": o.path,
+                "real": o.real,
+                "host": o.host,
+                "reason": o.reason.to_string(),
+                "needed_by": o.needed_by.map(|i| &c.objects[i].path),
+                "links": o.links.iter().map(|l| json!({"at": l.at, "target": l.target})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let missing: Vec<Value> = c
+        .missing
+        .iter()
+        .map(|m| {
+            json!({
+                "name": m.name.to_string_lossy(),
+                "needed_by": m.needed_by,
+                "required": m.required,
+                "searched": m.searched.iter().map(|s| json!({"dir": s.dir, "why": s.why})).collect::<Vec<_>>(),
+                "rejected": m.rejected.iter().map(|(p, why)| json!({"path": p, "why": why})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "file": file,
+        "static": c.is_static(),
+        "objects": objects,
+        "missing": missing,
+    })
+}

@@ -1,0 +1,39 @@
+//! Command-line types (clap) and one file per subcommand. Raw arguments are
+//! turned into validated plans here; the library below never sees clap.
+
+mod ldd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code when a needed file is not found.
+pub const EXIT_NOT_FOUND: u8 = 1;
+/// Exit code for bad input, bad usage or an I/O failure.
+pub const EXIT_ERROR: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mkimage",
+    version,
+    about = "Build minimal OCI container images straight from build artifacts",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the shared libraries each ELF file needs, as glibc's loader finds them
+    Ldd(ldd::LddArgs),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Some(Command::Ldd(args)) => ldd::run(args),
+        None => anyhow::bail!("nothing to do: see mkimage --help"),
+    }
+}

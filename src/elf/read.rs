@@ -1,0 +1,337 @@
+//! Reads the loader-relevant parts of an ELF file with positioned reads:
+//! the header, the program headers, PT_INTERP, PT_DYNAMIC and the few
+//! dynstr strings named there. A 200 MB library costs a few kilobytes.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io;
+use std::os::unix::ffi::OsStringExt;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::parse::{self, Ident, ParseError};
+
+/// Longest string (a NEEDED name, an RPATH) we accept from dynstr.
+const MAX_DYNSTR: usize = 64 * 1024;
+/// Largest PT_DYNAMIC segment we read; real ones are a few hundred bytes.
+const MAX_DYNAMIC: u64 = 1 << 20;
+/// Longest PT_INTERP path.
+const MAX_INTERP: u64 = 4096;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ElfError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path} is a directory, not an ELF file")]
+    Directory { path: PathBuf },
+    #[error("{path} is a script ({shebang}), not an ELF file; {hint}")]
+    Script {
+        path: PathBuf,
+        shebang: String,
+        hint: &'static str,
+    },
+    #[error("{path} is not an ELF file")]
+    NotElf { path: PathBuf },
+    #[error("{path}: {source}")]
+    Malformed {
+        path: PathBuf,
+        #[source]
+        source: ParseError,
+    },
+}
+
+impl ElfError {
+    pub fn path(&self) -> &Path {
+        match self {
+            ElfError::Io { path, .. }
+            | ElfError::Directory { path }
+            | ElfError::Script { path, .. }
+            | ElfError::NotElf { path }
+            | ElfError::Malformed { path, .. } => path,
+        }
+    }
+}
+
+/// What the dynamic loader needs to know about one ELF file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ElfInfo {
+    pub ident: Ident,
+    /// PT_INTERP, exactly as written.
+    pub interp: Option<PathBuf>,
+    /// Whether the file has a PT_DYNAMIC segment at all.
+    pub dynamic: bool,
+    pub needed: Vec<OsString>,
+    pub soname: Option<OsString>,
+    pub rpath: Option<OsString>,
+    pub runpath: Option<OsString>,
+    pub nodeflib: bool,
+}
+
+impl ElfInfo {
+    /// Statically linked: nothing for the loader to do.
+    pub fn is_static(&self) -> bool {
+        self.interp.is_none() && self.needed.is_empty()
+    }
+
+    /// RPATH as the loader uses it: ignored entirely when RUNPATH is present.
+    pub fn effective_rpath(&self) -> Option<&OsString> {
+        if self.runpath.is_some() {
+            None
+        } else {
+            self.rpath.as_ref()
+        }
+    }
+}
+
+/// Opens and reads `path` (a host path).
+pub fn read_elf(path: &Path) -> Result<ElfInfo, ElfError> {
+    let io_err = |source| ElfError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(io_err)?;
+    let meta = file.metadata().map_err(io_err)?;
+    if meta.is_dir() {
+        return Err(ElfError::Directory {
+            path: path.to_path_buf(),
+        });
+    }
+    read_elf_from(&file, path)
+}
+
+/// Reads from an already opened file; `path` is for messages.
+pub fn read_elf_from(file: &File, path: &Path) -> Result<ElfInfo, ElfError> {
+    let bad = |source| ElfError::Malformed {
+        path: path.to_path_buf(),
+        source,
+    };
+    let io_err = |source| ElfError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+
+    let mut head = [0u8; parse::MAX_EHDR_SIZE];
+    let n = read_up_to(file, &mut head, 0).map_err(io_err)?;
+    let head = &head[..n];
+    let header = match parse::parse_header(head) {
+        Ok(h) => h,
+        Err(ParseError::NotElf) => return Err(not_elf(file, path, head)),
+        Err(e) => return Err(bad(e)),
+    };
+
+    let ph_bytes = read_exact_vec(file, header.phoff, header.program_headers_size() as u64)
+        .map_err(|_| {
+            bad(ParseError::Malformed(
+                "program headers past end of file".into(),
+            ))
+        })?;
+    let phdrs = parse::parse_program_headers(&ph_bytes, &header).map_err(bad)?;
+
+    let interp = match parse::interp_range(&phdrs) {
+        Some((off, size)) if size <= MAX_INTERP => {
+            let raw = read_exact_vec(file, off, size)
+                .map_err(|_| bad(ParseError::Malformed("PT_INTERP past end of file".into())))?;
+            Some(PathBuf::from(OsString::from_vec(
+                parse::c_str(&raw).to_vec(),
+            )))
+        }
+        Some(_) => return Err(bad(ParseError::Malformed("PT_INTERP too long".into()))),
+        None => None,
+    };
+
+    let mut info = ElfInfo {
+        ident: header.ident,
+        interp,
+        dynamic: false,
+        needed: Vec::new(),
+        soname: None,
+        rpath: None,
+        runpath: None,
+        nodeflib: false,
+    };
+    let Some((dyn_off, dyn_size)) = parse::dynamic_range(&phdrs) else {
+        return Ok(info);
+    };
+    if dyn_size > MAX_DYNAMIC {
+        return Err(bad(ParseError::Malformed(format!(
+            "PT_DYNAMIC of {dyn_size} bytes"
+        ))));
+    }
+    let dyn_bytes = read_exact_vec(file, dyn_off, dyn_size)
+        .map_err(|_| bad(ParseError::Malformed("PT_DYNAMIC past end of file".into())))?;
+    let raw = parse::parse_dynamic(&dyn_bytes, &header.ident).map_err(bad)?;
+    info.dynamic = true;
+    info.nodeflib = parse::has_nodeflib(&raw);
+
+    let wants_strings = !raw.needed.is_empty()
+        || raw.soname.is_some()
+        || raw.rpath.is_some()
+        || raw.runpath.is_some();
+    if !wants_strings {
+        return Ok(info);
+    }
+    let strtab = raw
+        .strtab_vaddr
+        .and_then(|v| parse::vaddr_to_offset(&phdrs, v))
+        .ok_or_else(|| {
+            bad(ParseError::Malformed(
+                "DT_STRTAB outside any PT_LOAD".into(),
+            ))
+        })?;
+    let string = |off: u64| -> Result<OsString, ElfError> {
+        if raw.strsz != 0 && off >= raw.strsz {
+            return Err(bad(ParseError::Malformed(format!(
+                "string offset {off} past DT_STRSZ {}",
+                raw.strsz
+            ))));
+        }
+        read_c_string(file, strtab + off)
+            .map(OsString::from_vec)
+            .map_err(|e| bad(ParseError::Malformed(format!("dynstr: {e}"))))
+    };
+    for &off in &raw.needed {
+        info.needed.push(string(off)?);
+    }
+    info.soname = raw.soname.map(string).transpose()?;
+    info.rpath = raw.rpath.map(string).transpose()?;
+    info.runpath = raw.runpath.map(string).transpose()?;
+    Ok(info)
+}
+
+/// Explains a non-ELF file, naming the input kind that fits scripts.
+fn not_elf(file: &File, path: &Path, head: &[u8]) -> ElfError {
+    if head.starts_with(b"#!") {
+        let mut line = [0u8; 256];
+        let n = read_up_to(file, &mut line, 0).unwrap_or(0);
+        let first = line[..n].split(|&b| b == b'\n').next().unwrap_or_default();
+        let shebang = String::from_utf8_lossy(first).trim().to_string();
+        let hint = if shebang.contains("python") {
+            "package it with --from-venv, or --from-dir with --profile python"
+        } else if shebang.contains("node") {
+            "package it with --from-dir and --profile node"
+        } else {
+            "add it with --from-dir or --include, with a profile for its interpreter"
+        };
+        return ElfError::Script {
+            path: path.to_path_buf(),
+            shebang,
+            hint,
+        };
+    }
+    ElfError::NotElf {
+        path: path.to_path_buf(),
+    }
+}
+
+fn read_up_to(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+fn read_exact_vec(file: &File, offset: u64, len: u64) -> io::Result<Vec<u8>> {
+    let mut v = vec![0u8; len as usize];
+    file.read_exact_at(&mut v, offset)?;
+    Ok(v)
+}
+
+fn read_c_string(file: &File, offset: u64) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 256];
+    loop {
+        let n = read_up_to(file, &mut chunk, offset + out.len() as u64)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "unterminated string",
+            ));
+        }
+        if let Some(end) = chunk[..n].iter().position(|&b| b == 0) {
+            out.extend_from_slice(&chunk[..end]);
+            return Ok(out);
+        }
+        out.extend_from_slice(&chunk[..n]);
+        if out.len() > MAX_DYNSTR {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "string too long",
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::elf::synth::SynthElf;
+
+    fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    #[test]
+    fn reads_synthetic_executable() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            d.path(),
+            "app",
+            &SynthElf::exe()
+                .needed("libc.so.6")
+                .rpath("/opt/lib")
+                .build(),
+        );
+        let info = read_elf(&p).unwrap();
+        assert_eq!(
+            info.interp.as_deref(),
+            Some(Path::new("/lib64/ld-linux-x86-64.so.2"))
+        );
+        assert_eq!(info.needed, vec![OsString::from("libc.so.6")]);
+        assert_eq!(info.effective_rpath(), Some(&OsString::from("/opt/lib")));
+        assert!(!info.is_static());
+    }
+
+    #[test]
+    fn bad_inputs_give_clear_errors() {
+        let d = tempfile::tempdir().unwrap();
+        let script = write(d.path(), "s", b"#!/usr/bin/python3\nprint(1)\n");
+        let text = write(d.path(), "t", b"hello");
+        let full = SynthElf::exe().needed("libc.so.6").build();
+        let trunc = write(d.path(), "trunc", &full[..100]);
+        let cases: Vec<(PathBuf, &str)> = vec![
+            (
+                script,
+                "is a script (#!/usr/bin/python3), not an ELF file; package it with --from-venv",
+            ),
+            (text, "is not an ELF file"),
+            (trunc, "past end of file"),
+            (d.path().to_path_buf(), "is a directory"),
+            (d.path().join("missing"), "cannot read"),
+        ];
+        for (path, want) in cases {
+            let err = read_elf(&path).unwrap_err().to_string();
+            assert!(err.contains(want), "{}: {err}", path.display());
+            assert!(err.contains(&path.display().to_string()), "{err}");
+        }
+    }
+
+    #[test]
+    fn static_binary_has_no_closure() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), "s", &SynthElf::static_exe().build());
+        let info = read_elf(&p).unwrap();
+        assert!(info.is_static() && !info.dynamic);
+    }
+}

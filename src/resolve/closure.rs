@@ -1,0 +1,250 @@
+//! The breadth-first walk over DT_NEEDED (`_dl_map_object_deps`): load
+//! order, de-duplication by name, soname and file, and the libraries glibc
+//! opens on its own.
+
+use std::collections::{HashMap, VecDeque};
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+
+use super::search::{Found, Origin, Outcome, Request};
+use super::{Closure, Input, Missing, Object, Platform, Reason, ResolveError, Resolver};
+
+/// Libraries glibc opens without a DT_NEEDED, when libc.so.6 is loaded.
+/// (name, why, required)
+const GLIBC_COMPANIONS: &[(&str, &str, bool)] = &[
+    (
+        "libgcc_s.so.1",
+        "glibc dlopens it for pthread_cancel, pthread_exit and backtrace",
+        true,
+    ),
+    (
+        "libnss_files.so.2",
+        "NSS module for 'files' in nsswitch.conf",
+        false,
+    ),
+    (
+        "libnss_dns.so.2",
+        "NSS module for 'dns' in nsswitch.conf",
+        false,
+    ),
+];
+
+struct Walk {
+    objects: Vec<Object>,
+    origins: Vec<Origin>,
+    missing: Vec<Missing>,
+    /// Names (requested names and sonames) of loaded objects.
+    names: HashMap<OsString, usize>,
+    /// Loaded files by host path: the loader re-uses an object when it
+    /// opens the same file under another name.
+    files: HashMap<PathBuf, usize>,
+    queue: VecDeque<usize>,
+}
+
+pub(super) fn resolve(r: &mut Resolver, input: &Input) -> Result<Closure, ResolveError> {
+    let info = r.elf(&input.host).map_err(ResolveError::Input)?;
+    let host_real = std::fs::canonicalize(&input.host).unwrap_or_else(|_| input.host.clone());
+    let image_dir = input.image.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let origin = Origin {
+        image: image_dir,
+        host: (!input.in_root).then(|| host_real.parent().unwrap_or(Path::new("/")).to_path_buf()),
+    };
+    let mut w = Walk {
+        objects: vec![Object {
+            name: input.image.clone().into_os_string(),
+            path: input.image.clone(),
+            real: input.image.clone(),
+            host: host_real.clone(),
+            links: Vec::new(),
+            reason: Reason::Input,
+            needed_by: None,
+            info: info.clone(),
+        }],
+        origins: vec![origin],
+        missing: Vec::new(),
+        names: HashMap::new(),
+        files: HashMap::new(),
+        queue: VecDeque::from([0]),
+    };
+    w.files.insert(host_real, 0);
+    if let Some(soname) = &info.soname {
+        w.names.insert(soname.clone(), 0);
+    }
+    if info.is_static() {
+        return Ok(Closure {
+            objects: w.objects,
+            missing: w.missing,
+        });
+    }
+    let platform = Platform::detect(&info.ident, &mut r.root);
+
+    // The interpreter is mapped before any DT_NEEDED and answers to its
+    // PT_INTERP path and its soname.
+    if let Some(interp) = &info.interp {
+        match r.root.lookup(interp)? {
+            Some(found) => {
+                let host = r.root.host(&found.real);
+                match r.elf(&host) {
+                    Ok(iinfo) => {
+                        let idx = w.push(
+                            interp.clone().into_os_string(),
+                            Found {
+                                path: found.path,
+                                real: found.real,
+                                host,
+                                links: found.links,
+                                info: iinfo,
+                                host_origin: None,
+                            },
+                            Reason::Interpreter,
+                            0,
+                        );
+                        w.names.insert(interp.clone().into_os_string(), idx);
+                    }
+                    Err(e) => w.missing.push(Missing {
+                        name: interp.clone().into_os_string(),
+                        needed_by: input.image.clone(),
+                        searched: Vec::new(),
+                        rejected: vec![(interp.clone(), e.to_string())],
+                        required: true,
+                    }),
+                }
+            }
+            None => w.missing.push(Missing {
+                name: interp.clone().into_os_string(),
+                needed_by: input.image.clone(),
+                searched: Vec::new(),
+                rejected: vec![(
+                    interp.clone(),
+                    "the program interpreter (PT_INTERP) does not exist in the root".into(),
+                )],
+                required: true,
+            }),
+        }
+    }
+
+    w.drain(r, &platform);
+
+    // glibc's own dlopens, as if libc asked (its loader chain applies).
+    if r.opts.companions {
+        if let Some(libc) = w.names.get(OsStr::new("libc.so.6")).copied() {
+            for (name, why, required) in GLIBC_COMPANIONS {
+                w.request(
+                    r,
+                    &platform,
+                    OsStr::new(name),
+                    libc,
+                    Reason::Companion(why),
+                    *required,
+                );
+            }
+            w.drain(r, &platform);
+        }
+    }
+    for name in &input.dlopen {
+        w.request(r, &platform, name, 0, Reason::Dlopen, true);
+    }
+    w.drain(r, &platform);
+
+    Ok(Closure {
+        objects: w.objects,
+        missing: w.missing,
+    })
+}
+
+impl Walk {
+    fn drain(&mut self, r: &mut Resolver, platform: &Platform) {
+        while let Some(i) = self.queue.pop_front() {
+            let needed = self.objects[i].info.needed.clone();
+            for name in needed {
+                self.request(r, platform, &name, i, Reason::Needed, true);
+            }
+        }
+    }
+
+    fn request(
+        &mut self,
+        r: &mut Resolver,
+        platform: &Platform,
+        name: &OsStr,
+        by: usize,
+        reason: Reason,
+        required: bool,
+    ) {
+        if self.names.contains_key(name) {
+            return;
+        }
+        let outcome = {
+            let mut chain = Vec::new();
+            let mut at = Some(by);
+            while let Some(i) = at {
+                chain.push((
+                    &*self.objects[i].info,
+                    &self.origins[i],
+                    self.objects[i].path.as_path(),
+                ));
+                at = self.objects[i].needed_by;
+            }
+            let req = Request {
+                name,
+                chain,
+                main_origin: &self.origins[0],
+                main: &self.objects[0].info,
+            };
+            r.find(&req, platform)
+        };
+        match outcome {
+            Outcome::Found(found, variants) => {
+                if let Some(&j) = self.files.get(&found.host) {
+                    self.names.insert(name.to_os_string(), j);
+                    return;
+                }
+                let idx = self.push(name.to_os_string(), found, reason, by);
+                self.names.insert(name.to_os_string(), idx);
+                for v in variants {
+                    if !self.files.contains_key(&v.host) {
+                        self.push(
+                            name.to_os_string(),
+                            v,
+                            Reason::HwcapsVariant { of: idx },
+                            by,
+                        );
+                    }
+                }
+            }
+            Outcome::Missing { searched, rejected } => self.missing.push(Missing {
+                name: name.to_os_string(),
+                needed_by: self.objects[by].path.clone(),
+                searched,
+                rejected,
+                required,
+            }),
+        }
+    }
+
+    fn push(&mut self, name: OsString, f: Found, reason: Reason, by: usize) -> usize {
+        let idx = self.objects.len();
+        if !matches!(reason, Reason::HwcapsVariant { .. }) {
+            if let Some(soname) = &f.info.soname {
+                self.names.entry(soname.clone()).or_insert(idx);
+            }
+        }
+        self.files.insert(f.host.clone(), idx);
+        self.origins.push(Origin {
+            image: f.path.parent().unwrap_or(Path::new("/")).to_path_buf(),
+            host: f.host_origin.clone(),
+        });
+        self.objects.push(Object {
+            name,
+            path: f.path,
+            real: f.real,
+            host: f.host,
+            links: f.links,
+            reason,
+            needed_by: Some(by),
+            info: f.info,
+        });
+        self.queue.push_back(idx);
+        idx
+    }
+}

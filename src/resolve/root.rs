@@ -1,0 +1,324 @@
+//! A view of the root directory being resolved against (`/` or a sysroot).
+//! Paths are image paths (absolute, as the loader inside the image sees
+//! them); symlinks are followed *inside* the root, so an absolute link in a
+//! sysroot never escapes to the host, and every link crossed is recorded
+//! so the image can reproduce it.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+/// Linux's limit on symlinks followed in one lookup (MAXSYMLINKS).
+const MAX_SYMLINKS: usize = 40;
+
+/// A symlink crossed during a lookup: the image path of the link and its
+/// target exactly as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Link {
+    pub at: PathBuf,
+    pub target: PathBuf,
+}
+
+/// A file found in the root.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Located {
+    /// The path that was looked up, normalised.
+    pub path: PathBuf,
+    /// The final file, every symlink resolved (an image path).
+    pub real: PathBuf,
+    /// The links crossed, in order; reproducing them all makes `path`
+    /// reach `real` in the image.
+    pub links: Vec<Link>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error("{path}: too many levels of symbolic links")]
+    Loop { path: PathBuf },
+    #[error("cannot read {host}: {source}")]
+    Io {
+        host: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+#[derive(Debug)]
+pub struct Root {
+    dir: PathBuf,
+    /// Lookups of directories are repeated for every library searched.
+    dir_cache: HashMap<PathBuf, Option<Located>>,
+}
+
+impl Root {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Root {
+            dir: dir.into(),
+            dir_cache: HashMap::new(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn is_host_root(&self) -> bool {
+        self.dir == Path::new("/")
+    }
+
+    /// The host path of an already resolved image path.
+    pub fn host(&self, image: &Path) -> PathBuf {
+        let rel = image.strip_prefix("/").unwrap_or(image);
+        if rel.as_os_str().is_empty() {
+            self.dir.clone()
+        } else {
+            self.dir.join(rel)
+        }
+    }
+
+    /// The image path of a host path inside the root, if it is inside.
+    pub fn image_of(&self, host: &Path) -> Option<PathBuf> {
+        let rel = host.strip_prefix(&self.dir).ok()?;
+        Some(Path::new("/").join(rel))
+    }
+
+    /// Reads a file inside the root, following symlinks inside it.
+    pub fn read(&mut self, image: &Path) -> Result<Option<Vec<u8>>, LookupError> {
+        let Some(found) = self.lookup(image)? else {
+            return Ok(None);
+        };
+        let host = self.host(&found.real);
+        match std::fs::read(&host) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(source) => Err(LookupError::Io { host, source }),
+        }
+    }
+
+    /// Whether `image` names a directory (through symlinks).
+    pub fn is_dir(&mut self, image: &Path) -> Result<bool, LookupError> {
+        Ok(self.lookup_dir(image)?.is_some())
+    }
+
+    /// Looks up a directory, caching the answer.
+    pub fn lookup_dir(&mut self, image: &Path) -> Result<Option<Located>, LookupError> {
+        if let Some(hit) = self.dir_cache.get(image) {
+            return Ok(hit.clone());
+        }
+        let found = self
+            .lookup(image)?
+            .filter(|l| std::fs::metadata(self.host(&l.real)).is_ok_and(|m| m.is_dir()));
+        self.dir_cache.insert(image.to_path_buf(), found.clone());
+        Ok(found)
+    }
+
+    /// Resolves `image` (absolute; a relative path is taken from `/`) to
+    /// the file it names, or `None` when it does not exist.
+    pub fn lookup(&mut self, image: &Path) -> Result<Option<Located>, LookupError> {
+        let path = normalise(image);
+        // Fast path: the directory part is usually a cached directory.
+        let (parent, name) = match (path.parent(), path.file_name()) {
+            (Some(p), Some(n)) if p != Path::new("/") => (p.to_path_buf(), n.to_os_string()),
+            _ => return self.walk(&path, Vec::new(), PathBuf::from("/"), &path),
+        };
+        let Some(dir) = self.lookup_dir(&parent)? else {
+            return Ok(None);
+        };
+        let mut links = dir.links.clone();
+        let Some(step) = self.step(&dir.real, &name)? else {
+            return Ok(None);
+        };
+        match step {
+            Step::Plain(p) => Ok(Some(Located {
+                path,
+                real: p,
+                links,
+            })),
+            Step::Link(link) => {
+                let target = link.target.clone();
+                let base = dir.real.clone();
+                links.push(link);
+                let start = if target.is_absolute() {
+                    PathBuf::from("/")
+                } else {
+                    base
+                };
+                self.walk(&target, links, start, &path)
+            }
+        }
+    }
+
+    /// The general walk: resolves `rest` component by component from
+    /// `cur`, following links, starting with `links` already crossed.
+    fn walk(
+        &mut self,
+        rest: &Path,
+        mut links: Vec<Link>,
+        mut cur: PathBuf,
+        original: &Path,
+    ) -> Result<Option<Located>, LookupError> {
+        let mut todo: Vec<PathBuf> = components_rev(rest);
+        while let Some(c) = todo.pop() {
+            match c.as_os_str().to_str() {
+                Some("/") => cur = PathBuf::from("/"),
+                Some("..") => {
+                    cur.pop();
+                }
+                Some(".") => {}
+                _ => match self.step(&cur, c.as_os_str())? {
+                    None => return Ok(None),
+                    Some(Step::Plain(p)) => cur = p,
+                    Some(Step::Link(link)) => {
+                        if links.len() >= MAX_SYMLINKS {
+                            return Err(LookupError::Loop {
+                                path: original.to_path_buf(),
+                            });
+                        }
+                        todo.extend(components_rev(&link.target));
+                        links.push(link);
+                    }
+                },
+            }
+        }
+        Ok(Some(Located {
+            path: normalise(original),
+            real: cur,
+            links,
+        }))
+    }
+
+    fn step(&self, dir: &Path, name: &OsStr) -> Result<Option<Step>, LookupError> {
+        let image = dir.join(name);
+        let host = self.host(&image);
+        let meta = match std::fs::symlink_metadata(&host) {
+            Ok(m) => m,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(source) => return Err(LookupError::Io { host, source }),
+        };
+        if meta.file_type().is_symlink() {
+            let target =
+                std::fs::read_link(&host).map_err(|source| LookupError::Io { host, source })?;
+            return Ok(Some(Step::Link(Link { at: image, target })));
+        }
+        Ok(Some(Step::Plain(image)))
+    }
+}
+
+enum Step {
+    Plain(PathBuf),
+    Link(Link),
+}
+
+fn is_not_found(e: &io::Error) -> bool {
+    // ENOTDIR: a path component is a file, so the path does not exist.
+    e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(20)
+}
+
+/// Components of `p` in reverse, so that popping yields them in order.
+/// An absolute path starts with a "/" marker that resets the walk.
+fn components_rev(p: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = p
+        .components()
+        .map(|c| match c {
+            Component::RootDir => PathBuf::from("/"),
+            Component::CurDir => PathBuf::from("."),
+            Component::ParentDir => PathBuf::from(".."),
+            Component::Normal(n) => PathBuf::from(n),
+            Component::Prefix(p) => PathBuf::from(p.as_os_str()),
+        })
+        .collect();
+    v.reverse();
+    v
+}
+
+/// Lexically normalises an image path: absolute, no `.`, `..` folded
+/// (the kernel would resolve `..` after links; callers that care walk).
+pub fn normalise(p: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in p.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn follows_links_inside_the_root_and_records_them() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        std::fs::create_dir_all(r.join("usr/lib/x86_64-linux-gnu")).unwrap();
+        std::fs::create_dir_all(r.join("usr/lib64")).unwrap();
+        std::fs::write(r.join("usr/lib/x86_64-linux-gnu/ld-2.36.so"), b"x").unwrap();
+        symlink("usr/lib", r.join("lib")).unwrap();
+        symlink("usr/lib64", r.join("lib64")).unwrap();
+        // Absolute target: must resolve inside the root, not the host.
+        symlink(
+            "/lib/x86_64-linux-gnu/ld-2.36.so",
+            r.join("usr/lib64/ld-linux-x86-64.so.2"),
+        )
+        .unwrap();
+        let mut root = Root::new(r);
+        let found = root
+            .lookup(Path::new("/lib64/ld-linux-x86-64.so.2"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            found.real,
+            Path::new("/usr/lib/x86_64-linux-gnu/ld-2.36.so")
+        );
+        let links: Vec<(String, String)> = found
+            .links
+            .iter()
+            .map(|l| (l.at.display().to_string(), l.target.display().to_string()))
+            .collect();
+        assert_eq!(
+            links,
+            [
+                ("/lib64".into(), "usr/lib64".into()),
+                (
+                    "/usr/lib64/ld-linux-x86-64.so.2".into(),
+                    "/lib/x86_64-linux-gnu/ld-2.36.so".into()
+                ),
+                ("/lib".into(), "usr/lib".into()),
+            ]
+        );
+        assert!(root.lookup(Path::new("/lib/nope")).unwrap().is_none());
+        assert!(
+            root.lookup(Path::new("/usr/lib/x86_64-linux-gnu/ld-2.36.so/x"))
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn symlink_loop_is_an_error_not_a_hang() {
+        let d = tempfile::tempdir().unwrap();
+        symlink("b", d.path().join("a")).unwrap();
+        symlink("a", d.path().join("b")).unwrap();
+        let mut root = Root::new(d.path());
+        let err = root.lookup(Path::new("/a")).unwrap_err();
+        assert!(err.to_string().contains("too many levels"), "{err}");
+    }
+
+    #[test]
+    fn dotdot_cannot_escape_the_root() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("etc")).unwrap();
+        std::fs::write(d.path().join("etc/x"), b"in").unwrap();
+        symlink("../../../../etc/x", d.path().join("etc/up")).unwrap();
+        let mut root = Root::new(d.path());
+        let found = root.lookup(Path::new("/etc/up")).unwrap().unwrap();
+        assert_eq!(found.real, Path::new("/etc/x"));
+    }
+}

@@ -1,0 +1,419 @@
+//! Finding one name for one requesting object: the search list of
+//! `_dl_map_object` (dl-load.c) and the checks of `open_verify`.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::elf::{ElfError, ElfInfo, LdCache, ldconf};
+
+use super::dst::{self, Tokens};
+use super::root::{Link, normalise};
+use super::{Platform, Resolver, Searched};
+
+/// Where `$ORIGIN` of an object points: its directory in the image, and,
+/// for objects outside the root, the same directory on the host.
+#[derive(Clone, Debug)]
+pub(super) struct Origin {
+    pub image: PathBuf,
+    pub host: Option<PathBuf>,
+}
+
+/// What the search needs to know about the requester and its loaders.
+pub(super) struct Request<'a> {
+    pub name: &'a OsStr,
+    /// The requester first, then the object that loaded it, up to the
+    /// main program: (ELF info, origin, image path).
+    pub chain: Vec<(&'a ElfInfo, &'a Origin, &'a Path)>,
+    pub main_origin: &'a Origin,
+    pub main: &'a ElfInfo,
+}
+
+/// A file accepted by the search.
+#[derive(Clone, Debug)]
+pub(super) struct Found {
+    pub path: PathBuf,
+    pub real: PathBuf,
+    pub host: PathBuf,
+    pub links: Vec<Link>,
+    pub info: Arc<ElfInfo>,
+    /// For files outside the root: the directory `$ORIGIN` means on the host.
+    pub host_origin: Option<PathBuf>,
+}
+
+pub(super) enum Outcome {
+    /// The loader's pick, and other hwcaps builds of it.
+    Found(Found, Vec<Found>),
+    Missing {
+        searched: Vec<Searched>,
+        rejected: Vec<(PathBuf, String)>,
+    },
+}
+
+struct SearchDir {
+    image: PathBuf,
+    outside: Option<PathBuf>,
+    why: String,
+}
+
+enum Probe {
+    Absent,
+    Accept(Found),
+    /// Passed over (wrong class or machine, unreadable): search on.
+    Skip(PathBuf, String),
+    /// The loader stops with an error here (e.g. not an ELF file).
+    Fatal(PathBuf, String),
+}
+
+impl Resolver {
+    pub(super) fn find(&mut self, req: &Request<'_>, platform: &Platform) -> Outcome {
+        let mut searched = Vec::new();
+        let mut rejected = Vec::new();
+        let name = req.name;
+
+        // A name with a slash is a path, not a search (ld.so(8)).
+        if name.as_bytes().contains(&b'/') {
+            let (_, origin, _) = req.chain[0];
+            let dir = self.dir_from(name, origin, platform, "path in DT_NEEDED");
+            match self.probe(&dir.image, dir.outside.as_deref(), req.main) {
+                Probe::Accept(f) => return Outcome::Found(f, Vec::new()),
+                Probe::Skip(p, why) | Probe::Fatal(p, why) => rejected.push((p, why)),
+                Probe::Absent => {}
+            }
+            return Outcome::Missing { searched, rejected };
+        }
+
+        let (requester, req_origin, req_path) = req.chain[0];
+        let mut dirs: Vec<SearchDir> = Vec::new();
+        if requester.runpath.is_none() {
+            for (info, origin, path) in &req.chain {
+                if let Some(rpath) = info.effective_rpath() {
+                    let why = format!("RPATH of {}", path.display());
+                    dirs.extend(self.dirs_from_list(rpath, origin, platform, &why));
+                }
+            }
+        }
+        if let Some(llp) = self.opts.ld_library_path.clone() {
+            dirs.extend(self.dirs_from_list(&llp, req.main_origin, platform, "LD_LIBRARY_PATH"));
+        }
+        if let Some(runpath) = &requester.runpath {
+            let why = format!("RUNPATH of {}", req_path.display());
+            dirs.extend(self.dirs_from_list(runpath, req_origin, platform, &why));
+        }
+        if let Some(out) = self.search_dirs(
+            name,
+            &dirs,
+            platform,
+            req.main,
+            &mut searched,
+            &mut rejected,
+        ) {
+            return out;
+        }
+
+        // The cache, or ld.so.conf's directories when the root has none.
+        let nodeflib = requester.nodeflib;
+        match self.cache() {
+            Some(cache) => {
+                searched.push(Searched {
+                    dir: PathBuf::from("/etc/ld.so.cache"),
+                    why: "ld.so.cache".into(),
+                });
+                let mut entries: Vec<(usize, PathBuf)> = cache
+                    .lookup(name.as_bytes())
+                    .iter()
+                    .filter(|e| e.matches_arch(platform.cache_flags))
+                    .map(|e| {
+                        let rank = e
+                            .hwcaps
+                            .as_ref()
+                            .map(|h| platform.hwcaps_rank(h))
+                            .unwrap_or(usize::MAX);
+                        (rank, PathBuf::from(OsStr::from_bytes(&e.path)))
+                    })
+                    .collect();
+                entries.sort_by_key(|e| e.0);
+                let mut accepted = Vec::new();
+                for (_, path) in entries {
+                    // Under DF_1_NODEFLIB a cache entry in a system
+                    // directory is not used (dl-load.c).
+                    if nodeflib && in_system_dir(&path, platform) {
+                        continue;
+                    }
+                    match self.probe(&path, None, req.main) {
+                        Probe::Accept(f) => accepted.push(f),
+                        Probe::Absent => {}
+                        Probe::Skip(p, why) | Probe::Fatal(p, why) => rejected.push((p, why)),
+                    }
+                }
+                if !accepted.is_empty() {
+                    let primary = accepted.remove(0);
+                    return Outcome::Found(primary, accepted);
+                }
+            }
+            None => {
+                let conf: Vec<SearchDir> = self
+                    .conf_dirs()
+                    .into_iter()
+                    .map(|d| SearchDir {
+                        image: d,
+                        outside: None,
+                        why: "ld.so.conf".into(),
+                    })
+                    .collect();
+                if let Some(out) = self.search_dirs(
+                    name,
+                    &conf,
+                    platform,
+                    req.main,
+                    &mut searched,
+                    &mut rejected,
+                ) {
+                    return out;
+                }
+            }
+        }
+
+        if !nodeflib {
+            let system: Vec<SearchDir> = platform
+                .system_dirs
+                .iter()
+                .map(|d| SearchDir {
+                    image: d.clone(),
+                    outside: None,
+                    why: "system search path".into(),
+                })
+                .collect();
+            if let Some(out) = self.search_dirs(
+                name,
+                &system,
+                platform,
+                req.main,
+                &mut searched,
+                &mut rejected,
+            ) {
+                return out;
+            }
+        }
+        Outcome::Missing { searched, rejected }
+    }
+
+    /// Tries each directory (hwcaps subdirectories first). Returns the
+    /// outcome when found or when the loader would stop.
+    fn search_dirs(
+        &mut self,
+        name: &OsStr,
+        dirs: &[SearchDir],
+        platform: &Platform,
+        main: &ElfInfo,
+        searched: &mut Vec<Searched>,
+        rejected: &mut Vec<(PathBuf, String)>,
+    ) -> Option<Outcome> {
+        for d in dirs {
+            searched.push(Searched {
+                dir: d.image.clone(),
+                why: d.why.clone(),
+            });
+            let mut accepted: Vec<Found> = Vec::new();
+            let subdirs = platform.subdirs.iter().copied().chain(std::iter::once(""));
+            for sub in subdirs {
+                let image = d.image.join(sub).join(name);
+                let outside = d.outside.as_ref().map(|o| o.join(sub).join(name));
+                match self.probe(&image, outside.as_deref(), main) {
+                    Probe::Absent => {}
+                    Probe::Accept(f) => accepted.push(f),
+                    Probe::Skip(p, why) => rejected.push((p, why)),
+                    Probe::Fatal(p, why) => {
+                        if accepted.is_empty() {
+                            rejected.push((p, why));
+                            return Some(Outcome::Missing {
+                                searched: std::mem::take(searched),
+                                rejected: std::mem::take(rejected),
+                            });
+                        }
+                    }
+                }
+            }
+            if !accepted.is_empty() {
+                let primary = accepted.remove(0);
+                return Some(Outcome::Found(primary, accepted));
+            }
+        }
+        None
+    }
+
+    /// Looks at one candidate file as `open_verify` would.
+    fn probe(&mut self, image: &Path, outside: Option<&Path>, main: &ElfInfo) -> Probe {
+        let (path, real, host, links, host_origin) = match outside {
+            Some(host_path) => {
+                let Ok(meta) = std::fs::metadata(host_path) else {
+                    return Probe::Absent;
+                };
+                if !meta.is_file() {
+                    return Probe::Absent;
+                }
+                let real_host = match std::fs::canonicalize(host_path) {
+                    Ok(p) => p,
+                    Err(e) => return Probe::Skip(host_path.to_path_buf(), e.to_string()),
+                };
+                let path = normalise(image);
+                let origin = host_path.parent().map(Path::to_path_buf);
+                (path.clone(), path, real_host, Vec::new(), origin)
+            }
+            None => match self.root.lookup(image) {
+                Ok(Some(found)) => {
+                    let host = self.root.host(&found.real);
+                    (found.path, found.real, host, found.links, None)
+                }
+                Ok(None) => return Probe::Absent,
+                Err(e) => return Probe::Skip(image.to_path_buf(), e.to_string()),
+            },
+        };
+        match self.elf(&host) {
+            Ok(info) => {
+                if !info.ident.compatible_with(&main.ident) {
+                    return Probe::Skip(
+                        path,
+                        format!(
+                            "{}, but the program is {}",
+                            info.ident.describe(),
+                            main.ident.describe()
+                        ),
+                    );
+                }
+                Probe::Accept(Found {
+                    path,
+                    real,
+                    host,
+                    links,
+                    info,
+                    host_origin,
+                })
+            }
+            Err(e) => match &*e {
+                ElfError::Directory { .. } => Probe::Absent,
+                ElfError::Io { source, .. } => Probe::Skip(path, source.to_string()),
+                ElfError::NotElf { .. } | ElfError::Script { .. } => Probe::Fatal(
+                    path,
+                    "not an ELF file: the loader stops here with \"invalid ELF header\"".into(),
+                ),
+                ElfError::Malformed { source, .. } => Probe::Fatal(path, source.to_string()),
+            },
+        }
+    }
+
+    fn dirs_from_list(
+        &self,
+        list: &OsStr,
+        origin: &Origin,
+        platform: &Platform,
+        why: &str,
+    ) -> Vec<SearchDir> {
+        dst::split_list(list)
+            .iter()
+            .map(|e| self.dir_from(e, origin, platform, why))
+            .collect()
+    }
+
+    /// Expands one path element for an object with `origin`. Elements that
+    /// use `$ORIGIN` of an object outside the root stay outside.
+    fn dir_from(&self, elem: &OsStr, origin: &Origin, platform: &Platform, why: &str) -> SearchDir {
+        let tokens = |o: &Path| -> OsString {
+            dst::expand(
+                elem,
+                &Tokens {
+                    origin: o.as_os_str(),
+                    lib: &platform.lib,
+                    platform: platform.platform,
+                },
+            )
+        };
+        let image = PathBuf::from(tokens(&origin.image));
+        // Relative elements are relative to the working directory, which
+        // is / unless the image sets another.
+        let image = normalise(&Path::new("/").join(image));
+        let outside = match &origin.host {
+            Some(h) if dst::uses_origin(elem.as_bytes()) => Some(PathBuf::from(tokens(h))),
+            _ => None,
+        };
+        SearchDir {
+            image,
+            outside,
+            why: why.to_string(),
+        }
+    }
+
+    fn cache(&mut self) -> Option<Arc<LdCache>> {
+        if self.ld_cache.is_none() {
+            let parsed = match self.root.read(Path::new("/etc/ld.so.cache")) {
+                Ok(Some(bytes)) => LdCache::parse(&bytes).ok().map(Arc::new),
+                _ => None,
+            };
+            self.ld_cache = Some(parsed);
+        }
+        self.ld_cache.clone().flatten()
+    }
+
+    /// ld.so.conf's directories, includes expanded inside the root.
+    fn conf_dirs(&mut self) -> Vec<PathBuf> {
+        if let Some(d) = &self.conf_dirs {
+            return d.clone();
+        }
+        let mut out = Vec::new();
+        self.read_conf(Path::new("/etc/ld.so.conf"), &mut out, 0);
+        self.conf_dirs = Some(out.clone());
+        out
+    }
+
+    fn read_conf(&mut self, file: &Path, out: &mut Vec<PathBuf>, depth: usize) {
+        if depth > 8 {
+            return;
+        }
+        let Ok(Some(bytes)) = self.root.read(file) else {
+            return;
+        };
+        for line in ldconf::parse(&String::from_utf8_lossy(&bytes)) {
+            match line {
+                ldconf::ConfLine::Dir(d) => {
+                    let d = PathBuf::from(d);
+                    if !out.contains(&d) {
+                        out.push(d);
+                    }
+                }
+                ldconf::ConfLine::Include(pattern) => {
+                    let pattern = if Path::new(&pattern).is_absolute() {
+                        PathBuf::from(pattern)
+                    } else {
+                        file.parent().unwrap_or(Path::new("/")).join(pattern)
+                    };
+                    let host_pattern = self.root.host(&pattern);
+                    let mut files: Vec<PathBuf> = glob::glob(&host_pattern.to_string_lossy())
+                        .map(|paths| paths.filter_map(Result::ok).collect())
+                        .unwrap_or_default();
+                    files.sort();
+                    for f in files {
+                        if let Some(img) = self.root.image_of(&f) {
+                            self.read_conf(&img, out, depth + 1);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether a cached path lies in a system directory (or a hwcaps
+/// subdirectory of one).
+fn in_system_dir(path: &Path, platform: &Platform) -> bool {
+    let Some(mut dir) = path.parent() else {
+        return false;
+    };
+    for sub in platform.subdirs {
+        if let Some(base) = dir.to_str().and_then(|d| d.strip_suffix(sub)) {
+            dir = Path::new(base.trim_end_matches('/'));
+            break;
+        }
+    }
+    platform.system_dirs.iter().any(|s| s == dir)
+}

@@ -1,0 +1,1 @@
+//! Table-driven tests of the loader rules over synthetic ELF trees.
