@@ -337,9 +337,7 @@ mod tests {
             .insert(p("/usr/bin/x"), Entry::bytes(&b"2"[..], 0o755))
             .unwrap_err();
         assert!(matches!(err, TreeError::Conflict { .. }));
-        let err = t
-            .insert(p("/usr/bin/x/y"), Entry::dir(0o755))
-            .unwrap_err();
+        let err = t.insert(p("/usr/bin/x/y"), Entry::dir(0o755)).unwrap_err();
         assert!(matches!(err, TreeError::NotADirectory { .. }));
         // An explicit directory overrides an implicit one's mode and owner.
         t.insert(p("/usr"), Entry::dir(0o700).owned(1, 1)).unwrap();
