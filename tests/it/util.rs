@@ -1,0 +1,479 @@
+//! Test harness: runs the built `mkimage`, then checks and runs the images it
+//! writes with the reference tools (umoci + runc, podman, skopeo,
+//! oci-image-tool).
+//!
+//! Every helper that needs a tool calls [`require_tool`] first, so a missing
+//! tool fails the test with a message naming the fix instead of skipping it.
+//! Tests that need root or runc are `#[ignore = "needs root/runc"]`;
+//! `scripts/test` installs the tools and runs them with `--include-ignored`.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// How long a container may run before it is killed. Generous: the machines
+/// have two cores shared by parallel tests.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// podman copies the image into its store before running it, so it gets more.
+const PODMAN_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How often a running child is polled for exit.
+const POLL: Duration = Duration::from_millis(10);
+
+/// The built `mkimage` binary.
+pub fn mkimage() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mkimage"))
+}
+
+/// A new temporary directory, removed on drop.
+pub fn tempdir() -> TempDir {
+    tempfile::Builder::new()
+        .prefix("mkimage-it-")
+        .tempdir()
+        .expect("create a temporary directory")
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
+/// Panics unless `name` is an executable on `PATH`. Tests fail, never skip,
+/// when a tool is missing.
+pub fn require_tool(name: &str) {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path).any(|dir| {
+        std::fs::metadata(dir.join(name)).is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0)
+    });
+    assert!(
+        found,
+        "{name} is not installed (not on PATH={}): run scripts/test, which installs it",
+        path.to_string_lossy()
+    );
+}
+
+/// Panics unless the test runs as root, which umoci unpack (to keep owners)
+/// and runc need.
+pub fn require_root() {
+    // /proc/self belongs to the effective uid; this avoids `unsafe` geteuid.
+    let uid = std::fs::metadata("/proc/self")
+        .expect("stat /proc/self")
+        .uid();
+    assert_eq!(uid, 0, "this test needs root: run scripts/test as root");
+}
+
+/// What a process printed, and how it ended.
+#[derive(Debug)]
+pub struct Output {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    /// Panics, showing both streams, unless the process exited 0.
+    #[track_caller]
+    pub fn assert_success(&self) -> &Self {
+        assert!(self.status.success(), "{self}");
+        self
+    }
+}
+
+impl std::fmt::Display for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs a host command to completion (stdin closed) and returns its output.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    Output {
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs a host command and panics, with its output, unless it exits 0.
+#[track_caller]
+pub fn check(cmd: &mut Command) -> Output {
+    let out = run(cmd);
+    assert!(out.status.success(), "{cmd:?} failed: {out}");
+    out
+}
+
+/// Compiles one C file with gcc; `flags` such as `-static` go before the
+/// source. Returns the executable's path, `dir/name`.
+pub fn cc(dir: &Path, name: &str, source: &str, flags: &[&str]) -> PathBuf {
+    require_tool("gcc");
+    let src = dir.join(format!("{name}.c"));
+    std::fs::write(&src, source).expect("write C source");
+    let exe = dir.join(name);
+    check(
+        Command::new("gcc")
+            .args(flags)
+            .arg("-o")
+            .arg(&exe)
+            .arg(&src),
+    );
+    exe
+}
+
+/// How to run a container: every field overrides what the image says.
+#[derive(Debug, Clone)]
+pub struct RunOpts {
+    /// Replaces `process.args` (entrypoint and cmd together).
+    pub args: Option<Vec<String>>,
+    /// `NAME=value` entries; each replaces the image's entry of that name or
+    /// is appended (glibc's getenv returns the first match, so appending a
+    /// duplicate would not override).
+    pub env: Vec<String>,
+    /// `(uid, gid)` for `process.user`.
+    pub user: Option<(u32, u32)>,
+    /// Replaces `process.cwd`.
+    pub cwd: Option<String>,
+    /// Share the host's network namespace, so the container can reach
+    /// servers on the host's 127.0.0.1. Without it the container has a new
+    /// namespace with only `lo`.
+    pub host_network: bool,
+    /// Killed (and the test fails) after this long.
+    pub timeout: Duration,
+}
+
+impl Default for RunOpts {
+    fn default() -> Self {
+        RunOpts {
+            args: None,
+            env: Vec::new(),
+            user: None,
+            cwd: None,
+            host_network: false,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+impl RunOpts {
+    /// Options that only replace the command line.
+    pub fn args<S: AsRef<str>>(args: &[S]) -> Self {
+        RunOpts {
+            args: Some(args.iter().map(|a| a.as_ref().to_owned()).collect()),
+            ..RunOpts::default()
+        }
+    }
+}
+
+/// An image unpacked by umoci into an OCI runtime bundle, removed on drop.
+pub struct Bundle {
+    dir: TempDir,
+    /// config.json as umoci wrote it; each run starts from it.
+    config: Value,
+}
+
+impl Bundle {
+    /// `umoci unpack --image LAYOUT:TAG`, as root so files keep their owners.
+    /// `tag` is the `org.opencontainers.image.ref.name` in the layout's index.
+    pub fn unpack(layout: &Path, tag: &str) -> Bundle {
+        require_root();
+        require_tool("umoci");
+        let dir = tempdir();
+        check(
+            Command::new("umoci")
+                .arg("unpack")
+                .arg("--image")
+                .arg(image_ref(layout, tag))
+                .arg(dir.path().join("bundle")),
+        );
+        let text = std::fs::read_to_string(dir.path().join("bundle/config.json"))
+            .expect("read the bundle's config.json");
+        let config = serde_json::from_str(&text).expect("parse the bundle's config.json");
+        Bundle { dir, config }
+    }
+
+    /// The bundle directory (config.json, rootfs/).
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("bundle")
+    }
+
+    /// The unpacked root filesystem, e.g. for
+    /// `chroot ROOTFS /lib64/ld-linux-x86-64.so.2 --list BIN`.
+    pub fn rootfs(&self) -> PathBuf {
+        self.path().join("rootfs")
+    }
+
+    /// The runtime config umoci generated from the image config.
+    pub fn config(&self) -> &Value {
+        &self.config
+    }
+
+    /// Runs the bundle once with `runc run`, in a fresh container that is
+    /// deleted afterwards. Panics if it outlives `opts.timeout`.
+    pub fn run(&self, opts: &RunOpts) -> Output {
+        require_tool("runc");
+        let config = runtime_config(&self.config, opts);
+        let json = serde_json::to_vec_pretty(&config).expect("serialize config.json");
+        std::fs::write(self.path().join("config.json"), json).expect("write config.json");
+
+        let id = container_id();
+        let child = Command::new("runc")
+            .arg("run")
+            .arg("--bundle")
+            .arg(self.path())
+            .arg(&id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn runc: {e}"));
+        let delete = || run(Command::new("runc").args(["delete", "--force", &id]));
+        // On timeout, SIGKILL the container's init, which ends every process
+        // in its pid namespace (and closes our pipes), and remove its state;
+        // `runc run` then returns.
+        let result = wait_timeout(child, opts.timeout, || drop(delete()));
+        // `runc run` deletes the container when it exits normally; this
+        // covers a runc that was itself killed.
+        delete();
+        result.unwrap_or_else(|out| {
+            panic!("container {id} timed out after {:?}: {out}", opts.timeout)
+        })
+    }
+}
+
+/// Unpacks `layout:tag` and runs it once with runc; see [`Bundle`] to look at
+/// the root filesystem or run it more than once.
+pub fn run_image(layout: &Path, tag: &str, opts: RunOpts) -> Output {
+    Bundle::unpack(layout, tag).run(&opts)
+}
+
+/// umoci's config.json with `opts` applied.
+fn runtime_config(base: &Value, opts: &RunOpts) -> Value {
+    let mut config = base.clone();
+    let process = &mut config["process"];
+    // Our stdio are pipes; a terminal would need a console socket.
+    process["terminal"] = Value::Bool(false);
+    if let Some(args) = &opts.args {
+        process["args"] = args.clone().into();
+    }
+    if let Some((uid, gid)) = opts.user {
+        process["user"] = serde_json::json!({ "uid": uid, "gid": gid });
+    }
+    if let Some(cwd) = &opts.cwd {
+        process["cwd"] = cwd.clone().into();
+    }
+    if !opts.env.is_empty() {
+        let mut env: Vec<String> =
+            serde_json::from_value(process["env"].take()).unwrap_or_default();
+        for entry in &opts.env {
+            let name = entry.split('=').next().unwrap_or(entry);
+            match env.iter_mut().find(|e| e.split('=').next() == Some(name)) {
+                Some(old) => old.clone_from(entry),
+                None => env.push(entry.clone()),
+            }
+        }
+        process["env"] = env.into();
+    }
+    if opts.host_network
+        && let Some(namespaces) = config["linux"]["namespaces"].as_array_mut()
+    {
+        namespaces.retain(|ns| ns["type"] != "network");
+    }
+    config
+}
+
+/// A container id no other run on this host uses at the same time (runc's
+/// state under /run/runc is global).
+fn container_id() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("mkimage-it-{}-{n}", std::process::id())
+}
+
+/// `oci:`-style `DIR:TAG`, as umoci, skopeo and podman take it.
+fn image_ref(layout: &Path, tag: &str) -> String {
+    format!("{}:{tag}", layout.display())
+}
+
+/// Waits for `child`, collecting its output. After `timeout`, calls `stop`,
+/// then kills the child if it is still there, and returns the output so far
+/// as the error.
+fn wait_timeout(
+    mut child: Child,
+    timeout: Duration,
+    stop: impl FnOnce(),
+) -> Result<Output, Output> {
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let deadline = Instant::now() + timeout;
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for child") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            timed_out = true;
+            stop();
+            // Give the child a moment to exit on its own after `stop`.
+            let grace = Instant::now() + Duration::from_secs(5);
+            while child.try_wait().expect("wait for child").is_none() && Instant::now() < grace {
+                std::thread::sleep(POLL);
+            }
+            let _ = child.kill();
+            break child.wait().expect("wait for killed child");
+        }
+        std::thread::sleep(POLL);
+    };
+    let out = Output {
+        status,
+        stdout: join(stdout),
+        stderr: join(stderr),
+    };
+    if timed_out { Err(out) } else { Ok(out) }
+}
+
+/// Reads a pipe to its end on another thread, so neither pipe can fill up
+/// and block the child.
+fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut buf);
+        }
+        buf
+    })
+}
+
+fn join(reader: JoinHandle<Vec<u8>>) -> String {
+    String::from_utf8_lossy(&reader.join().expect("pipe reader panicked")).into_owned()
+}
+
+/// `podman run IMAGE ARGS...` (so `args` replace the image's cmd, keeping its
+/// entrypoint); see [`podman_run_with`].
+pub fn podman_run(layout: &Path, tag: &str, args: &[&str]) -> Output {
+    podman_run_with(layout, tag, &[], args)
+}
+
+/// `podman run [FLAGS] oci:LAYOUT:TAG [ARGS]` as root, with `flags` (such as
+/// `-e NAME=value`, `--user 1000`, `--entrypoint ...`) added to `podman run`.
+///
+/// Why these flags, on these machines (Debian 12's podman 4.3, as root, no
+/// systemd, cgroup v1):
+/// * `--root/--runroot/--tmpdir` in a temporary directory: podman names an
+///   image pulled from `oci:DIR:TAG` after the directory (`localhost/DIR`),
+///   not the tag, and copies it into its store on every run; a store of its
+///   own per call keeps parallel tests apart and leaves nothing behind in
+///   /var/lib/containers. The layout is reached through a symlink named
+///   `image` in that directory (see below).
+/// * `--storage-driver vfs`: the overlay driver (the default here) leaves its
+///   store bind-mounted on itself after podman exits, so the temporary store
+///   could not be removed; vfs mounts nothing and just copies the layers,
+///   which costs little for test images.
+/// * `--cgroup-manager cgroupfs`: there is no systemd to ask for cgroups
+///   (/etc/containers/libpod.conf says systemd).
+/// * `--runtime runc`: libpod.conf's default is crun, which is not installed.
+/// * `--ulimit nofile/nproc`: without them podman asks for rlimits above this
+///   machine's hard limits and runc fails with "error setting rlimit type 7:
+///   operation not permitted".
+/// * `--network host`: needs no netavark, bridge or firewall rules (which work
+///   here but are slow and shared between parallel tests) and lets the
+///   container reach servers on the host's 127.0.0.1.
+/// * `--quiet`: keeps "Copying blob ..." out of the container's stderr.
+pub fn podman_run_with(layout: &Path, tag: &str, flags: &[&str], args: &[&str]) -> Output {
+    require_root();
+    require_tool("podman");
+    require_tool("runc");
+    let store = tempdir();
+    let podman = || {
+        let mut cmd = Command::new("podman");
+        cmd.arg("--root")
+            .arg(store.path().join("root"))
+            .arg("--runroot")
+            .arg(store.path().join("run"))
+            .arg("--tmpdir")
+            .arg(store.path().join("tmp"))
+            .args(["--storage-driver", "vfs"])
+            .args(["--cgroup-manager", "cgroupfs"])
+            .args(["--runtime", "runc"]);
+        cmd
+    };
+    // podman 4.3 names an image pulled from oci:PATH after PATH, which must
+    // then be a valid lowercase repository name; temporary directories have
+    // mixed-case names, so run it as `oci:image:TAG` through a symlink.
+    let layout = std::path::absolute(layout).expect("absolute layout path");
+    std::os::unix::fs::symlink(&layout, store.path().join("image")).expect("symlink the layout");
+    let child = podman()
+        .current_dir(store.path())
+        .args(["run", "--rm", "--quiet", "--network", "host"])
+        .args([
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+        ])
+        .args(flags)
+        .arg(format!("oci:image:{tag}"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn podman: {e}"));
+    let result = wait_timeout(child, PODMAN_TIMEOUT, || {
+        let _ = run(podman().args(["rm", "--all", "--force", "--time", "0"]));
+    });
+    result.unwrap_or_else(|out| panic!("podman timed out after {PODMAN_TIMEOUT:?}: {out}"))
+}
+
+/// `skopeo inspect oci:DIR:TAG`: digest, layers, architecture, env, labels.
+pub fn skopeo_inspect(layout: &Path, tag: &str) -> Value {
+    skopeo(&["inspect"], layout, tag)
+}
+
+/// `skopeo inspect --config oci:DIR:TAG`: the image config blob as written.
+pub fn skopeo_inspect_config(layout: &Path, tag: &str) -> Value {
+    skopeo(&["inspect", "--config"], layout, tag)
+}
+
+fn skopeo(args: &[&str], layout: &Path, tag: &str) -> Value {
+    require_tool("skopeo");
+    let out = check(
+        Command::new("skopeo")
+            .args(args)
+            .arg(format!("oci:{}", image_ref(layout, tag))),
+    );
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("skopeo printed bad JSON ({e}): {out}"))
+}
+
+/// Checks an image layout against the OCI image spec with oci-image-tool.
+/// Debian's oci-image-tool 1.0.0-rc1 has `--type imageLayout` unimplemented;
+/// `--type image` on a directory detects the layout and checks every ref in
+/// its index (blobs, digests, sizes, media types), so no `--ref` is needed.
+#[track_caller]
+pub fn validate_layout(layout: &Path) {
+    require_tool("oci-image-tool");
+    check(
+        Command::new("oci-image-tool")
+            .args(["validate", "--type", "image"])
+            .arg(layout),
+    );
+}
