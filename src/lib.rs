@@ -19,5 +19,6 @@
 
 pub mod cli;
 pub mod elf;
+pub mod oci;
 pub mod resolve;
 pub mod rootfs;

@@ -1,10 +1,12 @@
 //! The one integration-test binary: each module tests one part of mkimage
-//! end to end, through the built binary and the reference OCI tools.
+//! end to end, through the built binary and the reference tools.
 //!
-//! Tests that need root or runc are `#[ignore = "needs root/runc"]`;
+//! Tests that need root or external tools are `#[ignore = "needs ..."]`;
 //! `scripts/test` installs the tools and runs them too.
 
 mod harness;
+mod ldd;
+mod oci_layout;
 // Shared helpers: not every one is used by the tests of the moment.
 #[allow(dead_code)]
 mod util;

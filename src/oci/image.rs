@@ -1,0 +1,38 @@
+//! The image as a whole: given stored layer blobs, write the config and the
+//! manifest and point the tags at it. The last step of a build.
+
+use std::collections::BTreeMap;
+
+use oci_spec::image::{Descriptor, MediaType};
+
+use super::OciError;
+use super::config::{ImageSpec, LayerInfo, build_config};
+use super::layout::{Layout, check_tag};
+use super::manifest::build_manifest;
+
+/// Writes the config and manifest for `layers` (already stored in
+/// `layout`, e.g. through [`Layout::blob_writer`]) and tags the manifest.
+/// Returns the manifest's descriptor.
+///
+/// Everything is checked before `index.json` changes: invalid tags, and
+/// layer blobs missing from the layout or of the wrong size, fail the build
+/// with the old tags intact.
+pub fn write_image(
+    layout: &Layout,
+    spec: &ImageSpec,
+    layers: &[LayerInfo],
+    manifest_annotations: &BTreeMap<String, String>,
+    tags: &[String],
+) -> Result<Descriptor, OciError> {
+    for tag in tags {
+        check_tag(tag)?;
+    }
+    for layer in layers {
+        layout.check_blob(&layer.digest, layer.size)?;
+    }
+    let config = layout.put_json(MediaType::ImageConfig, &build_config(spec, layers)?)?;
+    let manifest = build_manifest(&config, layers, manifest_annotations)?;
+    let manifest = layout.put_json(MediaType::ImageManifest, &manifest)?;
+    layout.set_tags(&manifest, tags)?;
+    Ok(manifest)
+}

@@ -1,0 +1,943 @@
+//! The output: an OCI image layout directory (image-spec image-layout.md),
+//! holding content-addressed blobs and an `index.json` naming the tagged
+//! manifests.
+//!
+//! Crash safety comes from ordering and renames: every file is written to a
+//! temporary name beside its destination, fsynced, then renamed into place,
+//! and `index.json` is replaced last. An interrupted build leaves at most
+//! some unreferenced blobs (or a stray temporary file); the previous
+//! `index.json`, and so every previous tag, stays valid.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File, Permissions};
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use oci_spec::image::{
+    ANNOTATION_REF_NAME, Descriptor, ImageIndex, ImageIndexBuilder, MediaType, OciLayout,
+    SCHEMA_VERSION,
+};
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+use tempfile::NamedTempFile;
+
+use super::{Digest, OciError, canonical_json, from_oci_digest, io_err, oci_digest};
+
+/// The marker file that makes a directory a layout.
+const OCI_LAYOUT_FILE: &str = "oci-layout";
+/// The only `imageLayoutVersion` image-spec v1 defines, so the only one we
+/// write or accept.
+const LAYOUT_VERSION: &str = "1.0.0";
+const INDEX_FILE: &str = "index.json";
+/// Blobs live at `blobs/<algorithm>/<encoded>`; we only use sha256.
+const BLOB_DIR: &str = "blobs/sha256";
+
+/// Files are created 0644 (less the umask), as any tool writing a layout
+/// would: tempfile's default, 0600, would hide blobs from other readers
+/// (a registry serving the directory, a daemon importing it).
+const FILE_MODE: u32 = 0o644;
+
+/// Temporary files start with a dot so `ls` and globbing skip them, and are
+/// recognisable if a crash leaves one behind.
+const TEMP_PREFIX: &str = ".mkimage-tmp-";
+
+/// Write buffer for blobs: compressors hand over small chunks.
+const BLOB_BUFFER: usize = 256 * 1024;
+
+/// An OCI image layout directory opened for reading and writing.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    /// Opens the layout at `dir`, creating it when `dir` does not exist or is
+    /// an empty directory. Anything else at `dir` (a file, a directory with
+    /// other content) is an error, and is left untouched.
+    pub fn open_or_create(dir: impl AsRef<Path>) -> Result<Self, OciError> {
+        let root = dir.as_ref().to_path_buf();
+        match fs::metadata(&root) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(&root).map_err(io_err("create directory", &root))?;
+                Self::init(root)
+            }
+            Err(e) => Err(io_err("inspect", &root)(e)),
+            Ok(m) if !m.is_dir() => Err(OciError::NotADirectory { path: root }),
+            Ok(_) => {
+                let marker = root.join(OCI_LAYOUT_FILE);
+                match fs::symlink_metadata(&marker) {
+                    Ok(_) => Self::open(root),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        let mut entries =
+                            fs::read_dir(&root).map_err(io_err("read directory", &root))?;
+                        if entries.next().is_none() {
+                            Self::init(root)
+                        } else {
+                            Err(OciError::NotALayout { path: root })
+                        }
+                    }
+                    Err(e) => Err(io_err("inspect", marker)(e)),
+                }
+            }
+        }
+    }
+
+    /// Opens an existing layout, checking its `oci-layout` version and that
+    /// its `index.json` (if any) parses, before anything is written.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self, OciError> {
+        let root = dir.as_ref().to_path_buf();
+        let marker = root.join(OCI_LAYOUT_FILE);
+        let bytes = match fs::read(&marker) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(OciError::NotALayout { path: root });
+            }
+            r => r.map_err(io_err("read", &marker))?,
+        };
+        let layout: OciLayout =
+            serde_json::from_slice(&bytes).map_err(|source| OciError::ParseJson {
+                path: marker.clone(),
+                source,
+            })?;
+        if layout.image_layout_version() != LAYOUT_VERSION {
+            return Err(OciError::LayoutVersion {
+                path: marker,
+                found: layout.image_layout_version().clone(),
+            });
+        }
+        let this = Layout { root };
+        this.read_index()?;
+        // Other tools create blobs/sha256 lazily; we need it for temp files.
+        let blobs = this.root.join(BLOB_DIR);
+        fs::create_dir_all(&blobs).map_err(io_err("create directory", &blobs))?;
+        Ok(this)
+    }
+
+    /// Initialises an empty directory. The `oci-layout` marker goes first:
+    /// if we are interrupted after it, `open` finishes the job (a missing
+    /// `index.json` reads as an empty index); before it, the directory holds
+    /// nothing but perhaps a temporary file.
+    fn init(root: PathBuf) -> Result<Self, OciError> {
+        let marker = format!(r#"{{"imageLayoutVersion":"{LAYOUT_VERSION}"}}"#);
+        write_atomic(&root, OCI_LAYOUT_FILE, marker.as_bytes())?;
+        let blobs = root.join(BLOB_DIR);
+        fs::create_dir_all(&blobs).map_err(io_err("create directory", &blobs))?;
+        let this = Layout { root };
+        this.write_index(empty_index()?)?;
+        Ok(this)
+    }
+
+    /// The layout's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the blob with `digest` lives (whether or not it exists yet).
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join(BLOB_DIR).join(digest.hex())
+    }
+
+    /// A writer for one blob: it hashes and counts what passes through, and
+    /// [`BlobWriter::commit`] moves the finished blob to its digest's name.
+    /// Dropping it uncommitted deletes the temporary file.
+    pub fn blob_writer(&self) -> Result<BlobWriter, OciError> {
+        let dir = self.root.join(BLOB_DIR);
+        let tmp = temp_file(&dir)?;
+        Ok(BlobWriter {
+            file: BufWriter::with_capacity(BLOB_BUFFER, tmp),
+            hasher: Sha256::new(),
+            size: 0,
+            dir,
+        })
+    }
+
+    /// Stores `bytes` as a blob and returns its descriptor.
+    pub fn put_blob(&self, media_type: MediaType, bytes: &[u8]) -> Result<Descriptor, OciError> {
+        let mut w = self.blob_writer()?;
+        let tmp_path = w.file.get_ref().path().to_path_buf();
+        w.write_all(bytes).map_err(io_err("write", tmp_path))?;
+        let (digest, size) = w.commit()?;
+        Ok(Descriptor::new(media_type, size, oci_digest(&digest)?))
+    }
+
+    /// Stores `value` as a canonical-JSON blob and returns its descriptor.
+    pub fn put_json<T: Serialize + ?Sized>(
+        &self,
+        media_type: MediaType,
+        value: &T,
+    ) -> Result<Descriptor, OciError> {
+        self.put_blob(media_type, &canonical_json(value)?)
+    }
+
+    /// Reads a whole blob, checking that its content matches its name.
+    pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, OciError> {
+        let path = self.blob_path(digest);
+        let bytes = match fs::read(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(OciError::BlobNotFound {
+                    digest: *digest,
+                    path,
+                });
+            }
+            r => r.map_err(io_err("read", &path))?,
+        };
+        let found = Digest::of(&bytes);
+        if found != *digest {
+            return Err(OciError::DigestMismatch {
+                path,
+                expected: *digest,
+                found,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Checks that the blob a descriptor points at is present with the
+    /// descriptor's size, so that nothing we reference is dangling.
+    pub fn check_blob(&self, digest: &Digest, size: u64) -> Result<(), OciError> {
+        let path = self.blob_path(digest);
+        let found = match fs::metadata(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(OciError::BlobNotFound {
+                    digest: *digest,
+                    path,
+                });
+            }
+            r => r.map_err(io_err("inspect", &path))?.len(),
+        };
+        if found != size {
+            return Err(OciError::SizeMismatch {
+                digest: *digest,
+                expected: size,
+                found,
+            });
+        }
+        Ok(())
+    }
+
+    /// The current `index.json`; a missing one reads as an empty index (see
+    /// `init`).
+    pub fn read_index(&self) -> Result<ImageIndex, OciError> {
+        let path = self.root.join(INDEX_FILE);
+        match fs::read(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => empty_index(),
+            r => {
+                let bytes = r.map_err(io_err("read", &path))?;
+                serde_json::from_slice(&bytes)
+                    .map_err(|source| OciError::ParseJson { path, source })
+            }
+        }
+    }
+
+    /// Points each of `tags` at `manifest` (which must already be stored),
+    /// recording the tag in the `org.opencontainers.image.ref.name`
+    /// annotation as image-layout.md describes. Entries for other tags are
+    /// kept; blobs are never deleted. `index.json` is replaced atomically.
+    pub fn set_tags(&self, manifest: &Descriptor, tags: &[String]) -> Result<(), OciError> {
+        for tag in tags {
+            check_tag(tag)?;
+        }
+        let digest = from_oci_digest(manifest.digest(), &self.root)?;
+        self.check_blob(&digest, manifest.size())?;
+
+        let tags: BTreeSet<&str> = tags.iter().map(String::as_str).collect();
+        let mut index = self.read_index()?;
+        let mut manifests: Vec<Descriptor> = index
+            .manifests()
+            .iter()
+            .filter(|d| !ref_name(d).is_some_and(|name| tags.contains(name)))
+            .cloned()
+            .collect();
+        for tag in &tags {
+            let mut d = manifest.clone();
+            let mut annotations = d.annotations().clone().unwrap_or_default();
+            annotations.insert(ANNOTATION_REF_NAME.to_owned(), (*tag).to_owned());
+            d.set_annotations(Some(annotations));
+            manifests.push(d);
+        }
+
+        // Sorted by tag, then by the descriptor's canonical bytes (for
+        // untagged or duplicate entries other tools may have written), so
+        // the index does not depend on the order tags were set in.
+        let mut keyed = manifests
+            .into_iter()
+            .map(|d| {
+                let key = (ref_name(&d).map(str::to_owned), canonical_json(&d)?);
+                Ok((key, d))
+            })
+            .collect::<Result<Vec<_>, OciError>>()?;
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        index.set_manifests(keyed.into_iter().map(|(_, d)| d).collect());
+        index.set_schema_version(SCHEMA_VERSION);
+        index.set_media_type(Some(MediaType::ImageIndex));
+        self.write_index(index)
+    }
+
+    /// The manifest descriptor `tag` names.
+    pub fn resolve_tag(&self, tag: &str) -> Result<Descriptor, OciError> {
+        let index = self.read_index()?;
+        let mut found = index
+            .manifests()
+            .iter()
+            .filter(|d| ref_name(d) == Some(tag));
+        let first = found.next().ok_or_else(|| OciError::TagNotFound {
+            layout: self.root.clone(),
+            tag: tag.to_owned(),
+        })?;
+        // Another tool may have written the same tag twice; that is only
+        // ambiguous if the entries disagree.
+        let others = found.filter(|d| d.digest() != first.digest()).count();
+        if others > 0 {
+            return Err(OciError::AmbiguousTag {
+                layout: self.root.clone(),
+                tag: tag.to_owned(),
+                count: others + 1,
+            });
+        }
+        Ok(first.clone())
+    }
+
+    fn write_index(&self, index: ImageIndex) -> Result<(), OciError> {
+        write_atomic(&self.root, INDEX_FILE, &canonical_json(&index)?)
+    }
+}
+
+/// A blob being written; see [`Layout::blob_writer`].
+#[derive(Debug)]
+pub struct BlobWriter {
+    file: BufWriter<NamedTempFile>,
+    hasher: Sha256,
+    size: u64,
+    dir: PathBuf,
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        // Hash only what was accepted: the caller re-sends the rest.
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl BlobWriter {
+    /// Flushes and fsyncs the blob, then renames it to
+    /// `blobs/sha256/<digest>`; if that blob is already there (content
+    /// addressing makes it identical) the temporary file is just removed.
+    pub fn commit(self) -> Result<(Digest, u64), OciError> {
+        let BlobWriter {
+            file,
+            hasher,
+            size,
+            dir,
+        } = self;
+        let tmp = file.into_inner().map_err(|e| {
+            let (error, w) = e.into_parts();
+            io_err("write", w.get_ref().path())(error)
+        })?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(io_err("sync", tmp.path()))?;
+        let digest = Digest(hasher.finalize().into());
+        let target = dir.join(digest.hex());
+        match fs::symlink_metadata(&target) {
+            Ok(_) => drop(tmp),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                persist(tmp, &target)?;
+                sync_dir(&dir)?;
+            }
+            Err(e) => return Err(io_err("inspect", &target)(e)),
+        }
+        Ok((digest, size))
+    }
+}
+
+/// Checks `tag` against the `ref.name` grammar of image-spec annotations.md:
+///
+/// ```text
+/// ref       ::= component ("/" component)*
+/// component ::= alphanum (separator alphanum)*
+/// alphanum  ::= [A-Za-z0-9]+
+/// separator ::= [-._:@+] | "--"
+/// ```
+pub fn check_tag(tag: &str) -> Result<(), OciError> {
+    let component_ok = |c: &str| {
+        let b = c.as_bytes();
+        let mut i = 0;
+        loop {
+            // alphanum+
+            let start = i;
+            while i < b.len() && b[i].is_ascii_alphanumeric() {
+                i += 1;
+            }
+            if i == start {
+                return false;
+            }
+            if i == b.len() {
+                return true;
+            }
+            // separator: one of -._:@+, or exactly "--"
+            if b[i..].starts_with(b"--") {
+                i += 2;
+            } else if b"-._:@+".contains(&b[i]) {
+                i += 1;
+            } else {
+                return false;
+            }
+        }
+    };
+    if tag.split('/').all(component_ok) {
+        Ok(())
+    } else {
+        Err(OciError::InvalidTag {
+            tag: tag.to_owned(),
+        })
+    }
+}
+
+fn ref_name(d: &Descriptor) -> Option<&str> {
+    d.annotations()
+        .as_ref()
+        .and_then(|a| a.get(ANNOTATION_REF_NAME))
+        .map(String::as_str)
+}
+
+fn empty_index() -> Result<ImageIndex, OciError> {
+    ImageIndexBuilder::default()
+        .schema_version(SCHEMA_VERSION)
+        .media_type(MediaType::ImageIndex)
+        .manifests(Vec::new())
+        .build()
+        .map_err(|source| OciError::Spec {
+            what: "index",
+            source,
+        })
+}
+
+fn temp_file(dir: &Path) -> Result<NamedTempFile, OciError> {
+    tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .permissions(Permissions::from_mode(FILE_MODE))
+        .tempfile_in(dir)
+        .map_err(io_err("create a temporary file in", dir))
+}
+
+/// Replaces `dir/name` with `bytes` so that readers see the old or the new
+/// content, never a mix, even across a crash.
+fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), OciError> {
+    let mut tmp = temp_file(dir)?;
+    tmp.write_all(bytes).map_err(io_err("write", tmp.path()))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(io_err("sync", tmp.path()))?;
+    persist(tmp, &dir.join(name))?;
+    sync_dir(dir)
+}
+
+fn persist(tmp: NamedTempFile, target: &Path) -> Result<(), OciError> {
+    tmp.persist(target)
+        .map(drop)
+        .map_err(|e| io_err("rename a temporary file to", target)(e.error))
+}
+
+/// Makes a rename durable: the new directory entry is only on disk once the
+/// directory itself is synced (rename(2), fsync(2)).
+fn sync_dir(dir: &Path) -> Result<(), OciError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("sync directory", dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::oci::{ImageSpec, LayerInfo, write_image};
+
+    const EMPTY_INDEX: &str = r#"{"manifests":[],"mediaType":"application/vnd.oci.image.index.v1+json","schemaVersion":2}"#;
+
+    fn read_string(path: impl AsRef<Path>) -> String {
+        fs::read_to_string(path.as_ref())
+            .unwrap_or_else(|e| panic!("read {}: {e}", path.as_ref().display()))
+    }
+
+    fn names(dir: impl AsRef<Path>) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir.as_ref())
+            .expect("read_dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Every path under `dir` with its type, mode, size, mtime and content:
+    /// a byte-for-byte picture to compare before and after.
+    fn snapshot(dir: &Path) -> Vec<(PathBuf, u32, u64, i64, Vec<u8>)> {
+        use std::os::unix::fs::MetadataExt;
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(p) = stack.pop() {
+            let m = fs::symlink_metadata(&p).expect("metadata");
+            let content = if m.is_file() {
+                fs::read(&p).expect("read")
+            } else {
+                Vec::new()
+            };
+            if m.is_dir() {
+                for e in fs::read_dir(&p).expect("read_dir") {
+                    stack.push(e.expect("entry").path());
+                }
+            }
+            out.push((
+                p,
+                m.mode(),
+                m.size(),
+                m.mtime_nsec() + m.mtime() * 1_000_000_000,
+                content,
+            ));
+        }
+        out.sort();
+        out
+    }
+
+    fn tags(t: &[&str]) -> Vec<String> {
+        t.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    /// Stores a fake layer blob and returns its LayerInfo.
+    fn fake_layer(layout: &Layout, content: &[u8]) -> LayerInfo {
+        let d = layout
+            .put_blob(MediaType::ImageLayerGzip, content)
+            .expect("put layer");
+        LayerInfo {
+            diff_id: Digest::of(&[content, b"-uncompressed"].concat()),
+            digest: from_oci_digest(d.digest(), layout.root()).expect("digest"),
+            size: d.size(),
+            created_by: format!("layer {}", String::from_utf8_lossy(content)),
+            annotations: BTreeMap::new(),
+        }
+    }
+
+    fn image(layout: &Layout, name: &str, t: &[&str]) -> Descriptor {
+        let layers = [
+            fake_layer(layout, b"base"),
+            fake_layer(layout, name.as_bytes()),
+        ];
+        let spec = ImageSpec {
+            cmd: vec![name.to_owned()],
+            ..ImageSpec::default()
+        };
+        write_image(layout, &spec, &layers, &BTreeMap::new(), &tags(t)).expect("write image")
+    }
+
+    fn umask() -> u32 {
+        let status = read_string("/proc/self/status");
+        let line = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Umask:"))
+            .expect("Umask line in /proc/self/status");
+        u32::from_str_radix(line.trim(), 8).expect("octal umask")
+    }
+
+    #[test]
+    fn creates_missing_directory() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("out/image");
+        let layout = Layout::open_or_create(&dir).expect("create");
+        assert_eq!(layout.root(), dir);
+        assert_eq!(names(&dir), ["blobs", "index.json", "oci-layout"]);
+        assert_eq!(names(dir.join("blobs")), ["sha256"]);
+        assert!(names(dir.join("blobs/sha256")).is_empty());
+        assert_eq!(
+            read_string(dir.join("oci-layout")),
+            r#"{"imageLayoutVersion":"1.0.0"}"#
+        );
+        assert_eq!(read_string(dir.join("index.json")), EMPTY_INDEX);
+    }
+
+    #[test]
+    fn initialises_empty_directory_and_reopens() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        Layout::open_or_create(tmp.path()).expect("create");
+        let before = snapshot(tmp.path());
+        Layout::open_or_create(tmp.path()).expect("reopen");
+        Layout::open(tmp.path()).expect("open");
+        assert_eq!(snapshot(tmp.path()), before, "reopening changes nothing");
+    }
+
+    #[test]
+    fn refuses_non_empty_directory_and_touches_nothing() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        fs::create_dir(tmp.path().join("sub")).expect("mkdir");
+        fs::write(tmp.path().join("sub/file"), b"keep me").expect("write");
+        fs::write(tmp.path().join("index.json"), b"not ours").expect("write");
+        let before = snapshot(tmp.path());
+        let err = Layout::open_or_create(tmp.path()).expect_err("not a layout");
+        assert!(
+            matches!(&err, OciError::NotALayout { path } if path == tmp.path()),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("no oci-layout file"), "{err}");
+        assert_eq!(snapshot(tmp.path()), before);
+    }
+
+    #[test]
+    fn refuses_regular_file_and_touches_nothing() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let file = tmp.path().join("image");
+        fs::write(&file, b"a file").expect("write");
+        let before = snapshot(tmp.path());
+        let err = Layout::open_or_create(&file).expect_err("a file");
+        assert!(
+            matches!(&err, OciError::NotADirectory { path } if *path == file),
+            "{err:?}"
+        );
+        assert_eq!(snapshot(tmp.path()), before);
+    }
+
+    #[test]
+    fn refuses_bad_oci_layout_files() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        fs::write(
+            tmp.path().join("oci-layout"),
+            br#"{"imageLayoutVersion":"2.0.0"}"#,
+        )
+        .expect("write");
+        let before = snapshot(tmp.path());
+        let err = Layout::open_or_create(tmp.path()).expect_err("version");
+        assert!(
+            matches!(&err, OciError::LayoutVersion { found, .. } if found == "2.0.0"),
+            "{err:?}"
+        );
+        fs::write(tmp.path().join("oci-layout"), b"{").expect("write");
+        let err = Layout::open_or_create(tmp.path()).expect_err("garbage");
+        assert!(matches!(&err, OciError::ParseJson { .. }), "{err:?}");
+        fs::write(
+            tmp.path().join("oci-layout"),
+            br#"{"imageLayoutVersion":"2.0.0"}"#,
+        )
+        .expect("write");
+        // Only the file we rewrote (same bytes, maybe new mtime) differs.
+        let after = snapshot(tmp.path());
+        assert_eq!(after.len(), before.len());
+        assert_eq!(
+            after.iter().map(|e| (&e.0, &e.4)).collect::<Vec<_>>(),
+            before.iter().map(|e| (&e.0, &e.4)).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn refuses_unparsable_index() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        Layout::open_or_create(tmp.path()).expect("create");
+        fs::write(tmp.path().join("index.json"), b"[]").expect("write");
+        let err = Layout::open_or_create(tmp.path()).expect_err("bad index");
+        assert!(
+            matches!(&err, OciError::ParseJson { path, .. } if path.ends_with("index.json")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn finishes_an_interrupted_init() {
+        // Interrupted after the marker: no blobs dir, no index.json yet.
+        let tmp = tempfile::tempdir().expect("tempdir");
+        fs::write(
+            tmp.path().join("oci-layout"),
+            br#"{"imageLayoutVersion":"1.0.0"}"#,
+        )
+        .expect("write");
+        let layout = Layout::open_or_create(tmp.path()).expect("open");
+        assert!(tmp.path().join("blobs/sha256").is_dir());
+        assert!(layout.read_index().expect("index").manifests().is_empty());
+        let m = image(&layout, "a", &["a"]);
+        assert_eq!(layout.resolve_tag("a").expect("tag"), {
+            let mut m = m.clone();
+            m.set_annotations(Some(
+                [(ANNOTATION_REF_NAME.to_owned(), "a".to_owned())].into(),
+            ));
+            m
+        });
+    }
+
+    #[test]
+    fn blob_writer_hashes_counts_and_renames() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let layout = Layout::open_or_create(tmp.path()).expect("create");
+        let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+        let mut w = layout.blob_writer().expect("writer");
+        for chunk in data.chunks(7_777) {
+            w.write_all(chunk).expect("write");
+        }
+        let (digest, size) = w.commit().expect("commit");
+        assert_eq!(digest, Digest::of(&data));
+        assert_eq!(size, 1_000_000);
+        let blobs = tmp.path().join("blobs/sha256");
+        assert_eq!(names(&blobs), [digest.hex()]);
+        assert_eq!(fs::read(layout.blob_path(&digest)).expect("read"), data);
+        assert_eq!(layout.read_blob(&digest).expect("read_blob"), data);
+        let mode = fs::metadata(layout.blob_path(&digest))
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, FILE_MODE & !umask());
+
+        // The same content again: same answer, still one file, no temps.
+        let mut w = layout.blob_writer().expect("writer");
+        w.write_all(&data).expect("write");
+        assert_eq!(w.commit().expect("commit"), (digest, 1_000_000));
+        assert_eq!(names(&blobs), [digest.hex()]);
+
+        // Dropped before commit: the temporary file goes away.
+        let mut w = layout.blob_writer().expect("writer");
+        w.write_all(b"abandoned").expect("write");
+        assert_eq!(names(&blobs).len(), 2);
+        drop(w);
+        assert_eq!(names(&blobs), [digest.hex()]);
+    }
+
+    #[test]
+    fn put_json_is_canonical_and_read_blob_verifies() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let layout = Layout::open_or_create(tmp.path()).expect("create");
+        let value: std::collections::HashMap<&str, u8> = [("b", 2), ("a", 1)].into();
+        let d = layout
+            .put_json(MediaType::ImageConfig, &value)
+            .expect("put_json");
+        let digest = Digest::of(br#"{"a":1,"b":2}"#);
+        assert_eq!(d.digest().to_string(), digest.to_string());
+        assert_eq!(d.size(), 13);
+        assert_eq!(d.media_type(), &MediaType::ImageConfig);
+        assert_eq!(
+            layout.read_blob(&digest).expect("read"),
+            br#"{"a":1,"b":2}"#
+        );
+
+        fs::write(layout.blob_path(&digest), br#"{"a":1,"b":3}"#).expect("corrupt");
+        let err = layout.read_blob(&digest).expect_err("corrupt");
+        assert!(
+            matches!(&err, OciError::DigestMismatch { expected, found, .. }
+                if *expected == digest && *found == Digest::of(br#"{"a":1,"b":3}"#)),
+            "{err:?}"
+        );
+        let missing = Digest([7; 32]);
+        assert!(matches!(
+            layout.read_blob(&missing),
+            Err(OciError::BlobNotFound { digest, .. }) if digest == missing
+        ));
+    }
+
+    /// The expected index.json entry for `m` tagged `tag`.
+    fn entry(m: &Descriptor, tag: &str) -> String {
+        format!(
+            r#"{{"annotations":{{"org.opencontainers.image.ref.name":"{tag}"}},"digest":"{}","mediaType":"application/vnd.oci.image.manifest.v1+json","size":{}}}"#,
+            m.digest(),
+            m.size()
+        )
+    }
+
+    fn index_with(entries: &[String]) -> String {
+        format!(
+            r#"{{"manifests":[{}],"mediaType":"application/vnd.oci.image.index.v1+json","schemaVersion":2}}"#,
+            entries.join(",")
+        )
+    }
+
+    #[test]
+    fn tags_move_and_others_stay() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("layout");
+        let a = {
+            let layout = Layout::open_or_create(&dir).expect("create");
+            image(&layout, "a", &["v1", "latest"])
+        };
+        assert_eq!(
+            read_string(dir.join("index.json")),
+            index_with(&[entry(&a, "latest"), entry(&a, "v1")])
+        );
+
+        let layout = Layout::open_or_create(&dir).expect("reopen");
+        let b = image(&layout, "b", &["v2", "latest", "v2"]);
+        assert_ne!(a.digest(), b.digest());
+        assert_eq!(
+            read_string(dir.join("index.json")),
+            index_with(&[entry(&b, "latest"), entry(&a, "v1"), entry(&b, "v2")])
+        );
+        for (tag, m) in [("latest", &b), ("v1", &a), ("v2", &b)] {
+            let got = layout.resolve_tag(tag).expect("resolve");
+            assert_eq!(got.digest(), m.digest(), "{tag}");
+            assert_eq!(got.size(), m.size(), "{tag}");
+        }
+        assert!(matches!(
+            layout.resolve_tag("v3"),
+            Err(OciError::TagNotFound { tag, .. }) if tag == "v3"
+        ));
+
+        // Every blob of both images is still there and intact.
+        for m in [&a, &b] {
+            let md = from_oci_digest(m.digest(), &dir).expect("digest");
+            let manifest: oci_spec::image::ImageManifest =
+                serde_json::from_slice(&layout.read_blob(&md).expect("manifest")).expect("parse");
+            let config = from_oci_digest(manifest.config().digest(), &dir).expect("digest");
+            layout.read_blob(&config).expect("config");
+            for l in manifest.layers() {
+                let ld = from_oci_digest(l.digest(), &dir).expect("digest");
+                layout.read_blob(&ld).expect("layer");
+            }
+        }
+        assert_eq!(
+            names(dir.join("blobs/sha256")).len(),
+            3 + 4,
+            "base, a, b + 2 configs + 2 manifests"
+        );
+        assert!(
+            !names(&dir).iter().any(|n| n.starts_with(TEMP_PREFIX)),
+            "no temporary files left"
+        );
+    }
+
+    #[test]
+    fn index_bytes_do_not_depend_on_tag_order() {
+        let build = |order: &[&[&str]]| {
+            let tmp = tempfile::tempdir().expect("tempdir");
+            let layout = Layout::open_or_create(tmp.path()).expect("create");
+            let (a, b) = (image(&layout, "a", &[]), image(&layout, "b", &[]));
+            for (i, t) in order.iter().enumerate() {
+                layout
+                    .set_tags(if i % 2 == 0 { &a } else { &b }, &tags(t))
+                    .expect("tag");
+            }
+            read_string(tmp.path().join("index.json"))
+        };
+        assert_eq!(
+            build(&[&["x", "c", "m"], &["q", "b"]]),
+            build(&[&["m", "x", "c"], &["b", "q"]])
+        );
+    }
+
+    #[test]
+    fn foreign_entries_are_kept() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let layout = Layout::open_or_create(tmp.path()).expect("create");
+        let a = image(&layout, "a", &[]);
+        // An untagged entry with an extra annotation, as another tool might
+        // write, then a tag on top.
+        let mut foreign = a.clone();
+        foreign.set_annotations(Some([("com.example".to_owned(), "x".to_owned())].into()));
+        let mut index = layout.read_index().expect("index");
+        index.set_manifests(vec![foreign]);
+        layout.write_index(index).expect("write");
+        layout.set_tags(&a, &tags(&["t"])).expect("tag");
+        let foreign_json = format!(
+            r#"{{"annotations":{{"com.example":"x"}},"digest":"{}","mediaType":"application/vnd.oci.image.manifest.v1+json","size":{}}}"#,
+            a.digest(),
+            a.size()
+        );
+        assert_eq!(
+            read_string(tmp.path().join("index.json")),
+            index_with(&[foreign_json, entry(&a, "t")])
+        );
+    }
+
+    #[test]
+    fn failed_builds_leave_the_index_alone() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let layout = Layout::open_or_create(tmp.path()).expect("create");
+        image(&layout, "a", &["keep"]);
+        let before = read_string(tmp.path().join("index.json"));
+
+        // A layer that was never stored.
+        let mut missing = fake_layer(&layout, b"x");
+        missing.digest = Digest([9; 32]);
+        let err = write_image(
+            &layout,
+            &ImageSpec::default(),
+            &[missing],
+            &BTreeMap::new(),
+            &tags(&["keep"]),
+        )
+        .expect_err("missing layer");
+        assert!(matches!(err, OciError::BlobNotFound { .. }), "{err:?}");
+
+        // A layer whose recorded size is wrong.
+        let mut wrong = fake_layer(&layout, b"y");
+        wrong.size += 1;
+        let err = write_image(
+            &layout,
+            &ImageSpec::default(),
+            &[wrong],
+            &BTreeMap::new(),
+            &tags(&["keep"]),
+        )
+        .expect_err("wrong size");
+        assert!(
+            matches!(
+                err,
+                OciError::SizeMismatch {
+                    found: 1,
+                    expected: 2,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+
+        // An invalid tag.
+        let err = write_image(
+            &layout,
+            &ImageSpec::default(),
+            &[],
+            &BTreeMap::new(),
+            &tags(&["ok", "bad tag"]),
+        )
+        .expect_err("bad tag");
+        assert!(
+            matches!(&err, OciError::InvalidTag { tag } if tag == "bad tag"),
+            "{err:?}"
+        );
+
+        // A manifest descriptor that points nowhere.
+        let nowhere = Descriptor::new(
+            MediaType::ImageManifest,
+            10,
+            crate::oci::oci_digest(&Digest([8; 32])).expect("digest"),
+        );
+        let err = layout
+            .set_tags(&nowhere, &tags(&["keep"]))
+            .expect_err("dangling");
+        assert!(matches!(err, OciError::BlobNotFound { .. }), "{err:?}");
+
+        assert_eq!(read_string(tmp.path().join("index.json")), before);
+    }
+
+    #[test]
+    fn tag_grammar() {
+        let good = [
+            "latest",
+            "v1.2.3",
+            "1",
+            "a--b",
+            "A_b-c.d:e@f+g",
+            "registry.example.com:5000/team/app:v1",
+            "app@sha256:abc",
+        ];
+        for t in good {
+            check_tag(t).unwrap_or_else(|e| panic!("{t:?}: {e}"));
+        }
+        let bad = [
+            "", "-a", "a-", "a..b", "a---b", "a_-b", "a//b", "/a", "a/", "a b", "é", "a\n",
+        ];
+        for t in bad {
+            assert!(
+                matches!(check_tag(t), Err(OciError::InvalidTag { tag }) if tag == t),
+                "{t:?}"
+            );
+        }
+    }
+}
