@@ -18,5 +18,6 @@
 //! * [`oci`] writes configs, manifests and the image layout.
 
 pub mod elf;
+pub mod layer;
 pub mod resolve;
 pub mod rootfs;
