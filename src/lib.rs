@@ -18,7 +18,9 @@
 //! * [`oci`] writes configs, manifests and the image layout.
 
 pub mod cli;
+pub mod digest;
 pub mod elf;
+pub mod layer;
 pub mod oci;
 pub mod resolve;
 pub mod rootfs;

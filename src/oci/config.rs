@@ -9,8 +9,8 @@ use oci_spec::image::{
 };
 
 use super::OciError;
-use super::digest::Digest;
 use super::time::rfc3339_utc;
+use crate::digest::Digest;
 
 /// What the image runs and on which platform: the plan's view of the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,8 +207,8 @@ mod tests {
 
     fn layer(n: u8, created_by: &str) -> LayerInfo {
         LayerInfo {
-            diff_id: Digest([n; 32]),
-            digest: Digest([n + 0x10; 32]),
+            diff_id: Digest::from_bytes([n; 32]),
+            digest: Digest::from_bytes([n + 0x10; 32]),
             size: 100 + u64::from(n),
             created_by: created_by.to_owned(),
             annotations: BTreeMap::new(),

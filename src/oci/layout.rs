@@ -343,7 +343,7 @@ impl BlobWriter {
         tmp.as_file()
             .sync_all()
             .map_err(io_err("sync", tmp.path()))?;
-        let digest = Digest(hasher.finalize().into());
+        let digest = Digest::from_bytes(hasher.finalize().into());
         let target = dir.join(digest.hex());
         match fs::symlink_metadata(&target) {
             Ok(_) => drop(tmp),
@@ -726,7 +726,7 @@ mod tests {
                 if *expected == digest && *found == Digest::of(br#"{"a":1,"b":3}"#)),
             "{err:?}"
         );
-        let missing = Digest([7; 32]);
+        let missing = Digest::from_bytes([7; 32]);
         assert!(matches!(
             layout.read_blob(&missing),
             Err(OciError::BlobNotFound { digest, .. }) if digest == missing
@@ -854,7 +854,7 @@ mod tests {
 
         // A layer that was never stored.
         let mut missing = fake_layer(&layout, b"x");
-        missing.digest = Digest([9; 32]);
+        missing.digest = Digest::from_bytes([9; 32]);
         let err = write_image(
             &layout,
             &ImageSpec::default(),
@@ -906,7 +906,7 @@ mod tests {
         let nowhere = Descriptor::new(
             MediaType::ImageManifest,
             10,
-            crate::oci::oci_digest(&Digest([8; 32])).expect("digest"),
+            crate::oci::oci_digest(&Digest::from_bytes([8; 32])).expect("digest"),
         );
         let err = layout
             .set_tags(&nowhere, &tags(&["keep"]))

@@ -56,19 +56,19 @@ mod tests {
         let config = Descriptor::new(
             MediaType::ImageConfig,
             321,
-            oci_digest(&Digest([0xcc; 32])).expect("digest"),
+            oci_digest(&Digest::from_bytes([0xcc; 32])).expect("digest"),
         );
         let layers = [
             LayerInfo {
-                diff_id: Digest([1; 32]),
-                digest: Digest([0xa1; 32]),
+                diff_id: Digest::from_bytes([1; 32]),
+                digest: Digest::from_bytes([0xa1; 32]),
                 size: 1000,
                 created_by: "libs".to_owned(),
                 annotations: BTreeMap::new(),
             },
             LayerInfo {
-                diff_id: Digest([2; 32]),
-                digest: Digest([0xa2; 32]),
+                diff_id: Digest::from_bytes([2; 32]),
+                digest: Digest::from_bytes([0xa2; 32]),
                 size: 20,
                 created_by: "app".to_owned(),
                 annotations: [("z", "1"), ("a", "2")]

@@ -6,7 +6,6 @@
 //! by rename, so an interrupted build leaves the previous layout valid.
 
 pub mod config;
-pub mod digest;
 pub mod image;
 pub mod json;
 pub mod layout;
@@ -17,8 +16,8 @@ pub mod time;
 use std::io;
 use std::path::PathBuf;
 
+pub use crate::digest::{Digest, DigestError};
 pub use config::{ImageSpec, LayerInfo, build_config};
-pub use digest::{Digest, DigestParseError};
 pub use image::write_image;
 pub use json::canonical_json;
 pub use layout::{BlobWriter, Layout, check_tag};

@@ -126,20 +126,14 @@ pub(super) fn resolve(r: &mut Resolver, input: &Input) -> Result<Closure, Resolv
     w.drain(r, &platform);
 
     // glibc's own dlopens, as if libc asked (its loader chain applies).
-    if r.opts.companions {
-        if let Some(libc) = w.names.get(OsStr::new("libc.so.6")).copied() {
-            for (name, why, required) in GLIBC_COMPANIONS {
-                w.request(
-                    r,
-                    &platform,
-                    OsStr::new(name),
-                    libc,
-                    Reason::Companion(why),
-                    *required,
-                );
-            }
-            w.drain(r, &platform);
+    if r.opts.companions
+        && let Some(libc) = w.names.get(OsStr::new("libc.so.6")).copied()
+    {
+        for (name, why, required) in GLIBC_COMPANIONS {
+            let reason = Reason::Companion(why);
+            w.request(r, &platform, OsStr::new(name), libc, reason, *required);
         }
+        w.drain(r, &platform);
     }
     for name in &input.dlopen {
         w.request(r, &platform, name, 0, Reason::Dlopen, true);
@@ -224,10 +218,10 @@ impl Walk {
 
     fn push(&mut self, name: OsString, f: Found, reason: Reason, by: usize) -> usize {
         let idx = self.objects.len();
-        if !matches!(reason, Reason::HwcapsVariant { .. }) {
-            if let Some(soname) = &f.info.soname {
-                self.names.entry(soname.clone()).or_insert(idx);
-            }
+        if !matches!(reason, Reason::HwcapsVariant { .. })
+            && let Some(soname) = &f.info.soname
+        {
+            self.names.entry(soname.clone()).or_insert(idx);
         }
         self.files.insert(f.host.clone(), idx);
         self.origins.push(Origin {

@@ -23,10 +23,10 @@ fn find_token(s: &[u8], name: &[u8]) -> bool {
     let mut i = 0;
     while let Some(p) = s[i..].iter().position(|&b| b == b'$') {
         let at = i + p + 1;
-        if let Some((tok, _)) = token_at(&s[at..]) {
-            if tok == name {
-                return true;
-            }
+        if let Some((tok, _)) = token_at(&s[at..])
+            && tok == name
+        {
+            return true;
         }
         i = at;
     }
@@ -62,16 +62,16 @@ pub fn expand(s: &OsStr, t: &Tokens<'_>) -> OsString {
     let mut out = Vec::with_capacity(s.len() + 32);
     let mut i = 0;
     while i < s.len() {
-        if s[i] == b'$' {
-            if let Some((name, len)) = token_at(&s[i + 1..]) {
-                match name {
-                    b"ORIGIN" => out.extend_from_slice(t.origin.as_bytes()),
-                    b"LIB" => out.extend_from_slice(t.lib.as_bytes()),
-                    _ => out.extend_from_slice(t.platform.as_bytes()),
-                }
-                i += 1 + len;
-                continue;
+        if s[i] == b'$'
+            && let Some((name, len)) = token_at(&s[i + 1..])
+        {
+            match name {
+                b"ORIGIN" => out.extend_from_slice(t.origin.as_bytes()),
+                b"LIB" => out.extend_from_slice(t.lib.as_bytes()),
+                _ => out.extend_from_slice(t.platform.as_bytes()),
             }
+            i += 1 + len;
+            continue;
         }
         out.push(s[i]);
         i += 1;

@@ -8,6 +8,10 @@ use std::sync::Arc;
 
 use crate::elf::{ElfError, ElfInfo, LdCache, ldconf};
 
+/// OS ABIs the loader accepts (EI_OSABI): System V and GNU/Linux.
+const ELFOSABI_NONE: u8 = 0;
+const ELFOSABI_GNU: u8 = 3;
+
 use super::dst::{self, Tokens};
 use super::root::{Link, normalise};
 use super::{Platform, Resolver, Searched};
@@ -272,15 +276,26 @@ impl Resolver {
         };
         match self.elf(&host) {
             Ok(info) => {
-                if !info.ident.compatible_with(&main.ident) {
-                    return Probe::Skip(
+                // open_verify: another class or machine is passed over
+                // (a multilib system); another byte order or OS ABI is an
+                // error that stops the load.
+                let (have, want) = (&info.ident, &main.ident);
+                let mismatch = format!(
+                    "{}, but the program is {}",
+                    have.describe(),
+                    want.describe()
+                );
+                if have.little_endian != want.little_endian {
+                    return Probe::Fatal(path, format!("{mismatch}: the loader stops here"));
+                }
+                if !matches!(have.osabi, ELFOSABI_NONE | ELFOSABI_GNU) {
+                    return Probe::Fatal(
                         path,
-                        format!(
-                            "{}, but the program is {}",
-                            info.ident.describe(),
-                            main.ident.describe()
-                        ),
+                        format!("OS ABI {} is not Linux: the loader stops here", have.osabi),
                     );
+                }
+                if !have.compatible_with(want) {
+                    return Probe::Skip(path, mismatch);
                 }
                 Probe::Accept(Found {
                     path,

@@ -130,11 +130,12 @@ pub fn cc(dir: &Path, name: &str, source: &str, flags: &[&str]) -> PathBuf {
     std::fs::write(&src, source).expect("write C source");
     let exe = dir.join(name);
     check(
+        // Flags after the source, so that `-lfoo` can satisfy it.
         Command::new("gcc")
-            .args(flags)
             .arg("-o")
             .arg(&exe)
-            .arg(&src),
+            .arg(&src)
+            .args(flags),
     );
     exe
 }
