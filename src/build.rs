@@ -1,8 +1,9 @@
 //! The build pipeline: plan → artifacts → layer trees → layer blobs →
-//! config and manifest → tags. Everything that can fail on bad input fails
-//! before the output directory is touched; blobs are written through temp
-//! files and `index.json` is replaced last, so an interrupted build leaves
-//! the previous layout valid.
+//! provenance, config and manifest → tags → (archive). Everything that can
+//! fail on bad input fails before the output is touched; blobs are written
+//! through temp files and `index.json` is replaced last, so an interrupted
+//! build leaves the previous layout valid. An archive is built as a layout
+//! in a temporary directory beside it, converted, and renamed into place.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,10 +12,14 @@ use crate::artifact::binary::{AddedBinary, add_binary};
 use crate::artifact::{ArtifactError, Context};
 use crate::digest::Digest;
 use crate::layer::{LayerError, LayerOptions, write_layer};
-use crate::oci::{self, ImageSpec, LayerInfo, Layout, OciError};
-use crate::plan::BuildPlan;
+use crate::oci::archive::{self, ArchiveError};
+use crate::oci::provenance::{self, FileOrigin, Provenance};
+use crate::oci::{self, Descriptor, ImageSpec, LayerInfo, Layout, MediaType, OciError};
+use crate::plan::{BuildPlan, OutputFormat};
 use crate::resolve::{Options, Resolver};
-use crate::rootfs::{Entry, ImagePath, LayerKind, RootfsError, base, certs, host, tzdata};
+use crate::rootfs::certs::CaCerts;
+use crate::rootfs::tzdata::Tzdata;
+use crate::rootfs::{Entry, ImagePath, LayerKind, RootfsError, Tree, base, certs, host, tzdata};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -24,6 +29,14 @@ pub enum BuildError {
     Rootfs(#[from] RootfsError),
     #[error(transparent)]
     Oci(#[from] OciError),
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    #[error("cannot create a temporary directory in {}: {source}", dir.display())]
+    TempDir {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("writing the {layer} layer: {source}")]
     Layer {
         layer: &'static str,
@@ -51,9 +64,22 @@ impl BuildError {
 /// Progress of a build, for a progress bar.
 #[derive(Clone, Debug)]
 pub enum Event {
-    Resolved { files: usize, bytes: u64 },
-    LayerStart { layer: &'static str, bytes: u64 },
-    LayerDone { layer: &'static str, size: u64 },
+    Resolved {
+        files: usize,
+        bytes: u64,
+    },
+    LayerStart {
+        layer: &'static str,
+        bytes: u64,
+    },
+    LayerDone {
+        layer: &'static str,
+        size: u64,
+    },
+    /// The image is complete; converting it to an archive.
+    Archive {
+        format: OutputFormat,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -68,6 +94,7 @@ pub struct BuiltLayer {
 #[derive(Clone, Debug)]
 pub struct Built {
     pub output: PathBuf,
+    pub format: OutputFormat,
     pub tags: Vec<String>,
     pub manifest_digest: Digest,
     pub layers: Vec<BuiltLayer>,
@@ -85,8 +112,8 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
     if plan.binaries.is_empty() {
         return Err(BuildError::Empty);
     }
-    // Refuse a bad output directory before doing any work.
-    check_output(&plan.output)?;
+    // Refuse a bad output before doing any work.
+    check_output(plan)?;
 
     let sysroot = std::fs::canonicalize(&plan.sysroot).map_err(|source| BuildError::Sysroot {
         path: plan.sysroot.clone(),
@@ -131,16 +158,23 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
 
     let spec = image_spec(plan, first, bundle, &platform);
 
-    // From here on we write. If we created the directory and fail, remove
-    // it; an existing layout keeps its old index.json.
-    let existed = plan.output.exists();
-    let result = write(plan, &cx, &spec, progress);
-    if result.is_err() && !existed {
-        let _ = std::fs::remove_dir_all(&plan.output);
-    }
-    let (manifest_digest, layers) = result?;
+    let (manifest_digest, layers) = match plan.format {
+        OutputFormat::Oci => {
+            // From here on we write. If we created the directory and fail,
+            // remove it; an existing layout keeps its old index.json.
+            let existed = plan.output.exists();
+            let result = write(plan, &cx, &spec, &plan.output, progress);
+            if result.is_err() && !existed {
+                let _ = std::fs::remove_dir_all(&plan.output);
+            }
+            let (_, digest, layers) = result?;
+            (digest, layers)
+        }
+        format => write_archive(plan, format, &cx, &spec, progress)?,
+    };
     Ok(Built {
         output: plan.output.clone(),
+        format: plan.format,
         tags: plan.tags.clone(),
         manifest_digest,
         layers,
@@ -149,11 +183,46 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
     })
 }
 
-/// Users, groups, certificates and time zones. Returns whether a CA
-/// bundle was installed.
+/// Builds the image as a layout in a temporary directory beside the
+/// archive (same filesystem, cleaned up however we leave), then converts
+/// it.
+fn write_archive(
+    plan: &BuildPlan,
+    format: OutputFormat,
+    cx: &Context,
+    spec: &ImageSpec,
+    progress: &dyn Fn(Event),
+) -> Result<(Digest, Vec<BuiltLayer>), BuildError> {
+    let dir = archive::parent_dir(&plan.output);
+    let tmp = tempfile::Builder::new()
+        .prefix(oci::layout::TEMP_PREFIX)
+        .tempdir_in(dir)
+        .map_err(|source| BuildError::TempDir {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
+    let (manifest, digest, layers) = write(plan, cx, spec, tmp.path(), progress)?;
+    progress(Event::Archive { format });
+    let layout = Layout::open(tmp.path())?;
+    match format {
+        OutputFormat::OciArchive => archive::write_oci_archive(&layout, &plan.output, plan.epoch)?,
+        _ => {
+            archive::write_docker_archive(&layout, &manifest, &plan.tags, &plan.output, plan.epoch)?
+        }
+    }
+    Ok((digest, layers))
+}
+
+/// Users, groups, certificates and time zones, each recorded in the
+/// provenance. Returns whether a CA bundle was installed.
 fn add_base(cx: &mut Context, plan: &BuildPlan) -> Result<bool, BuildError> {
     let mut tree = std::mem::take(cx.layers.tree(LayerKind::Base));
     base::add_base_files(&mut tree).map_err(RootfsError::from)?;
+    record_new(
+        cx,
+        &tree,
+        "base files: users, groups and standard directories",
+    );
     let root = cx.resolver.root();
     let bundle = certs::bundle(root, &plan.ca_certs, &plan.extra_cas)?;
     let has_bundle = bundle.is_some();
@@ -163,6 +232,7 @@ fn add_base(cx: &mut Context, plan: &BuildPlan) -> Result<bool, BuildError> {
             Entry::bytes(bytes, 0o644),
         )
         .map_err(RootfsError::from)?;
+        record_new(cx, &tree, &ca_why(plan));
     }
     tzdata::add_tzdata(
         &mut tree,
@@ -170,8 +240,71 @@ fn add_base(cx: &mut Context, plan: &BuildPlan) -> Result<bool, BuildError> {
         &plan.tzdata,
         &mut cx.warnings,
     )?;
+    match &plan.tzdata {
+        Tzdata::None => {}
+        // One entry for the whole directory rather than ~1,300 that say
+        // the same; `inspect --why` falls back to the nearest ancestor.
+        Tzdata::All => cx.record(
+            tzdata::ZONEINFO,
+            format!("time zone data: all of {} (--tzdata all)", tzdata::ZONEINFO),
+        ),
+        Tzdata::Zones(zones) => record_new(
+            cx,
+            &tree,
+            &format!("time zone data (--tzdata {})", zones.join(",")),
+        ),
+    }
     *cx.layers.tree(LayerKind::Base) = tree;
     Ok(has_bundle)
+}
+
+/// Records `why` for every path of `tree` that has no reason yet.
+fn record_new(cx: &mut Context, tree: &Tree, why: &str) {
+    for (path, _) in tree.iter() {
+        if !path.is_root() {
+            cx.record(path, why);
+        }
+    }
+}
+
+fn ca_why(plan: &BuildPlan) -> String {
+    let mut parts = match &plan.ca_certs {
+        CaCerts::Default => vec!["the root's bundle".to_owned()],
+        CaCerts::File(f) => vec![format!("--ca-certs {}", f.display())],
+        CaCerts::None => Vec::new(),
+    };
+    parts.extend(
+        plan.extra_cas
+            .iter()
+            .map(|p| format!("--ca-cert {}", p.display())),
+    );
+    format!("CA certificates: {}", parts.join(" + "))
+}
+
+/// Every recorded path that is in a layer, with the layer holding it (the
+/// topmost, if several do: that is the one a container sees).
+fn provenance(cx: &Context) -> Provenance {
+    let files = cx
+        .provenance
+        .iter()
+        .filter_map(|(path, origin)| {
+            let image = ImagePath::new(path).ok()?;
+            let (kind, _) = cx
+                .layers
+                .layers()
+                .filter(|(_, t)| t.contains(&image))
+                .last()?;
+            Some((
+                path.clone(),
+                FileOrigin {
+                    layer: kind.name().to_owned(),
+                    why: origin.why.clone(),
+                    needed_by: origin.needed_by.clone(),
+                },
+            ))
+        })
+        .collect();
+    Provenance::new(files)
 }
 
 fn image_spec(
@@ -209,13 +342,16 @@ fn image_spec(
     }
 }
 
+/// Writes the image into the layout at `dir`: its manifest's descriptor
+/// and digest, and the layers.
 fn write(
     plan: &BuildPlan,
     cx: &Context,
     spec: &ImageSpec,
+    dir: &Path,
     progress: &dyn Fn(Event),
-) -> Result<(Digest, Vec<BuiltLayer>), BuildError> {
-    let layout = Layout::open_or_create(&plan.output)?;
+) -> Result<(Descriptor, Digest, Vec<BuiltLayer>), BuildError> {
+    let layout = Layout::open_or_create(dir)?;
     let opts = LayerOptions {
         mtime: plan.epoch,
         threads: plan.threads.max(1),
@@ -250,13 +386,24 @@ fn write(
             files: tree.len(),
         });
     }
-    let manifest = oci::write_image(&layout, spec, &infos, &plan.config.annotations, &plan.tags)?;
+    let blob = layout.put_blob(
+        MediaType::Other(provenance::MEDIA_TYPE.to_owned()),
+        &provenance(cx).to_json()?,
+    )?;
+    let mut annotations = plan.config.annotations.clone();
+    annotations.insert(provenance::ANNOTATION.to_owned(), blob.digest().to_string());
+    let manifest = oci::write_image(&layout, spec, &infos, &annotations, &plan.tags)?;
     let digest = oci::from_oci_digest(manifest.digest(), layout.root())?;
-    Ok((digest, built))
+    Ok((manifest, digest, built))
 }
 
-/// Fails early when `dir` cannot become an image layout.
-fn check_output(dir: &Path) -> Result<(), BuildError> {
+/// Fails early when the output cannot be written: a layout directory
+/// must be absent, empty or a layout; an archive's directory must exist.
+fn check_output(plan: &BuildPlan) -> Result<(), BuildError> {
+    if plan.format.is_archive() {
+        return Ok(archive::check_destination(&plan.output)?);
+    }
+    let dir = &plan.output;
     match std::fs::read_dir(dir) {
         Err(_) if !dir.exists() => Ok(()),
         Err(_) => Err(OciError::NotADirectory {

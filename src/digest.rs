@@ -1,8 +1,8 @@
 //! Content digests for layers and blobs (shared by `layer` and `oci`): the sha256 `Digest` that names every
-//! blob in the image, and a writer that computes one while bytes stream past.
+//! blob in the image, and a writer and a reader that compute one while bytes stream past.
 
 use std::fmt;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::str::FromStr;
 
 use sha2::{Digest as _, Sha256};
@@ -62,6 +62,14 @@ impl fmt::Display for Digest {
 impl fmt::Debug for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
+    }
+}
+
+/// Serialised in its display form, as in OCI descriptors (for `--json`
+/// reports).
+impl serde::Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
@@ -167,6 +175,41 @@ impl<W: Write> Write for HashingWriter<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+/// Passes reads through from `inner`, hashing and counting every byte
+/// returned, so that a blob can be verified while it is streamed.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<R> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
+    }
+
+    /// The digest of everything read and its length.
+    pub fn finish(self) -> (Digest, u64) {
+        (Digest(self.hasher.finalize().into()), self.count)
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let read = buf
+            .get(..n)
+            .ok_or_else(|| io::Error::other("reader returned more bytes than the buffer holds"))?;
+        self.hasher.update(read);
+        self.count += n as u64;
+        Ok(n)
     }
 }
 
@@ -285,5 +328,20 @@ mod tests {
         let (inner, digest, count) = w.finish();
         assert_eq!(inner.0, b"abc");
         assert_eq!((digest.to_string(), count), (ABC.to_string(), 3));
+    }
+
+    #[test]
+    fn hashing_reader_hashes_and_counts() {
+        let mut r = HashingReader::new(&b"abc"[..]);
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"abc");
+        assert_eq!(r.finish(), (ABC.parse().unwrap(), 3));
+    }
+
+    #[test]
+    fn serializes_as_display() {
+        let d: Digest = ABC.parse().unwrap();
+        assert_eq!(serde_json::to_string(&d).unwrap(), format!("\"{ABC}\""));
     }
 }

@@ -15,13 +15,17 @@
 //!   the closure of an executable, relative to a root directory.
 //! * [`rootfs`] holds the file plan: image paths and their entries.
 //! * [`layer`] writes a tree as a deterministic, gzip-compressed tar.
-//! * [`oci`] writes configs, manifests and the image layout.
+//! * [`oci`] writes configs, manifests and the image layout, the provenance
+//!   blob that says why each file is there, and oci-/docker-archives.
+//! * [`inspect`] reads an image back (layout or archive): config, layers,
+//!   the merged file tree, and `--why` from the provenance.
 
 pub mod artifact;
 pub mod build;
 pub mod cli;
 pub mod digest;
 pub mod elf;
+pub mod inspect;
 pub mod layer;
 pub mod oci;
 pub mod plan;

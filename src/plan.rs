@@ -9,11 +9,40 @@ use crate::artifact::binary::BinarySpec;
 use crate::rootfs::certs::CaCerts;
 use crate::rootfs::tzdata::Tzdata;
 
+/// What the build writes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// An OCI image layout directory, created or added to.
+    #[default]
+    Oci,
+    /// One tar file holding an image layout (`oci-archive:FILE`).
+    OciArchive,
+    /// One tar file as `docker save` writes it, for `docker load`.
+    DockerArchive,
+}
+
+impl OutputFormat {
+    /// The name users type (`--format`) and skopeo's transport name.
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputFormat::Oci => "oci",
+            OutputFormat::OciArchive => "oci-archive",
+            OutputFormat::DockerArchive => "docker-archive",
+        }
+    }
+
+    pub fn is_archive(self) -> bool {
+        self != OutputFormat::Oci
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct BuildPlan {
     pub binaries: Vec<BinarySpec>,
-    /// The OCI layout directory to write (or add to).
+    /// The OCI layout directory to write (or add to), or the archive file
+    /// to write (replaced if it exists).
     pub output: PathBuf,
+    pub format: OutputFormat,
     /// `org.opencontainers.image.ref.name` values, e.g. `app:latest`.
     pub tags: Vec<String>,
     pub config: ConfigPlan,

@@ -53,6 +53,12 @@ pub fn add_binary(cx: &mut Context, spec: &BinarySpec) -> Result<AddedBinary, Ar
             ),
             (reason, None) => format!("{reason} [{origin}]"),
         };
+        // The requester's real file (for the input, its DST): that is the
+        // path recorded for it.
+        let needed_by = o.needed_by.map(|by| match by {
+            0 => spec.dst.to_string(),
+            _ => closure.objects[by].real.display().to_string(),
+        });
         if i == 0 {
             let entry = host::host_entry(&o.host, &spec.dst, &mut cx.warnings)?;
             host::insert_dedup(cx.layers.tree(LayerKind::App), spec.dst.clone(), entry)?;
@@ -70,12 +76,12 @@ pub fn add_binary(cx: &mut Context, spec: &BinarySpec) -> Result<AddedBinary, Ar
                 .tree(kind)
                 .insert(at.clone(), Entry::symlink(&link.target))
                 .map_err(crate::rootfs::RootfsError::from)?;
-            cx.record(&at, format!("symlink to {}", why));
+            cx.record_origin(&at, format!("symlink to {}", why), needed_by.clone());
         }
         let real = ImagePath::new(&o.real)?;
         let entry = host::host_entry(&o.host, &real, &mut cx.warnings)?;
         host::insert_dedup(cx.layers.tree(kind), real.clone(), entry)?;
-        cx.record(&real, why);
+        cx.record_origin(&real, why, needed_by);
     }
     Ok(AddedBinary {
         dst: spec.dst.clone(),

@@ -51,6 +51,17 @@ fn missing_message(missing: &[Missing]) -> String {
     s
 }
 
+/// Why one image path is in the image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// For people: which artifact, and which dependency brought it in.
+    pub why: String,
+    /// The image path of the file that needs this one (a library's
+    /// requester), so `inspect --why` can walk the chain back to the
+    /// artifact.
+    pub needed_by: Option<String>,
+}
+
 /// What artifacts add to: the layer trees, the resolver (shared so ELF
 /// headers are read once), warnings for the user, and where every file
 /// came from.
@@ -59,7 +70,7 @@ pub struct Context {
     pub layers: LayerSet,
     pub warnings: Vec<String>,
     /// Image path → why it is in the image (for `mkimage inspect --why`).
-    pub provenance: BTreeMap<String, String>,
+    pub provenance: BTreeMap<String, Origin>,
 }
 
 impl Context {
@@ -72,9 +83,25 @@ impl Context {
         }
     }
 
+    /// Records why `path` is in the image; the first reason given wins
+    /// (a library two binaries need is there for the first).
     pub fn record(&mut self, path: impl ToString, why: impl Into<String>) {
+        self.record_origin(path, why, None);
+    }
+
+    /// [`Context::record`] for a file that `needed_by` (an image path)
+    /// needs.
+    pub fn record_origin(
+        &mut self,
+        path: impl ToString,
+        why: impl Into<String>,
+        needed_by: Option<String>,
+    ) {
         self.provenance
             .entry(path.to_string())
-            .or_insert_with(|| why.into());
+            .or_insert_with(|| Origin {
+                why: why.into(),
+                needed_by,
+            });
     }
 }

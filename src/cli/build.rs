@@ -11,18 +11,21 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::artifact::binary::BinarySpec;
 use crate::build::{Built, Event, build};
-use crate::plan::{BuildPlan, ConfigPlan};
+use crate::oci::provenance;
+use crate::plan::{BuildPlan, ConfigPlan, OutputFormat};
 use crate::rootfs::ImagePath;
 use crate::rootfs::base::DEFAULT_USER;
 use crate::rootfs::certs::CaCerts;
 use crate::rootfs::tzdata::Tzdata;
 
-use super::EXIT_NOT_FOUND;
+use super::{EXIT_NOT_FOUND, human};
 
 const EXAMPLES: &str = "Examples:
   mkimage --from-binary target/release/app
   mkimage --from-binary target/release/app -t registry.example.com/app:1.2 --expose 8080
   mkimage --from-binary /usr/bin/curl --ca-cert corp-ca.pem --tzdata Europe/Paris
+  mkimage --from-binary target/release/app --format docker-archive -o app.tar
+  mkimage inspect app.oci --why /usr/lib/x86_64-linux-gnu/libc.so.6
   mkimage ldd target/release/app
 
 Run the result with:
@@ -36,10 +39,14 @@ pub struct BuildArgs {
     /// /usr/local/bin/<name>. The first is the entrypoint.
     #[arg(long, value_name = "SRC[:DST]")]
     from_binary: Vec<String>,
-    /// OCI image layout directory to write, or to add the image to
-    /// [default: ./<name>.oci]
-    #[arg(short, long, value_name = "DIR")]
+    /// OCI layout directory to write, or to add the image to; with an
+    /// archive --format, the file to write [default: ./<name>.oci, ./<name>.tar]
+    #[arg(short, long, value_name = "DIR|FILE")]
     output: Option<PathBuf>,
+    /// What to write: an OCI layout directory, or one tar file for
+    /// `podman load`/`skopeo` (oci-archive) or `docker load` (docker-archive)
+    #[arg(long, value_enum, default_value_t = FormatArg::Oci)]
+    format: FormatArg,
     /// Tag(s) for the image [default: <name>:latest]
     #[arg(short, long, value_name = "NAME[:TAG]")]
     tag: Vec<String>,
@@ -84,6 +91,25 @@ pub struct BuildArgs {
     quiet: bool,
 }
 
+/// `--format`; the plan gets [`OutputFormat`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+enum FormatArg {
+    #[default]
+    Oci,
+    OciArchive,
+    DockerArchive,
+}
+
+impl From<FormatArg> for OutputFormat {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Oci => OutputFormat::Oci,
+            FormatArg::OciArchive => OutputFormat::OciArchive,
+            FormatArg::DockerArchive => OutputFormat::DockerArchive,
+        }
+    }
+}
+
 impl BuildArgs {
     pub fn is_empty(&self) -> bool {
         self.from_binary.is_empty()
@@ -101,6 +127,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
             bar.set_message(format!("writing layer {layer} ({})", human(bytes)))
         }
         Event::LayerDone { .. } => {}
+        Event::Archive { format } => bar.set_message(format!("writing the {}", format.name())),
     };
     let result = build(&plan, &on_event);
     bar.finish_and_clear();
@@ -165,10 +192,13 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
     for t in &tags {
         crate::oci::check_tag(t)?;
     }
-    let output = args
-        .output
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("{name}.oci")));
+    let format = OutputFormat::from(args.format);
+    let output = args.output.clone().unwrap_or_else(|| {
+        PathBuf::from(match format {
+            OutputFormat::Oci => format!("{name}.oci"),
+            OutputFormat::OciArchive | OutputFormat::DockerArchive => format!("{name}.tar"),
+        })
+    });
 
     let mut env = Vec::new();
     for e in &args.env {
@@ -187,6 +217,10 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
     let mut annotations = BTreeMap::new();
     for a in &args.annotation {
         let (k, v) = key_value(a, "--annotation")?;
+        ensure!(
+            k != provenance::ANNOTATION,
+            "--annotation {k}: reserved; mkimage sets it to the image's provenance blob"
+        );
         annotations.insert(k, v);
     }
     let mut expose = BTreeSet::new();
@@ -223,6 +257,7 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
     Ok(BuildPlan {
         binaries,
         output,
+        format,
         tags,
         config: ConfigPlan {
             entrypoint: args.entrypoint.as_deref().map(words).transpose()?,
@@ -335,8 +370,11 @@ fn print_summary(b: &Built) {
     for w in &b.warnings {
         eprintln!("mkimage: warning: {w}");
     }
-    let dir = b.output.display();
-    println!("Wrote {} to {dir}", b.tags.join(", "));
+    let out = b.output.display();
+    match b.format {
+        OutputFormat::Oci => println!("Wrote {} to {out}", b.tags.join(", ")),
+        f => println!("Wrote {} to {out} ({})", b.tags.join(", "), f.name()),
+    }
     println!("  digest  {}", b.manifest_digest);
     println!(
         "  size    {} compressed, {} ({})",
@@ -349,24 +387,21 @@ fn print_summary(b: &Built) {
             .join(", ")
     );
     let tag = &b.tags[0];
-    println!("Run it:");
-    println!("  podman run --rm oci:{dir}:{tag}");
     let name = tag.rsplit('/').next().unwrap_or(tag);
-    println!("  skopeo copy oci:{dir}:{tag} docker-daemon:{name}");
-}
-
-fn human(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut v = bytes as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
+    println!("Run it:");
+    match b.format {
+        OutputFormat::Oci => {
+            println!("  podman run --rm oci:{out}:{tag}");
+            println!("  skopeo copy oci:{out}:{tag} docker-daemon:{name}");
+        }
+        OutputFormat::OciArchive => {
+            println!("  podman run --rm oci-archive:{out}:{tag}");
+            println!("  skopeo copy oci-archive:{out}:{tag} docker-daemon:{name}");
+        }
+        OutputFormat::DockerArchive => {
+            println!("  docker load -i {out} && docker run --rm {tag}");
+            println!("  podman load -i {out} && podman run --rm {tag}");
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! turned into validated plans here; the library below never sees clap.
 
 mod build;
+mod inspect;
 mod ldd;
 
 use std::process::ExitCode;
@@ -32,11 +33,30 @@ pub struct Cli {
 pub enum Command {
     /// Print the shared libraries each ELF file needs, as glibc's loader finds them
     Ldd(ldd::LddArgs),
+    /// Show an image's layers, config and files, and why a file is in it
+    Inspect(inspect::InspectArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Command::Ldd(args)) => ldd::run(args),
+        Some(Command::Inspect(args)) => inspect::run(args),
         None => build::run(cli.build),
+    }
+}
+
+/// A size for people: `1.5 KiB`.
+pub(crate) fn human(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
     }
 }

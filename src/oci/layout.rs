@@ -36,11 +36,11 @@ const BLOB_DIR: &str = "blobs/sha256";
 /// Files are created 0644 (less the umask), as any tool writing a layout
 /// would: tempfile's default, 0600, would hide blobs from other readers
 /// (a registry serving the directory, a daemon importing it).
-const FILE_MODE: u32 = 0o644;
+pub(super) const FILE_MODE: u32 = 0o644;
 
 /// Temporary files start with a dot so `ls` and globbing skip them, and are
 /// recognisable if a crash leaves one behind.
-const TEMP_PREFIX: &str = ".mkimage-tmp-";
+pub(crate) const TEMP_PREFIX: &str = ".mkimage-tmp-";
 
 /// Write buffer for blobs: compressors hand over small chunks.
 const BLOB_BUFFER: usize = 256 * 1024;
@@ -190,6 +190,26 @@ impl Layout {
             });
         }
         Ok(bytes)
+    }
+
+    /// Every blob in the layout, in digest order. Files whose names are not
+    /// sha256 digests (a temporary file a crash left behind) are not
+    /// blobs and are skipped.
+    pub fn blob_digests(&self) -> Result<Vec<Digest>, OciError> {
+        let dir = self.root.join(BLOB_DIR);
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(io_err("read directory", &dir))? {
+            let entry = entry.map_err(io_err("read directory", &dir))?;
+            let name = entry.file_name();
+            if let Some(digest) = name
+                .to_str()
+                .and_then(|hex| format!("sha256:{hex}").parse::<Digest>().ok())
+            {
+                out.push(digest);
+            }
+        }
+        out.sort();
+        Ok(out)
     }
 
     /// Checks that the blob a descriptor points at is present with the
@@ -419,7 +439,7 @@ fn empty_index() -> Result<ImageIndex, OciError> {
         })
 }
 
-fn temp_file(dir: &Path) -> Result<NamedTempFile, OciError> {
+pub(super) fn temp_file(dir: &Path) -> Result<NamedTempFile, OciError> {
     tempfile::Builder::new()
         .prefix(TEMP_PREFIX)
         .permissions(Permissions::from_mode(FILE_MODE))
@@ -439,7 +459,7 @@ fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), OciError> {
     sync_dir(dir)
 }
 
-fn persist(tmp: NamedTempFile, target: &Path) -> Result<(), OciError> {
+pub(super) fn persist(tmp: NamedTempFile, target: &Path) -> Result<(), OciError> {
     tmp.persist(target)
         .map(drop)
         .map_err(|e| io_err("rename a temporary file to", target)(e.error))
@@ -447,7 +467,7 @@ fn persist(tmp: NamedTempFile, target: &Path) -> Result<(), OciError> {
 
 /// Makes a rename durable: the new directory entry is only on disk once the
 /// directory itself is synced (rename(2), fsync(2)).
-fn sync_dir(dir: &Path) -> Result<(), OciError> {
+pub(super) fn sync_dir(dir: &Path) -> Result<(), OciError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io_err("sync directory", dir))
@@ -700,6 +720,23 @@ mod tests {
         assert_eq!(names(&blobs).len(), 2);
         drop(w);
         assert_eq!(names(&blobs), [digest.hex()]);
+    }
+
+    #[test]
+    fn blob_digests_lists_blobs_only_in_order() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let layout = Layout::open_or_create(tmp.path()).expect("create");
+        let a = layout.put_blob(MediaType::ImageConfig, b"a").expect("a");
+        let b = layout.put_blob(MediaType::ImageConfig, b"b").expect("b");
+        let blobs = tmp.path().join(BLOB_DIR);
+        fs::write(blobs.join(format!("{TEMP_PREFIX}left-behind")), b"x").expect("write");
+        fs::write(blobs.join("not-a-digest"), b"x").expect("write");
+        let mut want = vec![
+            from_oci_digest(a.digest(), tmp.path()).expect("digest"),
+            from_oci_digest(b.digest(), tmp.path()).expect("digest"),
+        ];
+        want.sort();
+        assert_eq!(layout.blob_digests().expect("list"), want);
     }
 
     #[test]

@@ -5,12 +5,14 @@
 //! the same digests; the layout writes blobs first and `index.json` last, each
 //! by rename, so an interrupted build leaves the previous layout valid.
 
+pub mod archive;
 pub mod config;
 pub mod image;
 pub mod json;
 pub mod layout;
 pub mod manifest;
 pub mod platform;
+pub mod provenance;
 pub mod time;
 
 use std::io;
@@ -110,6 +112,12 @@ pub enum OciError {
     InvalidPort { port: String },
     #[error("invalid environment entry {entry:?}: expected NAME=value")]
     InvalidEnv { entry: String },
+    #[error("{}: media type {found:?}, expected {expected}", path.display())]
+    UnexpectedMediaType {
+        path: PathBuf,
+        expected: &'static str,
+        found: String,
+    },
 }
 
 /// Builds the `map_err` closure for a failed filesystem operation.

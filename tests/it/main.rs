@@ -4,7 +4,9 @@
 //! Tests that need root or external tools are `#[ignore = "needs ..."]`;
 //! `scripts/test` installs the tools and runs them too.
 
+mod formats;
 mod harness;
+mod inspect;
 mod ldd;
 mod oci_layout;
 // Shared helpers: not every one is used by the tests of the moment.

@@ -399,49 +399,85 @@ pub fn podman_run(layout: &Path, tag: &str, args: &[&str]) -> Output {
 ///   container reach servers on the host's 127.0.0.1.
 /// * `--quiet`: keeps "Copying blob ..." out of the container's stderr.
 pub fn podman_run_with(layout: &Path, tag: &str, flags: &[&str], args: &[&str]) -> Output {
-    require_root();
-    require_tool("podman");
-    require_tool("runc");
-    let store = tempdir();
-    let podman = || {
-        let mut cmd = Command::new("podman");
-        cmd.arg("--root")
-            .arg(store.path().join("root"))
-            .arg("--runroot")
-            .arg(store.path().join("run"))
-            .arg("--tmpdir")
-            .arg(store.path().join("tmp"))
-            .args(["--storage-driver", "vfs"])
-            .args(["--cgroup-manager", "cgroupfs"])
-            .args(["--runtime", "runc"]);
-        cmd
-    };
+    let podman = Podman::new();
     // podman 4.3 names an image pulled from oci:PATH after PATH, which must
     // then be a valid lowercase repository name; temporary directories have
     // mixed-case names, so run it as `oci:image:TAG` through a symlink.
     let layout = std::path::absolute(layout).expect("absolute layout path");
-    std::os::unix::fs::symlink(&layout, store.path().join("image")).expect("symlink the layout");
-    let child = podman()
-        .current_dir(store.path())
-        .args(["run", "--rm", "--quiet", "--network", "host"])
-        .args([
-            "--ulimit",
-            "nofile=1024:1024",
-            "--ulimit",
-            "nproc=1024:1024",
-        ])
-        .args(flags)
-        .arg(format!("oci:image:{tag}"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn podman: {e}"));
-    let result = wait_timeout(child, PODMAN_TIMEOUT, || {
-        let _ = run(podman().args(["rm", "--all", "--force", "--time", "0"]));
-    });
-    result.unwrap_or_else(|out| panic!("podman timed out after {PODMAN_TIMEOUT:?}: {out}"))
+    std::os::unix::fs::symlink(&layout, podman.store.path().join("image"))
+        .expect("symlink the layout");
+    podman.run(&format!("oci:image:{tag}"), flags, args)
+}
+
+/// A podman with a store of its own in a temporary directory, removed on
+/// drop; see [`podman_run_with`] for why each flag.
+pub struct Podman {
+    store: TempDir,
+}
+
+impl Podman {
+    pub fn new() -> Podman {
+        require_root();
+        require_tool("podman");
+        require_tool("runc");
+        Podman { store: tempdir() }
+    }
+
+    /// `podman` with the store flags, run from the store directory.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new("podman");
+        cmd.current_dir(self.store.path())
+            .arg("--root")
+            .arg(self.store.path().join("root"))
+            .arg("--runroot")
+            .arg(self.store.path().join("run"))
+            .arg("--tmpdir")
+            .arg(self.store.path().join("tmp"))
+            .args(["--storage-driver", "vfs"])
+            .args(["--cgroup-manager", "cgroupfs"])
+            .args(["--runtime", "runc"]);
+        cmd
+    }
+
+    /// `podman load -i ARCHIVE`; returns the names it loaded.
+    pub fn load(&self, archive: &Path) -> Vec<String> {
+        let out = check(self.command().args(["load", "--quiet", "-i"]).arg(archive));
+        // "Loaded image: NAME" or "Loaded image(s): NAME,NAME".
+        out.stdout
+            .lines()
+            .filter_map(|l| l.split_once(": ").map(|(_, names)| names))
+            .flat_map(|names| names.split(','))
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty())
+            .collect()
+    }
+
+    /// `podman run --rm [FLAGS] IMAGE [ARGS]`, killed after a timeout.
+    pub fn run(&self, image: &str, flags: &[&str], args: &[&str]) -> Output {
+        let child = self
+            .command()
+            .args(["run", "--rm", "--quiet", "--network", "host"])
+            .args([
+                "--ulimit",
+                "nofile=1024:1024",
+                "--ulimit",
+                "nproc=1024:1024",
+            ])
+            .args(flags)
+            .arg(image)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn podman: {e}"));
+        let result = wait_timeout(child, PODMAN_TIMEOUT, || {
+            let _ = run(self
+                .command()
+                .args(["rm", "--all", "--force", "--time", "0"]));
+        });
+        result.unwrap_or_else(|out| panic!("podman timed out after {PODMAN_TIMEOUT:?}: {out}"))
+    }
 }
 
 /// `skopeo inspect oci:DIR:TAG`: digest, layers, architecture, env, labels.

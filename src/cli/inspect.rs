@@ -1,0 +1,250 @@
+//! `mkimage inspect IMAGE [--why PATH] [--json]`: open the image, print
+//! what the library found.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::inspect::{FileInfo, FileKind, Image, InspectError, Summary, Why};
+
+use super::{EXIT_NOT_FOUND, human};
+
+const EXAMPLES: &str = "Examples:
+  mkimage inspect curl.oci
+  mkimage inspect curl.oci:curl:latest --why /usr/lib/x86_64-linux-gnu/libssl.so.3
+  mkimage inspect curl.tar --json
+
+IMAGE is an OCI layout directory, an oci-archive or a docker-archive; add
+:TAG when it holds more than one image.
+
+Exit status: 0 on success, 1 when the --why PATH is not in the image, 2 on bad input.";
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = EXAMPLES)]
+pub struct InspectArgs {
+    /// Layout directory or archive file, with :TAG to pick one of several images
+    #[arg(value_name = "DIR[:TAG]|ARCHIVE[:TAG]")]
+    image: String,
+    /// Print which artifact and dependency chain brought PATH into the image
+    /// (images built by mkimage)
+    #[arg(long, value_name = "PATH")]
+    why: Option<String>,
+    /// Machine-readable output
+    #[arg(long)]
+    json: bool,
+    /// Leave out the file list (and skip reading the layers)
+    #[arg(long, conflicts_with = "why")]
+    no_files: bool,
+}
+
+/// The `--json` document: the summary with the files beside it.
+#[derive(Serialize)]
+struct Report<'a> {
+    #[serde(flatten)]
+    summary: &'a Summary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    files: Option<Vec<FileInfo>>,
+}
+
+pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
+    let mut image = Image::open(&args.image)?;
+    let mut out = io::stdout().lock();
+    if let Some(path) = &args.why {
+        let why = match image.why(path) {
+            Err(e @ InspectError::NotInImage { .. }) => {
+                eprintln!("mkimage: {e}");
+                return Ok(ExitCode::from(EXIT_NOT_FOUND));
+            }
+            r => r?,
+        };
+        if args.json {
+            serde_json::to_writer_pretty(&mut out, &why)?;
+            writeln!(out)?;
+        } else {
+            print_why(&mut out, &why)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let files = if args.no_files {
+        None
+    } else {
+        Some(image.files()?.into_vec())
+    };
+    if args.json {
+        let report = Report {
+            summary: image.summary(),
+            files,
+        };
+        serde_json::to_writer_pretty(&mut out, &report).context("cannot write the report")?;
+        writeln!(out)?;
+    } else {
+        print_summary(&mut out, image.summary())?;
+        if let Some(files) = &files {
+            print_files(&mut out, files)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_summary(out: &mut impl Write, s: &Summary) -> io::Result<()> {
+    let c = &s.config;
+    let field = |out: &mut dyn Write, name: &str, value: &str| writeln!(out, "{name:<12}{value}");
+    let list = |out: &mut dyn Write, name: &str, values: &[String]| -> io::Result<()> {
+        if values.is_empty() {
+            return field(out, name, "-");
+        }
+        for (i, v) in values.iter().enumerate() {
+            field(out, if i == 0 { name } else { "" }, v)?;
+        }
+        Ok(())
+    };
+    field(out, "Image", &format!("{} ({})", s.image, s.format.name()))?;
+    list(out, "Tags", &s.tags)?;
+    if let Some(m) = &s.manifest {
+        field(out, "Digest", &m.digest.to_string())?;
+    }
+    field(out, "Config", &c.digest.to_string())?;
+    let mut platform = format!("{}/{}", c.os, c.architecture);
+    if let Some(v) = &c.variant {
+        platform.push('/');
+        platform.push_str(v);
+    }
+    field(out, "Platform", &platform)?;
+    field(out, "Created", c.created.as_deref().unwrap_or("-"))?;
+    field(out, "Entrypoint", &json_words(&c.entrypoint))?;
+    field(out, "Cmd", &json_words(&c.cmd))?;
+    field(out, "User", c.user.as_deref().unwrap_or("- (root)"))?;
+    field(out, "Workdir", c.workdir.as_deref().unwrap_or("-"))?;
+    list(out, "Env", &c.env)?;
+    list(out, "Ports", &c.exposed_ports)?;
+    let labels: Vec<String> = c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    list(out, "Labels", &labels)?;
+    match &s.provenance {
+        Some(p) => field(out, "Provenance", &format!("{p} (inspect --why PATH)"))?,
+        None => field(out, "Provenance", "- (not built by mkimage)")?,
+    }
+
+    writeln!(out, "\nLayers:")?;
+    writeln!(
+        out,
+        "  {:>2}  {:>10}  {:>10}  {:>6}  {:<8}  DIGEST",
+        "#", "SIZE", "UNPACKED", "FILES", "WHAT"
+    )?;
+    for l in &s.layers {
+        let unpacked = l.uncompressed_size.map_or("-".to_owned(), human);
+        let files = l.files.map_or("-".to_owned(), |n| n.to_string());
+        // A docker-archive names layers by diff_id (the uncompressed tar).
+        let id = l
+            .digest
+            .or(l.diff_id)
+            .map_or("-".to_owned(), |d| d.to_string());
+        writeln!(
+            out,
+            "  {:>2}  {:>10}  {:>10}  {:>6}  {:<8}  {id}",
+            l.index,
+            human(l.size),
+            unpacked,
+            files,
+            l.what
+        )?;
+    }
+    Ok(())
+}
+
+fn print_files(out: &mut impl Write, files: &[FileInfo]) -> io::Result<()> {
+    writeln!(out, "\nFiles ({}):", files.len())?;
+    for f in files {
+        let owner = format!("{}:{}", f.uid, f.gid);
+        write!(
+            out,
+            "  {}  {:<11}  {:>10}  {:>2}  {}",
+            mode_string(f.kind, f.mode),
+            owner,
+            f.size,
+            f.layer,
+            f.path
+        )?;
+        match (&f.kind, &f.target) {
+            (FileKind::Symlink, Some(t)) => writeln!(out, " -> {t}")?,
+            (FileKind::Hardlink, Some(t)) => writeln!(out, " link to {t}")?,
+            _ => writeln!(out)?,
+        }
+    }
+    Ok(())
+}
+
+fn print_why(out: &mut impl Write, why: &Why) -> io::Result<()> {
+    if why.resolved != why.path {
+        writeln!(out, "{} is {} (through symlinks)", why.path, why.resolved)?;
+    }
+    if why.recorded != why.resolved {
+        writeln!(out, "{} is under {}", why.resolved, why.recorded)?;
+    }
+    for (i, step) in why.chain.iter().enumerate() {
+        let lead = if i == 0 { "" } else { "  needed by " };
+        writeln!(out, "{lead}{} (layer {})", step.path, step.layer)?;
+        writeln!(out, "    {}", step.why)?;
+    }
+    Ok(())
+}
+
+/// Entrypoint and Cmd as JSON arrays: unambiguous with spaces in words.
+fn json_words(words: &[String]) -> String {
+    if words.is_empty() {
+        "-".to_owned()
+    } else {
+        serde_json::to_string(words).unwrap_or_else(|_| words.join(" "))
+    }
+}
+
+/// `ls -l`'s mode column: `drwxr-xr-x`, `-rwsr-xr-x`, `drwxrwxrwt`.
+fn mode_string(kind: FileKind, mode: u32) -> String {
+    let mut s = String::with_capacity(10);
+    s.push(match kind {
+        FileKind::Dir => 'd',
+        FileKind::Symlink => 'l',
+        FileKind::File | FileKind::Hardlink => '-',
+        FileKind::Other => '?',
+    });
+    // (read, write, execute, special bit, special letter) per class.
+    let classes = [
+        (0o400, 0o200, 0o100, 0o4000, 's'),
+        (0o040, 0o020, 0o010, 0o2000, 's'),
+        (0o004, 0o002, 0o001, 0o1000, 't'),
+    ];
+    for (r, w, x, special, letter) in classes {
+        s.push(if mode & r != 0 { 'r' } else { '-' });
+        s.push(if mode & w != 0 { 'w' } else { '-' });
+        s.push(match (mode & x != 0, mode & special != 0) {
+            (true, true) => letter,
+            (false, true) => letter.to_ascii_uppercase(),
+            (true, false) => 'x',
+            (false, false) => '-',
+        });
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mode_strings() {
+        for (kind, mode, want) in [
+            (FileKind::Dir, 0o755, "drwxr-xr-x"),
+            (FileKind::File, 0o644, "-rw-r--r--"),
+            (FileKind::Dir, 0o1777, "drwxrwxrwt"),
+            (FileKind::File, 0o4755, "-rwsr-xr-x"),
+            (FileKind::File, 0o2644, "-rw-r-Sr--"),
+            (FileKind::Symlink, 0o777, "lrwxrwxrwx"),
+            (FileKind::Dir, 0o700, "drwx------"),
+        ] {
+            assert_eq!(mode_string(kind, mode), want, "{mode:o}");
+        }
+        assert_eq!(json_words(&["a b".into(), "c".into()]), r#"["a b","c"]"#);
+        assert_eq!(json_words(&[]), "-");
+    }
+}

@@ -1,0 +1,42 @@
+//! oci-archive: the image layout as one tar file, as skopeo and podman read
+//! it (`oci-archive:FILE[:TAG]`): `oci-layout`, `index.json` and every blob,
+//! byte for byte. The metadata comes first, so a reader streaming the tar
+//! knows what the blobs are before it meets them; blobs follow in digest
+//! order.
+
+use std::fs::{self, File};
+use std::io::BufReader;
+use std::path::Path;
+
+use super::tar::TarWriter;
+use super::{ArchiveError, Output, flush, verify, write_err};
+use crate::digest::HashingReader;
+use crate::oci::{Layout, io_err};
+
+/// Writes the whole layout at `layout` to `dest` as an oci-archive, every
+/// entry stamped with `mtime`. Each blob is checked against its name as it
+/// is copied, so a corrupt layout fails here rather than at load time.
+pub fn write_oci_archive(layout: &Layout, dest: &Path, mtime: u64) -> Result<(), ArchiveError> {
+    let output = Output::create(dest)?;
+    let tmp = output.tmp_path();
+    let w = write_err(&tmp);
+    let mut tar = TarWriter::new(output.writer(), mtime);
+    for name in ["oci-layout", "index.json"] {
+        let path = layout.root().join(name);
+        let bytes = fs::read(&path).map_err(io_err("read", &path))?;
+        tar.bytes(name, &bytes).map_err(&w)?;
+    }
+    tar.dir("blobs/").map_err(&w)?;
+    tar.dir("blobs/sha256/").map_err(&w)?;
+    for digest in layout.blob_digests()? {
+        let path = layout.blob_path(&digest);
+        let file = File::open(&path).map_err(io_err("read", &path))?;
+        let size = file.metadata().map_err(io_err("inspect", &path))?.len();
+        let mut reader = HashingReader::new(BufReader::new(file));
+        tar.file(&format!("blobs/sha256/{}", digest.hex()), size, &mut reader)
+            .map_err(io_err("archive", &path))?;
+        verify(&path, &digest, reader.finish().0)?;
+    }
+    flush(tar.finish().map_err(&w)?, &tmp)?;
+    output.commit()
+}

@@ -1,0 +1,267 @@
+//! Provenance: why each file is in the image (which artifact, which
+//! dependency chain, which layer), decided at build time and stored as one
+//! canonical-JSON blob that the image manifest names.
+//!
+//! How the blob is referenced, and why this way:
+//! * The image manifest carries the annotation [`ANNOTATION`] = the blob's
+//!   digest. image-spec annotations.md: "Consumers MUST NOT generate an
+//!   error if they encounter an unknown annotation key", so runtimes,
+//!   skopeo, podman and registries see an ordinary image, and the image's
+//!   digest commits to its provenance.
+//! * It is not a layer descriptor (runtimes would unpack it) and not a
+//!   second entry in `index.json`: an OCI 1.1 referrer there would make
+//!   `skopeo … oci-archive:FILE` and `podman load` fail with "more than one
+//!   image in oci" (containers/image takes the only manifest when no tag is
+//!   given).
+//! * In a layout and an oci-archive the blob sits in `blobs/sha256` with
+//!   the others; a docker-archive names it in `manifest.json`.
+//! * A registry keeps only blobs that some manifest references, so a push
+//!   must also push [`referrer_manifest`]: an OCI 1.1 artifact whose
+//!   `subject` is the image, found through the referrers API (or its tag
+//!   fallback, `sha256-<hex>`). Copies that move only config and layers
+//!   (`skopeo copy`) leave the blob behind; `mkimage inspect --why` then
+//!   says the blob is missing rather than guessing.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use oci_spec::image::{Descriptor, ImageManifest, ImageManifestBuilder, MediaType, SCHEMA_VERSION};
+use serde::{Deserialize, Serialize};
+
+use super::{Digest, OciError, canonical_json, oci_digest};
+
+/// Media type of the provenance blob (and artifact type of its referrer).
+pub const MEDIA_TYPE: &str = "application/vnd.mkimage.provenance.v1+json";
+/// Manifest annotation naming the provenance blob by digest.
+pub const ANNOTATION: &str = "org.mkimage.provenance";
+/// The content of the empty config an OCI 1.1 artifact points at
+/// (image-spec manifest.md, "Guidance for an Empty Descriptor"); a push
+/// uploads it along with the referrer.
+pub const EMPTY_JSON: &[u8] = b"{}";
+
+/// The provenance blob.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// Always [`MEDIA_TYPE`]: the blob says what it is, as OCI JSON does.
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    /// Image path → why it is there.
+    pub files: BTreeMap<String, FileOrigin>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileOrigin {
+    /// The layer holding the path: the `org.mkimage.layer` name.
+    pub layer: String,
+    /// For people, e.g. `libssl.so.3 (needed) of /lib/…/libcurl.so.4
+    /// [--from-binary /usr/bin/curl]`.
+    pub why: String,
+    /// The image path of the file that needs this one, whose own entry
+    /// continues the chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needed_by: Option<String>,
+}
+
+/// Where the chain behind a path stops being followed: far longer than
+/// any real dependency chain, and a guard against a cycle in a blob
+/// written by someone else.
+const MAX_CHAIN: usize = 64;
+
+impl Provenance {
+    pub fn new(files: BTreeMap<String, FileOrigin>) -> Self {
+        Provenance {
+            media_type: MEDIA_TYPE.to_owned(),
+            files,
+        }
+    }
+
+    /// The blob's bytes: canonical JSON, so equal provenance gives equal
+    /// digests (and so equal manifest digests).
+    pub fn to_json(&self) -> Result<Vec<u8>, OciError> {
+        canonical_json(self)
+    }
+
+    /// Parses a provenance blob read from `path` (for error messages).
+    pub fn from_json(bytes: &[u8], path: &Path) -> Result<Self, OciError> {
+        let p: Provenance =
+            serde_json::from_slice(bytes).map_err(|source| OciError::ParseJson {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        if p.media_type != MEDIA_TYPE {
+            return Err(OciError::UnexpectedMediaType {
+                path: path.to_path_buf(),
+                expected: MEDIA_TYPE,
+                found: p.media_type,
+            });
+        }
+        Ok(p)
+    }
+
+    /// `path`'s entry and the entries of whatever needs it, in turn, up to
+    /// the artifact itself.
+    pub fn chain<'a>(&'a self, path: &'a str) -> Vec<(&'a str, &'a FileOrigin)> {
+        let mut out: Vec<(&str, &FileOrigin)> = Vec::new();
+        let mut next = Some(path);
+        while let Some(p) = next {
+            if out.len() >= MAX_CHAIN || out.iter().any(|(seen, _)| *seen == p) {
+                break;
+            }
+            let Some((key, origin)) = self.files.get_key_value(p) else {
+                break;
+            };
+            out.push((key.as_str(), origin));
+            next = origin.needed_by.as_deref();
+        }
+        out
+    }
+}
+
+/// The OCI 1.1 artifact manifest that keeps a pushed provenance blob
+/// referenced: `subject` is the image manifest, the one layer is the
+/// provenance, the config is the empty descriptor ([`EMPTY_JSON`]), and
+/// `artifactType` is [`MEDIA_TYPE`] so the referrers API can filter on it.
+/// Serialise it with `canonical_json` for stable bytes.
+pub fn referrer_manifest(
+    subject: &Descriptor,
+    provenance: &Descriptor,
+) -> Result<ImageManifest, OciError> {
+    let empty = Descriptor::new(
+        MediaType::EmptyJSON,
+        EMPTY_JSON.len() as u64,
+        oci_digest(&Digest::of(EMPTY_JSON))?,
+    );
+    // Descriptors carry only what identifies the blob: a subject's tags
+    // (ref.name annotations from index.json) mean nothing in a registry.
+    let subject = Descriptor::new(
+        subject.media_type().clone(),
+        subject.size(),
+        subject.digest().clone(),
+    );
+    ImageManifestBuilder::default()
+        .schema_version(SCHEMA_VERSION)
+        .media_type(MediaType::ImageManifest)
+        .artifact_type(MediaType::Other(MEDIA_TYPE.to_owned()))
+        .config(empty)
+        .layers(vec![provenance.clone()])
+        .subject(subject)
+        .build()
+        .map_err(|source| OciError::Spec {
+            what: "provenance referrer manifest",
+            source,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin(layer: &str, why: &str, by: Option<&str>) -> FileOrigin {
+        FileOrigin {
+            layer: layer.to_owned(),
+            why: why.to_owned(),
+            needed_by: by.map(str::to_owned),
+        }
+    }
+
+    fn sample() -> Provenance {
+        Provenance::new(
+            [
+                ("/app", origin("app", "--from-binary app", None)),
+                (
+                    "/lib/a.so",
+                    origin("libs", "a.so (needed) of /app", Some("/app")),
+                ),
+                (
+                    "/lib/b.so",
+                    origin("libs", "b.so (needed) of /lib/a.so", Some("/lib/a.so")),
+                ),
+                ("/loop1", origin("libs", "x", Some("/loop2"))),
+                ("/loop2", origin("libs", "y", Some("/loop1"))),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+        )
+    }
+
+    #[test]
+    fn golden_json_and_round_trip() {
+        let p = Provenance::new(
+            [("/b".to_owned(), origin("libs", "w", Some("/a")))]
+                .into_iter()
+                .chain([("/a".to_owned(), origin("app", "--from-binary a", None))])
+                .collect(),
+        );
+        let json = p.to_json().unwrap();
+        assert_eq!(
+            std::str::from_utf8(&json).unwrap(),
+            r#"{"files":{"/a":{"layer":"app","why":"--from-binary a"},"/b":{"layer":"libs","neededBy":"/a","why":"w"}},"mediaType":"application/vnd.mkimage.provenance.v1+json"}"#
+        );
+        assert_eq!(Provenance::from_json(&json, Path::new("x")).unwrap(), p);
+    }
+
+    #[test]
+    fn rejects_other_media_types_and_shapes() {
+        let err = Provenance::from_json(br#"{"mediaType":"a/b","files":{}}"#, Path::new("p"))
+            .unwrap_err();
+        assert!(
+            matches!(&err, OciError::UnexpectedMediaType { found, .. } if found == "a/b"),
+            "{err:?}"
+        );
+        let err = Provenance::from_json(b"[]", Path::new("p")).unwrap_err();
+        assert!(matches!(err, OciError::ParseJson { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn chain_walks_to_the_artifact_and_stops_on_cycles() {
+        let p = sample();
+        let paths = |path| p.chain(path).iter().map(|(k, _)| *k).collect::<Vec<_>>();
+        assert_eq!(paths("/lib/b.so"), ["/lib/b.so", "/lib/a.so", "/app"]);
+        assert_eq!(paths("/app"), ["/app"]);
+        assert_eq!(paths("/loop1"), ["/loop1", "/loop2"]);
+        assert!(paths("/nope").is_empty());
+    }
+
+    #[test]
+    fn referrer_points_at_the_image() {
+        let image = {
+            let mut d = Descriptor::new(
+                MediaType::ImageManifest,
+                500,
+                oci_digest(&Digest::from_bytes([1; 32])).unwrap(),
+            );
+            d.set_annotations(Some(
+                [(
+                    "org.opencontainers.image.ref.name".to_owned(),
+                    "a:b".to_owned(),
+                )]
+                .into(),
+            ));
+            d
+        };
+        let blob = Descriptor::new(
+            MediaType::Other(MEDIA_TYPE.to_owned()),
+            10,
+            oci_digest(&Digest::from_bytes([2; 32])).unwrap(),
+        );
+        let m = referrer_manifest(&image, &blob).unwrap();
+        let json = String::from_utf8(canonical_json(&m).unwrap()).unwrap();
+        let (one, two) = ("01".repeat(32), "02".repeat(32));
+        assert_eq!(
+            json,
+            format!(
+                concat!(
+                    r#"{{"artifactType":"application/vnd.mkimage.provenance.v1+json","#,
+                    r#""config":{{"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","mediaType":"application/vnd.oci.empty.v1+json","size":2}},"#,
+                    r#""layers":[{{"digest":"sha256:{two}","mediaType":"application/vnd.mkimage.provenance.v1+json","size":10}}],"#,
+                    r#""mediaType":"application/vnd.oci.image.manifest.v1+json","schemaVersion":2,"#,
+                    r#""subject":{{"digest":"sha256:{one}","mediaType":"application/vnd.oci.image.manifest.v1+json","size":500}}}}"#
+                ),
+                one = one,
+                two = two
+            )
+        );
+    }
+}
