@@ -25,5 +25,6 @@ pub mod elf;
 pub mod layer;
 pub mod oci;
 pub mod plan;
+pub mod profile;
 pub mod resolve;
 pub mod rootfs;

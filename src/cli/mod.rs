@@ -3,6 +3,7 @@
 
 mod build;
 mod ldd;
+mod profiles;
 
 use std::process::ExitCode;
 
@@ -32,11 +33,14 @@ pub struct Cli {
 pub enum Command {
     /// Print the shared libraries each ELF file needs, as glibc's loader finds them
     Ldd(ldd::LddArgs),
+    /// List the built-in runtime profiles, or print one
+    Profiles(profiles::ProfilesArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Command::Ldd(args)) => ldd::run(args),
+        Some(Command::Profiles(args)) => profiles::run(args),
         None => build::run(cli.build),
     }
 }
