@@ -17,10 +17,13 @@
 //! * [`layer`] writes a tree as a deterministic, gzip-compressed tar.
 //! * [`oci`] writes configs, manifests and the image layout.
 
+pub mod artifact;
+pub mod build;
 pub mod cli;
 pub mod digest;
 pub mod elf;
 pub mod layer;
 pub mod oci;
+pub mod plan;
 pub mod resolve;
 pub mod rootfs;

@@ -1,6 +1,7 @@
 //! Command-line types (clap) and one file per subcommand. Raw arguments are
 //! turned into validated plans here; the library below never sees clap.
 
+mod build;
 mod ldd;
 
 use std::process::ExitCode;
@@ -16,13 +17,15 @@ pub const EXIT_ERROR: u8 = 2;
 #[command(
     name = "mkimage",
     version,
-    about = "Build minimal OCI container images straight from build artifacts",
-    args_conflicts_with_subcommands = true,
-    subcommand_negates_reqs = true
+    about = "Build minimal OCI container images straight from build artifacts: \
+             no daemon, no root, no Dockerfile",
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    #[command(flatten)]
+    pub build: build::BuildArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -34,6 +37,6 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Command::Ldd(args)) => ldd::run(args),
-        None => anyhow::bail!("nothing to do: see mkimage --help"),
+        None => build::run(cli.build),
     }
 }

@@ -127,6 +127,9 @@ pub struct Object {
     pub host: PathBuf,
     /// Image symlinks from `path` to `real`.
     pub links: Vec<Link>,
+    /// Found inside the root (a system library), as opposed to the input
+    /// itself or a file its `$ORIGIN` reaches outside the root.
+    pub in_root: bool,
     pub reason: Reason,
     /// Index of the object that asked for this one.
     pub needed_by: Option<usize>,

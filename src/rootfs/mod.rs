@@ -1,5 +1,117 @@
-//! The image's file plan and the standard files every image gets.
+//! The image's file plan: image paths and entries, grouped into layers by
+//! how often they change, and the standard files every image gets.
 
+pub mod base;
+pub mod certs;
+pub mod host;
 pub mod tree;
+pub mod tzdata;
 
-pub use tree::{Entry, ImagePath, Kind, Source, Tree};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub use tree::{Entry, ImagePath, Kind, PathError, Source, Tree, TreeError};
+
+use crate::resolve::LookupError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RootfsError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} is a device, socket or FIFO; only files, directories and symlinks go into images"
+    )]
+    Special { path: PathBuf },
+    #[error(transparent)]
+    Tree(#[from] TreeError),
+    #[error(transparent)]
+    Path(#[from] PathError),
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+    #[error(
+        "no CA certificate bundle in {root} (tried {tried}); install ca-certificates there, give one with --ca-certs FILE, or pass --ca-certs none"
+    )]
+    NoCaBundle { root: PathBuf, tried: String },
+    #[error("{path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)")]
+    NotPem { path: PathBuf },
+    #[error(
+        "no time zone data in {root}/usr/share/zoneinfo; install tzdata there or pass --tzdata none"
+    )]
+    NoTzdata { root: PathBuf },
+    #[error("time zone {zone:?} is not a name like Europe/Paris")]
+    BadZone { zone: String },
+    #[error("time zone {zone:?} is not in {root}/usr/share/zoneinfo")]
+    UnknownZone { zone: String, root: PathBuf },
+}
+
+impl RootfsError {
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        RootfsError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Layers, in image order: each changes more often than the one before,
+/// so a rebuild after an app change reuses every layer but the last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LayerKind {
+    /// passwd, group, certificates, time zones.
+    Base,
+    /// Shared libraries from the root.
+    Libs,
+    /// Interpreters and runtimes (python, node, a JRE).
+    Runtime,
+    /// Third-party dependencies (site-packages, node_modules, jars).
+    Deps,
+    /// The application itself.
+    App,
+}
+
+impl LayerKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            LayerKind::Base => "base",
+            LayerKind::Libs => "libs",
+            LayerKind::Runtime => "runtime",
+            LayerKind::Deps => "deps",
+            LayerKind::App => "app",
+        }
+    }
+
+    /// The history text shown by `docker history` and `mkimage inspect`.
+    pub fn description(self) -> &'static str {
+        match self {
+            LayerKind::Base => "mkimage: base files (users, CA certificates, time zones)",
+            LayerKind::Libs => "mkimage: system libraries",
+            LayerKind::Runtime => "mkimage: language runtime",
+            LayerKind::Deps => "mkimage: dependencies",
+            LayerKind::App => "mkimage: application",
+        }
+    }
+}
+
+/// The whole plan: one tree per layer.
+#[derive(Clone, Debug, Default)]
+pub struct LayerSet {
+    pub trees: BTreeMap<LayerKind, Tree>,
+}
+
+impl LayerSet {
+    pub fn tree(&mut self, kind: LayerKind) -> &mut Tree {
+        self.trees.entry(kind).or_default()
+    }
+
+    /// Non-empty layers in image order.
+    pub fn layers(&self) -> impl Iterator<Item = (LayerKind, &Tree)> {
+        self.trees
+            .iter()
+            .filter(|(_, t)| !t.is_empty())
+            .map(|(k, t)| (*k, t))
+    }
+}

@@ -258,6 +258,14 @@ impl Tree {
         }
     }
 
+    /// Replaces the entry at an existing path (used to turn duplicate
+    /// host files into hard links).
+    pub fn replace(&mut self, path: &ImagePath, entry: Entry) {
+        if let Some(e) = self.entries.get_mut(path) {
+            *e = entry;
+        }
+    }
+
     pub fn get(&self, path: &ImagePath) -> Option<&Entry> {
         self.entries.get(path)
     }

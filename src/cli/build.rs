@@ -1,0 +1,399 @@
+//! The main command, `mkimage --from-binary ...`: flags in, a validated
+//! [`BuildPlan`] out, the build run, the result printed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail, ensure};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::artifact::binary::BinarySpec;
+use crate::build::{Built, Event, build};
+use crate::plan::{BuildPlan, ConfigPlan};
+use crate::rootfs::ImagePath;
+use crate::rootfs::base::DEFAULT_USER;
+use crate::rootfs::certs::CaCerts;
+use crate::rootfs::tzdata::Tzdata;
+
+use super::EXIT_NOT_FOUND;
+
+const EXAMPLES: &str = "Examples:
+  mkimage --from-binary target/release/app
+  mkimage --from-binary target/release/app -t registry.example.com/app:1.2 --expose 8080
+  mkimage --from-binary /usr/bin/curl --ca-cert corp-ca.pem --tzdata Europe/Paris
+  mkimage ldd target/release/app
+
+Run the result with:
+  podman run --rm oci:app.oci:app:latest
+  skopeo copy oci:app.oci:app:latest docker-daemon:app:latest";
+
+#[derive(Debug, Default, clap::Args)]
+#[command(after_help = EXAMPLES)]
+pub struct BuildArgs {
+    /// An ELF program to add with every library it needs; DST defaults to
+    /// /usr/local/bin/<name>. The first is the entrypoint.
+    #[arg(long, value_name = "SRC[:DST]")]
+    from_binary: Vec<String>,
+    /// OCI image layout directory to write, or to add the image to
+    /// [default: ./<name>.oci]
+    #[arg(short, long, value_name = "DIR")]
+    output: Option<PathBuf>,
+    /// Tag(s) for the image [default: <name>:latest]
+    #[arg(short, long, value_name = "NAME[:TAG]")]
+    tag: Vec<String>,
+    /// Entrypoint: a JSON array or words split on whitespace [default: the first binary]
+    #[arg(long, value_name = "CMD")]
+    entrypoint: Option<String>,
+    /// Default arguments: a JSON array or words split on whitespace
+    #[arg(long, value_name = "ARGS")]
+    cmd: Option<String>,
+    /// Environment variable of the image
+    #[arg(long, value_name = "K=V")]
+    env: Vec<String>,
+    /// Working directory of the image
+    #[arg(long, value_name = "DIR")]
+    workdir: Option<String>,
+    /// User to run as
+    #[arg(long, value_name = "UID[:GID]", default_value = DEFAULT_USER)]
+    user: String,
+    /// Config label
+    #[arg(long, value_name = "K=V")]
+    label: Vec<String>,
+    /// Manifest annotation
+    #[arg(long, value_name = "K=V")]
+    annotation: Vec<String>,
+    /// Port the image listens on
+    #[arg(long, value_name = "PORT[/PROTO]")]
+    expose: Vec<String>,
+    /// CA bundle to install, or "none" [default: the root's bundle]
+    #[arg(long, value_name = "FILE|none")]
+    ca_certs: Option<String>,
+    /// Extra CA certificate (PEM) appended to the bundle, e.g. a company CA
+    #[arg(long, value_name = "PEM")]
+    ca_cert: Vec<PathBuf>,
+    /// Time zone data: all, none, or a list such as Europe/Paris,UTC
+    #[arg(long, value_name = "all|none|ZONE,...", default_value = "all")]
+    tzdata: String,
+    /// Take libraries, certificates and time zones from DIR instead of /
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    sysroot: PathBuf,
+    /// No progress or summary, just errors
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+impl BuildArgs {
+    pub fn is_empty(&self) -> bool {
+        self.from_binary.is_empty()
+    }
+}
+
+pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
+    let plan = plan(&args)?;
+    let bar = progress_bar(args.quiet);
+    let on_event = |e: Event| match e {
+        Event::Resolved { files, bytes } => {
+            bar.set_message(format!("{files} files, {} to pack", human(bytes)))
+        }
+        Event::LayerStart { layer, bytes } => {
+            bar.set_message(format!("writing layer {layer} ({})", human(bytes)))
+        }
+        Event::LayerDone { .. } => {}
+    };
+    let result = build(&plan, &on_event);
+    bar.finish_and_clear();
+    match result {
+        Ok(built) => {
+            if !args.quiet {
+                print_summary(&built);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) if e.is_not_found() => {
+            eprintln!("mkimage: error: {e}");
+            Ok(ExitCode::from(EXIT_NOT_FOUND))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Turns flags (and SOURCE_DATE_EPOCH) into a checked plan.
+fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
+    let mut binaries = Vec::new();
+    for arg in &args.from_binary {
+        binaries.push(binary_spec(arg)?);
+    }
+    let Some(first) = binaries.first() else {
+        bail!("nothing to build: give at least one --from-binary (see mkimage --help)");
+    };
+    // Two artifacts at one DST: fine when they are the same file; the
+    // tree catches different content with the same host file name later.
+    let mut seen: BTreeMap<&ImagePath, &Path> = BTreeMap::new();
+    for b in &binaries {
+        if let Some(other) = seen.insert(&b.dst, &b.src)
+            && !same_file(other, &b.src)?
+        {
+            bail!(
+                "{} and {} both map to {}: give one of them another DST (SRC:DST)",
+                other.display(),
+                b.src.display(),
+                b.dst
+            );
+        }
+    }
+    let name = first
+        .dst
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_else(|| "image".into());
+    let tags = if args.tag.is_empty() {
+        vec![format!("{name}:latest")]
+    } else {
+        args.tag
+            .iter()
+            .map(|t| {
+                if t.contains(':') {
+                    t.clone()
+                } else {
+                    format!("{t}:latest")
+                }
+            })
+            .collect()
+    };
+    for t in &tags {
+        crate::oci::check_tag(t)?;
+    }
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{name}.oci")));
+
+    let mut env = Vec::new();
+    for e in &args.env {
+        let (k, v) = key_value(e, "--env")?;
+        ensure!(
+            k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+            "--env {e:?}: the name must be letters, digits and '_'"
+        );
+        env.push((k, v));
+    }
+    let mut labels = BTreeMap::new();
+    for l in &args.label {
+        let (k, v) = key_value(l, "--label")?;
+        labels.insert(k, v);
+    }
+    let mut annotations = BTreeMap::new();
+    for a in &args.annotation {
+        let (k, v) = key_value(a, "--annotation")?;
+        annotations.insert(k, v);
+    }
+    let mut expose = BTreeSet::new();
+    for p in &args.expose {
+        expose.insert(port(p)?);
+    }
+    ensure!(
+        !args.user.is_empty() && !args.user.contains(char::is_whitespace),
+        "--user {:?}: expected UID[:GID] or a user name",
+        args.user
+    );
+    if let Some(w) = &args.workdir {
+        ensure!(
+            w.starts_with('/'),
+            "--workdir {w:?} must be an absolute path"
+        );
+    }
+    let ca_certs = match args.ca_certs.as_deref() {
+        None => CaCerts::Default,
+        Some("none") => CaCerts::None,
+        Some(f) => CaCerts::File(PathBuf::from(f)),
+    };
+    let tzdata = match args.tzdata.as_str() {
+        "all" => Tzdata::All,
+        "none" => Tzdata::None,
+        list => Tzdata::Zones(
+            list.split(',')
+                .map(str::trim)
+                .filter(|z| !z.is_empty())
+                .map(String::from)
+                .collect(),
+        ),
+    };
+    Ok(BuildPlan {
+        binaries,
+        output,
+        tags,
+        config: ConfigPlan {
+            entrypoint: args.entrypoint.as_deref().map(words).transpose()?,
+            cmd: args
+                .cmd
+                .as_deref()
+                .map(words)
+                .transpose()?
+                .unwrap_or_default(),
+            env,
+            workdir: args.workdir.clone(),
+            user: args.user.clone(),
+            labels,
+            annotations,
+            expose,
+        },
+        ca_certs,
+        extra_cas: args.ca_cert.clone(),
+        tzdata,
+        sysroot: args.sysroot.clone(),
+        epoch: source_date_epoch()?,
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+    })
+}
+
+/// `SRC[:DST]`. The last `:` splits, so a SRC with a colon needs a DST.
+fn binary_spec(arg: &str) -> anyhow::Result<BinarySpec> {
+    let (src, dst) = match arg.rsplit_once(':') {
+        Some((src, dst)) if !src.is_empty() => (src, Some(dst)),
+        _ => (arg, None),
+    };
+    let src = PathBuf::from(src);
+    let dst = match dst {
+        Some(d) => ImagePath::new(d).with_context(|| format!("--from-binary {arg}: bad DST"))?,
+        None => {
+            let name = src
+                .file_name()
+                .with_context(|| format!("--from-binary {arg}: no file name"))?;
+            ImagePath::new(Path::new("/usr/local/bin").join(name))?
+        }
+    };
+    ensure!(
+        !dst.is_root(),
+        "--from-binary {arg}: DST must name a file, not /"
+    );
+    Ok(BinarySpec { src, dst })
+}
+
+fn same_file(a: &Path, b: &Path) -> anyhow::Result<bool> {
+    let ca = std::fs::canonicalize(a).with_context(|| format!("cannot read {}", a.display()))?;
+    let cb = std::fs::canonicalize(b).with_context(|| format!("cannot read {}", b.display()))?;
+    Ok(ca == cb || crate::rootfs::host::same_bytes(&ca, &cb)?)
+}
+
+fn key_value(s: &str, flag: &str) -> anyhow::Result<(String, String)> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => bail!("{flag} {s:?}: expected KEY=VALUE"),
+    }
+}
+
+fn port(s: &str) -> anyhow::Result<String> {
+    let (num, proto) = s.split_once('/').unwrap_or((s, "tcp"));
+    let n: u16 = num
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .with_context(|| format!("--expose {s:?}: the port must be 1-65535"))?;
+    ensure!(
+        matches!(proto, "tcp" | "udp" | "sctp"),
+        "--expose {s:?}: the protocol must be tcp, udp or sctp"
+    );
+    Ok(format!("{n}/{proto}"))
+}
+
+/// A JSON array of strings, or words split on whitespace.
+fn words(s: &str) -> anyhow::Result<Vec<String>> {
+    if s.trim_start().starts_with('[') {
+        serde_json::from_str(s).with_context(|| format!("{s:?} is not a JSON array of strings"))
+    } else {
+        Ok(s.split_whitespace().map(String::from).collect())
+    }
+}
+
+/// SOURCE_DATE_EPOCH (reproducible-builds.org), or 0.
+fn source_date_epoch() -> anyhow::Result<u64> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .with_context(|| format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds")),
+        _ => Ok(0),
+    }
+}
+
+fn progress_bar(quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {elapsed} {msg}") {
+        bar.set_style(style);
+    }
+    bar.set_message("resolving");
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+fn print_summary(b: &Built) {
+    for w in &b.warnings {
+        eprintln!("mkimage: warning: {w}");
+    }
+    let dir = b.output.display();
+    println!("Wrote {} to {dir}", b.tags.join(", "));
+    println!("  digest  {}", b.manifest_digest);
+    println!(
+        "  size    {} compressed, {} ({})",
+        human(b.compressed_size()),
+        b.architecture,
+        b.layers
+            .iter()
+            .map(|l| format!("{} {}", l.kind.name(), human(l.size)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let tag = &b.tags[0];
+    println!("Run it:");
+    println!("  podman run --rm oci:{dir}:{tag}");
+    let name = tag.rsplit('/').next().unwrap_or(tag);
+    println!("  skopeo copy oci:{dir}:{tag} docker-daemon:{name}");
+}
+
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_flags_table() {
+        assert_eq!(
+            binary_spec("a/b").unwrap().dst.to_string(),
+            "/usr/local/bin/b"
+        );
+        assert_eq!(binary_spec("a:/opt/x").unwrap().dst.to_string(), "/opt/x");
+        assert!(binary_spec("a:rel/x").is_err());
+        assert!(binary_spec("a:/opt/../x").is_err());
+        assert_eq!(words("[\"a b\",\"c\"]").unwrap(), ["a b", "c"]);
+        assert_eq!(words(" a  b ").unwrap(), ["a", "b"]);
+        assert!(words("[1]").is_err());
+        assert_eq!(port("8080").unwrap(), "8080/tcp");
+        assert_eq!(port("53/udp").unwrap(), "53/udp");
+        assert!(port("0").is_err() && port("80/xyz").is_err() && port("x").is_err());
+        assert!(key_value("=v", "--env").is_err());
+        assert_eq!(
+            key_value("A=b=c", "--env").unwrap(),
+            ("A".into(), "b=c".into())
+        );
+        assert_eq!(human(1536), "1.5 KiB");
+    }
+}

@@ -1,0 +1,252 @@
+//! Turning host files into plan entries: the mode rules every image file
+//! follows, directory walks, and hard links.
+
+use std::collections::HashMap;
+use std::fs::Metadata;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use super::{Entry, ImagePath, Kind, RootfsError, Source, Tree};
+
+const SETUID_SETGID: u32 = 0o6000;
+/// Group and world write are never kept: an image file writable by
+/// another user is a privilege-escalation path.
+const GROUP_WORLD_WRITE: u32 = 0o022;
+
+/// The mode an image entry gets from a host file: permissions and the
+/// sticky bit, minus group/world write and minus setuid/setgid (with a
+/// warning, since dropping them can change behaviour).
+pub fn image_mode(meta: &Metadata, image: &ImagePath, warnings: &mut Vec<String>) -> u32 {
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & SETUID_SETGID != 0 && !meta.is_dir() {
+        warnings.push(format!(
+            "{image}: setuid/setgid bits dropped (images run as a non-root user)"
+        ));
+    }
+    // The sticky bit stays (e.g. /tmp); setgid on a directory only
+    // affects group inheritance, which images do not use.
+    mode & !SETUID_SETGID & !GROUP_WORLD_WRITE
+}
+
+/// An entry for one host file, directory or symlink (not followed).
+pub fn host_entry(
+    host: &Path,
+    image: &ImagePath,
+    warnings: &mut Vec<String>,
+) -> Result<Entry, RootfsError> {
+    let meta = std::fs::symlink_metadata(host).map_err(|e| RootfsError::io(host, e))?;
+    entry_from_meta(host, &meta, image, warnings)
+}
+
+fn entry_from_meta(
+    host: &Path,
+    meta: &Metadata,
+    image: &ImagePath,
+    warnings: &mut Vec<String>,
+) -> Result<Entry, RootfsError> {
+    let ft = meta.file_type();
+    if ft.is_symlink() {
+        let target = std::fs::read_link(host).map_err(|e| RootfsError::io(host, e))?;
+        return Ok(Entry::symlink(target));
+    }
+    let mode = image_mode(meta, image, warnings);
+    if ft.is_dir() {
+        return Ok(Entry::dir(mode));
+    }
+    if ft.is_file() {
+        return Ok(Entry::file(
+            Source::Host(host.to_path_buf()),
+            meta.len(),
+            mode,
+        ));
+    }
+    Err(RootfsError::Special {
+        path: host.to_path_buf(),
+    })
+}
+
+/// Adds the tree at `host_dir` below `image_dir`, in sorted order,
+/// keeping symlinks as symlinks. `skip` sees paths relative to
+/// `host_dir` and prunes what it returns true for.
+pub fn add_host_dir(
+    tree: &mut Tree,
+    host_dir: &Path,
+    image_dir: &ImagePath,
+    skip: &dyn Fn(&Path) -> bool,
+    warnings: &mut Vec<String>,
+) -> Result<(), RootfsError> {
+    let walk = walkdir::WalkDir::new(host_dir)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            e.path()
+                .strip_prefix(host_dir)
+                .map(|rel| rel.as_os_str().is_empty() || !skip(rel))
+                .unwrap_or(true)
+        });
+    for item in walk {
+        let item = item.map_err(|e| {
+            let path = e.path().unwrap_or(host_dir).to_path_buf();
+            RootfsError::io(&path, e.into())
+        })?;
+        let rel = item.path().strip_prefix(host_dir).unwrap_or(item.path());
+        let image = image_dir.join(rel)?;
+        let meta = item
+            .metadata()
+            .map_err(|e| RootfsError::io(item.path(), e.into()))?;
+        let entry = entry_from_meta(item.path(), &meta, &image, warnings)?;
+        tree.insert(image, entry)?;
+    }
+    Ok(())
+}
+
+/// Turns host files that are hard links of each other (same device and
+/// inode) into tar hard links to the first of them in path order, as the
+/// layer writer requires.
+pub fn link_hardlinks(tree: &mut Tree) -> Result<(), RootfsError> {
+    let mut first: HashMap<(u64, u64), ImagePath> = HashMap::new();
+    let mut changes: Vec<(ImagePath, Entry)> = Vec::new();
+    for (path, entry) in tree.iter() {
+        let Kind::File {
+            source: Source::Host(host),
+            ..
+        } = &entry.kind
+        else {
+            continue;
+        };
+        let meta = std::fs::metadata(host).map_err(|e| RootfsError::io(host, e))?;
+        if meta.nlink() < 2 {
+            continue;
+        }
+        match first.get(&(meta.dev(), meta.ino())) {
+            None => {
+                first.insert((meta.dev(), meta.ino()), path.clone());
+            }
+            Some(target) => changes.push((
+                path.clone(),
+                Entry {
+                    kind: Kind::Hardlink {
+                        target: target.clone(),
+                    },
+                    ..entry.clone()
+                },
+            )),
+        }
+    }
+    for (path, entry) in changes {
+        tree.replace(&path, entry);
+    }
+    Ok(())
+}
+
+/// Whether two host files have the same bytes (for the same image path
+/// added twice from different places).
+pub fn same_bytes(a: &Path, b: &Path) -> Result<bool, RootfsError> {
+    use std::io::Read;
+    let open = |p: &Path| std::fs::File::open(p).map_err(|e| RootfsError::io(p, e));
+    let (mut fa, mut fb) = (open(a)?, open(b)?);
+    let (ma, mb) = (
+        fa.metadata().map_err(|e| RootfsError::io(a, e))?,
+        fb.metadata().map_err(|e| RootfsError::io(b, e))?,
+    );
+    if ma.len() != mb.len() {
+        return Ok(false);
+    }
+    let mut ba = vec![0u8; 64 * 1024];
+    let mut bb = vec![0u8; 64 * 1024];
+    loop {
+        let n = fa.read(&mut ba).map_err(|e| RootfsError::io(a, e))?;
+        if n == 0 {
+            return Ok(true);
+        }
+        fb.read_exact(&mut bb[..n])
+            .map_err(|e| RootfsError::io(b, e))?;
+        if ba[..n] != bb[..n] {
+            return Ok(false);
+        }
+    }
+}
+
+/// Inserts, treating two host files with the same bytes as the same file.
+pub fn insert_dedup(tree: &mut Tree, path: ImagePath, entry: Entry) -> Result<(), RootfsError> {
+    if let (
+        Some(old),
+        Kind::File {
+            source: Source::Host(new_host),
+            ..
+        },
+    ) = (tree.get(&path), &entry.kind)
+        && let Kind::File {
+            source: Source::Host(old_host),
+            ..
+        } = &old.kind
+        && old_host != new_host
+        && same_bytes(old_host, new_host)?
+    {
+        return Ok(());
+    }
+    tree.insert(path, entry)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_drop_write_and_setuid() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("f");
+        std::fs::write(&f, b"x").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o4777)).unwrap();
+        let mut w = Vec::new();
+        let img = ImagePath::new("/f").unwrap();
+        let e = host_entry(&f, &img, &mut w).unwrap();
+        assert_eq!(e.mode, 0o755);
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("setuid"));
+    }
+
+    #[test]
+    fn walks_sorted_and_links_hardlinks() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("b/c")).unwrap();
+        std::fs::write(d.path().join("b/c/x"), b"1").unwrap();
+        std::fs::hard_link(d.path().join("b/c/x"), d.path().join("a")).unwrap();
+        std::os::unix::fs::symlink("b/c/x", d.path().join("s")).unwrap();
+        std::fs::write(d.path().join("skip.me"), b"").unwrap();
+        let mut t = Tree::new();
+        let mut w = Vec::new();
+        let skip = |rel: &Path| rel.to_str() == Some("skip.me");
+        add_host_dir(
+            &mut t,
+            d.path(),
+            &ImagePath::new("/app").unwrap(),
+            &skip,
+            &mut w,
+        )
+        .unwrap();
+        link_hardlinks(&mut t).unwrap();
+        let got: Vec<String> = t.iter().map(|(p, _)| p.to_string()).collect();
+        assert_eq!(
+            got,
+            [
+                "/app",
+                "/app/a",
+                "/app/b",
+                "/app/b/c",
+                "/app/b/c/x",
+                "/app/s"
+            ]
+        );
+        assert!(matches!(
+            t.get(&ImagePath::new("/app/b/c/x").unwrap()).unwrap().kind,
+            Kind::Hardlink { .. }
+        ));
+        assert!(matches!(
+            t.get(&ImagePath::new("/app/s").unwrap()).unwrap().kind,
+            Kind::Symlink { .. }
+        ));
+    }
+}
