@@ -935,24 +935,27 @@ fn source_date_epoch_sets_created() {
 #[test]
 fn same_inputs_give_the_same_digest() {
     let dir = tempdir();
-    let id = copy_exe(Path::new("/usr/bin/id"), dir.path(), "id");
-    set_mtime(&id, 1_000_000_000);
-    let (a, b) = (dir.path().join("a.oci"), dir.path().join("b.oci"));
-    build(&a, &[from_binary(&id)]);
-    set_mtime(&id, 1_600_000_000);
-    build(&b, &[from_binary(&id)]);
-
-    let digest = |layout: &Path| {
-        index(layout)["manifests"][0]["digest"]
+    // curl: a closure of some 30 libraries, so each layer is compressed in
+    // many chunks, on several threads.
+    let curl = copy_exe(Path::new("/usr/bin/curl"), dir.path(), "curl");
+    let mut digests = Vec::new();
+    for (i, mtime) in [1_000_000_000, 1_600_000_000, 1_700_000_000]
+        .into_iter()
+        .enumerate()
+    {
+        set_mtime(&curl, mtime);
+        let layout = dir.path().join(format!("build-{i}.oci"));
+        build(&layout, &[from_binary(&curl)]);
+        let index = index(&layout);
+        let digest = index["manifests"][0]["digest"]
             .as_str()
             .expect("manifests[0].digest")
-            .to_owned()
-    };
-    assert_eq!(digest(&a), digest(&b));
-    assert_eq!(
-        std::fs::read(a.join("index.json")).expect("index"),
-        std::fs::read(b.join("index.json")).expect("index")
-    );
+            .to_owned();
+        digests.push((digest, layer_digests(&layout, TAG)));
+    }
+    for (i, other) in digests.iter().enumerate().skip(1) {
+        assert_eq!(other, &digests[0], "build {i} differs from build 0");
+    }
 }
 
 #[test]
@@ -1013,9 +1016,16 @@ fn an_existing_tag_is_moved() {
     let one = libc_program(dir.path(), "one");
     let two = libc_program(dir.path(), "two");
     let layout = dir.path().join("apps.oci");
-    build_tagged(&layout, "apps:latest", &[from_binary(&one)]);
-    build_tagged(&layout, "apps:keep", &[from_binary(&one)]);
+    // One build, two tags (so this does not depend on reproducibility).
+    check(
+        mkimage_clean()
+            .arg(from_binary(&one))
+            .arg("-o")
+            .arg(&layout)
+            .args(["-t", "apps:latest", "-t", "apps:keep"]),
+    );
     let first = manifest_digest(&layout, "apps:latest");
+    assert_eq!(manifest_digest(&layout, "apps:keep"), first);
 
     build_tagged(&layout, "apps:latest", &[from_binary(&two)]);
     let refs = index_refs(&layout);
@@ -1053,6 +1063,117 @@ fn a_directory_that_is_not_a_layout_is_left_alone() {
     );
     assert!(!out.stderr.contains("panicked"), "{out}");
     assert_eq!(snapshot(&out_dir), before);
+}
+
+#[test]
+fn quiet_prints_nothing_and_certs_and_zones_can_be_left_out() {
+    let dir = tempdir();
+    let hello = libc_program(dir.path(), "hello");
+    let layout = dir.path().join("hello.oci");
+    let out = build(
+        &layout,
+        &[
+            from_binary(&hello),
+            "--quiet".to_owned(),
+            "--ca-certs=none".to_owned(),
+            "--tzdata=none".to_owned(),
+        ],
+    );
+    assert_eq!((out.stdout.as_str(), out.stderr.as_str()), ("", ""));
+
+    let all = merged(&layers(&layout, TAG));
+    let unwanted: Vec<&String> = all
+        .keys()
+        .filter(|p| p.starts_with("etc/ssl/") || p.starts_with("usr/share/zoneinfo/"))
+        .collect();
+    assert!(unwanted.is_empty(), "{unwanted:?}");
+    let env = &config(&layout, TAG)["config"]["Env"];
+    assert_eq!(env, &json!([PATH]), "no SSL_CERT_FILE without a bundle");
+}
+
+/// The first certificate of the host's CA bundle, as PEM.
+fn first_host_cert() -> String {
+    let bundle = std::fs::read_to_string(CA_BUNDLE).expect("read the host's CA bundle");
+    let end = "-----END CERTIFICATE-----\n";
+    let stop = bundle.find(end).expect("a certificate in the host bundle") + end.len();
+    let start = bundle.find("-----BEGIN CERTIFICATE-----").expect("BEGIN");
+    bundle[start..stop].to_owned()
+}
+
+#[test]
+fn ca_certs_file_replaces_the_bundle_and_ca_cert_appends() {
+    let dir = tempdir();
+    let hello = libc_program(dir.path(), "hello");
+    let bundle = dir.path().join("bundle.pem");
+    let cert = first_host_cert();
+    std::fs::write(&bundle, &cert).expect("write bundle");
+    let extra = dir.path().join("extra.pem");
+    let pki = test_pki(dir.path());
+    std::fs::copy(&pki.ca, &extra).expect("copy the test CA");
+    let extra_pem = std::fs::read_to_string(&extra).expect("read the test CA");
+    let layout = dir.path().join("hello.oci");
+    build(
+        &layout,
+        &[
+            from_binary(&hello),
+            format!("--ca-certs={}", bundle.display()),
+            format!("--ca-cert={}", extra.display()),
+        ],
+    );
+
+    let all = merged(&layers(&layout, TAG));
+    let path = resolve(&all, CA_BUNDLE.trim_start_matches('/'));
+    let Some(Kind::File(data)) = all.get(&path).map(|e| &e.kind) else {
+        panic!("no CA bundle at {path}");
+    };
+    let data = String::from_utf8_lossy(data);
+    assert!(data.starts_with(&cert), "{data}");
+    assert!(data.contains(extra_pem.trim()), "{data}");
+    assert_eq!(data.matches("BEGIN CERTIFICATE").count(), 2, "{data}");
+}
+
+#[test]
+fn sysroot_supplies_libraries_certs_and_zones() {
+    let dir = tempdir();
+    let sysroot = dir.path().join("sysroot");
+    let certs = sysroot.join("etc/ssl/certs");
+    std::fs::create_dir_all(&certs).expect("mkdir certs");
+    let cert = first_host_cert();
+    std::fs::write(certs.join("ca-certificates.crt"), &cert).expect("write bundle");
+    let zones = sysroot.join("usr/share/zoneinfo/Europe");
+    std::fs::create_dir_all(&zones).expect("mkdir zoneinfo");
+    std::fs::copy("/usr/share/zoneinfo/Europe/Paris", zones.join("Paris")).expect("copy zone");
+
+    // A static program needs nothing else from the sysroot.
+    let hello = cc(dir.path(), "hello", STATIC_C, &["-static", "-O2"]);
+    let layout = dir.path().join("hello.oci");
+    let sysroot_arg = format!("--sysroot={}", sysroot.display());
+    build(&layout, &[from_binary(&hello), sysroot_arg.clone()]);
+    let all = merged(&layers(&layout, TAG));
+    let path = resolve(&all, CA_BUNDLE.trim_start_matches('/'));
+    assert_eq!(
+        all.get(&path).map(|e| &e.kind),
+        Some(&Kind::File(cert.into_bytes())),
+        "the bundle comes from the sysroot"
+    );
+    let zoneinfo: Vec<&String> = all
+        .iter()
+        .filter(|(p, e)| p.starts_with("usr/share/zoneinfo/") && e.kind != Kind::Dir)
+        .map(|(p, _)| p)
+        .collect();
+    assert_eq!(zoneinfo, ["usr/share/zoneinfo/Europe/Paris"]);
+
+    // Libraries come from the sysroot too, and this one has no libc.
+    let dynamic = libc_program(dir.path(), "dynamic");
+    let layout = dir.path().join("dynamic.oci");
+    let out = run(mkimage_clean()
+        .arg(from_binary(&dynamic))
+        .arg(&sysroot_arg)
+        .arg("-o")
+        .arg(&layout));
+    assert_eq!(out.status.code(), Some(1), "{out}");
+    assert!(out.stderr.contains("libc.so.6"), "{out}");
+    assert!(!layout.exists());
 }
 
 // ---- bad input --------------------------------------------------------------
