@@ -5,6 +5,7 @@
 //! `scripts/test` installs the tools and runs them too.
 
 mod harness;
+mod image;
 mod ldd;
 mod oci_layout;
 // Shared helpers: not every one is used by the tests of the moment.
