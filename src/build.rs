@@ -9,13 +9,13 @@ use std::path::{Path, PathBuf};
 
 use crate::artifact::binary::{self, add_binary};
 use crate::artifact::{ArtifactError, Context, MissingPolicy, dir, java, profile, python};
-use crate::elf::Ident;
-use crate::plan::Writable;
-use crate::profile::Runtime;
 use crate::digest::Digest;
+use crate::elf::Ident;
 use crate::layer::{LayerError, LayerOptions, write_layer};
 use crate::oci::{self, ImageSpec, LayerInfo, Layout, OciError};
 use crate::plan::BuildPlan;
+use crate::plan::Writable;
+use crate::profile::Runtime;
 use crate::resolve::{Options, Resolver};
 use crate::rootfs::{Entry, ImagePath, LayerKind, RootfsError, base, certs, host, tzdata};
 
@@ -39,7 +39,9 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
-    #[error("nothing to build: give --from-binary, --from-dir, --from-venv, --from-jar or --profile")]
+    #[error(
+        "nothing to build: give --from-binary, --from-dir, --from-venv, --from-jar or --profile"
+    )]
     Empty,
 }
 
@@ -76,6 +78,8 @@ pub struct Built {
     pub layers: Vec<BuiltLayer>,
     pub architecture: String,
     pub warnings: Vec<String>,
+    /// Informational lines (e.g. the size a jlink runtime saved).
+    pub notes: Vec<String>,
 }
 
 impl Built {
@@ -146,15 +150,14 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
         let _ = std::fs::remove_dir_all(&plan.output);
     }
     let (manifest_digest, layers) = result?;
-    let mut warnings = cx.warnings;
-    warnings.extend(cx.notes.iter().map(|n| format!("note: {n}")));
     Ok(Built {
         output: plan.output.clone(),
         tags: plan.tags.clone(),
         manifest_digest,
         layers,
         architecture: platform.architecture.to_string(),
-        warnings,
+        warnings: cx.warnings,
+        notes: cx.notes,
     })
 }
 
@@ -178,7 +181,10 @@ fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaults, BuildEr
             d.entrypoint = vec![bin.dst.to_string()];
         }
     }
-    let mut java_runtime = plan.profiles.iter().any(|(_, p)| p.runtime == Some(Runtime::Java));
+    let mut java_runtime = plan
+        .profiles
+        .iter()
+        .any(|(_, p)| p.runtime == Some(Runtime::Java));
     java_runtime |= !plan.jars.is_empty();
     for (name, profile) in &plan.profiles {
         profile::apply(cx, profile, name, plan.full_stdlib)?;
@@ -191,15 +197,18 @@ fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaults, BuildEr
                 d.workdir = profile.workdir.clone();
             }
         }
-        d.env.extend(profile.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        d.env
+            .extend(profile.env.iter().map(|(k, v)| (k.clone(), v.clone())));
         d.expose.extend(profile.expose.iter().cloned());
     }
     for venv in &plan.venvs {
         let venv = python::Venv::open(venv)?;
         let python = python::add_venv(cx, &venv, plan.full_stdlib)?;
         let bin = venv.image_dir()?.join("bin").map_err(ArtifactError::from)?;
-        d.env.push(("VIRTUAL_ENV".into(), venv.image_dir()?.to_string()));
-        d.env.push(("PATH".into(), format!("{bin}:{}", base::PATH_ENV)));
+        d.env
+            .push(("VIRTUAL_ENV".into(), venv.image_dir()?.to_string()));
+        d.env
+            .push(("PATH".into(), format!("{bin}:{}", base::PATH_ENV)));
         if d.entrypoint.is_empty() {
             d.entrypoint = vec![python.to_string()];
         }
@@ -210,7 +219,11 @@ fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaults, BuildEr
             plan.java.env_home.as_deref(),
             plan.java.path.as_deref(),
         )?;
-        let jlink_for = plan.java.jlink.then(|| plan.jars.first().map(|j| j.src.as_path())).flatten();
+        let jlink_for = plan
+            .java
+            .jlink
+            .then(|| plan.jars.first().map(|j| j.src.as_path()))
+            .flatten();
         let java_bin = java::add_java_runtime(cx, &home, jlink_for)?;
         for jar in &plan.jars {
             java::add_jar(cx, &jar.src, &jar.dst)?;
@@ -218,13 +231,21 @@ fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaults, BuildEr
         if d.entrypoint.is_empty() {
             d.entrypoint = vec![java_bin.to_string()];
             if let Some(jar) = plan.jars.first() {
-                d.entrypoint.extend(["-jar".to_string(), jar.dst.to_string()]);
+                d.entrypoint
+                    .extend(["-jar".to_string(), jar.dst.to_string()]);
             }
         }
     }
     for m in &plan.dirs {
         let origin = format!("--from-dir {}", m.src.display());
-        dir::add_dir(cx, &m.src, &m.dst, &dir::app_or_deps, &dir::Exclude::default(), &origin)?;
+        dir::add_dir(
+            cx,
+            &m.src,
+            &m.dst,
+            &dir::app_or_deps,
+            &dir::Exclude::default(),
+            &origin,
+        )?;
     }
     for m in &plan.includes {
         let origin = format!("--include {}", m.src.display());
@@ -236,11 +257,21 @@ fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaults, BuildEr
             cx.add_host(LayerKind::App, &m.src, m.dst.clone(), origin.clone())?;
             let input = crate::resolve::Input::outside(&m.src, m.dst.as_path());
             if let Ok(closure) = cx.resolver.resolve(&input) {
-                crate::artifact::add_closure(cx, &closure, LayerKind::App, &origin, MissingPolicy::Warn)?;
+                crate::artifact::add_closure(
+                    cx,
+                    &closure,
+                    LayerKind::App,
+                    &origin,
+                    MissingPolicy::Warn(&crate::artifact::NO_SONAMES),
+                )?;
             }
         }
     }
-    let mut dlopen: Vec<String> = plan.profiles.iter().flat_map(|(_, p)| p.dlopen.clone()).collect();
+    let mut dlopen: Vec<String> = plan
+        .profiles
+        .iter()
+        .flat_map(|(_, p)| p.dlopen.clone())
+        .collect();
     dlopen.extend(plan.dlopen.iter().cloned());
     binary::add_dlopen(cx, &dlopen)?;
 
@@ -276,7 +307,10 @@ fn open_root_for_artifacts(cx: &mut Context) -> Result<(), BuildError> {
         .trees
         .iter()
         .filter(|(k, _)| **k != LayerKind::Base)
-        .any(|(_, t)| t.iter().any(|(p, _)| p.as_path().starts_with("/root") && *p != root_dir));
+        .any(|(_, t)| {
+            t.iter()
+                .any(|(p, _)| p.as_path().starts_with("/root") && *p != root_dir)
+        });
     if used {
         cx.warnings.push(
             "files below /root are in the image: /root is made 0711 so the non-root user can reach them"
@@ -345,7 +379,11 @@ fn image_spec(
         env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
         entrypoint,
         cmd,
-        workdir: plan.config.workdir.clone().or_else(|| defaults.workdir.clone()),
+        workdir: plan
+            .config
+            .workdir
+            .clone()
+            .or_else(|| defaults.workdir.clone()),
         user: plan.config.user.clone(),
         labels: plan.config.labels.clone(),
         exposed_ports,

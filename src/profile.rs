@@ -20,7 +20,9 @@ pub const BUILTIN: &[(&str, &str)] = &[
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
-    #[error("unknown profile {name:?}; built-in profiles: {known} (or give a path to a .toml file)")]
+    #[error(
+        "unknown profile {name:?}; built-in profiles: {known} (or give a path to a .toml file)"
+    )]
     Unknown { name: String, known: String },
     #[error("cannot read profile {path}: {source}")]
     Io {
@@ -164,14 +166,22 @@ mod tests {
     fn errors_name_the_file_and_line() {
         let err = parse("description = \"x\"\nbogus = 1\n", "my.toml").unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("my.toml") && msg.contains("line 2") && msg.contains("bogus"), "{msg}");
-        let err = parse("description = 5\n", "p.toml").unwrap_err().to_string();
+        assert!(
+            msg.contains("my.toml") && msg.contains("line 2") && msg.contains("bogus"),
+            "{msg}"
+        );
+        let err = parse("description = 5\n", "p.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 1"), "{err}");
         let err = parse("description = \"x\"\n[[file]]\ndst = \"/a\"\n", "p.toml")
             .unwrap_err()
             .to_string();
         assert!(err.contains("exactly one of src and content"), "{err}");
         let err = load("nope").unwrap_err().to_string();
-        assert!(err.contains("cc, java, nginx, node, python, static"), "{err}");
+        assert!(
+            err.contains("cc, java, nginx, node, python, static"),
+            "{err}"
+        );
     }
 }

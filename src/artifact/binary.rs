@@ -74,7 +74,10 @@ pub fn add_root_program(
         .lookup(image)
         .map_err(crate::resolve::ResolveError::from)?
         .ok_or_else(|| {
-            ArtifactError::invalid(image.display(), format!("not found in the root {}", root_dir.display()))
+            ArtifactError::invalid(
+                image.display(),
+                format!("not found in the root {}", root_dir.display()),
+            )
         })?;
     for link in &found.links {
         cx.add(

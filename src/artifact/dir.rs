@@ -5,13 +5,15 @@
 //! JDK's `conf/security/java.security -> /etc/java-17-openjdk/...` works.
 //! Every ELF file in the tree is resolved and its closure added.
 
+use std::collections::BTreeSet;
+use std::ffi::OsString;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
 use crate::resolve::Input;
 use crate::rootfs::{ImagePath, Kind, LayerKind, host};
 
-use super::{ArtifactError, Context, MissingPolicy, add_closure};
+use super::{ArtifactError, Context, MissingPolicy, NO_SONAMES, add_closure};
 
 const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
 /// How deep escaping symlinks may lead into further trees.
@@ -133,7 +135,12 @@ fn add_dir_inner(
         let entry = host::entry_from_meta(item.path(), &meta, &image, &mut cx.warnings)?;
         match &entry.kind {
             Kind::Symlink { target } if leaves_tree(rel, target) => {
-                escaping.push((item.path().to_path_buf(), image.clone(), target.clone(), layer));
+                escaping.push((
+                    item.path().to_path_buf(),
+                    image.clone(),
+                    target.clone(),
+                    layer,
+                ));
             }
             Kind::File { .. } if is_elf(item.path()) => {
                 elves.push((item.path().to_path_buf(), image.clone(), layer));
@@ -146,10 +153,15 @@ fn add_dir_inner(
     for (link_host, link_image, target, layer) in escaping {
         follow_link(cx, &link_host, &link_image, &target, layer, origin, depth)?;
     }
+    let sonames: BTreeSet<OsString> = elves
+        .iter()
+        .filter_map(|(host_path, _, _)| cx.resolver.elf_info(host_path).ok())
+        .filter_map(|info| info.soname.clone())
+        .collect();
     for (host_path, image, layer) in elves {
         let input = Input::outside(&host_path, image.as_path());
         let closure = cx.resolver.resolve(&input)?;
-        add_closure(cx, &closure, layer, origin, MissingPolicy::Warn)?;
+        add_closure(cx, &closure, layer, origin, MissingPolicy::Warn(&sonames))?;
     }
     Ok(())
 }
@@ -180,7 +192,12 @@ fn follow_link(
         };
         for link in &found.links {
             let at = ImagePath::new(&link.at)?;
-            cx.add(layer, at, crate::rootfs::Entry::symlink(&link.target), why.clone())?;
+            cx.add(
+                layer,
+                at,
+                crate::rootfs::Entry::symlink(&link.target),
+                why.clone(),
+            )?;
         }
         let host = cx.resolver.root().host(&found.real);
         (ImagePath::new(&found.real)?, host)
@@ -228,7 +245,13 @@ fn follow_link(
     if is_elf(&host_target) {
         let input = Input::outside(&host_target, image_target.as_path());
         let closure = cx.resolver.resolve(&input)?;
-        add_closure(cx, &closure, layer, origin, MissingPolicy::Warn)?;
+        add_closure(
+            cx,
+            &closure,
+            layer,
+            origin,
+            MissingPolicy::Warn(&NO_SONAMES),
+        )?;
     }
     Ok(())
 }
@@ -286,8 +309,14 @@ mod tests {
         assert!(bin.matches(Path::new("bin/javac")));
         assert!(!bin.matches(Path::new("bin/java")));
         assert!(!bin.matches(Path::new("lib/javac")));
-        assert_eq!(app_or_deps(Path::new("node_modules/express/index.js")), LayerKind::Deps);
-        assert_eq!(app_or_deps(Path::new("lib/spring-core.jar")), LayerKind::Deps);
+        assert_eq!(
+            app_or_deps(Path::new("node_modules/express/index.js")),
+            LayerKind::Deps
+        );
+        assert_eq!(
+            app_or_deps(Path::new("lib/spring-core.jar")),
+            LayerKind::Deps
+        );
         assert_eq!(app_or_deps(Path::new("index.js")), LayerKind::App);
         assert!(leaves_tree(Path::new("a/b"), Path::new("../../x")));
         assert!(!leaves_tree(Path::new("a/b"), Path::new("../x")));

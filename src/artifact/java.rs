@@ -12,7 +12,15 @@ use super::dir::{Exclude, add_dir};
 use super::{ArtifactError, Context};
 
 /// Parts of a JDK a jar does not run with.
-const JDK_EXCLUDE: &[&str] = &["jmods", "include", "man", "lib/src.zip", "demo", "sample", "legal"];
+const JDK_EXCLUDE: &[&str] = &[
+    "jmods",
+    "include",
+    "man",
+    "lib/src.zip",
+    "demo",
+    "sample",
+    "legal",
+];
 /// Modules jdeps cannot see being used: TLS with elliptic-curve ciphers
 /// (jdk.crypto.ec, loaded by the security provider list), zip file systems
 /// and DNS lookups through JNDI.
@@ -97,7 +105,12 @@ fn jdk_exclude() -> Exclude {
 fn jlink(home: &Path, jar: &Path) -> Result<tempfile::TempDir, ArtifactError> {
     let jdeps = home.join("bin/jdeps");
     let out = Command::new(&jdeps)
-        .args(["--print-module-deps", "--ignore-missing-deps", "--multi-release", "base"])
+        .args([
+            "--print-module-deps",
+            "--ignore-missing-deps",
+            "--multi-release",
+            "base",
+        ])
         .arg(jar)
         .output()
         .map_err(|e| ArtifactError::Tool {
@@ -128,7 +141,12 @@ fn jlink(home: &Path, jar: &Path) -> Result<tempfile::TempDir, ArtifactError> {
     let status = Command::new(&jlink)
         .arg("--add-modules")
         .arg(modules.join(","))
-        .args(["--strip-debug", "--no-man-pages", "--no-header-files", "--compress=2"])
+        .args([
+            "--strip-debug",
+            "--no-man-pages",
+            "--no-header-files",
+            "--compress=2",
+        ])
         .arg("--output")
         .arg(&dest)
         .output()

@@ -8,7 +8,8 @@ pub mod java;
 pub mod profile;
 pub mod python;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use crate::resolve::{Closure, Input, Missing, ResolveError, Resolver};
@@ -36,7 +37,9 @@ pub enum ArtifactError {
     NotDirectory { path: PathBuf },
     #[error("{}", missing_message(.missing))]
     NotFound { missing: Vec<Missing> },
-    #[error("{path} is built for {found}, but the image is for {expected}; one image holds one architecture")]
+    #[error(
+        "{path} is built for {found}, but the image is for {expected}; one image holds one architecture"
+    )]
     MixedArch {
         path: PathBuf,
         found: String,
@@ -112,7 +115,11 @@ impl Context {
     }
 
     /// Records a program's architecture; one image holds one.
-    pub fn check_arch(&mut self, ident: crate::elf::Ident, path: &Path) -> Result<(), ArtifactError> {
+    pub fn check_arch(
+        &mut self,
+        ident: crate::elf::Ident,
+        path: &Path,
+    ) -> Result<(), ArtifactError> {
         match &self.ident {
             None => {
                 self.ident = Some(ident);
@@ -159,14 +166,20 @@ impl Context {
     }
 }
 
+/// No sonames provided by a tree.
+pub static NO_SONAMES: BTreeSet<OsString> = BTreeSet::new();
+
 /// How to treat libraries that are not found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MissingPolicy {
+pub enum MissingPolicy<'a> {
     /// The build fails (programs the image runs).
     Error,
     /// A warning (libraries inside a tree, e.g. a JDK's optional GUI
-    /// plugins, that may never be loaded).
-    Warn,
+    /// plugins, that may never be loaded). Names in the set are not even
+    /// that: they are sonames of other libraries of the same tree, which
+    /// the program loads by path first (a JVM's libjvm.so, an
+    /// interpreter's libpython), so the loader finds them by soname.
+    Warn(&'a BTreeSet<OsString>),
 }
 
 /// Places a resolved closure: system libraries (with their symlink chains)
@@ -178,14 +191,14 @@ pub(crate) fn add_closure(
     closure: &Closure,
     layer: LayerKind,
     origin: &str,
-    policy: MissingPolicy,
+    policy: MissingPolicy<'_>,
 ) -> Result<(), ArtifactError> {
     let missing: Vec<Missing> = closure.required_missing().cloned().collect();
     if !missing.is_empty() {
         match policy {
             MissingPolicy::Error => return Err(ArtifactError::NotFound { missing }),
-            MissingPolicy::Warn => {
-                for m in missing {
+            MissingPolicy::Warn(provided) => {
+                for m in missing.into_iter().filter(|m| !provided.contains(&m.name)) {
                     cx.warnings.push(format!(
                         "{} needed by {} not found (the program may fail if it loads it) [{origin}]",
                         m.name.to_string_lossy(),
@@ -207,7 +220,12 @@ pub(crate) fn add_closure(
         let kind = if o.in_root { LayerKind::Libs } else { layer };
         for link in &o.links {
             let at = ImagePath::new(&link.at)?;
-            cx.add(kind, at, Entry::symlink(&link.target), format!("symlink to {why}"))?;
+            cx.add(
+                kind,
+                at,
+                Entry::symlink(&link.target),
+                format!("symlink to {why}"),
+            )?;
         }
         let real = ImagePath::new(&o.real)?;
         cx.add_host(kind, &o.host, real, why)?;

@@ -23,9 +23,8 @@ pub fn apply(
 ) -> Result<(), ArtifactError> {
     let origin = format!("--profile {name}");
     if profile.runtime == Some(Runtime::Python) {
-        let python = find_in_root(cx, &["python3".to_string()]).ok_or_else(|| {
-            ArtifactError::invalid(&origin, "no python3 on the root's PATH")
-        })?;
+        let python = find_in_root(cx, &["python3".to_string()])
+            .ok_or_else(|| ArtifactError::invalid(&origin, "no python3 on the root's PATH"))?;
         add_python(cx, &python, full_stdlib, &origin)?;
     }
     for rule in &profile.binary {
@@ -76,14 +75,26 @@ pub fn apply(
         let host = cx.resolver.root().host(&found.real);
         let dst = ImagePath::new(rule.dst.as_deref().unwrap_or(&rule.src))?;
         let runtime = |_: &Path| LayerKind::Runtime;
-        add_dir(cx, &host, &dst, &runtime, &Exclude::new(rule.exclude.clone()), &origin)?;
+        add_dir(
+            cx,
+            &host,
+            &dst,
+            &runtime,
+            &Exclude::new(rule.exclude.clone()),
+            &origin,
+        )?;
     }
     for rule in &profile.file {
         let dst = ImagePath::new(&rule.dst)?;
         match (&rule.src, &rule.content) {
             (_, Some(content)) => {
                 let bytes: Arc<[u8]> = content.trim_start().as_bytes().into();
-                cx.add(LayerKind::Runtime, dst, Entry::bytes(bytes, 0o644), origin.clone())?;
+                cx.add(
+                    LayerKind::Runtime,
+                    dst,
+                    Entry::bytes(bytes, 0o644),
+                    origin.clone(),
+                )?;
             }
             (Some(src), None) => {
                 let found = cx

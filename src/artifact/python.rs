@@ -16,7 +16,13 @@ use super::binary::{AddedBinary, add_root_program};
 use super::dir::{Exclude, add_dir};
 use super::{ArtifactError, Context};
 
-const STDLIB_EXCLUDE: &[&str] = &["test", "idlelib", "__pycache__", "site-packages", "dist-packages"];
+const STDLIB_EXCLUDE: &[&str] = &[
+    "test",
+    "idlelib",
+    "__pycache__",
+    "site-packages",
+    "dist-packages",
+];
 
 /// A venv as read from disk.
 #[derive(Clone, Debug)]
@@ -33,7 +39,10 @@ impl Venv {
         let text = std::fs::read_to_string(&cfg_path).map_err(|e| {
             ArtifactError::invalid(
                 dir.display(),
-                format!("not a Python virtual environment ({}: {e}); create one with python3 -m venv", cfg_path.display()),
+                format!(
+                    "not a Python virtual environment ({}: {e}); create one with python3 -m venv",
+                    cfg_path.display()
+                ),
             )
         })?;
         let cfg = text
@@ -109,7 +118,14 @@ pub fn add_python(
         Exclude::new(STDLIB_EXCLUDE.iter().copied())
     };
     let runtime = |_: &Path| LayerKind::Runtime;
-    add_dir(cx, &host, &ImagePath::new(&found.real)?, &runtime, &exclude, origin)?;
+    add_dir(
+        cx,
+        &host,
+        &ImagePath::new(&found.real)?,
+        &runtime,
+        &exclude,
+        origin,
+    )?;
     Ok(added)
 }
 
@@ -125,7 +141,11 @@ fn python_version(interpreter: &Path) -> Option<String> {
 
 /// `--from-venv`: the interpreter and stdlib (runtime layer), the venv
 /// (dependencies layer). Returns the venv's python for the entrypoint.
-pub fn add_venv(cx: &mut Context, venv: &Venv, full_stdlib: bool) -> Result<ImagePath, ArtifactError> {
+pub fn add_venv(
+    cx: &mut Context,
+    venv: &Venv,
+    full_stdlib: bool,
+) -> Result<ImagePath, ArtifactError> {
     let origin = format!("--from-venv {}", venv.dir.display());
     let interpreter = venv.interpreter()?;
     add_python(cx, &interpreter, full_stdlib, &origin)?;
@@ -157,8 +177,14 @@ mod tests {
 
     #[test]
     fn version_from_name() {
-        assert_eq!(python_version(Path::new("/usr/bin/python3.11")).as_deref(), Some("3.11"));
-        assert_eq!(python_version(Path::new("/x/python3.12")).as_deref(), Some("3.12"));
+        assert_eq!(
+            python_version(Path::new("/usr/bin/python3.11")).as_deref(),
+            Some("3.11")
+        );
+        assert_eq!(
+            python_version(Path::new("/x/python3.12")).as_deref(),
+            Some("3.12")
+        );
         assert_eq!(python_version(Path::new("/usr/bin/python3")), None);
     }
 }

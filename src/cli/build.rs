@@ -116,7 +116,6 @@ pub struct BuildArgs {
     quiet: bool,
 }
 
-
 pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let plan = plan(&args)?;
     let bar = progress_bar(args.quiet);
@@ -182,7 +181,13 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
     } else {
         args.tag
             .iter()
-            .map(|t| if t.contains(':') { t.clone() } else { format!("{t}:latest") })
+            .map(|t| {
+                if t.contains(':') {
+                    t.clone()
+                } else {
+                    format!("{t}:latest")
+                }
+            })
             .collect()
     };
     for t in &tags {
@@ -303,22 +308,40 @@ fn image_name(
     };
     let name = binaries
         .first()
-        .and_then(|b| b.dst.file_name().map(|n| n.to_string_lossy().to_lowercase()))
+        .and_then(|b| {
+            b.dst
+                .file_name()
+                .map(|n| n.to_string_lossy().to_lowercase())
+        })
         .or_else(|| jars.first().and_then(|j| from_path(&j.src)))
-        .or_else(|| args.from_venv.first().and_then(|v| {
-            std::fs::canonicalize(v).ok().and_then(|c| from_path(&c))
-        }))
-        .or_else(|| dirs.first().and_then(|d| {
-            std::fs::canonicalize(&d.src).ok().and_then(|c| from_path(&c))
-        }))
+        .or_else(|| {
+            args.from_venv
+                .first()
+                .and_then(|v| std::fs::canonicalize(v).ok().and_then(|c| from_path(&c)))
+        })
+        .or_else(|| {
+            dirs.first().and_then(|d| {
+                std::fs::canonicalize(&d.src)
+                    .ok()
+                    .and_then(|c| from_path(&c))
+            })
+        })
         .or_else(|| args.profile.first().and_then(|p| from_path(Path::new(p))))
         .unwrap_or_else(|| "image".into());
     // Tag components allow [a-z0-9._-]: map anything else to '-'.
     let clean: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
-    Ok(clean.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_string())
+    Ok(clean
+        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string())
 }
 
 /// `SRC[:DST]` pairs; without DST the default, or the same absolute path.
@@ -353,14 +376,21 @@ fn writable_dir(arg: &str) -> anyhow::Result<Writable> {
     let mut parts = arg.split(':');
     let path = parts.next().unwrap_or_default();
     let uid: u32 = match parts.next() {
-        Some(u) => u.parse().with_context(|| format!("--writable {arg}: UID must be a number"))?,
+        Some(u) => u
+            .parse()
+            .with_context(|| format!("--writable {arg}: UID must be a number"))?,
         None => crate::rootfs::base::NONROOT_UID,
     };
     let gid: u32 = match parts.next() {
-        Some(g) => g.parse().with_context(|| format!("--writable {arg}: GID must be a number"))?,
+        Some(g) => g
+            .parse()
+            .with_context(|| format!("--writable {arg}: GID must be a number"))?,
         None => uid,
     };
-    ensure!(parts.next().is_none(), "--writable {arg}: expected PATH[:UID[:GID]]");
+    ensure!(
+        parts.next().is_none(),
+        "--writable {arg}: expected PATH[:UID[:GID]]"
+    );
     let path = ImagePath::new(path).with_context(|| format!("--writable {arg}"))?;
     Ok(Writable { path, uid, gid })
 }
@@ -451,6 +481,9 @@ fn progress_bar(quiet: bool) -> ProgressBar {
 fn print_summary(b: &Built) {
     for w in &b.warnings {
         eprintln!("mkimage: warning: {w}");
+    }
+    for n in &b.notes {
+        println!("{n}");
     }
     let dir = b.output.display();
     println!("Wrote {} to {dir}", b.tags.join(", "));

@@ -26,7 +26,9 @@ pub fn run(args: ProfilesArgs) -> anyhow::Result<ExitCode> {
             for (name, _) in BUILTIN {
                 println!("{name:8} {}", load(name)?.description);
             }
-            println!("\nUse with --profile NAME, or --profile FILE.toml for your own (see `mkimage profiles NAME`).");
+            println!(
+                "\nUse with --profile NAME, or --profile FILE.toml for your own (see `mkimage profiles NAME`)."
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
