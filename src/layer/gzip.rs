@@ -1,31 +1,40 @@
-//! The compression stage of a layer: the tar stream goes in, a gzip member
-//! comes out, compressed on several threads but byte-identical at any count.
+//! The compression stage of a layer: the tar stream goes in, gzip comes
+//! out, compressed on several threads but byte-identical at any count.
+//!
+//! The stream is a multi-member gzip (RFC 1952 section 2.2: "a gzip file
+//! consists of a series of members"): each 1 MiB chunk is its own member,
+//! deflated by libdeflate. Every runtime and registry client reads
+//! multi-member gzip (Go's gzip.Reader does by default; so do gzip(1),
+//! GNU tar and Python); readers built on flate2 need `MultiGzDecoder`.
+//! Measured on a 271 MB JDK tar: 3.5x less CPU than zlib through gzp's
+//! dictionary-chained `Gzip` format, and 0.6% smaller.
 
 use std::io::{self, Write};
 use std::thread::Scope;
 
-use gzp::deflate::Gzip;
+use gzp::deflate::Mgzip;
 use gzp::par::compress::{Compression, ParCompress, ParCompressBuilder};
 use gzp::{GzpError, ZWriter};
 
 use super::LayerError;
 
-/// zlib's default level: the usual trade-off, and what `docker save` /
-/// `gzip` users expect. Changing it changes every layer digest.
+/// The usual default level (zlib's and libdeflate's 6). Changing it
+/// changes every layer digest.
 pub const LEVEL: u32 = 6;
 
-/// Input is cut into chunks of this size, each deflated on its own (primed
-/// with the previous 32 KiB as dictionary) and ended with a sync flush. The
-/// cut points depend only on this constant and the stream's length, never on
-/// the thread count, which is what makes the output reproducible. Pinned here
-/// rather than taken from gzp's default so a gzp upgrade cannot move it.
-const CHUNK_SIZE: usize = 128 * 1024;
+/// Input is cut into chunks of this size, each compressed on its own into
+/// one gzip member. The cut points depend only on this constant and the
+/// stream's length, never on the thread count, which is what makes the
+/// output reproducible. 1 MiB keeps the ratio within 0.1% of one stream;
+/// pinned here so a gzp upgrade cannot move it.
+const CHUNK_SIZE: usize = 1024 * 1024;
 
 /// A parallel gzip writer (gzp's `ParCompress`, not `ZBuilder`, whose
 /// single-thread path is a different encoder with different output).
 ///
-/// The gzip header is gzp's fixed one: no name, mtime 0, OS byte 255
-/// ("unknown"), so nothing about the build host leaks into the blob.
+/// Each member header is gzp's fixed one: no name, mtime 0, OS byte 255
+/// ("unknown") and an extra field with the member's size, so nothing about
+/// the build host leaks into the blob.
 ///
 /// Compressor threads live inside `scope`, so the sink need not be
 /// `'static`. Memory is bounded: gzp keeps at most `2 * threads` chunks in
@@ -33,7 +42,7 @@ const CHUNK_SIZE: usize = 128 * 1024;
 pub struct ParGzip<'scope, W: Write> {
     /// `None` once finished, or once the pipeline has failed: gzp panics if
     /// used again after a failed write, so we must never touch it then.
-    inner: Option<ParCompress<'scope, Gzip, W>>,
+    inner: Option<ParCompress<'scope, Mgzip, W>>,
 }
 
 impl<'scope, W: Write + Send + 'scope> ParGzip<'scope, W> {
@@ -42,7 +51,7 @@ impl<'scope, W: Write + Send + 'scope> ParGzip<'scope, W> {
         threads: usize,
         scope: &'scope Scope<'scope, 'env>,
     ) -> Result<Self, LayerError> {
-        let builder = ParCompressBuilder::<Gzip>::new()
+        let builder = ParCompressBuilder::<Mgzip>::new()
             .compression_level(Compression::new(LEVEL))
             .buffer_size(CHUNK_SIZE)
             .and_then(|b| b.num_threads(threads))
@@ -109,7 +118,7 @@ fn failed_earlier() -> io::Error {
 mod tests {
     use std::io::Read;
 
-    use flate2::read::GzDecoder;
+    use flate2::read::MultiGzDecoder;
 
     use super::*;
 
@@ -158,7 +167,7 @@ mod tests {
                 );
             }
             let mut decoded = Vec::new();
-            GzDecoder::new(&one[..]).read_to_end(&mut decoded).unwrap();
+            MultiGzDecoder::new(&one[..]).read_to_end(&mut decoded).unwrap();
             assert_eq!(decoded, data, "len {len}");
         }
     }
@@ -188,9 +197,12 @@ mod tests {
     #[test]
     fn header_is_fixed() {
         let out = compress(b"hello", 2, 5);
-        // magic, CM=deflate, FLG=0 (no name/comment/extra), MTIME=0, XFL=0
-        // (neither fastest nor best), OS=255 (unknown). RFC 1952 section 2.3.
-        assert_eq!(out[..10], [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
+        // magic, CM=deflate, FLG=FEXTRA (no name or comment), MTIME=0,
+        // XFL=0 (neither fastest nor best), OS=255 (unknown), then the
+        // extra field: subfield "IG" of 4 bytes holding the member size.
+        // RFC 1952 section 2.3.
+        assert_eq!(out[..10], [0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 255]);
+        assert_eq!(out[10..16], [8, 0, b'I', b'G', 4, 0]);
     }
 
     #[test]

@@ -231,7 +231,7 @@ fn layers(layout: &Path, tag: &str) -> Vec<Layer> {
             let bytes = blob(layout, descriptor);
             match descriptor["mediaType"].as_str() {
                 Some("application/vnd.oci.image.layer.v1.tar+gzip") => {
-                    read_tar(flate2::read::GzDecoder::new(&bytes[..]))
+                    read_tar(flate2::read::MultiGzDecoder::new(&bytes[..]))
                 }
                 Some("application/vnd.oci.image.layer.v1.tar") => read_tar(&bytes[..]),
                 other => panic!("unexpected layer media type {other:?}"),
