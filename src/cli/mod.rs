@@ -3,6 +3,7 @@
 
 mod build;
 mod ldd;
+mod push;
 
 use std::process::ExitCode;
 
@@ -32,11 +33,14 @@ pub struct Cli {
 pub enum Command {
     /// Print the shared libraries each ELF file needs, as glibc's loader finds them
     Ldd(ldd::LddArgs),
+    /// Push an image from an OCI layout to a registry, without a daemon
+    Push(push::PushArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Command::Ldd(args)) => ldd::run(args),
+        Some(Command::Push(args)) => push::run(args),
         None => build::run(cli.build),
     }
 }

@@ -7,6 +7,7 @@
 mod harness;
 mod ldd;
 mod oci_layout;
+mod registry;
 // Shared helpers: not every one is used by the tests of the moment.
 #[allow(dead_code)]
 mod util;
