@@ -16,6 +16,8 @@
 //! * [`rootfs`] holds the file plan: image paths and their entries.
 //! * [`layer`] writes a tree as a deterministic, gzip-compressed tar.
 //! * [`oci`] writes configs, manifests and the image layout.
+//! * [`registry`] pushes an image from a layout to an OCI distribution
+//!   registry.
 
 pub mod artifact;
 pub mod build;
@@ -26,5 +28,6 @@ pub mod layer;
 pub mod oci;
 pub mod plan;
 pub mod profile;
+pub mod registry;
 pub mod resolve;
 pub mod rootfs;

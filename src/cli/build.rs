@@ -505,7 +505,7 @@ fn print_summary(b: &Built) {
     println!("  skopeo copy oci:{dir}:{tag} docker-daemon:{name}");
 }
 
-fn human(bytes: u64) -> String {
+pub(super) fn human(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
     let mut v = bytes as f64;
     let mut unit = 0;

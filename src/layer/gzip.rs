@@ -167,7 +167,9 @@ mod tests {
                 );
             }
             let mut decoded = Vec::new();
-            MultiGzDecoder::new(&one[..]).read_to_end(&mut decoded).unwrap();
+            MultiGzDecoder::new(&one[..])
+                .read_to_end(&mut decoded)
+                .unwrap();
             assert_eq!(decoded, data, "len {len}");
         }
     }
