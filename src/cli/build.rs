@@ -114,10 +114,24 @@ pub struct BuildArgs {
     /// No progress or summary, just errors
     #[arg(short, long)]
     quiet: bool,
+    /// Push the image to a registry after building it
+    #[arg(long, value_name = "REF")]
+    push: Option<String>,
+    #[command(flatten)]
+    registry: super::push::RegistryArgs,
+    /// Also trust this CA certificate (PEM) for the registry's TLS (--push)
+    #[arg(long, value_name = "PEM")]
+    registry_ca_cert: Vec<PathBuf>,
 }
 
 pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let plan = plan(&args)?;
+    // A bad reference fails before the build, not after.
+    let push_to = args
+        .push
+        .as_deref()
+        .map(crate::registry::Reference::parse)
+        .transpose()?;
     let bar = progress_bar(args.quiet);
     let on_event = |e: Event| match e {
         Event::Resolved { files, bytes } => {
@@ -135,7 +149,17 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
             if !args.quiet {
                 print_summary(&built);
             }
-            Ok(ExitCode::SUCCESS)
+            match push_to {
+                Some(reference) => super::push::push_layout(
+                    &built.output,
+                    built.tags.first().map(String::as_str),
+                    &reference,
+                    &args.registry,
+                    &args.registry_ca_cert,
+                    args.quiet,
+                ),
+                None => Ok(ExitCode::SUCCESS),
+            }
         }
         Err(e) if e.is_not_found() => {
             eprintln!("mkimage: error: {e}");

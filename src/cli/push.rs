@@ -45,21 +45,48 @@ pub struct PushArgs {
     quiet: bool,
 }
 
+/// How to reach a registry: shared by `mkimage push` and `--push`.
+#[derive(Debug, Default, clap::Args)]
+pub struct RegistryArgs {
+    /// Registry credentials (else saved podman/docker logins are used)
+    #[arg(long, value_name = "USER:PASS")]
+    pub creds: Option<String>,
+    /// Reach this registry over plain HTTP
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub insecure_registry: Vec<String>,
+}
+
 pub fn run(args: PushArgs) -> anyhow::Result<ExitCode> {
     let reference = Reference::parse(&args.reference)?;
     let (dir, tag) = split_source(&args.source);
+    let registry = RegistryArgs {
+        creds: args.creds.clone(),
+        insecure_registry: args.insecure_registry.clone(),
+    };
+    push_layout(&dir, tag, &reference, &registry, &args.ca_cert, args.quiet)
+}
+
+/// Pushes `tag` of the layout at `dir` and prints the result.
+pub(super) fn push_layout(
+    dir: &Path,
+    tag: Option<&str>,
+    reference: &Reference,
+    registry: &RegistryArgs,
+    ca_certs: &[PathBuf],
+    quiet: bool,
+) -> anyhow::Result<ExitCode> {
     let opts = PushOptions {
-        credentials: args
+        credentials: registry
             .creds
             .as_deref()
             .map(Credential::from_user_pass)
             .transpose()?,
         auth: AuthEnv::from_env(),
-        ca_certs: args.ca_cert.clone(),
-        insecure_registries: args.insecure_registry.clone(),
+        ca_certs: ca_certs.to_vec(),
+        insecure_registries: registry.insecure_registry.clone(),
         ..PushOptions::default()
     };
-    let bar = progress_bar(args.quiet);
+    let bar = progress_bar(quiet);
     let on_event = |e: PushEvent| match e {
         PushEvent::Blob {
             digest,
@@ -76,12 +103,12 @@ pub fn run(args: PushArgs) -> anyhow::Result<ExitCode> {
         }
         PushEvent::BlobDone { .. } => {}
     };
-    let result = registry::open_layout(&dir)
-        .and_then(|layout| registry::push_with_events(&layout, tag, &reference, &opts, &on_event));
+    let result = registry::open_layout(dir)
+        .and_then(|layout| registry::push_with_events(&layout, tag, reference, &opts, &on_event));
     bar.finish_and_clear();
     match result {
         Ok(report) => {
-            if !args.quiet {
+            if !quiet {
                 println!("{}", summary(&report));
             }
             Ok(ExitCode::SUCCESS)

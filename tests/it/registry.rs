@@ -665,3 +665,44 @@ fn unreachable_registry_bad_reference_and_missing_tag() {
         "{out}"
     );
 }
+
+#[test]
+#[ignore = "needs docker-registry"]
+fn build_with_push_pushes_what_it_built() {
+    let registry = Registry::http();
+    let tmp = tempdir();
+    let src = format!("#include <stdio.h>\nint main(void) {{ puts(\"{GREETING}\"); return 0; }}\n");
+    let exe = cc(tmp.path(), "hello", &src, &["-static"]);
+    let host = registry.host();
+    let reference = format!("{host}/built/app:v1");
+    let run_dir = tmp.path().join("run");
+    std::fs::create_dir_all(&run_dir).expect("create XDG_RUNTIME_DIR");
+    let out = run(mkimage()
+        .current_dir(tmp.path())
+        .arg("--from-binary")
+        .arg(&exe)
+        .args(["-o", "app.oci", "-t", "app:v1", "--push", &reference])
+        .args(["--insecure-registry", &host])
+        .env("HOME", tmp.path())
+        .env("XDG_RUNTIME_DIR", &run_dir)
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("DOCKER_CONFIG"));
+    out.assert_success();
+    let digest = pushed_digest(&out);
+    assert_eq!(digest, layout_digest(&tmp.path().join("app.oci"), "app:v1"));
+    assert!(
+        out.stdout.contains(&format!("Pushed {reference}@{digest}")),
+        "{out}"
+    );
+    let pulled = skopeo_pull(tmp.path(), &reference, &["--src-tls-verify=false"]);
+    assert_eq!(layout_digest(&pulled, "app:latest"), digest);
+
+    // A reference that does not parse fails before anything is built.
+    let bad = run(mkimage()
+        .current_dir(tmp.path())
+        .arg("--from-binary")
+        .arg(&exe)
+        .args(["-o", "bad.oci", "--push", "UPPER/Case::x"]));
+    assert_eq!(bad.status.code(), Some(2), "{bad}");
+    assert!(!tmp.path().join("bad.oci").exists());
+}
