@@ -8,14 +8,16 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::artifact::binary::{AddedBinary, add_binary};
-use crate::artifact::{ArtifactError, Context};
+use crate::artifact::binary::{self, add_binary};
+use crate::artifact::{ArtifactError, Context, MissingPolicy, dir, java, profile, python};
 use crate::digest::Digest;
+use crate::elf::Ident;
 use crate::layer::{LayerError, LayerOptions, write_layer};
 use crate::oci::archive::{self, ArchiveError};
 use crate::oci::provenance::{self, FileOrigin, Provenance};
 use crate::oci::{self, Descriptor, ImageSpec, LayerInfo, Layout, MediaType, OciError};
-use crate::plan::{BuildPlan, OutputFormat};
+use crate::plan::{BuildPlan, OutputFormat, Writable};
+use crate::profile::Runtime;
 use crate::resolve::{Options, Resolver};
 use crate::rootfs::certs::CaCerts;
 use crate::rootfs::tzdata::Tzdata;
@@ -49,7 +51,9 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
-    #[error("nothing to build: give at least one --from-binary")]
+    #[error(
+        "nothing to build: give --from-binary, --from-dir, --from-venv, --from-jar or --profile"
+    )]
     Empty,
 }
 
@@ -100,6 +104,8 @@ pub struct Built {
     pub layers: Vec<BuiltLayer>,
     pub architecture: String,
     pub warnings: Vec<String>,
+    /// Informational lines (e.g. the size a jlink runtime saved).
+    pub notes: Vec<String>,
 }
 
 impl Built {
@@ -109,7 +115,13 @@ impl Built {
 }
 
 pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildError> {
-    if plan.binaries.is_empty() {
+    if plan.binaries.is_empty()
+        && plan.dirs.is_empty()
+        && plan.includes.is_empty()
+        && plan.venvs.is_empty()
+        && plan.jars.is_empty()
+        && plan.profiles.is_empty()
+    {
         return Err(BuildError::Empty);
     }
     // Refuse a bad output before doing any work.
@@ -125,30 +137,24 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
         companions: true,
     });
     let mut cx = Context::new(resolver);
-
-    let mut added: Vec<AddedBinary> = Vec::new();
-    for spec in &plan.binaries {
-        let bin = add_binary(&mut cx, spec)?;
-        if let Some(first) = added.first()
-            && !bin.ident.compatible_with(&first.ident)
-        {
-            return Err(ArtifactError::MixedArch {
-                path: spec.src.clone(),
-                found: bin.ident.describe(),
-                expected: first.ident.describe(),
-            }
-            .into());
-        }
-        added.push(bin);
-    }
-    let first = &added[0];
+    let defaults = add_artifacts(&mut cx, plan)?;
+    let ident = cx.ident.unwrap_or(Ident {
+        is_64: true,
+        little_endian: true,
+        machine: goblin::elf::header::EM_X86_64,
+        osabi: 0,
+        abiversion: 0,
+        elf_type: 0,
+    });
     let platform = oci::platform_from_elf(oci::ElfMachine {
-        e_machine: first.ident.machine,
-        class64: first.ident.is_64,
-        little_endian: first.ident.little_endian,
+        e_machine: ident.machine,
+        class64: ident.is_64,
+        little_endian: ident.little_endian,
     })?;
 
     let bundle = add_base(&mut cx, plan)?;
+    open_root_for_artifacts(&mut cx)?;
+    cx.layers.harmonize_dirs();
     for tree in cx.layers.trees.values_mut() {
         host::link_hardlinks(tree)?;
     }
@@ -156,7 +162,11 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
     let bytes: u64 = cx.layers.layers().map(|(_, t)| t.content_size()).sum();
     progress(Event::Resolved { files, bytes });
 
-    let spec = image_spec(plan, first, bundle, &platform);
+    let spec = image_spec(plan, &defaults, bundle, &platform);
+    if spec.entrypoint.is_empty() && spec.cmd.is_empty() {
+        cx.warnings
+            .push("the image has no entrypoint or cmd: give --entrypoint".into());
+    }
 
     let (manifest_digest, layers) = match plan.format {
         OutputFormat::Oci => {
@@ -180,7 +190,171 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
         layers,
         architecture: platform.architecture.to_string(),
         warnings: cx.warnings,
+        notes: cx.notes,
     })
+}
+
+/// Config values the artifacts suggest; the user's flags override them.
+#[derive(Clone, Debug, Default)]
+struct Defaults {
+    entrypoint: Vec<String>,
+    cmd: Vec<String>,
+    workdir: Option<String>,
+    env: Vec<(String, String)>,
+    expose: Vec<String>,
+}
+
+/// Adds every artifact, programs first (the first program is the one
+/// `--dlopen` libraries belong to and the default entrypoint).
+fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaults, BuildError> {
+    let mut d = Defaults::default();
+    for spec in &plan.binaries {
+        let bin = add_binary(cx, spec)?;
+        if d.entrypoint.is_empty() {
+            d.entrypoint = vec![bin.dst.to_string()];
+        }
+    }
+    let mut java_runtime = plan
+        .profiles
+        .iter()
+        .any(|(_, p)| p.runtime == Some(Runtime::Java));
+    java_runtime |= !plan.jars.is_empty();
+    for (name, profile) in &plan.profiles {
+        profile::apply(cx, profile, name, plan.full_stdlib)?;
+        if plan.binaries.is_empty() {
+            if let Some(e) = &profile.entrypoint {
+                d.entrypoint = e.clone();
+                d.cmd = profile.cmd.clone().unwrap_or_default();
+            }
+            if profile.workdir.is_some() {
+                d.workdir = profile.workdir.clone();
+            }
+        }
+        d.env
+            .extend(profile.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        d.expose.extend(profile.expose.iter().cloned());
+    }
+    for venv in &plan.venvs {
+        let venv = python::Venv::open(venv)?;
+        let python = python::add_venv(cx, &venv, plan.full_stdlib)?;
+        let bin = venv.image_dir()?.join("bin").map_err(ArtifactError::from)?;
+        d.env
+            .push(("VIRTUAL_ENV".into(), venv.image_dir()?.to_string()));
+        d.env
+            .push(("PATH".into(), format!("{bin}:{}", base::PATH_ENV)));
+        if d.entrypoint.is_empty() {
+            d.entrypoint = vec![python.to_string()];
+        }
+    }
+    if java_runtime {
+        let home = java::find_java_home(
+            plan.java.home.as_deref(),
+            plan.java.env_home.as_deref(),
+            plan.java.path.as_deref(),
+        )?;
+        let jlink_for = plan
+            .java
+            .jlink
+            .then(|| plan.jars.first().map(|j| j.src.as_path()))
+            .flatten();
+        let java_bin = java::add_java_runtime(cx, &home, jlink_for)?;
+        for jar in &plan.jars {
+            java::add_jar(cx, &jar.src, &jar.dst)?;
+        }
+        if d.entrypoint.is_empty() {
+            d.entrypoint = vec![java_bin.to_string()];
+            if let Some(jar) = plan.jars.first() {
+                d.entrypoint
+                    .extend(["-jar".to_string(), jar.dst.to_string()]);
+            }
+        }
+    }
+    for m in &plan.dirs {
+        let origin = format!("--from-dir {}", m.src.display());
+        dir::add_dir(
+            cx,
+            &m.src,
+            &m.dst,
+            &dir::app_or_deps,
+            &dir::Exclude::default(),
+            &origin,
+        )?;
+    }
+    for m in &plan.includes {
+        let origin = format!("--include {}", m.src.display());
+        let meta = std::fs::metadata(&m.src).map_err(|e| ArtifactError::io(&m.src, e))?;
+        if meta.is_dir() {
+            let app = |_: &Path| LayerKind::App;
+            dir::add_dir(cx, &m.src, &m.dst, &app, &dir::Exclude::default(), &origin)?;
+        } else {
+            cx.add_host(LayerKind::App, &m.src, m.dst.clone(), origin.clone())?;
+            let input = crate::resolve::Input::outside(&m.src, m.dst.as_path());
+            if let Ok(closure) = cx.resolver.resolve(&input) {
+                crate::artifact::add_closure(
+                    cx,
+                    &closure,
+                    LayerKind::App,
+                    &origin,
+                    MissingPolicy::Warn(&crate::artifact::NO_SONAMES),
+                )?;
+            }
+        }
+    }
+    let mut dlopen: Vec<String> = plan
+        .profiles
+        .iter()
+        .flat_map(|(_, p)| p.dlopen.clone())
+        .collect();
+    dlopen.extend(plan.dlopen.iter().cloned());
+    binary::add_dlopen(cx, &dlopen)?;
+
+    let mut writable: Vec<Writable> = Vec::new();
+    for (_, p) in &plan.profiles {
+        for w in &p.writable {
+            writable.push(Writable {
+                path: ImagePath::new(w).map_err(RootfsError::from)?,
+                uid: base::NONROOT_UID,
+                gid: base::NONROOT_UID,
+            });
+        }
+    }
+    writable.extend(plan.writable.iter().cloned());
+    for w in writable {
+        cx.add(
+            LayerKind::App,
+            w.path.clone(),
+            Entry::dir(0o755).owned(w.uid, w.gid),
+            "--writable",
+        )?;
+    }
+    Ok(d)
+}
+
+/// /root is 0700 in the base layer; when artifacts live below it (a
+/// pyenv interpreter in /root/.pyenv, a venv in /root), the non-root user
+/// must be able to pass through it.
+fn open_root_for_artifacts(cx: &mut Context) -> Result<(), BuildError> {
+    let root_dir = ImagePath::new("/root").map_err(RootfsError::from)?;
+    let used = cx
+        .layers
+        .trees
+        .iter()
+        .filter(|(k, _)| **k != LayerKind::Base)
+        .any(|(_, t)| {
+            t.iter()
+                .any(|(p, _)| p.as_path().starts_with("/root") && *p != root_dir)
+        });
+    if used {
+        cx.warnings.push(
+            "files below /root are in the image: /root is made 0711 so the non-root user can reach them"
+                .into(),
+        );
+        cx.layers
+            .tree(LayerKind::Base)
+            .insert(root_dir, Entry::dir(0o711))
+            .map_err(RootfsError::from)?;
+    }
+    Ok(())
 }
 
 /// Builds the image as a layout in a temporary directory beside the
@@ -309,7 +483,7 @@ fn provenance(cx: &Context) -> Provenance {
 
 fn image_spec(
     plan: &BuildPlan,
-    first: &AddedBinary,
+    defaults: &Defaults,
     has_bundle: bool,
     platform: &oci::Platform,
 ) -> ImageSpec {
@@ -317,27 +491,34 @@ fn image_spec(
     if has_bundle {
         env.push(("SSL_CERT_FILE".into(), certs::BUNDLE_PATH.into()));
     }
-    for (k, v) in &plan.config.env {
+    for (k, v) in defaults.env.iter().chain(&plan.config.env) {
         match env.iter_mut().find(|(name, _)| name == k) {
             Some(slot) => slot.1 = v.clone(),
             None => env.push((k.clone(), v.clone())),
         }
     }
+    let (entrypoint, cmd) = match &plan.config.entrypoint {
+        Some(e) => (e.clone(), plan.config.cmd.clone()),
+        None if plan.config.cmd.is_empty() => (defaults.entrypoint.clone(), defaults.cmd.clone()),
+        None => (defaults.entrypoint.clone(), plan.config.cmd.clone()),
+    };
+    let mut exposed_ports = plan.config.expose.clone();
+    exposed_ports.extend(defaults.expose.iter().cloned());
     ImageSpec {
         architecture: platform.architecture.to_string(),
         os: "linux".into(),
         variant: platform.variant.map(str::to_string),
         env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
-        entrypoint: plan
+        entrypoint,
+        cmd,
+        workdir: plan
             .config
-            .entrypoint
+            .workdir
             .clone()
-            .unwrap_or_else(|| vec![first.dst.to_string()]),
-        cmd: plan.config.cmd.clone(),
-        workdir: plan.config.workdir.clone(),
+            .or_else(|| defaults.workdir.clone()),
         user: plan.config.user.clone(),
         labels: plan.config.labels.clone(),
-        exposed_ports: plan.config.expose.clone(),
+        exposed_ports,
         created_epoch: plan.epoch,
     }
 }

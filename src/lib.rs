@@ -19,6 +19,8 @@
 //!   blob that says why each file is there, and oci-/docker-archives.
 //! * [`inspect`] reads an image back (layout or archive): config, layers,
 //!   the merged file tree, and `--why` from the provenance.
+//! * [`registry`] pushes an image from a layout to an OCI distribution
+//!   registry.
 
 pub mod artifact;
 pub mod build;
@@ -29,5 +31,7 @@ pub mod inspect;
 pub mod layer;
 pub mod oci;
 pub mod plan;
+pub mod profile;
+pub mod registry;
 pub mod resolve;
 pub mod rootfs;

@@ -5,7 +5,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
+use std::ffi::OsString;
+
 use crate::artifact::binary::BinarySpec;
+use crate::profile::Profile;
+use crate::rootfs::ImagePath;
 use crate::rootfs::certs::CaCerts;
 use crate::rootfs::tzdata::Tzdata;
 
@@ -36,9 +40,49 @@ impl OutputFormat {
     }
 }
 
+/// A host path and where it goes in the image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    pub src: PathBuf,
+    pub dst: ImagePath,
+}
+
+/// A directory the runtime user must be able to write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Writable {
+    pub path: ImagePath,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Where the Java runtime comes from.
+#[derive(Clone, Debug, Default)]
+pub struct JavaPlan {
+    /// `--java-home`.
+    pub home: Option<PathBuf>,
+    /// JAVA_HOME of the environment mkimage runs in.
+    pub env_home: Option<PathBuf>,
+    /// PATH of the environment mkimage runs in, to find `java`.
+    pub path: Option<OsString>,
+    pub jlink: bool,
+}
+
 #[derive(Clone, Debug)]
 pub struct BuildPlan {
     pub binaries: Vec<BinarySpec>,
+    /// `--from-dir`: trees, each ELF in them resolved.
+    pub dirs: Vec<Mapping>,
+    /// `--include`: a file or tree added as is (ELF files resolved).
+    pub includes: Vec<Mapping>,
+    pub venvs: Vec<PathBuf>,
+    pub jars: Vec<Mapping>,
+    /// (name as given, profile), in order; later ones override earlier.
+    pub profiles: Vec<(String, Profile)>,
+    pub java: JavaPlan,
+    /// Keep the whole Python standard library (tests, idlelib).
+    pub full_stdlib: bool,
+    pub dlopen: Vec<String>,
+    pub writable: Vec<Writable>,
     /// The OCI layout directory to write (or add to), or the archive file
     /// to write (replaced if it exists).
     pub output: PathBuf,

@@ -1,15 +1,15 @@
-//! `--from-binary SRC[:DST]`: an ELF program and its closure. The program
-//! and anything its `$ORIGIN` reaches go to the app layer, keeping their
-//! places relative to DST; system libraries keep the paths (and symlink
-//! chains) the resolver found, in the libraries layer.
+//! ELF programs: `--from-binary SRC[:DST]` (a host file copied to DST;
+//! anything its `$ORIGIN` reaches keeps its place relative to DST) and
+//! programs found in the root (a profile's interpreter or server), kept at
+//! their paths with their symlink chains.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::elf::Ident;
-use crate::resolve::{Input, Reason};
-use crate::rootfs::{Entry, ImagePath, LayerKind, host};
+use crate::resolve::Input;
+use crate::rootfs::{Entry, ImagePath, LayerKind};
 
-use super::{ArtifactError, Context};
+use super::{ArtifactError, Context, MissingPolicy, add_closure};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BinarySpec {
@@ -17,74 +17,129 @@ pub struct BinarySpec {
     pub dst: ImagePath,
 }
 
-/// What the image config needs to know about an added binary.
+/// What the image config needs to know about an added program.
 #[derive(Clone, Debug)]
 pub struct AddedBinary {
     pub dst: ImagePath,
     pub ident: Ident,
 }
 
+/// `--from-binary`: the program goes to the app layer at DST.
 pub fn add_binary(cx: &mut Context, spec: &BinarySpec) -> Result<AddedBinary, ArtifactError> {
-    let meta = std::fs::metadata(&spec.src).map_err(|source| ArtifactError::Io {
-        path: spec.src.clone(),
-        source,
-    })?;
+    let origin = format!("--from-binary {}", spec.src.display());
+    add_program(cx, &spec.src, &spec.dst, LayerKind::App, &origin)
+}
+
+/// A host program placed at `dst` in `layer`, with its closure.
+pub fn add_program(
+    cx: &mut Context,
+    src: &Path,
+    dst: &ImagePath,
+    layer: LayerKind,
+    origin: &str,
+) -> Result<AddedBinary, ArtifactError> {
+    let meta = std::fs::metadata(src).map_err(|e| ArtifactError::io(src, e))?;
     if meta.is_dir() {
         return Err(ArtifactError::Directory {
-            path: spec.src.clone(),
+            path: src.to_path_buf(),
         });
     }
-    let input = Input::outside(&spec.src, spec.dst.as_path());
+    let input = Input::outside(src, dst.as_path());
     let closure = cx.resolver.resolve(&input)?;
-    let missing: Vec<_> = closure.required_missing().cloned().collect();
-    if !missing.is_empty() {
-        return Err(ArtifactError::NotFound { missing });
-    }
-    // Optional companions that are missing (an NSS module that glibc
-    // 2.34+ builds in) need no mention.
-    let origin = format!("--from-binary {}", spec.src.display());
-    for (i, o) in closure.objects.iter().enumerate() {
-        let why = match (&o.reason, o.needed_by) {
-            (Reason::Input, _) => origin.clone(),
-            (reason, Some(by)) => format!(
-                "{} ({reason}) of {} [{origin}]",
-                o.name.to_string_lossy(),
-                closure.objects[by].path.display()
-            ),
-            (reason, None) => format!("{reason} [{origin}]"),
-        };
-        // The requester's real file (for the input, its DST): that is the
-        // path recorded for it.
-        let needed_by = o.needed_by.map(|by| match by {
-            0 => spec.dst.to_string(),
-            _ => closure.objects[by].real.display().to_string(),
-        });
-        if i == 0 {
-            let entry = host::host_entry(&o.host, &spec.dst, &mut cx.warnings)?;
-            host::insert_dedup(cx.layers.tree(LayerKind::App), spec.dst.clone(), entry)?;
-            cx.record(&spec.dst, why);
-            continue;
-        }
-        let kind = if o.in_root {
-            LayerKind::Libs
-        } else {
-            LayerKind::App
-        };
-        for link in &o.links {
-            let at = ImagePath::new(&link.at)?;
-            cx.layers
-                .tree(kind)
-                .insert(at.clone(), Entry::symlink(&link.target))
-                .map_err(crate::rootfs::RootfsError::from)?;
-            cx.record_origin(&at, format!("symlink to {}", why), needed_by.clone());
-        }
-        let real = ImagePath::new(&o.real)?;
-        let entry = host::host_entry(&o.host, &real, &mut cx.warnings)?;
-        host::insert_dedup(cx.layers.tree(kind), real.clone(), entry)?;
-        cx.record_origin(&real, why, needed_by);
+    cx.check_arch(closure.input().info.ident, src)?;
+    let host = closure.input().host.clone();
+    cx.add_host(layer, &host, dst.clone(), origin.to_string())?;
+    add_closure(cx, &closure, layer, origin, MissingPolicy::Error)?;
+    if cx.main_input.is_none() {
+        cx.main_input = Some(input);
     }
     Ok(AddedBinary {
-        dst: spec.dst.clone(),
+        dst: dst.clone(),
         ident: closure.input().info.ident,
     })
+}
+
+/// A program of the root, named by an image path: added where it is, with
+/// the symlinks that lead to it, in `layer`.
+pub fn add_root_program(
+    cx: &mut Context,
+    image: &Path,
+    layer: LayerKind,
+    origin: &str,
+) -> Result<AddedBinary, ArtifactError> {
+    let root_dir = cx.resolver.root().dir().to_path_buf();
+    let found = cx
+        .resolver
+        .root()
+        .lookup(image)
+        .map_err(crate::resolve::ResolveError::from)?
+        .ok_or_else(|| {
+            ArtifactError::invalid(
+                image.display(),
+                format!("not found in the root {}", root_dir.display()),
+            )
+        })?;
+    for link in &found.links {
+        cx.add(
+            layer,
+            ImagePath::new(&link.at)?,
+            Entry::symlink(&link.target),
+            format!("symlink to {} [{origin}]", image.display()),
+        )?;
+    }
+    let real = ImagePath::new(&found.real)?;
+    let host = cx.resolver.root().host(&found.real);
+    let input = Input::in_root(&found.real, cx.resolver.root());
+    let closure = cx.resolver.resolve(&input)?;
+    cx.check_arch(closure.input().info.ident, image)?;
+    cx.add_host(layer, &host, real.clone(), origin.to_string())?;
+    add_closure(cx, &closure, layer, origin, MissingPolicy::Error)?;
+    if cx.main_input.is_none() {
+        cx.main_input = Some(input);
+    }
+    Ok(AddedBinary {
+        dst: ImagePath::new(image)?,
+        ident: closure.input().info.ident,
+    })
+}
+
+/// Finds a program in the root: an absolute path, or a name on the
+/// image's PATH directories.
+pub fn find_in_root(cx: &mut Context, candidates: &[String]) -> Option<PathBuf> {
+    for c in candidates {
+        let paths: Vec<PathBuf> = if c.starts_with('/') {
+            vec![PathBuf::from(c)]
+        } else {
+            crate::rootfs::base::PATH_ENV
+                .split(':')
+                .map(|d| Path::new(d).join(c))
+                .collect()
+        };
+        for p in paths {
+            if let Ok(Some(found)) = cx.resolver.root().lookup(&p) {
+                let host = cx.resolver.root().host(&found.real);
+                if host.is_file() {
+                    return Some(p);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// `--dlopen` names: resolved as if the main program opened them.
+pub fn add_dlopen(cx: &mut Context, names: &[String]) -> Result<(), ArtifactError> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let Some(mut input) = cx.main_input.clone() else {
+        return Err(ArtifactError::invalid(
+            "--dlopen",
+            "needs a program to open the libraries: add one with --from-binary or a profile",
+        ));
+    };
+    input.dlopen = names.iter().map(Into::into).collect();
+    let closure = cx.resolver.resolve(&input)?;
+    let origin = format!("--dlopen {}", names.join(","));
+    add_closure(cx, &closure, LayerKind::App, &origin, MissingPolicy::Error)
 }

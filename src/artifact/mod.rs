@@ -1,13 +1,19 @@
-//! Artifacts: the things users hand mkimage (binaries, for now). Each adds
-//! entries to the layer trees, with every native dependency it needs.
+//! Artifacts: the things users hand mkimage (binaries, directory trees,
+//! venvs, jars, runtime profiles). Each adds entries to the layer trees,
+//! with every native dependency it needs.
 
 pub mod binary;
+pub mod dir;
+pub mod java;
+pub mod profile;
+pub mod python;
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 
-use crate::resolve::{Missing, ResolveError, Resolver};
-use crate::rootfs::{LayerSet, PathError, RootfsError};
+use crate::resolve::{Closure, Input, Missing, ResolveError, Resolver};
+use crate::rootfs::{Entry, ImagePath, LayerKind, LayerSet, PathError, RootfsError, host};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArtifactError {
@@ -17,6 +23,8 @@ pub enum ArtifactError {
     Rootfs(#[from] RootfsError),
     #[error(transparent)]
     Path(#[from] PathError),
+    #[error(transparent)]
+    Profile(#[from] crate::profile::ProfileError),
     #[error("cannot read {path}: {source}")]
     Io {
         path: PathBuf,
@@ -25,6 +33,8 @@ pub enum ArtifactError {
     },
     #[error("{path} is a directory; use --from-dir for directories")]
     Directory { path: PathBuf },
+    #[error("{path} is not a directory")]
+    NotDirectory { path: PathBuf },
     #[error("{}", missing_message(.missing))]
     NotFound { missing: Vec<Missing> },
     #[error(
@@ -35,6 +45,26 @@ pub enum ArtifactError {
         found: String,
         expected: String,
     },
+    #[error("{what}: {why}")]
+    Invalid { what: String, why: String },
+    #[error("{command} failed: {why}")]
+    Tool { command: String, why: String },
+}
+
+impl ArtifactError {
+    pub fn invalid(what: impl std::fmt::Display, why: impl Into<String>) -> Self {
+        ArtifactError::Invalid {
+            what: what.to_string(),
+            why: why.into(),
+        }
+    }
+
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        ArtifactError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
 }
 
 fn missing_message(missing: &[Missing]) -> String {
@@ -63,14 +93,22 @@ pub struct Origin {
 }
 
 /// What artifacts add to: the layer trees, the resolver (shared so ELF
-/// headers are read once), warnings for the user, and where every file
+/// headers are read once), messages for the user, and where every file
 /// came from.
 pub struct Context {
     pub resolver: Resolver,
     pub layers: LayerSet,
     pub warnings: Vec<String>,
+    /// Informational lines for the summary (e.g. jlink sizes).
+    pub notes: Vec<String>,
     /// Image path → why it is in the image (for `mkimage inspect --why`).
     pub provenance: BTreeMap<String, Origin>,
+    /// The program `--dlopen` libraries are opened by: the first one added.
+    pub main_input: Option<Input>,
+    /// Temporary trees (a jlink runtime) read when layers are written.
+    pub temps: Vec<tempfile::TempDir>,
+    /// The architecture of the first program added: the image's.
+    pub ident: Option<crate::elf::Ident>,
 }
 
 impl Context {
@@ -79,12 +117,36 @@ impl Context {
             resolver,
             layers: LayerSet::default(),
             warnings: Vec::new(),
+            notes: Vec::new(),
             provenance: BTreeMap::new(),
+            main_input: None,
+            temps: Vec::new(),
+            ident: None,
+        }
+    }
+
+    /// Records a program's architecture; one image holds one.
+    pub fn check_arch(
+        &mut self,
+        ident: crate::elf::Ident,
+        path: &Path,
+    ) -> Result<(), ArtifactError> {
+        match &self.ident {
+            None => {
+                self.ident = Some(ident);
+                Ok(())
+            }
+            Some(first) if first.compatible_with(&ident) => Ok(()),
+            Some(first) => Err(ArtifactError::MixedArch {
+                path: path.to_path_buf(),
+                found: ident.describe(),
+                expected: first.describe(),
+            }),
         }
     }
 
     /// Records why `path` is in the image; the first reason given wins
-    /// (a library two binaries need is there for the first).
+    /// (a library two programs need is there for the first).
     pub fn record(&mut self, path: impl ToString, why: impl Into<String>) {
         self.record_origin(path, why, None);
     }
@@ -104,4 +166,100 @@ impl Context {
                 needed_by,
             });
     }
+
+    /// Adds an entry to a layer (once per image) and records why.
+    pub fn add(
+        &mut self,
+        kind: LayerKind,
+        path: ImagePath,
+        entry: Entry,
+        why: impl Into<String>,
+    ) -> Result<(), ArtifactError> {
+        self.record(&path, why);
+        self.layers.insert(kind, path, entry)?;
+        Ok(())
+    }
+
+    /// Adds a host file (or symlink, or directory entry) at `image`.
+    pub fn add_host(
+        &mut self,
+        kind: LayerKind,
+        host_path: &Path,
+        image: ImagePath,
+        why: impl Into<String>,
+    ) -> Result<(), ArtifactError> {
+        let entry = host::host_entry(host_path, &image, &mut self.warnings)?;
+        self.add(kind, image, entry, why)
+    }
+}
+
+/// No sonames provided by a tree.
+pub static NO_SONAMES: BTreeSet<OsString> = BTreeSet::new();
+
+/// How to treat libraries that are not found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MissingPolicy<'a> {
+    /// The build fails (programs the image runs).
+    Error,
+    /// A warning (libraries inside a tree, e.g. a JDK's optional GUI
+    /// plugins, that may never be loaded). Names in the set are not even
+    /// that: they are sonames of other libraries of the same tree, which
+    /// the program loads by path first (a JVM's libjvm.so, an
+    /// interpreter's libpython), so the loader finds them by soname.
+    Warn(&'a BTreeSet<OsString>),
+}
+
+/// Places a resolved closure: system libraries (with their symlink chains)
+/// in the libraries layer; files the input's `$ORIGIN` reaches outside the
+/// root in `layer`, at their image paths. The input itself is placed by
+/// the caller.
+pub(crate) fn add_closure(
+    cx: &mut Context,
+    closure: &Closure,
+    layer: LayerKind,
+    origin: &str,
+    policy: MissingPolicy<'_>,
+) -> Result<(), ArtifactError> {
+    let missing: Vec<Missing> = closure.required_missing().cloned().collect();
+    if !missing.is_empty() {
+        match policy {
+            MissingPolicy::Error => return Err(ArtifactError::NotFound { missing }),
+            MissingPolicy::Warn(provided) => {
+                for m in missing.into_iter().filter(|m| !provided.contains(&m.name)) {
+                    cx.warnings.push(format!(
+                        "{} needed by {} not found (the program may fail if it loads it) [{origin}]",
+                        m.name.to_string_lossy(),
+                        m.needed_by.display()
+                    ));
+                }
+            }
+        }
+    }
+    for o in &closure.objects[1..] {
+        let why = match (&o.reason, o.needed_by) {
+            (reason, Some(by)) => format!(
+                "{} ({reason}) of {} [{origin}]",
+                o.name.to_string_lossy(),
+                closure.objects[by].path.display()
+            ),
+            (reason, None) => format!("{reason} [{origin}]"),
+        };
+        // The requester's real file: the path its own reason is recorded
+        // under (for the input, where the caller placed it). Recorded here
+        // first, so the `record` inside `add` keeps it.
+        let needed_by = o
+            .needed_by
+            .map(|by| closure.objects[by].real.display().to_string());
+        let kind = if o.in_root { LayerKind::Libs } else { layer };
+        for link in &o.links {
+            let at = ImagePath::new(&link.at)?;
+            let link_why = format!("symlink to {why}");
+            cx.record_origin(&at, link_why.clone(), needed_by.clone());
+            cx.add(kind, at, Entry::symlink(&link.target), link_why)?;
+        }
+        let real = ImagePath::new(&o.real)?;
+        cx.record_origin(&real, why.clone(), needed_by);
+        cx.add_host(kind, &o.host, real, why)?;
+    }
+    Ok(())
 }

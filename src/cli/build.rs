@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::artifact::binary::BinarySpec;
 use crate::build::{Built, Event, build};
 use crate::oci::provenance;
-use crate::plan::{BuildPlan, ConfigPlan, OutputFormat};
+use crate::plan::{BuildPlan, ConfigPlan, JavaPlan, Mapping, OutputFormat, Writable};
 use crate::rootfs::ImagePath;
 use crate::rootfs::base::DEFAULT_USER;
 use crate::rootfs::certs::CaCerts;
@@ -39,6 +39,38 @@ pub struct BuildArgs {
     /// /usr/local/bin/<name>. The first is the entrypoint.
     #[arg(long, value_name = "SRC[:DST]")]
     from_binary: Vec<String>,
+    /// A directory tree (DST defaults to /app); its ELF files are resolved,
+    /// node_modules and site-packages go to the dependencies layer
+    #[arg(long, value_name = "SRC[:DST]")]
+    from_dir: Vec<String>,
+    /// A Python virtual environment: its interpreter, standard library and
+    /// packages, at the venv's own path
+    #[arg(long, value_name = "VENV")]
+    from_venv: Vec<PathBuf>,
+    /// A jar (DST defaults to /app/app.jar) with a Java runtime; runs java -jar DST
+    #[arg(long, value_name = "JAR[:DST]")]
+    from_jar: Vec<String>,
+    /// The Java runtime for --from-jar [default: JAVA_HOME, or java on PATH]
+    #[arg(long, value_name = "DIR")]
+    java_home: Option<PathBuf>,
+    /// Build a minimal Java runtime with jdeps and jlink instead of copying one
+    #[arg(long)]
+    jlink: bool,
+    /// A runtime profile: a built-in name (see `mkimage profiles`) or a TOML file
+    #[arg(long, value_name = "NAME|FILE")]
+    profile: Vec<String>,
+    /// A host file or directory added as is (DST defaults to the same path)
+    #[arg(long, value_name = "PATH[:DST]")]
+    include: Vec<String>,
+    /// A library the program opens at run time, resolved like a DT_NEEDED
+    #[arg(long, value_name = "SONAME")]
+    dlopen: Vec<String>,
+    /// A directory the runtime user can write (owner defaults to 65532)
+    #[arg(long, value_name = "PATH[:UID[:GID]]")]
+    writable: Vec<String>,
+    /// Keep Python's test/ and idlelib/ (left out by default)
+    #[arg(long)]
+    full_stdlib: bool,
     /// OCI layout directory to write, or to add the image to; with an
     /// archive --format, the file to write [default: ./<name>.oci, ./<name>.tar]
     #[arg(short, long, value_name = "DIR|FILE")]
@@ -89,6 +121,14 @@ pub struct BuildArgs {
     /// No progress or summary, just errors
     #[arg(short, long)]
     quiet: bool,
+    /// Push the image to a registry after building it
+    #[arg(long, value_name = "REF")]
+    push: Option<String>,
+    #[command(flatten)]
+    registry: super::push::RegistryArgs,
+    /// Also trust this CA certificate (PEM) for the registry's TLS (--push)
+    #[arg(long, value_name = "PEM")]
+    registry_ca_cert: Vec<PathBuf>,
 }
 
 /// `--format`; the plan gets [`OutputFormat`].
@@ -110,14 +150,14 @@ impl From<FormatArg> for OutputFormat {
     }
 }
 
-impl BuildArgs {
-    pub fn is_empty(&self) -> bool {
-        self.from_binary.is_empty()
-    }
-}
-
 pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let plan = plan(&args)?;
+    // A bad reference fails before the build, not after.
+    let push_to = args
+        .push
+        .as_deref()
+        .map(crate::registry::Reference::parse)
+        .transpose()?;
     let bar = progress_bar(args.quiet);
     let on_event = |e: Event| match e {
         Event::Resolved { files, bytes } => {
@@ -136,7 +176,17 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
             if !args.quiet {
                 print_summary(&built);
             }
-            Ok(ExitCode::SUCCESS)
+            match push_to {
+                Some(reference) => super::push::push_layout(
+                    &built.output,
+                    built.tags.first().map(String::as_str),
+                    &reference,
+                    &args.registry,
+                    &args.registry_ca_cert,
+                    args.quiet,
+                ),
+                None => Ok(ExitCode::SUCCESS),
+            }
         }
         Err(e) if e.is_not_found() => {
             eprintln!("mkimage: error: {e}");
@@ -152,29 +202,31 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
     for arg in &args.from_binary {
         binaries.push(binary_spec(arg)?);
     }
-    let Some(first) = binaries.first() else {
-        bail!("nothing to build: give at least one --from-binary (see mkimage --help)");
-    };
-    // Two artifacts at one DST: fine when they are the same file; the
-    // tree catches different content with the same host file name later.
+    let dirs = mappings(&args.from_dir, "--from-dir", Some("/app"))?;
+    let includes = mappings(&args.include, "--include", None)?;
+    let jars = mappings(&args.from_jar, "--from-jar", Some("/app/app.jar"))?;
+    let mut profiles = Vec::new();
+    for p in &args.profile {
+        profiles.push((p.clone(), crate::profile::load(p)?));
+    }
+    // Two artifacts at one DST: fine when they are the same file.
     let mut seen: BTreeMap<&ImagePath, &Path> = BTreeMap::new();
-    for b in &binaries {
-        if let Some(other) = seen.insert(&b.dst, &b.src)
-            && !same_file(other, &b.src)?
+    for (dst, src) in binaries
+        .iter()
+        .map(|b| (&b.dst, b.src.as_path()))
+        .chain(jars.iter().map(|j| (&j.dst, j.src.as_path())))
+    {
+        if let Some(other) = seen.insert(dst, src)
+            && !same_file(other, src)?
         {
             bail!(
-                "{} and {} both map to {}: give one of them another DST (SRC:DST)",
+                "{} and {} both map to {dst}: give one of them another DST (SRC:DST)",
                 other.display(),
-                b.src.display(),
-                b.dst
+                src.display(),
             );
         }
     }
-    let name = first
-        .dst
-        .file_name()
-        .map(|n| n.to_string_lossy().to_lowercase())
-        .unwrap_or_else(|| "image".into());
+    let name = image_name(args, &binaries, &dirs, &jars)?;
     let tags = if args.tag.is_empty() {
         vec![format!("{name}:latest")]
     } else {
@@ -193,6 +245,12 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
         crate::oci::check_tag(t)?;
     }
     let format = OutputFormat::from(args.format);
+    ensure!(
+        args.push.is_none() || !format.is_archive(),
+        "--push reads the image from an OCI layout: leave out --format {} \
+         (or push the archive with skopeo copy)",
+        format.name()
+    );
     let output = args.output.clone().unwrap_or_else(|| {
         PathBuf::from(match format {
             OutputFormat::Oci => format!("{name}.oci"),
@@ -254,8 +312,26 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
                 .collect(),
         ),
     };
+    let mut writable = Vec::new();
+    for w in &args.writable {
+        writable.push(writable_dir(w)?);
+    }
     Ok(BuildPlan {
         binaries,
+        dirs,
+        includes,
+        venvs: args.from_venv.clone(),
+        jars,
+        profiles,
+        java: JavaPlan {
+            home: args.java_home.clone(),
+            env_home: std::env::var_os("JAVA_HOME").map(PathBuf::from),
+            path: std::env::var_os("PATH"),
+            jlink: args.jlink,
+        },
+        full_stdlib: args.full_stdlib,
+        dlopen: args.dlopen.clone(),
+        writable,
         output,
         format,
         tags,
@@ -281,6 +357,107 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
         epoch: source_date_epoch()?,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
     })
+}
+
+/// The image's default name: the first artifact's file name, lowercased.
+fn image_name(
+    args: &BuildArgs,
+    binaries: &[BinarySpec],
+    dirs: &[Mapping],
+    jars: &[Mapping],
+) -> anyhow::Result<String> {
+    let from_path = |p: &Path| {
+        p.file_stem()
+            .map(|n| n.to_string_lossy().to_lowercase())
+            .filter(|n| !n.is_empty())
+    };
+    let name = binaries
+        .first()
+        .and_then(|b| {
+            b.dst
+                .file_name()
+                .map(|n| n.to_string_lossy().to_lowercase())
+        })
+        .or_else(|| jars.first().and_then(|j| from_path(&j.src)))
+        .or_else(|| {
+            args.from_venv
+                .first()
+                .and_then(|v| std::fs::canonicalize(v).ok().and_then(|c| from_path(&c)))
+        })
+        .or_else(|| {
+            dirs.first().and_then(|d| {
+                std::fs::canonicalize(&d.src)
+                    .ok()
+                    .and_then(|c| from_path(&c))
+            })
+        })
+        .or_else(|| args.profile.first().and_then(|p| from_path(Path::new(p))))
+        .unwrap_or_else(|| "image".into());
+    // Tag components allow [a-z0-9._-]: map anything else to '-'.
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    Ok(clean
+        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string())
+}
+
+/// `SRC[:DST]` pairs; without DST the default, or the same absolute path.
+fn mappings(args: &[String], flag: &str, default: Option<&str>) -> anyhow::Result<Vec<Mapping>> {
+    let mut out = Vec::new();
+    for arg in args {
+        let (src, dst) = match arg.rsplit_once(':') {
+            Some((src, dst)) if !src.is_empty() => (src, Some(dst)),
+            _ => (arg.as_str(), None),
+        };
+        let dst = match (dst, default) {
+            (Some(d), _) => d.to_string(),
+            (None, Some(d)) if flag == "--from-jar" => d.to_string(),
+            (None, Some(d)) => d.to_string(),
+            (None, None) => std::path::absolute(src)
+                .with_context(|| format!("{flag} {arg}"))?
+                .to_string_lossy()
+                .into_owned(),
+        };
+        let dst = ImagePath::new(&dst).with_context(|| format!("{flag} {arg}: bad DST"))?;
+        ensure!(!dst.is_root(), "{flag} {arg}: DST must not be /");
+        out.push(Mapping {
+            src: PathBuf::from(src),
+            dst,
+        });
+    }
+    Ok(out)
+}
+
+/// `PATH[:UID[:GID]]`.
+fn writable_dir(arg: &str) -> anyhow::Result<Writable> {
+    let mut parts = arg.split(':');
+    let path = parts.next().unwrap_or_default();
+    let uid: u32 = match parts.next() {
+        Some(u) => u
+            .parse()
+            .with_context(|| format!("--writable {arg}: UID must be a number"))?,
+        None => crate::rootfs::base::NONROOT_UID,
+    };
+    let gid: u32 = match parts.next() {
+        Some(g) => g
+            .parse()
+            .with_context(|| format!("--writable {arg}: GID must be a number"))?,
+        None => uid,
+    };
+    ensure!(
+        parts.next().is_none(),
+        "--writable {arg}: expected PATH[:UID[:GID]]"
+    );
+    let path = ImagePath::new(path).with_context(|| format!("--writable {arg}"))?;
+    Ok(Writable { path, uid, gid })
 }
 
 /// `SRC[:DST]`. The last `:` splits, so a SRC with a colon needs a DST.
@@ -369,6 +546,9 @@ fn progress_bar(quiet: bool) -> ProgressBar {
 fn print_summary(b: &Built) {
     for w in &b.warnings {
         eprintln!("mkimage: warning: {w}");
+    }
+    for n in &b.notes {
+        println!("{n}");
     }
     let out = b.output.display();
     match b.format {

@@ -4,6 +4,8 @@
 mod build;
 mod inspect;
 mod ldd;
+mod profiles;
+mod push;
 
 use std::process::ExitCode;
 
@@ -35,12 +37,18 @@ pub enum Command {
     Ldd(ldd::LddArgs),
     /// Show an image's layers, config and files, and why a file is in it
     Inspect(inspect::InspectArgs),
+    /// List the built-in runtime profiles, or print one
+    Profiles(profiles::ProfilesArgs),
+    /// Push an image from an OCI layout to a registry, without a daemon
+    Push(push::PushArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Command::Ldd(args)) => ldd::run(args),
         Some(Command::Inspect(args)) => inspect::run(args),
+        Some(Command::Profiles(args)) => profiles::run(args),
+        Some(Command::Push(args)) => push::run(args),
         None => build::run(cli.build),
     }
 }

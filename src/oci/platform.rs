@@ -24,14 +24,9 @@ pub struct Platform {
 }
 
 // e_machine values from elf(5) / the System V gABI registry.
-const EM_386: u16 = 3;
-const EM_PPC64: u16 = 21;
-const EM_S390: u16 = 22;
-const EM_ARM: u16 = 40;
-const EM_X86_64: u16 = 62;
-const EM_AARCH64: u16 = 183;
-const EM_RISCV: u16 = 243;
-const EM_LOONGARCH: u16 = 258;
+use goblin::elf::header::{
+    EM_386, EM_AARCH64, EM_ARM, EM_LOONGARCH, EM_PPC64, EM_RISCV, EM_S390, EM_X86_64,
+};
 
 impl ElfMachine {
     /// The `EM_*` name, for messages.

@@ -249,6 +249,10 @@ impl Resolver {
     }
 
     /// Reads (once) the ELF file at a host path.
+    pub fn elf_info(&mut self, host: &Path) -> Result<Arc<ElfInfo>, Arc<ElfError>> {
+        self.elf(host)
+    }
+
     fn elf(&mut self, host: &Path) -> Result<Arc<ElfInfo>, Arc<ElfError>> {
         if let Some(hit) = self.elf_cache.get(host) {
             return hit.clone();

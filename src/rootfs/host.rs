@@ -14,8 +14,9 @@ const SETUID_SETGID: u32 = 0o6000;
 const GROUP_WORLD_WRITE: u32 = 0o022;
 
 /// The mode an image entry gets from a host file: permissions and the
-/// sticky bit, minus group/world write and minus setuid/setgid (with a
-/// warning, since dropping them can change behaviour).
+/// sticky bit, readable (and runnable) by all where the owner can, minus
+/// group/world write and minus setuid/setgid (with a warning, since
+/// dropping them can change behaviour).
 pub fn image_mode(meta: &Metadata, image: &ImagePath, warnings: &mut Vec<String>) -> u32 {
     let mode = meta.permissions().mode() & 0o7777;
     if mode & SETUID_SETGID != 0 && !meta.is_dir() {
@@ -23,9 +24,13 @@ pub fn image_mode(meta: &Metadata, image: &ImagePath, warnings: &mut Vec<String>
             "{image}: setuid/setgid bits dropped (images run as a non-root user)"
         ));
     }
+    // What the owner may read or run, everyone may: the image runs as a
+    // non-root user while files are owned by root (a 0700 temp dir copied
+    // as-is would lock the app out).
+    let shared = ((mode & 0o500) >> 3) | ((mode & 0o500) >> 6);
     // The sticky bit stays (e.g. /tmp); setgid on a directory only
     // affects group inheritance, which images do not use.
-    mode & !SETUID_SETGID & !GROUP_WORLD_WRITE
+    (mode | shared) & !SETUID_SETGID & !GROUP_WORLD_WRITE
 }
 
 /// An entry for one host file, directory or symlink (not followed).
@@ -38,7 +43,7 @@ pub fn host_entry(
     entry_from_meta(host, &meta, image, warnings)
 }
 
-fn entry_from_meta(
+pub fn entry_from_meta(
     host: &Path,
     meta: &Metadata,
     image: &ImagePath,
@@ -168,21 +173,32 @@ pub fn same_bytes(a: &Path, b: &Path) -> Result<bool, RootfsError> {
     }
 }
 
+/// Whether two entries are the same thing: equal, or host files with the
+/// same bytes.
+pub fn same_entry(a: &Entry, b: &Entry) -> Result<bool, RootfsError> {
+    if a.kind == b.kind {
+        return Ok(true);
+    }
+    match (&a.kind, &b.kind) {
+        (
+            Kind::File {
+                source: Source::Host(x),
+                ..
+            },
+            Kind::File {
+                source: Source::Host(y),
+                ..
+            },
+        ) => same_bytes(x, y),
+        _ => Ok(false),
+    }
+}
+
 /// Inserts, treating two host files with the same bytes as the same file.
 pub fn insert_dedup(tree: &mut Tree, path: ImagePath, entry: Entry) -> Result<(), RootfsError> {
-    if let (
-        Some(old),
-        Kind::File {
-            source: Source::Host(new_host),
-            ..
-        },
-    ) = (tree.get(&path), &entry.kind)
-        && let Kind::File {
-            source: Source::Host(old_host),
-            ..
-        } = &old.kind
-        && old_host != new_host
-        && same_bytes(old_host, new_host)?
+    if let Some(old) = tree.get(&path)
+        && old.kind != Kind::Dir
+        && same_entry(old, &entry)?
     {
         return Ok(());
     }

@@ -107,6 +107,63 @@ impl LayerSet {
         self.trees.entry(kind).or_default()
     }
 
+    /// Adds an entry to a layer unless another layer already has the same
+    /// thing at that path (a file is stored once per image); a different
+    /// thing at the path is a conflict. Directories always go in, so each
+    /// layer is self-contained.
+    pub fn insert(
+        &mut self,
+        kind: LayerKind,
+        path: ImagePath,
+        entry: Entry,
+    ) -> Result<(), RootfsError> {
+        if entry.kind != Kind::Dir {
+            for (k, tree) in &self.trees {
+                if *k == kind {
+                    continue;
+                }
+                if let Some(old) = tree.get(&path) {
+                    if host::same_entry(old, &entry)? {
+                        return Ok(());
+                    }
+                    return Err(TreeError::Conflict {
+                        path,
+                        first: Box::new(old.kind.clone()),
+                        second: Box::new(entry.kind),
+                    }
+                    .into());
+                }
+            }
+        }
+        host::insert_dedup(self.tree(kind), path, entry)
+    }
+
+    /// Whether any layer has `path`.
+    pub fn contains(&self, path: &ImagePath) -> bool {
+        self.trees.values().any(|t| t.contains(path))
+    }
+
+    /// Every layer repeats the parent directories of its files. So that a
+    /// later layer's implicit `/home/nonroot` does not reset the mode and
+    /// owner set by an earlier one (the last layer wins when unpacked),
+    /// implicit directories take the mode and owner of the explicit entry
+    /// for the same path in any layer (the last explicit one wins).
+    pub fn harmonize_dirs(&mut self) {
+        let mut explicit: BTreeMap<ImagePath, (u32, u32, u32)> = BTreeMap::new();
+        for tree in self.trees.values() {
+            for (path, e) in tree.iter() {
+                if e.kind == Kind::Dir && !tree.is_implicit(path) {
+                    explicit.insert(path.clone(), (e.mode, e.uid, e.gid));
+                }
+            }
+        }
+        for tree in self.trees.values_mut() {
+            for (path, (mode, uid, gid)) in &explicit {
+                tree.set_implicit_dir(path, *mode, *uid, *gid);
+            }
+        }
+    }
+
     /// Non-empty layers in image order.
     pub fn layers(&self) -> impl Iterator<Item = (LayerKind, &Tree)> {
         self.trees

@@ -4,7 +4,7 @@
 //! Paths are kept sorted (`BTreeMap`) so that every walk, and so every layer,
 //! is deterministic whatever order the artifacts were added in.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -211,6 +211,10 @@ pub const IMPLICIT_DIR_MODE: u32 = 0o755;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Tree {
     entries: BTreeMap<ImagePath, Entry>,
+    /// Directories that exist only as parents of other entries; their
+    /// mode and owner may be taken from another layer (see
+    /// `LayerSet::harmonize_dirs`).
+    implicit: BTreeSet<ImagePath>,
 }
 
 impl Tree {
@@ -230,6 +234,7 @@ impl Tree {
                 None => {
                     self.entries
                         .insert(a.clone(), Entry::dir(IMPLICIT_DIR_MODE));
+                    self.implicit.insert(a);
                 }
                 Some(e) if e.kind == Kind::Dir => {}
                 Some(_) => {
@@ -246,6 +251,7 @@ impl Tree {
                 Ok(())
             }
             Some(old) if old.kind == Kind::Dir && entry.kind == Kind::Dir => {
+                self.implicit.remove(&path);
                 self.entries.insert(path, entry);
                 Ok(())
             }
@@ -263,6 +269,23 @@ impl Tree {
     pub fn replace(&mut self, path: &ImagePath, entry: Entry) {
         if let Some(e) = self.entries.get_mut(path) {
             *e = entry;
+        }
+    }
+
+    /// Whether `path` is a directory that exists only as a parent.
+    pub fn is_implicit(&self, path: &ImagePath) -> bool {
+        self.implicit.contains(path)
+    }
+
+    /// Gives an implicit directory the mode and owner of an explicit one
+    /// elsewhere; it stays implicit.
+    pub fn set_implicit_dir(&mut self, path: &ImagePath, mode: u32, uid: u32, gid: u32) {
+        if self.implicit.contains(path)
+            && let Some(e) = self.entries.get_mut(path)
+        {
+            e.mode = mode;
+            e.uid = uid;
+            e.gid = gid;
         }
     }
 

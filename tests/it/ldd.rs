@@ -238,3 +238,70 @@ fn bad_inputs_give_clear_messages_and_exit_codes() {
         assert!(!all.contains("panicked"), "{out}");
     }
 }
+
+/// How many of /usr/bin's programs go into one image for the in-image
+/// loader check (every Nth, so the sample spans the alphabet).
+const IN_IMAGE_SAMPLE: usize = 80;
+
+/// The loader inside the image agrees: for a broad sample of the
+/// machine's programs packed into one image, `ld.so --list` run in the
+/// unpacked rootfs finds every library.
+#[test]
+#[ignore = "needs root/umoci"]
+fn loader_inside_the_image_finds_everything() {
+    use crate::util::Bundle;
+    require_tool("ldd");
+    let mut programs: Vec<PathBuf> = corpus()
+        .into_iter()
+        .filter(|p| p.starts_with("/usr/bin") || p.starts_with("/usr/sbin"))
+        .filter(|p| {
+            let out = Command::new("ldd").arg(p).output().expect("run ldd");
+            let text = String::from_utf8_lossy(&out.stdout);
+            out.status.success() && text.contains("ld-linux") && !text.contains("not found")
+        })
+        .collect();
+    assert!(
+        programs.len() >= IN_IMAGE_SAMPLE,
+        "only {} programs",
+        programs.len()
+    );
+    let step = programs.len() / IN_IMAGE_SAMPLE;
+    programs = programs
+        .into_iter()
+        .step_by(step)
+        .take(IN_IMAGE_SAMPLE)
+        .collect();
+
+    let d = tempdir();
+    let layout = d.path().join("many.oci");
+    let mut cmd = mkimage();
+    for (i, p) in programs.iter().enumerate() {
+        cmd.arg("--from-binary")
+            .arg(format!("{}:/bins/{i}", p.display()));
+    }
+    check(cmd.arg("-o").arg(&layout).args(["-t", "many:latest", "-q"]));
+    let bundle = Bundle::unpack(&layout, "many:latest");
+    let rootfs = bundle.rootfs();
+    for (i, p) in programs.iter().enumerate() {
+        let out = Command::new("chroot")
+            .arg(&rootfs)
+            .args([
+                "/lib64/ld-linux-x86-64.so.2",
+                "--list",
+                &format!("/bins/{i}"),
+            ])
+            .output()
+            .expect("run chroot");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && !text.contains("not found"),
+            "{} (/bins/{i}) inside the image:\n{text}{}",
+            p.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    println!(
+        "the loader inside the image resolved {} programs",
+        programs.len()
+    );
+}

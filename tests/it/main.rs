@@ -6,9 +6,11 @@
 
 mod formats;
 mod harness;
+mod image;
 mod inspect;
 mod ldd;
 mod oci_layout;
+mod registry;
 // Shared helpers: not every one is used by the tests of the moment.
 #[allow(dead_code)]
 mod util;

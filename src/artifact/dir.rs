@@ -1,0 +1,325 @@
+//! Directory trees: `--from-dir SRC[:DST]`, `--include PATH[:DST]`, and
+//! the trees profiles and runtimes add. Symlinks inside the tree stay
+//! symlinks; one that leaves the tree (absolute, or escaping with `..`) is
+//! kept and its target is added at the path it points to, so that e.g. a
+//! JDK's `conf/security/java.security -> /etc/java-17-openjdk/...` works.
+//! Every ELF file in the tree is resolved and its closure added.
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+use crate::resolve::Input;
+use crate::rootfs::{ImagePath, Kind, LayerKind, host};
+
+use super::{ArtifactError, Context, MissingPolicy, NO_SONAMES, add_closure};
+
+const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
+/// How deep escaping symlinks may lead into further trees.
+const MAX_FOLLOW_DEPTH: usize = 8;
+
+/// Which paths of a tree to leave out. A pattern without `/` matches any
+/// path component (`__pycache__`); one with `/` matches a path prefix
+/// relative to the tree (`lib/src.zip`).
+#[derive(Clone, Debug, Default)]
+pub struct Exclude {
+    patterns: Vec<String>,
+    /// Keep only these entries of `bin/` (a runtime's launchers).
+    pub only_bin: Option<Vec<String>>,
+}
+
+impl Exclude {
+    pub fn new(patterns: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Exclude {
+            patterns: patterns.into_iter().map(Into::into).collect(),
+            only_bin: None,
+        }
+    }
+
+    pub fn matches(&self, rel: &Path) -> bool {
+        if let Some(keep) = &self.only_bin {
+            let mut c = rel.components();
+            if let (Some(Component::Normal(first)), Some(Component::Normal(name)), None) =
+                (c.next(), c.next(), c.next())
+                && first == "bin"
+                && !keep.iter().any(|k| name == k.as_str())
+            {
+                return true;
+            }
+        }
+        self.patterns.iter().any(|p| {
+            if p.contains('/') {
+                rel.starts_with(p)
+            } else {
+                rel.components()
+                    .any(|c| matches!(c, Component::Normal(n) if n == p.as_str()))
+            }
+        })
+    }
+}
+
+/// Where the files of a tree go.
+pub type LayerFor<'a> = &'a dyn Fn(&Path) -> LayerKind;
+
+/// The layer a user's tree file belongs in: third-party packages go to the
+/// dependencies layer, so changing only the app's own code changes only
+/// the last layer.
+pub fn app_or_deps(rel: &Path) -> LayerKind {
+    let deps = rel.components().any(|c| {
+        matches!(c, Component::Normal(n)
+            if n == "node_modules" || n == "site-packages" || n == "dist-packages" || n == ".venv")
+    });
+    let lib_jar = rel.extension().is_some_and(|e| e == "jar")
+        && rel
+            .parent()
+            .and_then(Path::file_name)
+            .is_some_and(|d| d == "lib" || d == "libs");
+    if deps || lib_jar {
+        LayerKind::Deps
+    } else {
+        LayerKind::App
+    }
+}
+
+/// Adds the host tree `src` at `dst`.
+pub fn add_dir(
+    cx: &mut Context,
+    src: &Path,
+    dst: &ImagePath,
+    layer_for: LayerFor<'_>,
+    exclude: &Exclude,
+    origin: &str,
+) -> Result<(), ArtifactError> {
+    add_dir_inner(cx, src, dst, layer_for, exclude, origin, 0)
+}
+
+fn add_dir_inner(
+    cx: &mut Context,
+    src: &Path,
+    dst: &ImagePath,
+    layer_for: LayerFor<'_>,
+    exclude: &Exclude,
+    origin: &str,
+    depth: usize,
+) -> Result<(), ArtifactError> {
+    let meta = std::fs::metadata(src).map_err(|e| ArtifactError::io(src, e))?;
+    if !meta.is_dir() {
+        return Err(ArtifactError::NotDirectory {
+            path: src.to_path_buf(),
+        });
+    }
+    let mut elves: Vec<(PathBuf, ImagePath, LayerKind)> = Vec::new();
+    let mut escaping: Vec<(PathBuf, ImagePath, PathBuf, LayerKind)> = Vec::new();
+    let walk = walkdir::WalkDir::new(src)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            e.path()
+                .strip_prefix(src)
+                .map(|rel| rel.as_os_str().is_empty() || !exclude.matches(rel))
+                .unwrap_or(true)
+        });
+    for item in walk {
+        let item = item.map_err(|e| {
+            let path = e.path().unwrap_or(src).to_path_buf();
+            ArtifactError::io(&path, e.into())
+        })?;
+        let rel = item.path().strip_prefix(src).unwrap_or(item.path());
+        let image = dst.join(rel)?;
+        let layer = layer_for(rel);
+        let meta = item
+            .metadata()
+            .map_err(|e| ArtifactError::io(item.path(), e.into()))?;
+        let entry = host::entry_from_meta(item.path(), &meta, &image, &mut cx.warnings)?;
+        match &entry.kind {
+            Kind::Symlink { target } if leaves_tree(rel, target) => {
+                escaping.push((
+                    item.path().to_path_buf(),
+                    image.clone(),
+                    target.clone(),
+                    layer,
+                ));
+            }
+            Kind::File { .. } if is_elf(item.path()) => {
+                elves.push((item.path().to_path_buf(), image.clone(), layer));
+            }
+            _ => {}
+        }
+        cx.add(layer, image, entry, origin.to_string())?;
+    }
+
+    for (link_host, link_image, target, layer) in escaping {
+        follow_link(cx, &link_host, &link_image, &target, layer, origin, depth)?;
+    }
+    let sonames: BTreeSet<OsString> = elves
+        .iter()
+        .filter_map(|(host_path, _, _)| cx.resolver.elf_info(host_path).ok())
+        .filter_map(|info| info.soname.clone())
+        .collect();
+    for (host_path, image, layer) in elves {
+        let input = Input::outside(&host_path, image.as_path());
+        let closure = cx.resolver.resolve(&input)?;
+        add_closure(cx, &closure, layer, origin, MissingPolicy::Warn(&sonames))?;
+    }
+    Ok(())
+}
+
+/// Adds what a symlink that leaves its tree points to, at the image path
+/// it points to: through the root for an absolute target, next to the
+/// link on the host for a relative one.
+fn follow_link(
+    cx: &mut Context,
+    link_host: &Path,
+    link_image: &ImagePath,
+    target: &Path,
+    layer: LayerKind,
+    origin: &str,
+    depth: usize,
+) -> Result<(), ArtifactError> {
+    let why = format!("target of {link_image} [{origin}]");
+    let (image_target, host_target) = if target.is_absolute() {
+        let Some(found) = cx
+            .resolver
+            .root()
+            .lookup(target)
+            .map_err(crate::resolve::ResolveError::from)?
+        else {
+            cx.warnings
+                .push(format!("{link_image} -> {} is dangling", target.display()));
+            return Ok(());
+        };
+        for link in &found.links {
+            let at = ImagePath::new(&link.at)?;
+            cx.add(
+                layer,
+                at,
+                crate::rootfs::Entry::symlink(&link.target),
+                why.clone(),
+            )?;
+        }
+        let host = cx.resolver.root().host(&found.real);
+        (ImagePath::new(&found.real)?, host)
+    } else {
+        let parent = link_image.parent().unwrap_or_else(ImagePath::root);
+        let image = ImagePath::new(crate::resolve::root::normalise(
+            &parent.as_path().join(target),
+        ))?;
+        let host = match link_host.parent().map(|p| p.join(target)) {
+            Some(p) => match std::fs::canonicalize(&p) {
+                Ok(c) => c,
+                Err(_) => {
+                    cx.warnings
+                        .push(format!("{link_image} -> {} is dangling", target.display()));
+                    return Ok(());
+                }
+            },
+            None => return Ok(()),
+        };
+        (image, host)
+    };
+    if cx.layers.contains(&image_target) {
+        return Ok(());
+    }
+    let meta = std::fs::metadata(&host_target).map_err(|e| ArtifactError::io(&host_target, e))?;
+    if meta.is_dir() {
+        if depth >= MAX_FOLLOW_DEPTH {
+            return Err(ArtifactError::invalid(
+                link_image,
+                "symlinks out of the tree lead too deep (a loop?)",
+            ));
+        }
+        let same_layer = move |_: &Path| layer;
+        return add_dir_inner(
+            cx,
+            &host_target,
+            &image_target,
+            &same_layer,
+            &Exclude::default(),
+            origin,
+            depth + 1,
+        );
+    }
+    cx.add_host(layer, &host_target, image_target.clone(), why)?;
+    if is_elf(&host_target) {
+        let input = Input::outside(&host_target, image_target.as_path());
+        let closure = cx.resolver.resolve(&input)?;
+        add_closure(
+            cx,
+            &closure,
+            layer,
+            origin,
+            MissingPolicy::Warn(&NO_SONAMES),
+        )?;
+    }
+    Ok(())
+}
+
+/// Whether a link at `rel` (relative to the tree) pointing at `target`
+/// leads out of the tree.
+fn leaves_tree(rel: &Path, target: &Path) -> bool {
+    if target.is_absolute() {
+        return true;
+    }
+    let mut depth: i64 = rel.components().count() as i64 - 1;
+    for c in target.components() {
+        match c {
+            Component::ParentDir => depth -= 1,
+            Component::Normal(_) => depth += 1,
+            _ => {}
+        }
+        if depth < 0 {
+            return true;
+        }
+    }
+    false
+}
+
+fn is_elf(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && &magic == ELF_MAGIC
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exclude_and_layers_table() {
+        let ex = Exclude::new(["__pycache__", "lib/src.zip", "test"]);
+        let cases = [
+            ("a/__pycache__/x.pyc", true),
+            ("lib/src.zip", true),
+            ("lib/src.zip.txt", false),
+            ("test", true),
+            ("unittest/test/x.py", true),
+            ("testing/x.py", false),
+        ];
+        for (p, want) in cases {
+            assert_eq!(ex.matches(Path::new(p)), want, "{p}");
+        }
+        let bin = Exclude {
+            only_bin: Some(vec!["java".into()]),
+            ..Default::default()
+        };
+        assert!(bin.matches(Path::new("bin/javac")));
+        assert!(!bin.matches(Path::new("bin/java")));
+        assert!(!bin.matches(Path::new("lib/javac")));
+        assert_eq!(
+            app_or_deps(Path::new("node_modules/express/index.js")),
+            LayerKind::Deps
+        );
+        assert_eq!(
+            app_or_deps(Path::new("lib/spring-core.jar")),
+            LayerKind::Deps
+        );
+        assert_eq!(app_or_deps(Path::new("index.js")), LayerKind::App);
+        assert!(leaves_tree(Path::new("a/b"), Path::new("../../x")));
+        assert!(!leaves_tree(Path::new("a/b"), Path::new("../x")));
+        assert!(leaves_tree(Path::new("a"), Path::new("/etc/x")));
+    }
+}

@@ -1,0 +1,195 @@
+//! Java: `--from-jar JAR[:DST]` and the runtime it runs on: the JDK/JRE
+//! from `--java-home`, `JAVA_HOME` or `java` on PATH (a JRE's worth of it:
+//! no jmods, headers, man pages or sources, and only the `java` launcher),
+//! or with `--jlink` a minimal runtime of the modules the jar needs.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::rootfs::{ImagePath, LayerKind};
+
+use super::dir::{Exclude, add_dir};
+use super::{ArtifactError, Context};
+
+/// Parts of a JDK a jar does not run with.
+const JDK_EXCLUDE: &[&str] = &[
+    "jmods",
+    "include",
+    "man",
+    "lib/src.zip",
+    "demo",
+    "sample",
+    "legal",
+];
+/// Modules jdeps cannot see being used: TLS with elliptic-curve ciphers
+/// (jdk.crypto.ec, loaded by the security provider list), zip file systems
+/// and DNS lookups through JNDI.
+const JLINK_EXTRA_MODULES: &[&str] = &["jdk.crypto.ec", "jdk.zipfs", "jdk.naming.dns"];
+/// Where a jlinked runtime goes in the image.
+const JLINK_HOME: &str = "/opt/java";
+
+/// Finds the Java home: the flag, JAVA_HOME, or `java` on PATH.
+pub fn find_java_home(
+    explicit: Option<&Path>,
+    env_java_home: Option<&Path>,
+    path_var: Option<&std::ffi::OsStr>,
+) -> Result<PathBuf, ArtifactError> {
+    let candidate = if let Some(p) = explicit.or(env_java_home) {
+        p.to_path_buf()
+    } else {
+        let java = path_var
+            .into_iter()
+            .flat_map(std::env::split_paths)
+            .map(|d| d.join("java"))
+            .find(|p| p.is_file())
+            .ok_or_else(|| {
+                ArtifactError::invalid(
+                    "java",
+                    "no Java runtime: give --java-home DIR, set JAVA_HOME, or put java on PATH",
+                )
+            })?;
+        let real = std::fs::canonicalize(&java).map_err(|e| ArtifactError::io(&java, e))?;
+        real.parent()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .ok_or_else(|| ArtifactError::invalid(real.display(), "is not in a bin/ directory"))?
+    };
+    let home = std::fs::canonicalize(&candidate).map_err(|e| ArtifactError::io(&candidate, e))?;
+    if !home.join("bin/java").is_file() {
+        return Err(ArtifactError::invalid(
+            home.display(),
+            "is not a Java home (no bin/java)",
+        ));
+    }
+    Ok(home)
+}
+
+/// Adds a runtime; returns the image path of its `java`.
+pub fn add_java_runtime(
+    cx: &mut Context,
+    home: &Path,
+    jlink_for: Option<&Path>,
+) -> Result<ImagePath, ArtifactError> {
+    let runtime = |_: &Path| LayerKind::Runtime;
+    if let Some(jar) = jlink_for {
+        let out = jlink(home, jar)?;
+        let rt = out.path().join("runtime");
+        let full = tree_size(home, &jdk_exclude());
+        let small = tree_size(&rt, &Exclude::default());
+        cx.notes.push(format!(
+            "jlink runtime: {:.1} MB (the full runtime from {} would be {:.1} MB)",
+            small as f64 / 1e6,
+            home.display(),
+            full as f64 / 1e6
+        ));
+        let dst = ImagePath::new(JLINK_HOME)?;
+        let origin = format!("--jlink of {}", jar.display());
+        add_dir(cx, &rt, &dst, &runtime, &Exclude::default(), &origin)?;
+        cx.temps.push(out);
+        return Ok(dst.join("bin/java")?);
+    }
+    let dst = ImagePath::new(home)?;
+    let origin = format!("Java runtime {}", home.display());
+    add_dir(cx, home, &dst, &runtime, &jdk_exclude(), &origin)?;
+    Ok(dst.join("bin/java")?)
+}
+
+fn jdk_exclude() -> Exclude {
+    let mut e = Exclude::new(JDK_EXCLUDE.iter().copied());
+    e.only_bin = Some(vec!["java".into(), "keytool".into()]);
+    e
+}
+
+/// Runs jdeps then jlink from `home`; the runtime is `runtime/` in the
+/// returned directory (which is removed when dropped).
+fn jlink(home: &Path, jar: &Path) -> Result<tempfile::TempDir, ArtifactError> {
+    let jdeps = home.join("bin/jdeps");
+    let out = Command::new(&jdeps)
+        .args([
+            "--print-module-deps",
+            "--ignore-missing-deps",
+            "--multi-release",
+            "base",
+        ])
+        .arg(jar)
+        .output()
+        .map_err(|e| ArtifactError::Tool {
+            command: jdeps.display().to_string(),
+            why: format!("{e}; --jlink needs a JDK (with jdeps and jlink), not a JRE"),
+        })?;
+    if !out.status.success() {
+        return Err(ArtifactError::Tool {
+            command: format!("{} {}", jdeps.display(), jar.display()),
+            why: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    let mut modules: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .split(',')
+        .filter(|m| !m.is_empty())
+        .map(String::from)
+        .collect();
+    for m in JLINK_EXTRA_MODULES {
+        if !modules.iter().any(|x| x == m) {
+            modules.push((*m).to_string());
+        }
+    }
+    modules.sort();
+    let tmp = tempfile::tempdir().map_err(|e| ArtifactError::io(Path::new("/tmp"), e))?;
+    let dest = tmp.path().join("runtime");
+    let jlink = home.join("bin/jlink");
+    let status = Command::new(&jlink)
+        .arg("--add-modules")
+        .arg(modules.join(","))
+        .args([
+            "--strip-debug",
+            "--no-man-pages",
+            "--no-header-files",
+            "--compress=2",
+        ])
+        .arg("--output")
+        .arg(&dest)
+        .output()
+        .map_err(|e| ArtifactError::Tool {
+            command: jlink.display().to_string(),
+            why: e.to_string(),
+        })?;
+    if !status.status.success() {
+        return Err(ArtifactError::Tool {
+            command: jlink.display().to_string(),
+            why: String::from_utf8_lossy(&status.stderr).trim().to_string(),
+        });
+    }
+    Ok(tmp)
+}
+
+fn tree_size(dir: &Path, exclude: &Exclude) -> u64 {
+    walkdir::WalkDir::new(dir)
+        .follow_links(false)
+        .into_iter()
+        .filter_entry(|e| {
+            e.path()
+                .strip_prefix(dir)
+                .map(|rel| rel.as_os_str().is_empty() || !exclude.matches(rel))
+                .unwrap_or(true)
+        })
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// `--from-jar`: the jar in the app layer at `dst`.
+pub fn add_jar(cx: &mut Context, jar: &Path, dst: &ImagePath) -> Result<(), ArtifactError> {
+    let meta = std::fs::metadata(jar).map_err(|e| ArtifactError::io(jar, e))?;
+    if !meta.is_file() {
+        return Err(ArtifactError::invalid(jar.display(), "is not a file"));
+    }
+    cx.add_host(
+        LayerKind::App,
+        jar,
+        dst.clone(),
+        format!("--from-jar {}", jar.display()),
+    )
+}

@@ -1,0 +1,123 @@
+//! Applying a runtime profile's files: its programs (found in the root),
+//! trees and files. Its env, entrypoint and other config settings are
+//! merged into the image config by the build.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::profile::{Profile, Runtime};
+use crate::rootfs::{Entry, ImagePath, LayerKind};
+
+use super::binary::{add_program, add_root_program, find_in_root};
+use super::dir::{Exclude, add_dir};
+use super::python::add_python;
+use super::{ArtifactError, Context};
+
+/// Adds everything `profile` (called `name`) asks for except the Java
+/// runtime, which the build adds once for jars and profiles alike.
+pub fn apply(
+    cx: &mut Context,
+    profile: &Profile,
+    name: &str,
+    full_stdlib: bool,
+) -> Result<(), ArtifactError> {
+    let origin = format!("--profile {name}");
+    if profile.runtime == Some(Runtime::Python) {
+        let python = find_in_root(cx, &["python3".to_string()])
+            .ok_or_else(|| ArtifactError::invalid(&origin, "no python3 on the root's PATH"))?;
+        add_python(cx, &python, full_stdlib, &origin)?;
+    }
+    for rule in &profile.binary {
+        let found = find_in_root(cx, &rule.find).ok_or_else(|| {
+            ArtifactError::invalid(
+                &origin,
+                format!(
+                    "none of {} found in the root (searched {})",
+                    rule.find.join(", "),
+                    crate::rootfs::base::PATH_ENV
+                ),
+            )
+        })?;
+        match &rule.dst {
+            Some(dst) if Path::new(dst) != found => {
+                let real = cx
+                    .resolver
+                    .root()
+                    .lookup(&found)
+                    .map_err(crate::resolve::ResolveError::from)?
+                    .map(|l| l.real)
+                    .unwrap_or_else(|| found.clone());
+                let host = cx.resolver.root().host(&real);
+                let dst = ImagePath::new(dst)?;
+                add_program(cx, &host, &dst, LayerKind::Runtime, &origin)?;
+            }
+            _ => {
+                add_root_program(cx, &found, LayerKind::Runtime, &origin)?;
+            }
+        }
+    }
+    for rule in &profile.tree {
+        let src = Path::new(&rule.src);
+        let found = cx
+            .resolver
+            .root()
+            .lookup_dir(src)
+            .map_err(crate::resolve::ResolveError::from)?;
+        let Some(found) = found else {
+            if rule.optional {
+                continue;
+            }
+            return Err(ArtifactError::invalid(
+                &origin,
+                format!("{} is not a directory in the root", rule.src),
+            ));
+        };
+        let host = cx.resolver.root().host(&found.real);
+        let dst = ImagePath::new(rule.dst.as_deref().unwrap_or(&rule.src))?;
+        let runtime = |_: &Path| LayerKind::Runtime;
+        add_dir(
+            cx,
+            &host,
+            &dst,
+            &runtime,
+            &Exclude::new(rule.exclude.clone()),
+            &origin,
+        )?;
+    }
+    for rule in &profile.file {
+        let dst = ImagePath::new(&rule.dst)?;
+        match (&rule.src, &rule.content) {
+            (_, Some(content)) => {
+                let bytes: Arc<[u8]> = content.trim_start().as_bytes().into();
+                cx.add(
+                    LayerKind::Runtime,
+                    dst,
+                    Entry::bytes(bytes, 0o644),
+                    origin.clone(),
+                )?;
+            }
+            (Some(src), None) => {
+                let found = cx
+                    .resolver
+                    .root()
+                    .lookup(Path::new(src))
+                    .map_err(crate::resolve::ResolveError::from)?;
+                match found {
+                    Some(f) => {
+                        let host = cx.resolver.root().host(&f.real);
+                        cx.add_host(LayerKind::Runtime, &host, dst, origin.clone())?;
+                    }
+                    None if rule.optional => {}
+                    None => {
+                        return Err(ArtifactError::invalid(
+                            &origin,
+                            format!("{src} is not in the root"),
+                        ));
+                    }
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    Ok(())
+}

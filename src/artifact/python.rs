@@ -1,0 +1,190 @@
+//! Python: an interpreter of the root with its standard library, and
+//! `--from-venv VENV` (the interpreter its pyvenv.cfg names, plus the venv
+//! at its own absolute path, since venvs are not relocatable).
+//!
+//! Left out of the standard library unless `full_stdlib`: `test/`,
+//! `idlelib/`, `__pycache__` (bytecode is rebuilt from sources whose
+//! mtimes the image fixes, so shipped .pyc files would be stale anyway)
+//! and the base interpreter's own site-packages.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::rootfs::{ImagePath, LayerKind};
+
+use super::binary::{AddedBinary, add_root_program};
+use super::dir::{Exclude, add_dir};
+use super::{ArtifactError, Context};
+
+const STDLIB_EXCLUDE: &[&str] = &[
+    "test",
+    "idlelib",
+    "__pycache__",
+    "site-packages",
+    "dist-packages",
+];
+
+/// A venv as read from disk.
+#[derive(Clone, Debug)]
+pub struct Venv {
+    /// The venv directory (absolute, symlinks resolved).
+    pub dir: PathBuf,
+    pub cfg: BTreeMap<String, String>,
+}
+
+impl Venv {
+    pub fn open(dir: &Path) -> Result<Venv, ArtifactError> {
+        let dir = std::fs::canonicalize(dir).map_err(|e| ArtifactError::io(dir, e))?;
+        let cfg_path = dir.join("pyvenv.cfg");
+        let text = std::fs::read_to_string(&cfg_path).map_err(|e| {
+            ArtifactError::invalid(
+                dir.display(),
+                format!(
+                    "not a Python virtual environment ({}: {e}); create one with python3 -m venv",
+                    cfg_path.display()
+                ),
+            )
+        })?;
+        let cfg = text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
+        Ok(Venv { dir, cfg })
+    }
+
+    /// The interpreter the venv runs: `bin/python` resolved inside the
+    /// root (the venv's symlink points there), or `home`/python3.
+    pub fn interpreter(&self) -> Result<PathBuf, ArtifactError> {
+        let link = self.dir.join("bin/python");
+        if let Ok(p) = std::fs::canonicalize(&link) {
+            return Ok(p);
+        }
+        let home = self.cfg.get("home").ok_or_else(|| {
+            ArtifactError::invalid(self.dir.join("pyvenv.cfg").display(), "has no home = line")
+        })?;
+        Ok(Path::new(home).join("python3"))
+    }
+
+    pub fn image_dir(&self) -> Result<ImagePath, ArtifactError> {
+        Ok(ImagePath::new(&self.dir)?)
+    }
+}
+
+/// An interpreter (an image path in the root) and its standard library
+/// in the runtime layer.
+pub fn add_python(
+    cx: &mut Context,
+    interpreter: &Path,
+    full_stdlib: bool,
+    origin: &str,
+) -> Result<AddedBinary, ArtifactError> {
+    let added = add_root_program(cx, interpreter, LayerKind::Runtime, origin)?;
+    let real = cx
+        .resolver
+        .root()
+        .lookup(interpreter)
+        .map_err(crate::resolve::ResolveError::from)?
+        .map(|l| l.real)
+        .unwrap_or_else(|| interpreter.to_path_buf());
+    let version = python_version(&real).ok_or_else(|| {
+        ArtifactError::invalid(
+            real.display(),
+            "cannot tell the Python version from the interpreter's name (expected pythonX.Y)",
+        )
+    })?;
+    // CPython finds its prefix from the executable: PREFIX/bin/pythonX.Y
+    // has its library in PREFIX/lib/pythonX.Y.
+    let prefix = real
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("/"));
+    let stdlib = prefix.join("lib").join(format!("python{version}"));
+    let Some(found) = cx
+        .resolver
+        .root()
+        .lookup_dir(&stdlib)
+        .map_err(crate::resolve::ResolveError::from)?
+    else {
+        return Err(ArtifactError::invalid(
+            stdlib.display(),
+            format!("the standard library of {} is missing", real.display()),
+        ));
+    };
+    let host = cx.resolver.root().host(&found.real);
+    let exclude = if full_stdlib {
+        Exclude::new(["__pycache__"])
+    } else {
+        Exclude::new(STDLIB_EXCLUDE.iter().copied())
+    };
+    let runtime = |_: &Path| LayerKind::Runtime;
+    add_dir(
+        cx,
+        &host,
+        &ImagePath::new(&found.real)?,
+        &runtime,
+        &exclude,
+        origin,
+    )?;
+    Ok(added)
+}
+
+/// `pythonX.Y` → `X.Y`.
+fn python_version(interpreter: &Path) -> Option<String> {
+    let name = interpreter.file_name()?.to_str()?;
+    let v = name.strip_prefix("python")?;
+    let mut parts = v.split('.');
+    let (major, minor) = (parts.next()?, parts.next()?);
+    (major.parse::<u32>().is_ok() && minor.parse::<u32>().is_ok())
+        .then(|| format!("{major}.{minor}"))
+}
+
+/// `--from-venv`: the interpreter and stdlib (runtime layer), the venv
+/// (dependencies layer). Returns the venv's python for the entrypoint.
+pub fn add_venv(
+    cx: &mut Context,
+    venv: &Venv,
+    full_stdlib: bool,
+) -> Result<ImagePath, ArtifactError> {
+    let origin = format!("--from-venv {}", venv.dir.display());
+    let interpreter = venv.interpreter()?;
+    add_python(cx, &interpreter, full_stdlib, &origin)?;
+    if venv
+        .cfg
+        .get("include-system-site-packages")
+        .is_some_and(|v| v == "true")
+    {
+        cx.warnings.push(format!(
+            "{}: include-system-site-packages = true, but system site-packages are not added; install what the app needs into the venv",
+            venv.dir.display()
+        ));
+    }
+    let deps = |_: &Path| LayerKind::Deps;
+    add_dir(
+        cx,
+        &venv.dir,
+        &venv.image_dir()?,
+        &deps,
+        &Exclude::new(["__pycache__"]),
+        &origin,
+    )?;
+    Ok(venv.image_dir()?.join("bin/python")?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_from_name() {
+        assert_eq!(
+            python_version(Path::new("/usr/bin/python3.11")).as_deref(),
+            Some("3.11")
+        );
+        assert_eq!(
+            python_version(Path::new("/x/python3.12")).as_deref(),
+            Some("3.12")
+        );
+        assert_eq!(python_version(Path::new("/usr/bin/python3")), None);
+    }
+}

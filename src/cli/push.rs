@@ -1,0 +1,211 @@
+//! `mkimage push DIR[:TAG] REF`: flags in, [`PushOptions`] out, the push
+//! run, one line printed.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::registry::{self, AuthEnv, Credential, PushEvent, PushOptions, PushReport, Reference};
+
+use super::EXIT_NOT_FOUND;
+use super::human;
+
+const EXAMPLES: &str = "Examples:
+  mkimage push app.oci localhost:5000/app:latest --insecure-registry localhost:5000
+  mkimage push app.oci:app:v1 registry.example.com/team/app:v1 --ca-cert corp-ca.pem
+  mkimage push app.oci ghcr.io/me/app:1.0 --creds me:$TOKEN
+
+Without --creds, logins saved by `podman login` ($REGISTRY_AUTH_FILE or
+$XDG_RUNTIME_DIR/containers/auth.json) or `docker login` (~/.docker/config.json,
+credential helpers included) are used.";
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = EXAMPLES)]
+pub struct PushArgs {
+    /// OCI image layout, and the tag in it to push [default: its only image]
+    #[arg(value_name = "DIR[:TAG]")]
+    source: String,
+    /// Where to push: [HOST[:PORT]/]NAME[:TAG][@DIGEST] [default tag: latest]
+    #[arg(value_name = "REF")]
+    reference: String,
+    /// Registry credentials (else saved podman/docker logins are used)
+    #[arg(long, value_name = "USER:PASS")]
+    creds: Option<String>,
+    /// Also trust this CA certificate (PEM) for the registry's TLS
+    #[arg(long, value_name = "PEM")]
+    ca_cert: Vec<PathBuf>,
+    /// Reach this registry over plain HTTP
+    #[arg(long, value_name = "HOST[:PORT]")]
+    insecure_registry: Vec<String>,
+    /// No progress or summary, just errors
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// How to reach a registry: shared by `mkimage push` and `--push`.
+#[derive(Debug, Default, clap::Args)]
+pub struct RegistryArgs {
+    /// Registry credentials (else saved podman/docker logins are used)
+    #[arg(long, value_name = "USER:PASS")]
+    pub creds: Option<String>,
+    /// Reach this registry over plain HTTP
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub insecure_registry: Vec<String>,
+}
+
+pub fn run(args: PushArgs) -> anyhow::Result<ExitCode> {
+    let reference = Reference::parse(&args.reference)?;
+    let (dir, tag) = split_source(&args.source);
+    let registry = RegistryArgs {
+        creds: args.creds.clone(),
+        insecure_registry: args.insecure_registry.clone(),
+    };
+    push_layout(&dir, tag, &reference, &registry, &args.ca_cert, args.quiet)
+}
+
+/// Pushes `tag` of the layout at `dir` and prints the result.
+pub(super) fn push_layout(
+    dir: &Path,
+    tag: Option<&str>,
+    reference: &Reference,
+    registry: &RegistryArgs,
+    ca_certs: &[PathBuf],
+    quiet: bool,
+) -> anyhow::Result<ExitCode> {
+    let opts = PushOptions {
+        credentials: registry
+            .creds
+            .as_deref()
+            .map(Credential::from_user_pass)
+            .transpose()?,
+        auth: AuthEnv::from_env(),
+        ca_certs: ca_certs.to_vec(),
+        insecure_registries: registry.insecure_registry.clone(),
+        ..PushOptions::default()
+    };
+    let bar = progress_bar(quiet);
+    let on_event = |e: PushEvent| match e {
+        PushEvent::Blob {
+            digest,
+            size,
+            index,
+            total,
+        } => bar.set_message(format!(
+            "blob {index}/{total} {} ({})",
+            short(&digest.to_string()),
+            human(size)
+        )),
+        PushEvent::Manifest { digest } => {
+            bar.set_message(format!("manifest {}", short(&digest.to_string())))
+        }
+        PushEvent::BlobDone { .. } => {}
+    };
+    let result = registry::open_layout(dir)
+        .and_then(|layout| registry::push_with_events(&layout, tag, reference, &opts, &on_event));
+    bar.finish_and_clear();
+    match result {
+        Ok(report) => {
+            if !quiet {
+                println!("{}", summary(&report));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) if e.is_not_found() => {
+            eprintln!("mkimage: error: {e}");
+            Ok(ExitCode::from(EXIT_NOT_FOUND))
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot push to {reference}")),
+    }
+}
+
+/// `DIR[:TAG]`: an existing directory is taken whole (its name may have a
+/// ':'); otherwise the first ':' splits, as skopeo's `oci:` transport does.
+fn split_source(s: &str) -> (PathBuf, Option<&str>) {
+    if Path::new(s).is_dir() {
+        return (PathBuf::from(s), None);
+    }
+    match s.split_once(':') {
+        Some((dir, tag)) if !dir.is_empty() && !tag.is_empty() => (PathBuf::from(dir), Some(tag)),
+        _ => (PathBuf::from(s), None),
+    }
+}
+
+/// `Pushed REF@DIGEST (3 blobs uploaded, 0 skipped, 8.5 MiB)`.
+fn summary(r: &PushReport) -> String {
+    let mut counts = vec![
+        format!(
+            "{} blob{} uploaded",
+            r.blobs_uploaded,
+            if r.blobs_uploaded == 1 { "" } else { "s" }
+        ),
+        format!("{} skipped", r.blobs_skipped),
+    ];
+    if r.blobs_mounted > 0 {
+        counts.push(format!("{} mounted", r.blobs_mounted));
+    }
+    counts.push(human(r.bytes_uploaded));
+    format!("Pushed {} ({})", r.reference, counts.join(", "))
+}
+
+/// `sha256:0123456789ab`, enough to tell blobs apart in a progress line.
+fn short(digest: &str) -> &str {
+    digest.get(..19).unwrap_or(digest)
+}
+
+fn progress_bar(quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {elapsed} pushing {msg}") {
+        bar.set_style(style);
+    }
+    bar.set_message("connecting");
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::Digest;
+
+    #[test]
+    fn sources() {
+        let tmp = tempfile::tempdir().unwrap();
+        let with_colon = tmp.path().join("a:b");
+        std::fs::create_dir(&with_colon).unwrap();
+        let s = with_colon.to_str().unwrap();
+        assert_eq!(split_source(s), (with_colon.clone(), None));
+        assert_eq!(
+            split_source("app.oci:app:latest"),
+            (PathBuf::from("app.oci"), Some("app:latest"))
+        );
+        assert_eq!(split_source("app.oci"), (PathBuf::from("app.oci"), None));
+        assert_eq!(split_source("app.oci:"), (PathBuf::from("app.oci:"), None));
+    }
+
+    #[test]
+    fn summary_line() {
+        let d = Digest::of(b"m");
+        let r = PushReport {
+            reference: Reference::parse("localhost:5000/app:latest")
+                .unwrap()
+                .with_digest(d),
+            digest: d,
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            manifests: 1,
+            blobs_uploaded: 3,
+            blobs_mounted: 0,
+            blobs_skipped: 0,
+            bytes_uploaded: 8_912_896,
+        };
+        assert_eq!(
+            summary(&r),
+            format!("Pushed localhost:5000/app:latest@{d} (3 blobs uploaded, 0 skipped, 8.5 MiB)")
+        );
+    }
+}

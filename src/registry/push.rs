@@ -1,0 +1,983 @@
+//! Pushing one image (a manifest, or an index and its manifests) from an OCI
+//! layout, following the distribution spec's push flow: for each blob,
+//! `HEAD` it, else mount it from another repository, else `POST` an upload
+//! and `PUT` the file, streamed; then `PUT` each manifest, children first,
+//! as the exact bytes the layout holds.
+//!
+//! Everything the image needs is checked on disk before the first request,
+//! so a broken layout fails before anything is sent.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::RegistryError;
+use super::auth::{AuthEnv, Credential};
+use super::reference::Reference;
+use super::transport::{
+    Body, Client, CredentialSource, Http, Method, Request, Response, RetryPolicy, UreqHttp,
+    with_query,
+};
+use crate::digest::Digest;
+use crate::oci::{Descriptor, Layout, OciError};
+
+/// The tag a reference with neither tag nor digest gets, as in docker and
+/// podman.
+const DEFAULT_TAG: &str = "latest";
+
+/// The annotation naming a manifest's tag in `index.json` (image-spec
+/// image-layout.md).
+const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// Blob uploads are raw bytes (distribution spec, "Pushing a blob
+/// monolithically").
+const BLOB_CONTENT_TYPE: &str = "application/octet-stream";
+
+/// How to reach the registry and prove who we are.
+#[derive(Debug, Clone, Default)]
+pub struct PushOptions {
+    /// `--creds`; when `None`, saved logins in `auth` are used.
+    pub credentials: Option<Credential>,
+    /// Where saved logins are looked up (see [`AuthEnv::from_env`]).
+    pub auth: AuthEnv,
+    /// PEM files of extra CAs to trust, besides the system's.
+    pub ca_certs: Vec<PathBuf>,
+    /// `HOST[:PORT]`s reached over plain HTTP; a bare HOST covers any port.
+    pub insecure_registries: Vec<String>,
+    /// A repository on the same registry that may hold the blobs already:
+    /// they are mounted from it instead of uploaded.
+    pub mount_from: Option<String>,
+    pub retry: RetryPolicy,
+}
+
+/// What was pushed. Counts only what the registry confirmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushReport {
+    /// Where the image is now: the reference with its tag and the digest.
+    pub reference: Reference,
+    pub digest: Digest,
+    pub media_type: String,
+    /// Manifests stored: 1, or an index and its children.
+    pub manifests: usize,
+    pub blobs_uploaded: usize,
+    pub blobs_mounted: usize,
+    /// Blobs the registry already had.
+    pub blobs_skipped: usize,
+    pub bytes_uploaded: u64,
+}
+
+/// Progress, for a progress bar.
+#[derive(Debug, Clone, Copy)]
+pub enum PushEvent<'a> {
+    /// Blob `index` of `total` (from 1) is being checked and sent.
+    Blob {
+        digest: &'a Digest,
+        size: u64,
+        index: usize,
+        total: usize,
+    },
+    BlobDone {
+        digest: &'a Digest,
+        outcome: BlobOutcome,
+    },
+    Manifest {
+        digest: &'a Digest,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobOutcome {
+    Uploaded,
+    Mounted,
+    Present,
+}
+
+/// Opens the layout to push from.
+pub fn open_layout(dir: &Path) -> Result<Layout, RegistryError> {
+    Layout::open(dir).map_err(|e| match e {
+        OciError::NotALayout { path } => RegistryError::NotALayout { path },
+        e => e.into(),
+    })
+}
+
+/// Pushes the image `tag` names in `layout` (or its only image, when `tag`
+/// is `None`) to `reference`. The reference's tag is the one pushed
+/// (`latest` if it has none); a reference with only a digest pushes by
+/// digest, and one with a digest must match the image.
+pub fn push(
+    layout: &Layout,
+    tag: Option<&str>,
+    reference: &Reference,
+    opts: &PushOptions,
+) -> Result<PushReport, RegistryError> {
+    push_with_events(layout, tag, reference, opts, &|_| {})
+}
+
+/// [`push`], reporting progress to `on_event`.
+pub fn push_with_events(
+    layout: &Layout,
+    tag: Option<&str>,
+    reference: &Reference,
+    opts: &PushOptions,
+    on_event: &dyn Fn(PushEvent),
+) -> Result<PushReport, RegistryError> {
+    let top = select(layout, tag)?;
+    let plan = plan(layout, &top)?;
+    if let Some(pinned) = reference.digest()
+        && *pinned != plan.top().digest
+    {
+        return Err(RegistryError::PinnedDigest {
+            reference: reference.to_string(),
+            pinned: *pinned,
+            image: plan.top().digest,
+        });
+    }
+    let scheme = if is_insecure(reference.registry(), &opts.insecure_registries) {
+        "http"
+    } else {
+        "https"
+    };
+    let credentials = match &opts.credentials {
+        Some(c) => CredentialSource::Given(c.clone()),
+        None => CredentialSource::Lookup(opts.auth.clone()),
+    };
+    let mut client = Client::new(
+        UreqHttp::new(&opts.ca_certs)?,
+        reference.registry(),
+        &format!("{scheme}://{}", reference.api_host()),
+        credentials,
+        opts.retry.clone(),
+    );
+    send(
+        &mut client,
+        &plan,
+        reference,
+        opts.mount_from.as_deref(),
+        on_event,
+    )
+}
+
+/// Whether `registry` is one of `insecure` (`HOST[:PORT]`, or a bare HOST
+/// for any port).
+fn is_insecure(registry: &str, insecure: &[String]) -> bool {
+    let host = if registry.starts_with('[') {
+        registry.split_inclusive(']').next().unwrap_or(registry)
+    } else {
+        registry.split(':').next().unwrap_or(registry)
+    };
+    insecure.iter().any(|i| i == registry || i == host)
+}
+
+/// The manifest descriptor to push: the one `tag` names, or the only image
+/// in the layout (entries that differ only in tag are one image).
+fn select(layout: &Layout, tag: Option<&str>) -> Result<Descriptor, RegistryError> {
+    let index = layout.read_index()?;
+    let tags = || -> Vec<String> {
+        let mut t: Vec<String> = index
+            .manifests()
+            .iter()
+            .filter_map(|d| d.annotations().as_ref()?.get(REF_NAME).cloned())
+            .collect();
+        t.sort();
+        t.dedup();
+        t
+    };
+    match tag {
+        Some(tag) => layout.resolve_tag(tag).map_err(|e| match e {
+            OciError::TagNotFound { layout, tag } => RegistryError::TagNotFound {
+                layout,
+                tag,
+                available: tags(),
+            },
+            e => e.into(),
+        }),
+        None => {
+            let digests: BTreeSet<String> = index
+                .manifests()
+                .iter()
+                .map(|d| d.digest().to_string())
+                .collect();
+            match (digests.len(), index.manifests().first()) {
+                (1, Some(only)) => Ok(only.clone()),
+                (count, _) => Err(RegistryError::TagRequired {
+                    layout: layout.root().to_path_buf(),
+                    count,
+                    tags: tags(),
+                }),
+            }
+        }
+    }
+}
+
+/// A blob to send, checked on disk.
+#[derive(Debug)]
+struct Blob {
+    digest: Digest,
+    size: u64,
+    path: PathBuf,
+}
+
+/// A manifest to send, as the layout's exact bytes.
+#[derive(Debug)]
+struct Manifest {
+    digest: Digest,
+    media_type: String,
+    bytes: Vec<u8>,
+}
+
+/// Everything one push sends, in order: blobs (each once), then
+/// manifests, children before the index that lists them.
+#[derive(Debug)]
+struct Plan {
+    blobs: Vec<Blob>,
+    manifests: Vec<Manifest>,
+}
+
+impl Plan {
+    fn top(&self) -> &Manifest {
+        // `plan` always pushes the top manifest last.
+        &self.manifests[self.manifests.len() - 1]
+    }
+}
+
+/// The fields of image manifests and indexes (OCI and Docker v2 alike)
+/// that name other content.
+#[derive(Deserialize)]
+struct Shape {
+    #[serde(rename = "mediaType", default)]
+    media_type: String,
+    #[serde(default)]
+    config: Option<Desc>,
+    #[serde(default)]
+    layers: Vec<Desc>,
+    #[serde(default)]
+    manifests: Vec<Desc>,
+}
+
+#[derive(Deserialize)]
+struct Desc {
+    #[serde(rename = "mediaType", default)]
+    media_type: String,
+    digest: String,
+    size: u64,
+}
+
+fn plan(layout: &Layout, top: &Descriptor) -> Result<Plan, RegistryError> {
+    let top = Desc {
+        media_type: top.media_type().to_string(),
+        digest: top.digest().to_string(),
+        size: top.size(),
+    };
+    let mut plan = Plan {
+        blobs: Vec::new(),
+        manifests: Vec::new(),
+    };
+    let mut seen = BTreeSet::new();
+    add_manifest(layout, &top, None, &mut plan, &mut seen)?;
+    Ok(plan)
+}
+
+fn add_manifest(
+    layout: &Layout,
+    desc: &Desc,
+    parent: Option<&Digest>,
+    plan: &mut Plan,
+    seen: &mut BTreeSet<Digest>,
+) -> Result<(), RegistryError> {
+    let digest = parse_digest(&desc.digest, parent)?;
+    let bytes = layout.read_blob(&digest)?;
+    if bytes.len() as u64 != desc.size {
+        return Err(OciError::SizeMismatch {
+            digest,
+            expected: desc.size,
+            found: bytes.len() as u64,
+        }
+        .into());
+    }
+    let shape: Shape = serde_json::from_slice(&bytes).map_err(|e| RegistryError::Manifest {
+        digest,
+        reason: format!("not a manifest or index: {e}"),
+    })?;
+    for child in &shape.manifests {
+        add_manifest(layout, child, Some(&digest), plan, seen)?;
+    }
+    for blob in shape.config.iter().chain(&shape.layers) {
+        let d = parse_digest(&blob.digest, Some(&digest))?;
+        layout.check_blob(&d, blob.size)?;
+        if seen.insert(d) {
+            plan.blobs.push(Blob {
+                digest: d,
+                size: blob.size,
+                path: layout.blob_path(&d),
+            });
+        }
+    }
+    let media_type = [&desc.media_type, &shape.media_type]
+        .into_iter()
+        .find(|m| !m.is_empty())
+        .cloned()
+        .ok_or_else(|| RegistryError::Manifest {
+            digest,
+            reason: "no media type, in its descriptor or itself".into(),
+        })?;
+    if !plan.manifests.iter().any(|m| m.digest == digest) {
+        plan.manifests.push(Manifest {
+            digest,
+            media_type,
+            bytes,
+        });
+    }
+    Ok(())
+}
+
+fn parse_digest(s: &str, parent: Option<&Digest>) -> Result<Digest, RegistryError> {
+    s.parse().map_err(|e| match parent {
+        Some(p) => RegistryError::Manifest {
+            digest: *p,
+            reason: format!("it refers to {s:?}: {e}"),
+        },
+        None => RegistryError::Layout(OciError::UnsupportedDigest {
+            path: PathBuf::from("index.json"),
+            digest: s.to_owned(),
+        }),
+    })
+}
+
+/// The network half: everything in `plan`, to `reference`'s repository.
+fn send<H: Http>(
+    client: &mut Client<H>,
+    plan: &Plan,
+    reference: &Reference,
+    mount_from: Option<&str>,
+    on_event: &dyn Fn(PushEvent),
+) -> Result<PushReport, RegistryError> {
+    let repo = reference.repository();
+    let mut scope = vec![format!("repository:{repo}:pull,push")];
+    let mount_from = mount_from.filter(|m| *m != repo);
+    if let Some(from) = mount_from {
+        scope.push(format!("repository:{from}:pull"));
+    }
+    client.ping()?;
+
+    let top = plan.top();
+    let mut report = PushReport {
+        reference: match (reference.tag(), reference.digest()) {
+            (None, Some(_)) => reference.clone(),
+            (tag, _) => reference
+                .with_tag(tag.unwrap_or(DEFAULT_TAG))
+                .with_digest(top.digest),
+        },
+        digest: top.digest,
+        media_type: top.media_type.clone(),
+        manifests: 0,
+        blobs_uploaded: 0,
+        blobs_mounted: 0,
+        blobs_skipped: 0,
+        bytes_uploaded: 0,
+    };
+    let total = plan.blobs.len();
+    for (i, blob) in plan.blobs.iter().enumerate() {
+        on_event(PushEvent::Blob {
+            digest: &blob.digest,
+            size: blob.size,
+            index: i + 1,
+            total,
+        });
+        let outcome = send_blob(client, repo, blob, mount_from, &scope)?;
+        match outcome {
+            BlobOutcome::Uploaded => {
+                report.blobs_uploaded += 1;
+                report.bytes_uploaded += blob.size;
+            }
+            BlobOutcome::Mounted => report.blobs_mounted += 1,
+            BlobOutcome::Present => report.blobs_skipped += 1,
+        }
+        on_event(PushEvent::BlobDone {
+            digest: &blob.digest,
+            outcome,
+        });
+    }
+    // Children go by digest; the top manifest under the tag, unless the
+    // reference names only a digest.
+    let top_target = match (reference.tag(), reference.digest()) {
+        (None, Some(d)) => d.to_string(),
+        (tag, _) => tag.unwrap_or(DEFAULT_TAG).to_owned(),
+    };
+    for m in &plan.manifests {
+        on_event(PushEvent::Manifest { digest: &m.digest });
+        let target = if m.digest == top.digest {
+            top_target.clone()
+        } else {
+            m.digest.to_string()
+        };
+        let path = format!("/v2/{repo}/manifests/{target}");
+        let req = Request::new(Method::Put, client.url(&path))
+            .header("Content-Type", &m.media_type)
+            .body(Body::Bytes(m.bytes.clone()));
+        let resp = client.send(&req, &scope)?;
+        expect(client, &resp, &[200, 201, 202], "PUT", &path)?;
+        check_digest(client, &resp, &m.digest, &format!("manifest {path}"))?;
+        report.manifests += 1;
+    }
+    Ok(report)
+}
+
+/// One blob: already there, mounted, or uploaded.
+fn send_blob<H: Http>(
+    client: &mut Client<H>,
+    repo: &str,
+    blob: &Blob,
+    mount_from: Option<&str>,
+    scope: &[String],
+) -> Result<BlobOutcome, RegistryError> {
+    let digest = blob.digest.to_string();
+    let path = format!("/v2/{repo}/blobs/{digest}");
+    let resp = client.send(&Request::new(Method::Head, client.url(&path)), scope)?;
+    match resp.status {
+        200 => return Ok(BlobOutcome::Present),
+        404 => {}
+        _ => expect(client, &resp, &[], "HEAD", &path)?,
+    }
+
+    let uploads = format!("/v2/{repo}/blobs/uploads/");
+    let start = match mount_from {
+        Some(from) => with_query(&client.url(&uploads), &[("mount", &digest), ("from", from)]),
+        None => client.url(&uploads),
+    };
+    let resp = client.send(&Request::new(Method::Post, &start), scope)?;
+    if mount_from.is_some() && resp.status == 201 {
+        check_digest(client, &resp, &blob.digest, &format!("blob {digest}"))?;
+        return Ok(BlobOutcome::Mounted);
+    }
+    // 202: a mount that did not happen starts an upload, as a POST would.
+    expect(client, &resp, &[202], "POST", &uploads)?;
+    let location = resp
+        .header("location")
+        .ok_or_else(|| RegistryError::Protocol {
+            registry: client.registry().to_owned(),
+            message: format!("POST {uploads} answered 202 with no Location"),
+        })?;
+    let url = with_query(&client.resolve(location), &[("digest", &digest)]);
+    let req = Request::new(Method::Put, url)
+        .header("Content-Type", BLOB_CONTENT_TYPE)
+        .body(Body::File {
+            path: blob.path.clone(),
+            size: blob.size,
+        });
+    let resp = client.send(&req, scope)?;
+    let upload_path = location.split('?').next().unwrap_or(location);
+    expect(client, &resp, &[201, 204], "PUT", upload_path)?;
+    check_digest(client, &resp, &blob.digest, &format!("blob {digest}"))?;
+    Ok(BlobOutcome::Uploaded)
+}
+
+/// An error unless `resp` has one of the `ok` statuses.
+fn expect<H: Http>(
+    client: &Client<H>,
+    resp: &Response,
+    ok: &[u16],
+    method: &str,
+    path: &str,
+) -> Result<(), RegistryError> {
+    if ok.contains(&resp.status) {
+        return Ok(());
+    }
+    Err(RegistryError::Status {
+        registry: client.registry().to_owned(),
+        action: format!("{method} {path}"),
+        status: resp.status,
+        message: resp.message(),
+    })
+}
+
+/// The registry's `Docker-Content-Digest`, when it sends one, must be the
+/// digest of what we sent.
+fn check_digest<H: Http>(
+    client: &Client<H>,
+    resp: &Response,
+    expected: &Digest,
+    what: &str,
+) -> Result<(), RegistryError> {
+    match resp.header("docker-content-digest") {
+        Some(found) if found.trim() != expected.to_string() => Err(RegistryError::DigestMismatch {
+            registry: client.registry().to_owned(),
+            what: what.to_owned(),
+            expected: *expected,
+            found: found.trim().to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::collections::{BTreeMap, HashMap};
+
+    use super::*;
+    use crate::oci::MediaType;
+    use crate::registry::transport::{HttpError, Response};
+
+    /// Stored manifests by (repository, tag or digest): media type, bytes.
+    type Manifests = BTreeMap<(String, String), (String, Vec<u8>)>;
+
+    /// An in-memory registry speaking enough of the distribution API for a
+    /// push, with switches for misbehaviour.
+    #[derive(Default)]
+    struct Fake {
+        /// Blobs by repository.
+        blobs: RefCell<BTreeMap<String, BTreeMap<Digest, Vec<u8>>>>,
+        manifests: RefCell<Manifests>,
+        uploads: RefCell<HashMap<String, String>>,
+        log: RefCell<Vec<String>>,
+        /// Answer manifest PUTs with this Docker-Content-Digest.
+        lie_about_digest: bool,
+        /// Relative upload Locations, with a query of their own.
+        relative_locations: bool,
+    }
+
+    impl Fake {
+        fn count(&self, prefix: &str) -> usize {
+            self.log
+                .borrow()
+                .iter()
+                .filter(|l| l.starts_with(prefix))
+                .count()
+        }
+    }
+
+    fn answer(status: u16, headers: &[(&str, String)]) -> Result<Response, HttpError> {
+        Ok(Response {
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            body: Vec::new(),
+        })
+    }
+
+    impl Http for &Fake {
+        fn send(&self, req: &Request) -> Result<Response, HttpError> {
+            let rest = req.url.strip_prefix("https://reg.example").unwrap();
+            let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+            let q: HashMap<&str, String> = query
+                .split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k, v.replace("%3A", ":").replace("%2F", "/")))
+                .collect();
+            self.log
+                .borrow_mut()
+                .push(format!("{} {path}", req.method.as_str()));
+            if path == "/v2/" {
+                return answer(200, &[]);
+            }
+            let p = path.strip_prefix("/v2/").unwrap();
+            if let Some((repo, d)) = p.split_once("/blobs/")
+                && req.method == Method::Head
+            {
+                let d: Digest = d.parse().unwrap();
+                let has = self
+                    .blobs
+                    .borrow()
+                    .get(repo)
+                    .is_some_and(|b| b.contains_key(&d));
+                return answer(if has { 200 } else { 404 }, &[]);
+            }
+            if let Some(repo) = p.strip_suffix("/blobs/uploads/") {
+                if let (Some(d), Some(from)) = (q.get("mount"), q.get("from")) {
+                    let d: Digest = d.parse().unwrap();
+                    let data = self
+                        .blobs
+                        .borrow()
+                        .get(from)
+                        .and_then(|b| b.get(&d).cloned());
+                    if let Some(data) = data {
+                        self.blobs
+                            .borrow_mut()
+                            .entry(repo.to_owned())
+                            .or_default()
+                            .insert(d, data);
+                        return answer(201, &[("docker-content-digest", d.to_string())]);
+                    }
+                }
+                let id = format!("u{}", self.uploads.borrow().len());
+                self.uploads
+                    .borrow_mut()
+                    .insert(id.clone(), repo.to_owned());
+                let location = if self.relative_locations {
+                    format!("/v2/{repo}/blobs/uploads/{id}?_state=abc")
+                } else {
+                    format!("https://reg.example/v2/{repo}/blobs/uploads/{id}")
+                };
+                return answer(202, &[("location", location)]);
+            }
+            if let Some((repo, id)) = p.split_once("/blobs/uploads/") {
+                assert_eq!(req.method, Method::Put);
+                assert_eq!(
+                    self.uploads.borrow().get(id).map(String::as_str),
+                    Some(repo)
+                );
+                if self.relative_locations {
+                    assert_eq!(q.get("_state").map(String::as_str), Some("abc"));
+                }
+                let Body::File { path, size } = &req.body else {
+                    panic!("blob bodies are streamed from files");
+                };
+                let data = std::fs::read(path).unwrap();
+                assert_eq!(data.len() as u64, *size);
+                let d = Digest::of(&data);
+                if q.get("digest") != Some(&d.to_string()) {
+                    return Ok(Response {
+                        status: 400,
+                        headers: Vec::new(),
+                        body: br#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"}]}"#.to_vec(),
+                    });
+                }
+                self.blobs
+                    .borrow_mut()
+                    .entry(repo.to_owned())
+                    .or_default()
+                    .insert(d, data);
+                return answer(201, &[("docker-content-digest", d.to_string())]);
+            }
+            if let Some((repo, reference)) = p.split_once("/manifests/") {
+                let Body::Bytes(bytes) = &req.body else {
+                    panic!("manifests are sent as bytes");
+                };
+                let shape: Shape = serde_json::from_slice(bytes).unwrap();
+                for b in shape.config.iter().chain(&shape.layers) {
+                    let d: Digest = b.digest.parse().unwrap();
+                    if !self
+                        .blobs
+                        .borrow()
+                        .get(repo)
+                        .is_some_and(|m| m.contains_key(&d))
+                    {
+                        return answer(400, &[]);
+                    }
+                }
+                for m in &shape.manifests {
+                    if !self
+                        .manifests
+                        .borrow()
+                        .contains_key(&(repo.to_owned(), m.digest.clone()))
+                    {
+                        return answer(400, &[]);
+                    }
+                }
+                let d = Digest::of(bytes);
+                let ct = req.header_value("content-type").unwrap().to_owned();
+                for key in [reference.to_owned(), d.to_string()] {
+                    self.manifests
+                        .borrow_mut()
+                        .insert((repo.to_owned(), key), (ct.clone(), bytes.clone()));
+                }
+                let reported = if self.lie_about_digest {
+                    Digest::of(b"lie").to_string()
+                } else {
+                    d.to_string()
+                };
+                return answer(201, &[("docker-content-digest", reported)]);
+            }
+            answer(404, &[])
+        }
+    }
+
+    fn client(fake: &Fake) -> Client<&Fake> {
+        Client::new(
+            fake,
+            "reg.example",
+            "https://reg.example",
+            CredentialSource::None,
+            RetryPolicy {
+                delays: Vec::new(),
+                sleep: |_| {},
+            },
+        )
+    }
+
+    /// A layout holding an image "app:v1" (config + 2 layers) and, when
+    /// `index` is set, an index "multi" over it and a second image sharing
+    /// one layer.
+    fn layout(dir: &Path, index: bool) -> (Layout, Descriptor) {
+        let layout = Layout::open_or_create(dir).unwrap();
+        let blob = |data: &[u8], mt: MediaType| layout.put_blob(mt, data).unwrap();
+        let l1 = blob(b"layer one", MediaType::ImageLayerGzip);
+        let l2 = blob(b"layer two", MediaType::ImageLayerGzip);
+        let manifest = |config: &[u8], layers: &[&Descriptor]| {
+            let c = blob(config, MediaType::ImageConfig);
+            let layers: Vec<String> = layers
+                .iter()
+                .map(|l| serde_json::to_string(l).unwrap())
+                .collect();
+            let json = format!(
+                r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[{}]}}"#,
+                serde_json::to_string(&c).unwrap(),
+                layers.join(",")
+            );
+            blob(json.as_bytes(), MediaType::ImageManifest)
+        };
+        let m1 = manifest(br#"{"architecture":"amd64"}"#, &[&l1, &l2]);
+        layout.set_tags(&m1, &["app:v1".to_owned()]).unwrap();
+        if !index {
+            return (layout, m1);
+        }
+        let m2 = manifest(br#"{"architecture":"arm64"}"#, &[&l1]);
+        let json = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{},{}]}}"#,
+            serde_json::to_string(&m1).unwrap(),
+            serde_json::to_string(&m2).unwrap()
+        );
+        let idx = blob(json.as_bytes(), MediaType::ImageIndex);
+        layout.set_tags(&idx, &["multi".to_owned()]).unwrap();
+        (layout, idx)
+    }
+
+    fn digest_of(d: &Descriptor) -> Digest {
+        d.digest().to_string().parse().unwrap()
+    }
+
+    fn push_to(fake: &Fake, layout: &Layout, tag: Option<&str>, r: &str) -> PushReport {
+        push_mounting(fake, layout, tag, r, None).unwrap()
+    }
+
+    fn push_mounting(
+        fake: &Fake,
+        layout: &Layout,
+        tag: Option<&str>,
+        r: &str,
+        from: Option<&str>,
+    ) -> Result<PushReport, RegistryError> {
+        let top = select(layout, tag)?;
+        let plan = plan(layout, &top)?;
+        send(
+            &mut client(fake),
+            &plan,
+            &Reference::parse(r).unwrap(),
+            from,
+            &|_| {},
+        )
+    }
+
+    #[test]
+    fn pushes_blobs_then_manifest_and_skips_what_is_there() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (layout, m) = layout(tmp.path(), false);
+        let fake = Fake::default();
+        let r = push_to(&fake, &layout, None, "reg.example/team/app:v1");
+        let digest = digest_of(&m);
+        assert_eq!(r.digest, digest);
+        assert_eq!(
+            r.reference.to_string(),
+            format!("reg.example/team/app:v1@{digest}")
+        );
+        assert_eq!(r.media_type, "application/vnd.oci.image.manifest.v1+json");
+        assert_eq!(
+            (
+                r.manifests,
+                r.blobs_uploaded,
+                r.blobs_mounted,
+                r.blobs_skipped
+            ),
+            (1, 3, 0, 0)
+        );
+        assert_eq!(r.bytes_uploaded, 9 + 9 + 24);
+        let stored = fake.manifests.borrow();
+        let (ct, bytes) = &stored[&("team/app".to_owned(), "v1".to_owned())];
+        assert_eq!(ct, "application/vnd.oci.image.manifest.v1+json");
+        assert_eq!(*bytes, layout.read_blob(&digest).unwrap(), "exact bytes");
+        drop(stored);
+        assert_eq!(fake.count("PUT /v2/team/app/blobs/uploads/"), 3);
+        assert_eq!(
+            fake.log.borrow().first().map(String::as_str),
+            Some("GET /v2/")
+        );
+        assert_eq!(
+            fake.log.borrow().last().map(String::as_str),
+            Some("PUT /v2/team/app/manifests/v1")
+        );
+
+        // Again: nothing uploaded, the manifest put again.
+        let r = push_to(&fake, &layout, Some("app:v1"), "reg.example/team/app");
+        assert_eq!(
+            (r.blobs_uploaded, r.blobs_skipped, r.bytes_uploaded),
+            (0, 3, 0)
+        );
+        assert_eq!(r.reference.tag(), Some("latest"));
+        assert_eq!(fake.count("PUT /v2/team/app/blobs/uploads/"), 3);
+        assert_eq!(fake.count("POST"), 3);
+    }
+
+    #[test]
+    fn mounts_from_another_repository() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (layout, _) = layout(tmp.path(), false);
+        let fake = Fake::default();
+        push_to(&fake, &layout, None, "reg.example/base:1");
+        let r = push_mounting(&fake, &layout, None, "reg.example/other:1", Some("base")).unwrap();
+        assert_eq!(
+            (r.blobs_uploaded, r.blobs_mounted, r.blobs_skipped),
+            (0, 3, 0)
+        );
+        assert_eq!(fake.count("PUT /v2/other/blobs"), 0);
+        // A mount the registry cannot do falls back to an upload.
+        let r =
+            push_mounting(&fake, &layout, None, "reg.example/third:1", Some("nowhere")).unwrap();
+        assert_eq!((r.blobs_uploaded, r.blobs_mounted), (3, 0));
+    }
+
+    #[test]
+    fn index_children_first_shared_blobs_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (layout, idx) = layout(tmp.path(), true);
+        let fake = Fake::default();
+        let r = push_to(&fake, &layout, Some("multi"), "reg.example/app");
+        assert_eq!(r.digest, digest_of(&idx));
+        assert_eq!(r.media_type, "application/vnd.oci.image.index.v1+json");
+        // 2 layers + 2 configs; 2 manifests + the index.
+        assert_eq!((r.blobs_uploaded, r.manifests), (4, 3));
+        let puts: Vec<String> = fake
+            .log
+            .borrow()
+            .iter()
+            .filter(|l| l.starts_with("PUT /v2/app/manifests/"))
+            .cloned()
+            .collect();
+        assert_eq!(puts.len(), 3);
+        assert!(puts[0].contains("sha256:") && puts[1].contains("sha256:"));
+        assert_eq!(puts[2], "PUT /v2/app/manifests/latest");
+    }
+
+    #[test]
+    fn by_digest_and_pinned_digests() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (layout, m) = layout(tmp.path(), false);
+        let d = digest_of(&m);
+        let fake = Fake::default();
+        let r = push_to(&fake, &layout, None, &format!("reg.example/app@{d}"));
+        assert_eq!(r.reference.to_string(), format!("reg.example/app@{d}"));
+        assert_eq!(
+            fake.log.borrow().last().cloned(),
+            Some(format!("PUT /v2/app/manifests/{d}"))
+        );
+        let other = Digest::of(b"other");
+        let err = push(
+            &layout,
+            None,
+            &Reference::parse(&format!("reg.example/app:v1@{other}")).unwrap(),
+            &PushOptions::default(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, RegistryError::PinnedDigest { pinned, image, .. }
+                if *pinned == other && *image == d),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn relative_locations_and_verified_digests() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (layout, _) = layout(tmp.path(), false);
+        let fake = Fake {
+            relative_locations: true,
+            ..Fake::default()
+        };
+        assert_eq!(
+            push_to(&fake, &layout, None, "reg.example/app").blobs_uploaded,
+            3
+        );
+
+        let fake = Fake {
+            lie_about_digest: true,
+            ..Fake::default()
+        };
+        let err = push_mounting(&fake, &layout, None, "reg.example/app", None).unwrap_err();
+        assert!(
+            matches!(&err, RegistryError::DigestMismatch { found, .. }
+                if *found == Digest::of(b"lie").to_string()),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_corrupt_blob_is_refused_by_the_registry_and_reported() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (layout, _) = layout(tmp.path(), false);
+        let layer = Digest::of(b"layer two");
+        std::fs::write(layout.blob_path(&layer), b"layer 2!!").unwrap();
+        let fake = Fake::default();
+        let err = push_mounting(&fake, &layout, None, "reg.example/app", None).unwrap_err();
+        assert!(
+            matches!(&err, RegistryError::Status { status: 400, message, .. }
+                if message.starts_with("DIGEST_INVALID")),
+            "{err:?}"
+        );
+        assert_eq!(
+            fake.count("PUT /v2/app/manifests"),
+            0,
+            "no manifest after a failure"
+        );
+    }
+
+    #[test]
+    fn local_problems_fail_before_any_request() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (layout, _) = layout(tmp.path(), true);
+        let err = select(&layout, None).unwrap_err();
+        assert!(
+            matches!(&err, RegistryError::TagRequired { count: 2, tags, .. }
+                if *tags == ["app:v1", "multi"]),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("app:v1, multi"), "{err}");
+        let err = select(&layout, Some("nope")).unwrap_err();
+        assert!(
+            matches!(&err, RegistryError::TagNotFound { tag, available, .. }
+                if tag == "nope" && available.len() == 2),
+            "{err:?}"
+        );
+        assert!(err.is_not_found());
+
+        // A missing layer: found while planning.
+        std::fs::remove_file(layout.blob_path(&Digest::of(b"layer one"))).unwrap();
+        let top = select(&layout, Some("app:v1")).unwrap();
+        let err = plan(&layout, &top).unwrap_err();
+        assert!(
+            matches!(err, RegistryError::Layout(OciError::BlobNotFound { .. })),
+            "{err:?}"
+        );
+
+        let empty = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            open_layout(empty.path()),
+            Err(RegistryError::NotALayout { .. })
+        ));
+    }
+
+    #[test]
+    fn one_image_under_several_tags_needs_no_tag() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (layout, m) = layout(tmp.path(), false);
+        layout
+            .set_tags(&m, &["app:v1".to_owned(), "app:latest".to_owned()])
+            .unwrap();
+        assert_eq!(select(&layout, None).unwrap().digest(), m.digest());
+    }
+
+    #[test]
+    fn insecure_registries() {
+        let list = vec![
+            "localhost:5000".to_owned(),
+            "10.0.0.1".to_owned(),
+            "[::1]".to_owned(),
+        ];
+        assert!(is_insecure("localhost:5000", &list));
+        assert!(!is_insecure("localhost:5001", &list));
+        assert!(!is_insecure("localhost", &list));
+        assert!(is_insecure("10.0.0.1:443", &list));
+        assert!(is_insecure("[::1]:5000", &list));
+    }
+}

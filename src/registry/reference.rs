@@ -1,0 +1,552 @@
+//! Image references, `[HOST[:PORT]/]NAME[:TAG][@DIGEST]`, parsed as docker
+//! does (distribution/reference's grammar and its "normalized" rules): the
+//! registry to push to, the repository on it, and the tag or digest.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::digest::{Digest, DigestError};
+
+/// The registry a reference with no host names (docker's default).
+pub const DEFAULT_REGISTRY: &str = "docker.io";
+
+/// `docker.io` is a name, not a host: Docker Hub serves the registry API
+/// from this host (docker's `DefaultV2Registry`).
+const DOCKER_HUB_API_HOST: &str = "registry-1.docker.io";
+
+/// Docker's legacy name for its registry, normalized to `docker.io`.
+const LEGACY_DEFAULT_REGISTRY: &str = "index.docker.io";
+
+/// Single-component names on Docker Hub live here (`alpine` is
+/// `docker.io/library/alpine`).
+const OFFICIAL_NAMESPACE: &str = "library";
+
+/// distribution/reference's `NameTotalLengthMax`: the registry and path
+/// together, as most registries store them.
+const NAME_TOTAL_LENGTH_MAX: usize = 255;
+
+/// The tag grammar allows one word character plus 127 more.
+const TAG_MAX: usize = 128;
+
+/// A parsed, normalized reference: `alpine` becomes
+/// `docker.io/library/alpine`, and `index.docker.io` becomes `docker.io`.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct Reference {
+    registry: String,
+    repository: String,
+    tag: Option<String>,
+    digest: Option<Digest>,
+}
+
+/// Why a string is not a reference. Each variant keeps the whole input so
+/// the message stands on its own.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ReferenceError {
+    #[error("invalid reference {input:?}: it is empty")]
+    Empty { input: String },
+    #[error("invalid reference {input:?}: the repository name {repository:?} must be lowercase")]
+    Uppercase { input: String, repository: String },
+    #[error(
+        "invalid reference {input:?}: {component:?} is not a valid repository path component \
+         (lowercase letters and digits, joined by '.', '_', '__' or dashes)"
+    )]
+    Repository { input: String, component: String },
+    #[error(
+        "invalid reference {input:?}: {host:?} is not a valid registry host \
+         (a domain name, an IPv4 address or a bracketed IPv6 address, with an optional :PORT)"
+    )]
+    Host { input: String, host: String },
+    #[error(
+        "invalid reference {input:?}: tag {tag:?} must be 1 to 128 of A-Za-z0-9_.- \
+         and not start with '.' or '-'"
+    )]
+    Tag { input: String, tag: String },
+    #[error("invalid reference {input:?}: bad digest")]
+    Digest { input: String, source: DigestError },
+    #[error(
+        "invalid reference {input:?}: the name is {len} characters, \
+         more than the {max} registries accept",
+        max = NAME_TOTAL_LENGTH_MAX
+    )]
+    TooLong { input: String, len: usize },
+    #[error(
+        "invalid reference {input:?}: a 64-digit hex string looks like an image id, \
+         not a repository name"
+    )]
+    HexName { input: String },
+}
+
+impl Reference {
+    /// Parses `[HOST[:PORT]/]NAME[:TAG][@DIGEST]`.
+    ///
+    /// The first path component is a registry host only if it contains a
+    /// `.` or a `:`, is `localhost`, or has an uppercase letter (which a
+    /// repository may not); otherwise the whole name is a Docker Hub
+    /// repository. This is distribution/reference's `splitDockerDomain`.
+    pub fn parse(input: &str) -> Result<Self, ReferenceError> {
+        if input.is_empty() {
+            return Err(ReferenceError::Empty {
+                input: input.into(),
+            });
+        }
+        if input.len() == 64
+            && input
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            return Err(ReferenceError::HexName {
+                input: input.into(),
+            });
+        }
+        let (name_tag, digest) = match input.split_once('@') {
+            Some((n, d)) => {
+                let digest = d.parse().map_err(|source| ReferenceError::Digest {
+                    input: input.into(),
+                    source,
+                })?;
+                (n, Some(digest))
+            }
+            None => (input, None),
+        };
+
+        let (registry, rest) = match name_tag.split_once('/') {
+            Some((first, rest)) if is_registry_component(first) => (first, rest),
+            _ => (DEFAULT_REGISTRY, name_tag),
+        };
+        // With the host split off, any ':' left separates the tag.
+        let (path, tag) = match rest.rsplit_once(':') {
+            Some((p, t)) => (p, Some(t)),
+            None => (rest, None),
+        };
+
+        check_host(registry).map_err(|()| ReferenceError::Host {
+            input: input.into(),
+            host: registry.into(),
+        })?;
+        if path.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(ReferenceError::Uppercase {
+                input: input.into(),
+                repository: path.into(),
+            });
+        }
+        for component in path.split('/') {
+            if !is_path_component(component) {
+                return Err(ReferenceError::Repository {
+                    input: input.into(),
+                    component: component.into(),
+                });
+            }
+        }
+        if let Some(t) = tag
+            && !is_tag(t)
+        {
+            return Err(ReferenceError::Tag {
+                input: input.into(),
+                tag: t.into(),
+            });
+        }
+        let len = registry.len() + 1 + path.len();
+        if len > NAME_TOTAL_LENGTH_MAX {
+            return Err(ReferenceError::TooLong {
+                input: input.into(),
+                len,
+            });
+        }
+
+        let registry = if registry == LEGACY_DEFAULT_REGISTRY {
+            DEFAULT_REGISTRY
+        } else {
+            registry
+        };
+        let repository = if registry == DEFAULT_REGISTRY && !path.contains('/') {
+            format!("{OFFICIAL_NAMESPACE}/{path}")
+        } else {
+            path.to_owned()
+        };
+        Ok(Reference {
+            registry: registry.to_owned(),
+            repository,
+            tag: tag.map(str::to_owned),
+            digest,
+        })
+    }
+
+    /// `HOST[:PORT]` as written (normalized for Docker Hub): the name used
+    /// for credentials and in messages.
+    pub fn registry(&self) -> &str {
+        &self.registry
+    }
+
+    /// The host (and port) that serves the registry API.
+    pub fn api_host(&self) -> &str {
+        if self.registry == DEFAULT_REGISTRY {
+            DOCKER_HUB_API_HOST
+        } else {
+            &self.registry
+        }
+    }
+
+    /// The repository path on the registry, e.g. `library/alpine`.
+    pub fn repository(&self) -> &str {
+        &self.repository
+    }
+
+    pub fn tag(&self) -> Option<&str> {
+        self.tag.as_deref()
+    }
+
+    pub fn digest(&self) -> Option<&Digest> {
+        self.digest.as_ref()
+    }
+
+    /// The same repository with `tag` (and no digest).
+    pub fn with_tag(&self, tag: &str) -> Reference {
+        Reference {
+            tag: Some(tag.to_owned()),
+            digest: None,
+            ..self.clone()
+        }
+    }
+
+    /// This reference pinned to `digest`, keeping its tag.
+    pub fn with_digest(&self, digest: Digest) -> Reference {
+        Reference {
+            digest: Some(digest),
+            ..self.clone()
+        }
+    }
+}
+
+impl FromStr for Reference {
+    type Err = ReferenceError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Reference::parse(s)
+    }
+}
+
+/// The full form, `HOST/REPOSITORY[:TAG][@DIGEST]`, which any tool parses
+/// back to the same reference.
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.registry, self.repository)?;
+        if let Some(t) = &self.tag {
+            write!(f, ":{t}")?;
+        }
+        if let Some(d) = &self.digest {
+            write!(f, "@{d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether the first component of a name is a registry host rather than
+/// part of a Docker Hub repository path.
+fn is_registry_component(first: &str) -> bool {
+    first.contains(['.', ':'])
+        || first == "localhost"
+        || first.bytes().any(|b| b.is_ascii_uppercase())
+}
+
+/// `host[:port]`: host is a domain name (components of alphanumerics and
+/// inner dashes joined by dots), an IPv4 address, or `[IPv6]`.
+fn check_host(s: &str) -> Result<(), ()> {
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (v6, after) = rest.split_once(']').ok_or(())?;
+        v6.parse::<std::net::Ipv6Addr>().map_err(|_| ())?;
+        match after {
+            "" => return Ok(()),
+            _ => ("", after.strip_prefix(':').ok_or(())?),
+        }
+    } else {
+        match s.split_once(':') {
+            Some((h, p)) => (h, p),
+            None => (s, ""),
+        }
+    };
+    let port_ok = port.is_empty() && !s.ends_with(':')
+        || (!port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()));
+    let host_ok = s.starts_with('[')
+        || host.split('.').all(|c| {
+            let b = c.as_bytes();
+            !b.is_empty()
+                && b.iter().all(|&x| x.is_ascii_alphanumeric() || x == b'-')
+                && b[0] != b'-'
+                && b[b.len() - 1] != b'-'
+        });
+    if port_ok && host_ok { Ok(()) } else { Err(()) }
+}
+
+/// `[a-z0-9]+ ((\.|_|__|-+) [a-z0-9]+)*`
+fn is_path_component(c: &str) -> bool {
+    let b = c.as_bytes();
+    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+    let mut i = 0;
+    loop {
+        let start = i;
+        while i < b.len() && alnum(b[i]) {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+        if i == b.len() {
+            return true;
+        }
+        let sep = &b[i..];
+        i += if sep.starts_with(b"__") {
+            2
+        } else if sep[0] == b'.' || sep[0] == b'_' {
+            1
+        } else if sep[0] == b'-' {
+            sep.iter().take_while(|&&x| x == b'-').count()
+        } else {
+            return false;
+        };
+    }
+}
+
+/// `[\w][\w.-]{0,127}`
+fn is_tag(t: &str) -> bool {
+    let word = |x: &u8| x.is_ascii_alphanumeric() || *x == b'_';
+    let b = t.as_bytes();
+    !b.is_empty()
+        && b.len() <= TAG_MAX
+        && word(&b[0])
+        && b.iter().all(|x| word(x) || *x == b'.' || *x == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Case = (
+        &'static str,
+        &'static str,
+        &'static str,
+        Option<&'static str>,
+        &'static str,
+    );
+    type Check = fn(&ReferenceError) -> bool;
+
+    const HEX: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+    #[test]
+    fn parses_and_normalizes() {
+        let d = format!("sha256:{HEX}");
+        // input, registry, repository, tag, api host
+        let cases: &[Case] = &[
+            (
+                "alpine",
+                "docker.io",
+                "library/alpine",
+                None,
+                "registry-1.docker.io",
+            ),
+            (
+                "alpine:3.20",
+                "docker.io",
+                "library/alpine",
+                Some("3.20"),
+                "registry-1.docker.io",
+            ),
+            (
+                "user/app",
+                "docker.io",
+                "user/app",
+                None,
+                "registry-1.docker.io",
+            ),
+            (
+                "docker.io/app",
+                "docker.io",
+                "library/app",
+                None,
+                "registry-1.docker.io",
+            ),
+            (
+                "index.docker.io/user/app:v1",
+                "docker.io",
+                "user/app",
+                Some("v1"),
+                "registry-1.docker.io",
+            ),
+            ("localhost/app", "localhost", "app", None, "localhost"),
+            (
+                "localhost:5000/app:latest",
+                "localhost:5000",
+                "app",
+                Some("latest"),
+                "localhost:5000",
+            ),
+            (
+                "127.0.0.1:5000/team/sub/app:v1.2-rc_3",
+                "127.0.0.1:5000",
+                "team/sub/app",
+                Some("v1.2-rc_3"),
+                "127.0.0.1:5000",
+            ),
+            ("[::1]:5000/app", "[::1]:5000", "app", None, "[::1]:5000"),
+            ("[fe80::1]/app", "[fe80::1]", "app", None, "[fe80::1]"),
+            (
+                "ghcr.io/o/a__b.c---d_e:_x",
+                "ghcr.io",
+                "o/a__b.c---d_e",
+                Some("_x"),
+                "ghcr.io",
+            ),
+            (
+                "Registry.Example.COM/app",
+                "Registry.Example.COM",
+                "app",
+                None,
+                "Registry.Example.COM",
+            ),
+            // A host with no port and no dot is a Docker Hub namespace.
+            (
+                "myhost/app",
+                "docker.io",
+                "myhost/app",
+                None,
+                "registry-1.docker.io",
+            ),
+            // With no '/', "host:5000" is a name and a tag, as in docker.
+            (
+                "myhost:5000",
+                "docker.io",
+                "library/myhost",
+                Some("5000"),
+                "registry-1.docker.io",
+            ),
+        ];
+        for &(input, registry, repository, tag, api) in cases {
+            let r = Reference::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(r.registry(), registry, "{input}");
+            assert_eq!(r.repository(), repository, "{input}");
+            assert_eq!(r.tag(), tag, "{input}");
+            assert_eq!(r.digest(), None, "{input}");
+            assert_eq!(r.api_host(), api, "{input}");
+            // Display is the full form, and parses back to the same thing.
+            assert_eq!(Reference::parse(&r.to_string()), Ok(r.clone()), "{input}");
+        }
+
+        let r = Reference::parse(&format!("localhost:5000/app:v1@{d}")).unwrap();
+        assert_eq!(r.tag(), Some("v1"));
+        assert_eq!(r.digest().map(ToString::to_string), Some(d.clone()));
+        assert_eq!(r.to_string(), format!("localhost:5000/app:v1@{d}"));
+        let r = Reference::parse(&format!("app@{d}")).unwrap();
+        assert_eq!((r.repository(), r.tag()), ("library/app", None));
+        assert_eq!(r.to_string(), format!("docker.io/library/app@{d}"));
+        assert_eq!(
+            r.with_tag("t").to_string(),
+            "docker.io/library/app:t",
+            "with_tag drops the digest"
+        );
+    }
+
+    #[test]
+    fn rejects_bad_references() {
+        let long = format!("example.com/{}", "a".repeat(250));
+        let cases: Vec<(String, Check)> = vec![
+            ("".into(), |e| matches!(e, ReferenceError::Empty { .. })),
+            (
+                "App".into(),
+                |e| matches!(e, ReferenceError::Uppercase { repository, .. } if repository == "App"),
+            ),
+            ("example.com/Team/app".into(), |e| {
+                matches!(e, ReferenceError::Uppercase { .. })
+            }),
+            (
+                "a b".into(),
+                |e| matches!(e, ReferenceError::Repository { component, .. } if component == "a b"),
+            ),
+            (
+                "example.com/".into(),
+                |e| matches!(e, ReferenceError::Repository { component, .. } if component.is_empty()),
+            ),
+            ("example.com/a//b".into(), |e| {
+                matches!(e, ReferenceError::Repository { .. })
+            }),
+            ("example.com/-a".into(), |e| {
+                matches!(e, ReferenceError::Repository { .. })
+            }),
+            ("example.com/a-".into(), |e| {
+                matches!(e, ReferenceError::Repository { .. })
+            }),
+            ("example.com/a..b".into(), |e| {
+                matches!(e, ReferenceError::Repository { .. })
+            }),
+            ("example.com/a___b".into(), |e| {
+                matches!(e, ReferenceError::Repository { .. })
+            }),
+            ("example.com/a._b".into(), |e| {
+                matches!(e, ReferenceError::Repository { .. })
+            }),
+            (
+                "-bad.com/app".into(),
+                |e| matches!(e, ReferenceError::Host { host, .. } if host == "-bad.com"),
+            ),
+            ("host..com/app".into(), |e| {
+                matches!(e, ReferenceError::Host { .. })
+            }),
+            ("host:/app".into(), |e| {
+                matches!(e, ReferenceError::Host { .. })
+            }),
+            ("host:50a/app".into(), |e| {
+                matches!(e, ReferenceError::Host { .. })
+            }),
+            ("host_x.com/app".into(), |e| {
+                matches!(e, ReferenceError::Host { .. })
+            }),
+            ("[::g]/app".into(), |e| {
+                matches!(e, ReferenceError::Host { .. })
+            }),
+            ("[::1]x/app".into(), |e| {
+                matches!(e, ReferenceError::Host { .. })
+            }),
+            (
+                "app:".into(),
+                |e| matches!(e, ReferenceError::Tag { tag, .. } if tag.is_empty()),
+            ),
+            ("app:-x".into(), |e| matches!(e, ReferenceError::Tag { .. })),
+            ("app:.x".into(), |e| matches!(e, ReferenceError::Tag { .. })),
+            ("app:a+b".into(), |e| {
+                matches!(e, ReferenceError::Tag { .. })
+            }),
+            (format!("app:{}", "t".repeat(129)), |e| {
+                matches!(e, ReferenceError::Tag { .. })
+            }),
+            (
+                "localhost:5000/app:v1:v2".into(),
+                |e| matches!(e, ReferenceError::Repository { component, .. } if component == "app:v1"),
+            ),
+            ("app@sha256:abc".into(), |e| {
+                matches!(e, ReferenceError::Digest { .. })
+            }),
+            (format!("app@sha512:{HEX}"), |e| {
+                matches!(e, ReferenceError::Digest { .. })
+            }),
+            (format!("app@{HEX}"), |e| {
+                matches!(e, ReferenceError::Digest { .. })
+            }),
+            (long, |e| {
+                matches!(e, ReferenceError::TooLong { len: 262, .. })
+            }),
+            (HEX.into(), |e| matches!(e, ReferenceError::HexName { .. })),
+        ];
+        for (input, check) in cases {
+            match Reference::parse(&input) {
+                Ok(r) => panic!("{input:?} parsed as {r}"),
+                Err(e) => {
+                    assert!(check(&e), "{input:?}: wrong error {e:?}");
+                    assert!(
+                        e.to_string().contains(&format!("{input:?}")),
+                        "{input:?}: message names the input: {e}"
+                    );
+                }
+            }
+        }
+        // A tag of exactly 128 characters is fine.
+        assert!(Reference::parse(&format!("app:{}", "t".repeat(128))).is_ok());
+    }
+}
