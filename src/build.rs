@@ -536,6 +536,7 @@ fn write(
     let opts = LayerOptions {
         mtime: plan.epoch,
         threads: plan.threads.max(1),
+        level: plan.compression_level,
     };
     let mut infos = Vec::new();
     let mut built = Vec::new();

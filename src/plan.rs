@@ -99,6 +99,8 @@ pub struct BuildPlan {
     pub epoch: u64,
     /// Compression threads; the output does not depend on it.
     pub threads: usize,
+    /// gzip level of the layers, 1 to 12.
+    pub compression_level: u32,
 }
 
 /// The image config as the user asked for it.

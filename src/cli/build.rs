@@ -118,6 +118,10 @@ pub struct BuildArgs {
     /// Take libraries, certificates and time zones from DIR instead of /
     #[arg(long, value_name = "DIR", default_value = "/")]
     sysroot: PathBuf,
+    /// gzip level of the layers: 1 (fastest) to 12 (smallest)
+    #[arg(long, value_name = "1-12", default_value_t = crate::layer::DEFAULT_LEVEL,
+          value_parser = clap::value_parser!(u32).range(1..=12))]
+    compression_level: u32,
     /// No progress or summary, just errors
     #[arg(short, long)]
     quiet: bool,
@@ -356,6 +360,7 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
         sysroot: args.sysroot.clone(),
         epoch: source_date_epoch()?,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        compression_level: args.compression_level,
     })
 }
 

@@ -18,9 +18,9 @@ use gzp::{GzpError, ZWriter};
 
 use super::LayerError;
 
-/// The usual default level (zlib's and libdeflate's 6). Changing it
-/// changes every layer digest.
-pub const LEVEL: u32 = 6;
+/// The default level (zlib's and libdeflate's usual 6). The level is part
+/// of what makes a digest: changing it changes every layer.
+pub const DEFAULT_LEVEL: u32 = 6;
 
 /// Input is cut into chunks of this size, each compressed on its own into
 /// one gzip member. The cut points depend only on this constant and the
@@ -49,10 +49,11 @@ impl<'scope, W: Write + Send + 'scope> ParGzip<'scope, W> {
     pub fn new<'env>(
         out: W,
         threads: usize,
+        level: u32,
         scope: &'scope Scope<'scope, 'env>,
     ) -> Result<Self, LayerError> {
         let builder = ParCompressBuilder::<Mgzip>::new()
-            .compression_level(Compression::new(LEVEL))
+            .compression_level(Compression::new(level))
             .buffer_size(CHUNK_SIZE)
             .and_then(|b| b.num_threads(threads))
             .map_err(|source| LayerError::Compress { source })?;
@@ -124,7 +125,7 @@ mod tests {
 
     fn compress(data: &[u8], threads: usize, write_size: usize) -> Vec<u8> {
         std::thread::scope(|scope| {
-            let mut z = ParGzip::new(Vec::new(), threads, scope).unwrap();
+            let mut z = ParGzip::new(Vec::new(), threads, DEFAULT_LEVEL, scope).unwrap();
             for piece in data.chunks(write_size) {
                 z.write_all(piece).unwrap();
                 // Flushing must not move chunk boundaries.
@@ -197,6 +198,32 @@ mod tests {
     }
 
     #[test]
+    fn levels_trade_size_for_speed_and_all_decode() {
+        let data = sample(3 * CHUNK_SIZE);
+        let compress_at = |level| {
+            std::thread::scope(|scope| {
+                let mut z = ParGzip::new(Vec::new(), 2, level, scope).unwrap();
+                z.write_all(&data).unwrap();
+                z.finish().unwrap()
+            })
+        };
+        let (fast, small) = (compress_at(1), compress_at(12));
+        assert!(
+            small.len() < fast.len(),
+            "{} vs {}",
+            small.len(),
+            fast.len()
+        );
+        for blob in [fast, small] {
+            let mut decoded = Vec::new();
+            MultiGzDecoder::new(&blob[..])
+                .read_to_end(&mut decoded)
+                .unwrap();
+            assert!(decoded == data);
+        }
+    }
+
+    #[test]
     fn header_is_fixed() {
         let out = compress(b"hello", 2, 5);
         // magic, CM=deflate, FLG=FEXTRA (no name or comment), MTIME=0,
@@ -209,7 +236,8 @@ mod tests {
 
     #[test]
     fn zero_threads_is_an_error_not_a_panic() {
-        let err = std::thread::scope(|scope| ParGzip::new(Vec::new(), 0, scope).err());
+        let err =
+            std::thread::scope(|scope| ParGzip::new(Vec::new(), 0, DEFAULT_LEVEL, scope).err());
         assert!(
             matches!(
                 err,
@@ -238,7 +266,7 @@ mod tests {
         }
         let data = sample(8 * CHUNK_SIZE);
         let first = std::thread::scope(|scope| {
-            let mut z = ParGzip::new(Broken, 2, scope).unwrap();
+            let mut z = ParGzip::new(Broken, 2, DEFAULT_LEVEL, scope).unwrap();
             for piece in data.chunks(1000) {
                 if let Err(e) = z.write_all(piece) {
                     let again = z.write_all(&data).unwrap_err();

@@ -16,7 +16,7 @@ mod fixture;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-pub use self::gzip::ParGzip;
+pub use self::gzip::{DEFAULT_LEVEL, ParGzip};
 pub use self::tar::{TarSummary, write_tar};
 pub use crate::digest::{Digest, DigestError, HashingWriter};
 use crate::rootfs::{ImagePath, Tree};
@@ -63,6 +63,8 @@ pub struct LayerOptions {
     pub mtime: u64,
     /// Compression threads. The output does not depend on it.
     pub threads: usize,
+    /// Compression level, 1 to 12.
+    pub level: u32,
 }
 
 impl Default for LayerOptions {
@@ -70,6 +72,7 @@ impl Default for LayerOptions {
         LayerOptions {
             mtime: 0,
             threads: 1,
+            level: gzip::DEFAULT_LEVEL,
         }
     }
 }
@@ -95,7 +98,7 @@ pub fn write_layer<W: Write + Send>(
     out: W,
 ) -> Result<LayerDigests, LayerError> {
     std::thread::scope(|scope| {
-        let gzip = ParGzip::new(HashingWriter::new(out), opts.threads, scope)?;
+        let gzip = ParGzip::new(HashingWriter::new(out), opts.threads, opts.level, scope)?;
         let mut tar_out = HashingWriter::new(gzip);
         // On error `tar_out` is dropped here, and `ParGzip`'s drop joins
         // the compressor before the scope ends.
@@ -124,7 +127,16 @@ mod tests {
 
     fn layer(tree: &Tree, mtime: u64, threads: usize) -> (LayerDigests, Vec<u8>) {
         let mut blob = Vec::new();
-        let digests = write_layer(tree, &LayerOptions { mtime, threads }, &mut blob).unwrap();
+        let digests = write_layer(
+            tree,
+            &LayerOptions {
+                mtime,
+                threads,
+                ..LayerOptions::default()
+            },
+            &mut blob,
+        )
+        .unwrap();
         (digests, blob)
     }
 
@@ -201,6 +213,7 @@ mod tests {
         let opts = LayerOptions {
             mtime: 0,
             threads: 2,
+            ..LayerOptions::default()
         };
         match write_layer(&f.tree, &opts, &mut blob) {
             Err(LayerError::SizeChanged {
@@ -223,6 +236,7 @@ mod tests {
         let opts = LayerOptions {
             mtime: 0,
             threads: 0,
+            ..LayerOptions::default()
         };
         assert!(matches!(
             write_layer(&f.tree, &opts, Vec::new()),
@@ -257,6 +271,7 @@ mod tests {
         let opts = LayerOptions {
             mtime: fixture::MTIME,
             threads: 2,
+            ..LayerOptions::default()
         };
         write_layer(&f.tree, &opts, File::create(&path).unwrap()).unwrap();
 
