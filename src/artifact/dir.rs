@@ -20,8 +20,9 @@ const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
 const MAX_FOLLOW_DEPTH: usize = 8;
 
 /// Which paths of a tree to leave out. A pattern without `/` matches any
-/// path component (`__pycache__`); one with `/` matches a path prefix
-/// relative to the tree (`lib/src.zip`).
+/// path component (`__pycache__`, or `config-*` with a trailing `*` for a
+/// prefix); one with `/` matches a path prefix relative to the tree
+/// (`lib/src.zip`).
 #[derive(Clone, Debug, Default)]
 pub struct Exclude {
     patterns: Vec<String>,
@@ -51,6 +52,11 @@ impl Exclude {
         self.patterns.iter().any(|p| {
             if p.contains('/') {
                 rel.starts_with(p)
+            } else if let Some(prefix) = p.strip_suffix('*') {
+                rel.components().any(|c| {
+                    matches!(c, Component::Normal(n)
+                        if n.to_str().is_some_and(|n| n.starts_with(prefix)))
+                })
             } else {
                 rel.components()
                     .any(|c| matches!(c, Component::Normal(n) if n == p.as_str()))
@@ -290,8 +296,10 @@ mod tests {
 
     #[test]
     fn exclude_and_layers_table() {
-        let ex = Exclude::new(["__pycache__", "lib/src.zip", "test"]);
+        let ex = Exclude::new(["__pycache__", "lib/src.zip", "test", "config-*"]);
         let cases = [
+            ("config-3.11-x86_64-linux-gnu/libpython3.11.a", true),
+            ("configparser.py", false),
             ("a/__pycache__/x.pyc", true),
             ("lib/src.zip", true),
             ("lib/src.zip.txt", false),

@@ -3,7 +3,8 @@
 //! at its own absolute path, since venvs are not relocatable).
 //!
 //! Left out of the standard library unless `full_stdlib`: `test/`,
-//! `idlelib/`, `__pycache__` (bytecode is rebuilt from sources whose
+//! `idlelib/`, `config-*/` (the static libpython for building
+//! extensions), `__pycache__` (bytecode is rebuilt from sources whose
 //! mtimes the image fixes, so shipped .pyc files would be stale anyway)
 //! and the base interpreter's own site-packages.
 
