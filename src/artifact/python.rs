@@ -17,12 +17,15 @@ use super::binary::{AddedBinary, add_root_program};
 use super::dir::{Exclude, add_dir};
 use super::{ArtifactError, Context};
 
+/// `config-X.Y-<triplet>` holds the static libpython and Makefile for
+/// building extensions, not for running them.
 const STDLIB_EXCLUDE: &[&str] = &[
     "test",
     "idlelib",
     "__pycache__",
     "site-packages",
     "dist-packages",
+    "config-*",
 ];
 
 /// A venv as read from disk.
