@@ -8,6 +8,7 @@ mod harness;
 mod image;
 mod ldd;
 mod oci_layout;
+mod runtimes;
 // Shared helpers: not every one is used by the tests of the moment.
 #[allow(dead_code)]
 mod util;
