@@ -7,27 +7,23 @@
 //! `#[ignore = "needs root/runc"]`; the rest read the layout directly.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::net::TcpStream;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use mkimage::oci::Digest;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::util::{
-    Bundle, Output, RunOpts, cc, check, free_port, mkimage, podman_run, require_tool, run,
-    run_image, skopeo_inspect, tempdir, validate_layout,
+    Bundle, Kind, Layer, Output, RunOpts, cc, check, config, free_port, index, index_refs,
+    layer_digests, layers, manifest, manifest_digest, merged, mkimage, podman_run, require_tool,
+    resolve, run, run_image, skopeo_inspect, tempdir, validate_layout,
 };
 
 /// The tag most tests build, as stored in `org.opencontainers.image.ref.name`
 /// and addressed by the tools (`oci:DIR:app:test`).
 const TAG: &str = "app:test";
-
-/// The annotation an image layout's index names each image by.
-const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 /// The image's /etc/passwd, byte for byte (the spec's).
 const PASSWD: &str = "root:x:0:0:root:/root:/sbin/nologin\n\
@@ -97,256 +93,7 @@ fn build_tagged(layout: &Path, tag: &str, args: &[String]) -> Output {
     )
 }
 
-// ---- reading a layout -------------------------------------------------------
-
-fn read_json(path: &Path) -> Value {
-    let text =
-        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
-}
-
-/// The layout's index.json.
-fn index(layout: &Path) -> Value {
-    read_json(&layout.join("index.json"))
-}
-
-/// Every `(ref name, manifest digest)` in the index, in index order.
-fn index_refs(layout: &Path) -> Vec<(String, String)> {
-    index(layout)["manifests"]
-        .as_array()
-        .expect("index.json has a manifests array")
-        .iter()
-        .map(|m| {
-            (
-                m["annotations"][REF_NAME]
-                    .as_str()
-                    .unwrap_or_else(|| panic!("index entry without {REF_NAME}: {m}"))
-                    .to_owned(),
-                m["digest"].as_str().expect("index entry digest").to_owned(),
-            )
-        })
-        .collect()
-}
-
-/// The blob `digest` names, checked against its digest and, when given, its
-/// size.
-fn blob(layout: &Path, descriptor: &Value) -> Vec<u8> {
-    let digest: Digest = descriptor["digest"]
-        .as_str()
-        .unwrap_or_else(|| panic!("descriptor without digest: {descriptor}"))
-        .parse()
-        .expect("a sha256 digest");
-    let path = layout.join("blobs/sha256").join(digest.hex());
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    assert_eq!(
-        Digest::of(&bytes),
-        digest,
-        "{} has the wrong content",
-        path.display()
-    );
-    assert_eq!(
-        descriptor["size"].as_u64(),
-        Some(bytes.len() as u64),
-        "size of {digest}"
-    );
-    bytes
-}
-
-/// The index entry tagged `tag`; panics unless there is exactly one.
-fn index_entry(layout: &Path, tag: &str) -> Value {
-    let index = index(layout);
-    let entries: Vec<&Value> = index["manifests"]
-        .as_array()
-        .expect("index.json has a manifests array")
-        .iter()
-        .filter(|m| m["annotations"][REF_NAME] == tag)
-        .collect();
-    assert_eq!(entries.len(), 1, "entries tagged {tag} in {index}");
-    entries[0].clone()
-}
-
-/// The manifest digest tagged `tag`.
-fn manifest_digest(layout: &Path, tag: &str) -> String {
-    index_entry(layout, tag)["digest"]
-        .as_str()
-        .expect("digest")
-        .to_owned()
-}
-
-/// The manifest tagged `tag`.
-fn manifest(layout: &Path, tag: &str) -> Value {
-    let entry = index_entry(layout, tag);
-    assert_eq!(
-        entry["mediaType"], "application/vnd.oci.image.manifest.v1+json",
-        "{entry}"
-    );
-    serde_json::from_slice(&blob(layout, &entry)).expect("manifest is JSON")
-}
-
-/// The image config tagged `tag`.
-fn config(layout: &Path, tag: &str) -> Value {
-    let manifest = manifest(layout, tag);
-    serde_json::from_slice(&blob(layout, &manifest["config"])).expect("config is JSON")
-}
-
-/// The layer digests of the image tagged `tag`, bottom first.
-fn layer_digests(layout: &Path, tag: &str) -> Vec<String> {
-    manifest(layout, tag)["layers"]
-        .as_array()
-        .expect("manifest layers")
-        .iter()
-        .map(|l| l["digest"].as_str().expect("layer digest").to_owned())
-        .collect()
-}
-
-/// One entry of a layer tar.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Kind {
-    File(Vec<u8>),
-    Dir,
-    Symlink(String),
-    Other(String),
-}
-
-#[derive(Debug, Clone)]
-struct Entry {
-    kind: Kind,
-    mode: u32,
-    uid: u64,
-    gid: u64,
-}
-
-/// A layer's entries by path, normalized to `etc/passwd` (no `./`, no
-/// leading or trailing `/`).
-type Layer = BTreeMap<String, Entry>;
-
-/// Every layer of the image tagged `tag`, bottom first.
-fn layers(layout: &Path, tag: &str) -> Vec<Layer> {
-    let manifest = manifest(layout, tag);
-    manifest["layers"]
-        .as_array()
-        .expect("manifest layers")
-        .iter()
-        .map(|descriptor| {
-            let bytes = blob(layout, descriptor);
-            match descriptor["mediaType"].as_str() {
-                Some("application/vnd.oci.image.layer.v1.tar+gzip") => {
-                    read_tar(flate2::read::MultiGzDecoder::new(&bytes[..]))
-                }
-                Some("application/vnd.oci.image.layer.v1.tar") => read_tar(&bytes[..]),
-                other => panic!("unexpected layer media type {other:?}"),
-            }
-        })
-        .collect()
-}
-
-fn read_tar(reader: impl Read) -> Layer {
-    let mut archive = tar::Archive::new(reader);
-    let mut layer = Layer::new();
-    for entry in archive.entries().expect("read layer tar") {
-        let mut entry = entry.expect("layer tar entry");
-        let path = entry
-            .path()
-            .expect("entry path")
-            .to_string_lossy()
-            .into_owned();
-        let path = path.trim_start_matches("./").trim_matches('/').to_owned();
-        let header = entry.header();
-        let (mode, uid, gid) = (
-            header.mode().expect("mode"),
-            header.uid().expect("uid"),
-            header.gid().expect("gid"),
-        );
-        let kind = match header.entry_type() {
-            tar::EntryType::Regular => {
-                let mut data = Vec::new();
-                entry.read_to_end(&mut data).expect("read entry");
-                Kind::File(data)
-            }
-            tar::EntryType::Directory => Kind::Dir,
-            tar::EntryType::Symlink => Kind::Symlink(
-                entry
-                    .link_name()
-                    .expect("link name")
-                    .expect("symlink target")
-                    .to_string_lossy()
-                    .into_owned(),
-            ),
-            other => Kind::Other(format!("{other:?}")),
-        };
-        let old = layer.insert(
-            path.clone(),
-            Entry {
-                kind,
-                mode,
-                uid,
-                gid,
-            },
-        );
-        assert!(old.is_none(), "{path} appears twice in one layer");
-    }
-    layer
-}
-
-/// The layers stacked: later layers replace earlier entries.
-fn merged(layers: &[Layer]) -> Layer {
-    let mut all = Layer::new();
-    for layer in layers {
-        for (path, entry) in layer {
-            assert!(
-                !path.rsplit('/').next().unwrap_or("").starts_with(".wh."),
-                "unexpected whiteout {path}"
-            );
-            all.insert(path.clone(), entry.clone());
-        }
-    }
-    all
-}
-
-/// Follows symlinks through the stacked layers the way the kernel would
-/// inside the image, and returns the path `path` ends at.
-fn resolve(tree: &Layer, path: &str) -> String {
-    let mut pending: Vec<String> = path
-        .split('/')
-        .filter(|c| !c.is_empty())
-        .rev()
-        .map(str::to_owned)
-        .collect();
-    let mut done: Vec<String> = Vec::new();
-    let mut hops = 0;
-    while let Some(component) = pending.pop() {
-        match component.as_str() {
-            "." => continue,
-            ".." => {
-                done.pop();
-                continue;
-            }
-            _ => {}
-        }
-        done.push(component);
-        let here = done.join("/");
-        if let Some(Entry {
-            kind: Kind::Symlink(target),
-            ..
-        }) = tree.get(&here)
-        {
-            hops += 1;
-            assert!(hops < 40, "too many symlinks resolving {path}");
-            done.pop();
-            if target.starts_with('/') {
-                done.clear();
-            }
-            pending.extend(
-                target
-                    .split('/')
-                    .filter(|c| !c.is_empty())
-                    .rev()
-                    .map(str::to_owned),
-            );
-        }
-    }
-    done.join("/")
-}
+// ---- host files -----------------------------------------------------------
 
 /// A directory's contents: relative path → file bytes (None for a directory).
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {

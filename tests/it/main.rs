@@ -11,6 +11,7 @@ mod inspect;
 mod ldd;
 mod oci_layout;
 mod registry;
+mod runtimes;
 // Shared helpers: not every one is used by the tests of the moment.
 #[allow(dead_code)]
 mod util;

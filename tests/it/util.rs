@@ -1,12 +1,14 @@
 //! Test harness: runs the built `mkimage`, then checks and runs the images it
 //! writes with the reference tools (umoci + runc, podman, skopeo,
-//! oci-image-tool).
+//! oci-image-tool), and reads the layouts it writes (index, manifests,
+//! configs, layer tars) directly.
 //!
 //! Every helper that needs a tool calls [`require_tool`] first, so a missing
 //! tool fails the test with a message naming the fix instead of skipping it.
 //! Tests that need root or runc are `#[ignore = "needs root/runc"]`;
 //! `scripts/test` installs the tools and runs them with `--include-ignored`.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
@@ -16,6 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use mkimage::oci::Digest;
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -257,6 +260,114 @@ impl Bundle {
         result.unwrap_or_else(|out| {
             panic!("container {id} timed out after {:?}: {out}", opts.timeout)
         })
+    }
+
+    /// Starts the bundle with `runc run` and returns at once, for servers:
+    /// the container is killed and deleted when the [`Running`] is stopped or
+    /// dropped. `opts.timeout` does not apply.
+    pub fn spawn(&self, opts: &RunOpts) -> Running {
+        require_tool("runc");
+        let config = runtime_config(&self.config, opts);
+        let json = serde_json::to_vec_pretty(&config).expect("serialize config.json");
+        std::fs::write(self.path().join("config.json"), json).expect("write config.json");
+
+        let id = container_id();
+        let mut child = Command::new("runc")
+            .arg("run")
+            .arg("--bundle")
+            .arg(self.path())
+            .arg(&id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn runc: {e}"));
+        let stdout = drain(child.stdout.take());
+        let stderr = drain(child.stderr.take());
+        Running {
+            id,
+            child: Some(Started {
+                runc: child,
+                stdout,
+                stderr,
+            }),
+        }
+    }
+}
+
+/// A container started by [`Bundle::spawn`]: `runc run` in the foreground,
+/// its output collected on other threads.
+pub struct Running {
+    id: String,
+    /// `None` once stopped.
+    child: Option<Started>,
+}
+
+/// `runc run` and the threads reading its stdout and stderr.
+struct Started {
+    runc: Child,
+    stdout: JoinHandle<Vec<u8>>,
+    stderr: JoinHandle<Vec<u8>>,
+}
+
+impl Running {
+    /// The host pid of the container's init process once runc has started
+    /// it, or `None` while it is being created or after it has exited.
+    pub fn pid(&self) -> Option<u32> {
+        let out = run(Command::new("runc").args(["state", &self.id]));
+        if !out.status.success() {
+            return None;
+        }
+        let state: Value = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("runc state printed bad JSON ({e}): {out}"));
+        if state["status"] != "running" {
+            return None;
+        }
+        state["pid"]
+            .as_u64()
+            .and_then(|p| u32::try_from(p).ok())
+            .filter(|&p| p != 0)
+    }
+
+    /// Panics, with the container's output, if `runc run` has exited.
+    #[track_caller]
+    pub fn assert_running(&mut self) {
+        let started = self.child.as_mut().expect("the container was stopped");
+        if started.runc.try_wait().expect("wait for runc").is_some() {
+            let out = self.stop();
+            panic!("container exited early: {out}");
+        }
+    }
+
+    /// Kills the container (SIGKILL to every process in it) and returns what
+    /// it printed; its exit status is then runc's, after the kill.
+    pub fn stop(&mut self) -> Output {
+        let Started {
+            runc: mut child,
+            stdout,
+            stderr,
+        } = self.child.take().expect("the container was stopped");
+        // Removes the container whatever its state; `runc run` then returns.
+        let _ = run(Command::new("runc").args(["delete", "--force", &self.id]));
+        let grace = Instant::now() + Duration::from_secs(5);
+        while child.try_wait().expect("wait for runc").is_none() && Instant::now() < grace {
+            std::thread::sleep(POLL);
+        }
+        let _ = child.kill();
+        let status = child.wait().expect("wait for runc");
+        Output {
+            status,
+            stdout: join(stdout),
+            stderr: join(stderr),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            self.stop();
+        }
     }
 }
 
@@ -513,4 +624,293 @@ pub fn validate_layout(layout: &Path) {
             .args(["validate", "--type", "image"])
             .arg(layout),
     );
+}
+
+// ---- reading a layout -------------------------------------------------------
+//
+// Read straight from the layout's files (no tools, no root): every blob is
+// checked against its digest and size as it is read.
+
+/// The annotation an image layout's index names each image by.
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// The annotation mkimage puts on each layer descriptor of a manifest: base,
+/// libs, runtime, deps or app.
+pub const LAYER_ANNOTATION: &str = "org.mkimage.layer";
+
+pub fn read_json(path: &Path) -> Value {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
+}
+
+/// The layout's index.json.
+pub fn index(layout: &Path) -> Value {
+    read_json(&layout.join("index.json"))
+}
+
+/// Every `(ref name, manifest digest)` in the index, in index order.
+pub fn index_refs(layout: &Path) -> Vec<(String, String)> {
+    index(layout)["manifests"]
+        .as_array()
+        .expect("index.json has a manifests array")
+        .iter()
+        .map(|m| {
+            (
+                m["annotations"][REF_NAME]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("index entry without {REF_NAME}: {m}"))
+                    .to_owned(),
+                m["digest"].as_str().expect("index entry digest").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The blob `digest` names, checked against its digest and, when given, its
+/// size.
+pub fn blob(layout: &Path, descriptor: &Value) -> Vec<u8> {
+    let digest: Digest = descriptor["digest"]
+        .as_str()
+        .unwrap_or_else(|| panic!("descriptor without digest: {descriptor}"))
+        .parse()
+        .expect("a sha256 digest");
+    let path = layout.join("blobs/sha256").join(digest.hex());
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    assert_eq!(
+        Digest::of(&bytes),
+        digest,
+        "{} has the wrong content",
+        path.display()
+    );
+    assert_eq!(
+        descriptor["size"].as_u64(),
+        Some(bytes.len() as u64),
+        "size of {digest}"
+    );
+    bytes
+}
+
+/// The index entry tagged `tag`; panics unless there is exactly one.
+pub fn index_entry(layout: &Path, tag: &str) -> Value {
+    let index = index(layout);
+    let entries: Vec<&Value> = index["manifests"]
+        .as_array()
+        .expect("index.json has a manifests array")
+        .iter()
+        .filter(|m| m["annotations"][REF_NAME] == tag)
+        .collect();
+    assert_eq!(entries.len(), 1, "entries tagged {tag} in {index}");
+    entries[0].clone()
+}
+
+/// The manifest digest tagged `tag`.
+pub fn manifest_digest(layout: &Path, tag: &str) -> String {
+    index_entry(layout, tag)["digest"]
+        .as_str()
+        .expect("digest")
+        .to_owned()
+}
+
+/// The manifest tagged `tag`.
+pub fn manifest(layout: &Path, tag: &str) -> Value {
+    let entry = index_entry(layout, tag);
+    assert_eq!(
+        entry["mediaType"], "application/vnd.oci.image.manifest.v1+json",
+        "{entry}"
+    );
+    serde_json::from_slice(&blob(layout, &entry)).expect("manifest is JSON")
+}
+
+/// The image config tagged `tag`.
+pub fn config(layout: &Path, tag: &str) -> Value {
+    let manifest = manifest(layout, tag);
+    serde_json::from_slice(&blob(layout, &manifest["config"])).expect("config is JSON")
+}
+
+/// The layer digests of the image tagged `tag`, bottom first.
+pub fn layer_digests(layout: &Path, tag: &str) -> Vec<String> {
+    manifest(layout, tag)["layers"]
+        .as_array()
+        .expect("manifest layers")
+        .iter()
+        .map(|l| l["digest"].as_str().expect("layer digest").to_owned())
+        .collect()
+}
+
+/// One entry of a layer tar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    File(Vec<u8>),
+    Dir,
+    Symlink(String),
+    Other(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub kind: Kind,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+}
+
+/// A layer's entries by path, normalized to `etc/passwd` (no `./`, no
+/// leading or trailing `/`).
+pub type Layer = BTreeMap<String, Entry>;
+
+/// Every layer of the image tagged `tag`, bottom first.
+pub fn layers(layout: &Path, tag: &str) -> Vec<Layer> {
+    let manifest = manifest(layout, tag);
+    manifest["layers"]
+        .as_array()
+        .expect("manifest layers")
+        .iter()
+        .map(|descriptor| {
+            let bytes = blob(layout, descriptor);
+            match descriptor["mediaType"].as_str() {
+                Some("application/vnd.oci.image.layer.v1.tar+gzip") => {
+                    read_tar(flate2::read::MultiGzDecoder::new(&bytes[..]))
+                }
+                Some("application/vnd.oci.image.layer.v1.tar") => read_tar(&bytes[..]),
+                other => panic!("unexpected layer media type {other:?}"),
+            }
+        })
+        .collect()
+}
+
+fn read_tar(reader: impl Read) -> Layer {
+    let mut archive = tar::Archive::new(reader);
+    let mut layer = Layer::new();
+    for entry in archive.entries().expect("read layer tar") {
+        let mut entry = entry.expect("layer tar entry");
+        let path = entry
+            .path()
+            .expect("entry path")
+            .to_string_lossy()
+            .into_owned();
+        let path = path.trim_start_matches("./").trim_matches('/').to_owned();
+        let header = entry.header();
+        let (mode, uid, gid) = (
+            header.mode().expect("mode"),
+            header.uid().expect("uid"),
+            header.gid().expect("gid"),
+        );
+        let kind = match header.entry_type() {
+            tar::EntryType::Regular => {
+                let mut data = Vec::new();
+                entry.read_to_end(&mut data).expect("read entry");
+                Kind::File(data)
+            }
+            tar::EntryType::Directory => Kind::Dir,
+            tar::EntryType::Symlink => Kind::Symlink(
+                entry
+                    .link_name()
+                    .expect("link name")
+                    .expect("symlink target")
+                    .to_string_lossy()
+                    .into_owned(),
+            ),
+            other => Kind::Other(format!("{other:?}")),
+        };
+        let old = layer.insert(
+            path.clone(),
+            Entry {
+                kind,
+                mode,
+                uid,
+                gid,
+            },
+        );
+        assert!(old.is_none(), "{path} appears twice in one layer");
+    }
+    layer
+}
+
+/// The layers stacked: later layers replace earlier entries.
+pub fn merged(layers: &[Layer]) -> Layer {
+    let mut all = Layer::new();
+    for layer in layers {
+        for (path, entry) in layer {
+            assert!(
+                !path.rsplit('/').next().unwrap_or("").starts_with(".wh."),
+                "unexpected whiteout {path}"
+            );
+            all.insert(path.clone(), entry.clone());
+        }
+    }
+    all
+}
+
+/// Follows symlinks through the stacked layers the way the kernel would
+/// inside the image, and returns the path `path` ends at.
+pub fn resolve(tree: &Layer, path: &str) -> String {
+    let mut pending: Vec<String> = path
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .rev()
+        .map(str::to_owned)
+        .collect();
+    let mut done: Vec<String> = Vec::new();
+    let mut hops = 0;
+    while let Some(component) = pending.pop() {
+        match component.as_str() {
+            "." => continue,
+            ".." => {
+                done.pop();
+                continue;
+            }
+            _ => {}
+        }
+        done.push(component);
+        let here = done.join("/");
+        if let Some(Entry {
+            kind: Kind::Symlink(target),
+            ..
+        }) = tree.get(&here)
+        {
+            hops += 1;
+            assert!(hops < 40, "too many symlinks resolving {path}");
+            done.pop();
+            if target.starts_with('/') {
+                done.clear();
+            }
+            pending.extend(
+                target
+                    .split('/')
+                    .filter(|c| !c.is_empty())
+                    .rev()
+                    .map(str::to_owned),
+            );
+        }
+    }
+    done.join("/")
+}
+
+/// The `org.mkimage.layer` name of each layer of the image tagged `tag`,
+/// bottom first.
+pub fn layer_names(layout: &Path, tag: &str) -> Vec<String> {
+    manifest(layout, tag)["layers"]
+        .as_array()
+        .expect("manifest layers")
+        .iter()
+        .map(|l| {
+            l["annotations"][LAYER_ANNOTATION]
+                .as_str()
+                .unwrap_or_else(|| panic!("layer without {LAYER_ANNOTATION}: {l}"))
+                .to_owned()
+        })
+        .collect()
+}
+
+/// The layers of the image tagged `tag` by their `org.mkimage.layer` name;
+/// panics if a name appears twice.
+pub fn named_layers(layout: &Path, tag: &str) -> BTreeMap<String, Layer> {
+    let names = layer_names(layout, tag);
+    let mut named = BTreeMap::new();
+    for (name, layer) in names.iter().zip(layers(layout, tag)) {
+        let old = named.insert(name.clone(), layer);
+        assert!(old.is_none(), "two {name} layers in {names:?}");
+    }
+    named
 }
