@@ -65,7 +65,7 @@ pub struct BuildArgs {
     /// A library the program opens at run time, resolved like a DT_NEEDED
     #[arg(long, value_name = "SONAME")]
     dlopen: Vec<String>,
-    /// A directory the runtime user can write (owner defaults to 65532)
+    /// A directory the runtime user can write (UID defaults to 65532, GID to UID)
     #[arg(long, value_name = "PATH[:UID[:GID]]")]
     writable: Vec<String>,
     /// Keep Python's test/ and idlelib/ (left out by default)
