@@ -270,7 +270,7 @@ fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaults, BuildEr
         }
     }
     for m in &plan.dirs {
-        let origin = format!("--from-dir {}", m.src.display());
+        let origin = format!("--from-dir {}", crate::artifact::source_name(&m.src));
         dir::add_dir(
             cx,
             &m.src,
@@ -281,7 +281,7 @@ fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaults, BuildEr
         )?;
     }
     for m in &plan.includes {
-        let origin = format!("--include {}", m.src.display());
+        let origin = format!("--include {}", crate::artifact::source_name(&m.src));
         let meta = std::fs::metadata(&m.src).map_err(|e| ArtifactError::io(&m.src, e))?;
         if meta.is_dir() {
             let app = |_: &Path| LayerKind::App;
@@ -444,13 +444,13 @@ fn record_new(cx: &mut Context, tree: &Tree, why: &str) {
 fn ca_why(plan: &BuildPlan) -> String {
     let mut parts = match &plan.ca_certs {
         CaCerts::Default => vec!["the root's bundle".to_owned()],
-        CaCerts::File(f) => vec![format!("--ca-certs {}", f.display())],
+        CaCerts::File(f) => vec![format!("--ca-certs {}", crate::artifact::source_name(f))],
         CaCerts::None => Vec::new(),
     };
     parts.extend(
         plan.extra_cas
             .iter()
-            .map(|p| format!("--ca-cert {}", p.display())),
+            .map(|p| format!("--ca-cert {}", crate::artifact::source_name(p))),
     );
     format!("CA certificates: {}", parts.join(" + "))
 }

@@ -26,7 +26,7 @@ pub struct AddedBinary {
 
 /// `--from-binary`: the program goes to the app layer at DST.
 pub fn add_binary(cx: &mut Context, spec: &BinarySpec) -> Result<AddedBinary, ArtifactError> {
-    let origin = format!("--from-binary {}", spec.src.display());
+    let origin = format!("--from-binary {}", super::source_name(&spec.src));
     add_program(cx, &spec.src, &spec.dst, LayerKind::App, &origin)
 }
 

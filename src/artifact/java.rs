@@ -83,7 +83,7 @@ pub fn add_java_runtime(
             full as f64 / 1e6
         ));
         let dst = ImagePath::new(JLINK_HOME)?;
-        let origin = format!("--jlink of {}", jar.display());
+        let origin = format!("--jlink of {}", super::source_name(jar));
         add_dir(cx, &rt, &dst, &runtime, &Exclude::default(), &origin)?;
         cx.temps.push(out);
         return Ok(dst.join("bin/java")?);
@@ -190,6 +190,6 @@ pub fn add_jar(cx: &mut Context, jar: &Path, dst: &ImagePath) -> Result<(), Arti
         LayerKind::App,
         jar,
         dst.clone(),
-        format!("--from-jar {}", jar.display()),
+        format!("--from-jar {}", super::source_name(jar)),
     )
 }

@@ -196,6 +196,16 @@ impl Context {
 /// No sonames provided by a tree.
 pub static NO_SONAMES: BTreeSet<OsString> = BTreeSet::new();
 
+/// How a host path given on the command line appears in provenance: its
+/// last component only, so that the image (whose manifest names the
+/// provenance blob) does not depend on where the build ran, e.g. a
+/// Bazel sandbox or a CI checkout directory.
+pub fn source_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| p.display().to_string())
+}
+
 /// How to treat libraries that are not found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MissingPolicy<'a> {

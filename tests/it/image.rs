@@ -705,6 +705,23 @@ fn same_inputs_give_the_same_digest() {
     }
 }
 
+/// Where the build runs (a CI checkout, a Bazel sandbox) is not an input:
+/// the same binary copied to two directories gives the same image.
+#[test]
+fn build_location_does_not_change_the_digest() {
+    let dir = tempdir();
+    let mut digests = Vec::new();
+    for sub in ["checkout-a", "some/other/sandbox"] {
+        let at = dir.path().join(sub);
+        std::fs::create_dir_all(&at).expect("create dir");
+        let curl = copy_exe(Path::new("/usr/bin/curl"), &at, "curl");
+        let layout = at.join("out.oci");
+        build(&layout, &[from_binary(&curl)]);
+        digests.push(index(&layout)["manifests"][0]["digest"].clone());
+    }
+    assert_eq!(digests[0], digests[1]);
+}
+
 #[test]
 fn apps_share_base_and_library_layers() {
     let dir = tempdir();
