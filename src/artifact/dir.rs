@@ -115,8 +115,12 @@ fn add_dir_inner(
             path: src.to_path_buf(),
         });
     }
+    let tree_in_root = std::fs::canonicalize(src)
+        .ok()
+        .and_then(|c| cx.resolver.root().image_of(&c))
+        .is_some_and(|image| image == dst.as_path());
     let mut elves: Vec<(PathBuf, ImagePath, LayerKind)> = Vec::new();
-    let mut escaping: Vec<(PathBuf, ImagePath, PathBuf, LayerKind)> = Vec::new();
+    let mut escaping: Vec<OutLink> = Vec::new();
     let walk = walkdir::WalkDir::new(src)
         .follow_links(false)
         .sort_by_file_name()
@@ -141,12 +145,12 @@ fn add_dir_inner(
         let entry = host::entry_from_meta(item.path(), &meta, &image, &mut cx.warnings)?;
         match &entry.kind {
             Kind::Symlink { target } if leaves_tree(rel, target) => {
-                escaping.push((
-                    item.path().to_path_buf(),
-                    image.clone(),
-                    target.clone(),
+                escaping.push(OutLink {
+                    host: item.path().to_path_buf(),
+                    image: image.clone(),
+                    target: target.clone(),
                     layer,
-                ));
+                });
             }
             Kind::File { .. } if is_elf(item.path()) => {
                 elves.push((item.path().to_path_buf(), image.clone(), layer));
@@ -156,8 +160,8 @@ fn add_dir_inner(
         cx.add(layer, image, entry, origin.to_string())?;
     }
 
-    for (link_host, link_image, target, layer) in escaping {
-        follow_link(cx, &link_host, &link_image, &target, layer, origin, depth)?;
+    for link in &escaping {
+        follow_link(cx, link, origin, depth, tree_in_root)?;
     }
     let sonames: BTreeSet<OsString> = elves
         .iter()
@@ -175,17 +179,44 @@ fn add_dir_inner(
 /// Adds what a symlink that leaves its tree points to, at the image path
 /// it points to: through the root for an absolute target, next to the
 /// link on the host for a relative one.
+/// A symlink of a tree that leads out of it.
+struct OutLink {
+    host: PathBuf,
+    image: ImagePath,
+    target: PathBuf,
+    layer: LayerKind,
+}
+
 fn follow_link(
     cx: &mut Context,
-    link_host: &Path,
-    link_image: &ImagePath,
-    target: &Path,
-    layer: LayerKind,
+    link: &OutLink,
     origin: &str,
     depth: usize,
+    tree_in_root: bool,
 ) -> Result<(), ArtifactError> {
+    let (link_host, link_image, target, layer) = (
+        link.host.as_path(),
+        &link.image,
+        link.target.as_path(),
+        link.layer,
+    );
     let why = format!("target of {link_image} [{origin}]");
-    let (image_target, host_target) = if target.is_absolute() {
+    // A tree that sits in the root where it sits in the image (a runtime,
+    // a venv) has its links resolved inside the root, so a sysroot is
+    // never left; a user's tree mapped elsewhere resolves relative links
+    // next to it on the host, as the JDK example needs.
+    let in_root_target = if target.is_absolute() {
+        Some(target.to_path_buf())
+    } else if tree_in_root {
+        let parent = link_image.parent().unwrap_or_else(ImagePath::root);
+        Some(crate::resolve::root::normalise(
+            &parent.as_path().join(target),
+        ))
+    } else {
+        None
+    };
+    let (image_target, host_target) = if let Some(target) = in_root_target {
+        let target = target.as_path();
         let Some(found) = cx
             .resolver
             .root()
@@ -227,6 +258,15 @@ fn follow_link(
     };
     if cx.layers.contains(&image_target) {
         return Ok(());
+    }
+    if !tree_in_root {
+        // Whatever a link in a user's tree points to ends up in the image:
+        // say so, since a package can point anywhere (~/.ssh, say).
+        cx.warnings.push(format!(
+            "{link_image} -> {} leads out of the tree: added {} at {image_target} [{origin}]",
+            target.display(),
+            host_target.display()
+        ));
     }
     let meta = std::fs::metadata(&host_target).map_err(|e| ArtifactError::io(&host_target, e))?;
     if meta.is_dir() {

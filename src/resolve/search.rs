@@ -262,8 +262,9 @@ impl Resolver {
                     Err(e) => return Probe::Skip(host_path.to_path_buf(), e.to_string()),
                 };
                 let path = normalise(image);
+                let (real, links) = outside_links(&path, host_path);
                 let origin = host_path.parent().map(Path::to_path_buf);
-                (path.clone(), path, real_host, Vec::new(), origin)
+                (path, real, real_host, links, origin)
             }
             None => match self.root.lookup(image) {
                 Ok(Some(found)) => {
@@ -416,6 +417,36 @@ impl Resolver {
             }
         }
     }
+}
+
+/// The relative symlinks leading from a file outside the root to its
+/// target (libfoo.so.1 -> libfoo.so.1.2 beside a program), so the image
+/// reproduces them as the tree has them. An absolute link ends the chain:
+/// the file is then placed where the chain stopped.
+fn outside_links(image: &Path, host: &Path) -> (PathBuf, Vec<Link>) {
+    const MAX_SYMLINKS: usize = 40;
+    let (mut image, mut host) = (image.to_path_buf(), host.to_path_buf());
+    let mut links = Vec::new();
+    while links.len() < MAX_SYMLINKS {
+        let Ok(target) = std::fs::read_link(&host) else {
+            break;
+        };
+        if target.is_absolute() {
+            break;
+        }
+        let (Some(image_dir), Some(host_dir)) = (image.parent(), host.parent()) else {
+            break;
+        };
+        let next_image = normalise(&image_dir.join(&target));
+        let next_host = host_dir.join(&target);
+        links.push(Link {
+            at: image.clone(),
+            target,
+        });
+        image = next_image;
+        host = next_host;
+    }
+    (image, links)
 }
 
 /// Whether a cached path lies in a system directory (or a hwcaps

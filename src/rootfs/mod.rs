@@ -33,6 +33,17 @@ pub enum RootfsError {
     #[error(transparent)]
     Lookup(#[from] LookupError),
     #[error(
+        "{path} cannot go in the {layer} layer: {ancestor} is {} in the {other} layer, and layers unpack in order, so one would replace the other; put it below the link's target instead (SRC:DST)",
+        tree::describe(kind)
+    )]
+    Shadows {
+        path: ImagePath,
+        layer: &'static str,
+        ancestor: ImagePath,
+        kind: Box<Kind>,
+        other: &'static str,
+    },
+    #[error(
         "no CA certificate bundle in {root} (tried {tried}); install ca-certificates there, give one with --ca-certs FILE, or pass --ca-certs none"
     )]
     NoCaBundle { root: PathBuf, tried: String },
@@ -117,6 +128,36 @@ impl LayerSet {
         path: ImagePath,
         entry: Entry,
     ) -> Result<(), RootfsError> {
+        // A symlink in one layer and a directory at the same place (or on
+        // the way to it) in another cannot both survive unpacking.
+        for (k, tree) in &self.trees {
+            if *k == kind {
+                continue;
+            }
+            let mut blocker = path
+                .ancestors()
+                .into_iter()
+                .find(|a| tree.get(a).is_some_and(|e| e.kind != Kind::Dir));
+            if blocker.is_none()
+                && entry.kind == Kind::Dir
+                && tree.get(&path).is_some_and(|e| e.kind != Kind::Dir)
+            {
+                blocker = Some(path.clone());
+            }
+            if let Some(ancestor) = blocker {
+                let kind_there = tree
+                    .get(&ancestor)
+                    .map(|e| e.kind.clone())
+                    .unwrap_or(Kind::Dir);
+                return Err(RootfsError::Shadows {
+                    path,
+                    layer: kind.name(),
+                    ancestor,
+                    kind: Box::new(kind_there),
+                    other: k.name(),
+                });
+            }
+        }
         if entry.kind != Kind::Dir {
             for (k, tree) in &self.trees {
                 if *k == kind {

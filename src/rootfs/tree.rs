@@ -193,7 +193,11 @@ impl Entry {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TreeError {
-    #[error("{path} is added twice with different contents ({first:?} and {second:?})")]
+    #[error(
+        "{path} is added twice with different contents: {} and {}; give one of the inputs another destination (SRC:DST) or leave one out",
+        describe(first),
+        describe(second)
+    )]
     Conflict {
         path: ImagePath,
         first: Box<Kind>,
@@ -201,6 +205,23 @@ pub enum TreeError {
     },
     #[error("{path} is needed as a directory but {blocker} is not one")]
     NotADirectory { path: ImagePath, blocker: ImagePath },
+}
+
+/// A kind of entry in words, for messages.
+pub fn describe(kind: &Kind) -> String {
+    match kind {
+        Kind::Dir => "a directory".into(),
+        Kind::File {
+            source: Source::Host(p),
+            ..
+        } => format!("the file {}", p.display()),
+        Kind::File {
+            source: Source::Bytes(b),
+            ..
+        } => format!("{} bytes written by mkimage", b.len()),
+        Kind::Symlink { target } => format!("a symlink to {}", target.display()),
+        Kind::Hardlink { target } => format!("a hard link to {target}"),
+    }
 }
 
 /// Mode given to directories created implicitly as parents.

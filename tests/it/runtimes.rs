@@ -632,6 +632,104 @@ fn symlinks_stay_links_and_outside_targets_are_added() {
     assert_eq!(resolve(&all, "app/sub/up"), "app/real.txt");
 }
 
+/// A link that climbs out of a user's tree is followed, and the build
+/// says what it brought in: a package could point anywhere.
+#[test]
+fn links_out_of_a_user_tree_are_reported() {
+    let dir = tempdir();
+    let secret = dir.path().join("elsewhere/notes.txt");
+    mkdir(secret.parent().expect("parent"));
+    write(&secret, "not for the image\n");
+    let pkg = dir.path().join("tree/node_modules/pkg");
+    mkdir(&pkg);
+    let up = "../".repeat(pkg.components().count() + 2);
+    std::os::unix::fs::symlink(format!("{up}{}", secret.display()), pkg.join("readme"))
+        .expect("symlink");
+    let out = build(
+        &dir.path().join("out.oci"),
+        TAG,
+        &[flag_to("from-dir", &dir.path().join("tree"), "/app")],
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "/app/node_modules/pkg/readme -> {up}{} leads out of the tree: added {}",
+            secret.display(),
+            secret.display()
+        )),
+        "{out}"
+    );
+}
+
+/// The common bundled-library layout: `bin/app` with RUNPATH
+/// `$ORIGIN/../lib` and `lib/libfoo.so.1 -> libfoo.so.1.0` beside it.
+#[test]
+#[ignore = "needs root/runc"]
+fn bundled_libraries_keep_their_soname_links_and_run() {
+    let dir = tempdir();
+    let dist = dir.path().join("dist");
+    mkdir(&dist.join("bin"));
+    mkdir(&dist.join("lib"));
+    let lib = cc(
+        dir.path(),
+        "libfoo.so.1.0",
+        "int foo(void) { return 7; }",
+        &["-shared", "-fPIC", "-Wl,-soname,libfoo.so.1"],
+    );
+    std::fs::rename(&lib, dist.join("lib/libfoo.so.1.0")).expect("move lib");
+    std::os::unix::fs::symlink("libfoo.so.1.0", dist.join("lib/libfoo.so.1")).expect("symlink");
+    let exe = cc(
+        dir.path(),
+        "app",
+        "#include <stdio.h>\nint foo(void);\nint main(void) { printf(\"foo=%d\\n\", foo()); return 0; }\n",
+        &[
+            &format!("-L{}", dist.join("lib").display()),
+            "-l:libfoo.so.1",
+            "-Wl,-rpath,$ORIGIN/../lib",
+        ],
+    );
+    std::fs::rename(&exe, dist.join("bin/app")).expect("move app");
+    let layout = dir.path().join("bundled.oci");
+    build(
+        &layout,
+        TAG,
+        &[
+            flag_to("from-dir", &dist, "/opt/app"),
+            "--entrypoint=/opt/app/bin/app".to_string(),
+        ],
+    );
+    let app = named_layers(&layout, TAG).remove("app").expect("app layer");
+    assert_eq!(
+        app.get("opt/app/lib/libfoo.so.1").map(|e| e.kind.clone()),
+        Some(Kind::Symlink("libfoo.so.1.0".into()))
+    );
+    let out = run_image(&layout, TAG, RunOpts::default());
+    out.assert_success();
+    assert_eq!(out.stdout.trim(), "foo=7", "{out}");
+}
+
+/// A file whose path crosses a symlink another layer holds (/lib64 ->
+/// usr/lib64 from the libraries) would turn that link into a directory
+/// when the layers unpack: refused, with the way out.
+#[test]
+fn a_file_under_another_layers_symlink_is_refused() {
+    let dir = tempdir();
+    let file = dir.path().join("notes.txt");
+    write(&file, "x\n");
+    let layout = dir.path().join("shadow.oci");
+    let out = run(mkimage()
+        .args(["--from-binary", "/usr/bin/true", "-o"])
+        .arg(&layout)
+        .arg(flag_to("include", &file, "/lib64/notes.txt")));
+    assert_eq!(out.status.code(), Some(2), "{out}");
+    assert!(
+        out.stderr.contains(
+            "/lib64/notes.txt cannot go in the app layer: /lib64 is a symlink to usr/lib64 in the libs layer"
+        ),
+        "{out}"
+    );
+    assert!(!layout.exists());
+}
+
 // ---- --include, --dlopen, --writable ----------------------------------------
 
 #[test]
