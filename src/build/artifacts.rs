@@ -1,0 +1,175 @@
+//! The artifacts of a plan, added to the layer trees in a fixed order,
+//! and the config values they suggest.
+
+use std::path::Path;
+
+use crate::artifact::binary::{self, add_binary};
+use crate::artifact::{ArtifactError, Context, MissingPolicy, dir, java, profile, python};
+use crate::plan::{BuildPlan, Writable};
+use crate::profile::Runtime;
+use crate::rootfs::{Entry, ImagePath, LayerKind, RootfsError, base};
+
+use super::BuildError;
+
+/// Config values the artifacts suggest; the user's flags override them.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Defaults {
+    pub(super) entrypoint: Vec<String>,
+    pub(super) cmd: Vec<String>,
+    pub(super) workdir: Option<String>,
+    pub(super) env: Vec<(String, String)>,
+    pub(super) expose: Vec<String>,
+}
+
+/// Adds every artifact, programs first (the first program is the one
+/// `--dlopen` libraries belong to and the default entrypoint).
+pub(super) fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaults, BuildError> {
+    let mut d = Defaults::default();
+    for spec in &plan.binaries {
+        let bin = add_binary(cx, spec)?;
+        if d.entrypoint.is_empty() {
+            d.entrypoint = vec![bin.dst.to_string()];
+        }
+    }
+    let mut java_runtime = plan
+        .profiles
+        .iter()
+        .any(|(_, p)| p.runtime == Some(Runtime::Java));
+    java_runtime |= !plan.jars.is_empty();
+    for (name, profile) in &plan.profiles {
+        profile::apply(cx, profile, name, plan.full_stdlib)?;
+        if plan.binaries.is_empty() {
+            if let Some(e) = &profile.entrypoint {
+                d.entrypoint = e.clone();
+                d.cmd = profile.cmd.clone().unwrap_or_default();
+            }
+            if profile.workdir.is_some() {
+                d.workdir = profile.workdir.clone();
+            }
+        }
+        d.env
+            .extend(profile.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        d.expose.extend(profile.expose.iter().cloned());
+    }
+    for venv in &plan.venvs {
+        let venv = python::Venv::open(venv)?;
+        let python = python::add_venv(cx, &venv, plan.full_stdlib)?;
+        let bin = venv.image_dir()?.join("bin").map_err(ArtifactError::from)?;
+        d.env
+            .push(("VIRTUAL_ENV".into(), venv.image_dir()?.to_string()));
+        d.env
+            .push(("PATH".into(), format!("{bin}:{}", base::PATH_ENV)));
+        if d.entrypoint.is_empty() {
+            d.entrypoint = vec![python.to_string()];
+        }
+    }
+    if java_runtime {
+        let home = java::find_java_home(
+            plan.java.home.as_deref(),
+            plan.java.env_home.as_deref(),
+            plan.java.path.as_deref(),
+        )?;
+        let jlink_for = plan
+            .java
+            .jlink
+            .then(|| plan.jars.first().map(|j| j.src.as_path()))
+            .flatten();
+        let java_bin = java::add_java_runtime(cx, &home, jlink_for)?;
+        for jar in &plan.jars {
+            java::add_jar(cx, &jar.src, &jar.dst)?;
+        }
+        if d.entrypoint.is_empty() {
+            d.entrypoint = vec![java_bin.to_string()];
+            if let Some(jar) = plan.jars.first() {
+                d.entrypoint
+                    .extend(["-jar".to_string(), jar.dst.to_string()]);
+            }
+        }
+    }
+    for m in &plan.dirs {
+        let origin = format!("--from-dir {}", crate::artifact::source_name(&m.src));
+        dir::add_dir(
+            cx,
+            &m.src,
+            &m.dst,
+            &dir::app_or_deps,
+            &dir::Exclude::default(),
+            &origin,
+        )?;
+    }
+    for m in &plan.includes {
+        let origin = format!("--include {}", crate::artifact::source_name(&m.src));
+        let meta = std::fs::metadata(&m.src).map_err(|e| ArtifactError::io(&m.src, e))?;
+        if meta.is_dir() {
+            let app = |_: &Path| LayerKind::App;
+            dir::add_dir(cx, &m.src, &m.dst, &app, &dir::Exclude::default(), &origin)?;
+        } else {
+            cx.add_host(LayerKind::App, &m.src, m.dst.clone(), origin.clone())?;
+            let input = crate::resolve::Input::outside(&m.src, m.dst.as_path());
+            if let Ok(closure) = cx.resolver.resolve(&input) {
+                crate::artifact::add_closure(
+                    cx,
+                    &closure,
+                    LayerKind::App,
+                    &origin,
+                    MissingPolicy::Warn(&crate::artifact::NO_SONAMES),
+                )?;
+            }
+        }
+    }
+    let mut dlopen: Vec<String> = plan
+        .profiles
+        .iter()
+        .flat_map(|(_, p)| p.dlopen.clone())
+        .collect();
+    dlopen.extend(plan.dlopen.iter().cloned());
+    binary::add_dlopen(cx, &dlopen)?;
+
+    let mut writable: Vec<Writable> = Vec::new();
+    for (_, p) in &plan.profiles {
+        for w in &p.writable {
+            writable.push(Writable {
+                path: ImagePath::new(w).map_err(RootfsError::from)?,
+                uid: base::NONROOT_UID,
+                gid: base::NONROOT_UID,
+            });
+        }
+    }
+    writable.extend(plan.writable.iter().cloned());
+    for w in writable {
+        cx.add(
+            LayerKind::App,
+            w.path.clone(),
+            Entry::dir(0o755).owned(w.uid, w.gid),
+            "--writable",
+        )?;
+    }
+    Ok(d)
+}
+
+/// /root is 0700 in the base layer; when artifacts live below it (a
+/// pyenv interpreter in /root/.pyenv, a venv in /root), the non-root user
+/// must be able to pass through it.
+pub(super) fn open_root_for_artifacts(cx: &mut Context) -> Result<(), BuildError> {
+    let root_dir = ImagePath::new("/root").map_err(RootfsError::from)?;
+    let used = cx
+        .layers
+        .trees
+        .iter()
+        .filter(|(k, _)| **k != LayerKind::Base)
+        .any(|(_, t)| {
+            t.iter()
+                .any(|(p, _)| p.as_path().starts_with("/root") && *p != root_dir)
+        });
+    if used {
+        cx.warnings.push(
+            "files below /root are in the image: /root is made 0711 so the non-root user can reach them"
+                .into(),
+        );
+        cx.layers
+            .tree(LayerKind::Base)
+            .insert(root_dir, Entry::dir(0o711))
+            .map_err(RootfsError::from)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,78 @@
+//! The base layer: users and groups, the CA bundle and time zones, each
+//! recorded with why it is there.
+
+use crate::artifact::Context;
+use crate::plan::BuildPlan;
+use crate::rootfs::certs::CaCerts;
+use crate::rootfs::tzdata::Tzdata;
+use crate::rootfs::{Entry, ImagePath, LayerKind, RootfsError, Tree, base, certs, tzdata};
+
+use super::BuildError;
+
+/// Users, groups, certificates and time zones, each recorded in the
+/// provenance. Returns whether a CA bundle was installed.
+pub(super) fn add_base(cx: &mut Context, plan: &BuildPlan) -> Result<bool, BuildError> {
+    let mut tree = std::mem::take(cx.layers.tree(LayerKind::Base));
+    base::add_base_files(&mut tree).map_err(RootfsError::from)?;
+    record_new(
+        cx,
+        &tree,
+        "base files: users, groups and standard directories",
+    );
+    let root = cx.resolver.root();
+    let bundle = certs::bundle(root, &plan.ca_certs, &plan.extra_cas)?;
+    let has_bundle = bundle.is_some();
+    if let Some(bytes) = bundle {
+        tree.insert(
+            ImagePath::new(certs::BUNDLE_PATH).map_err(RootfsError::from)?,
+            Entry::bytes(bytes, 0o644),
+        )
+        .map_err(RootfsError::from)?;
+        record_new(cx, &tree, &ca_why(plan));
+    }
+    tzdata::add_tzdata(
+        &mut tree,
+        cx.resolver.root(),
+        &plan.tzdata,
+        &mut cx.warnings,
+    )?;
+    match &plan.tzdata {
+        Tzdata::None => {}
+        // One entry for the whole directory rather than ~1,300 that say
+        // the same; `inspect --why` falls back to the nearest ancestor.
+        Tzdata::All => cx.record(
+            tzdata::ZONEINFO,
+            format!("time zone data: all of {} (--tzdata all)", tzdata::ZONEINFO),
+        ),
+        Tzdata::Zones(zones) => record_new(
+            cx,
+            &tree,
+            &format!("time zone data (--tzdata {})", zones.join(",")),
+        ),
+    }
+    *cx.layers.tree(LayerKind::Base) = tree;
+    Ok(has_bundle)
+}
+
+/// Records `why` for every path of `tree` that has no reason yet.
+fn record_new(cx: &mut Context, tree: &Tree, why: &str) {
+    for (path, _) in tree.iter() {
+        if !path.is_root() {
+            cx.record(path, why);
+        }
+    }
+}
+
+fn ca_why(plan: &BuildPlan) -> String {
+    let mut parts = match &plan.ca_certs {
+        CaCerts::Default => vec!["the root's bundle".to_owned()],
+        CaCerts::File(f) => vec![format!("--ca-certs {}", crate::artifact::source_name(f))],
+        CaCerts::None => Vec::new(),
+    };
+    parts.extend(
+        plan.extra_cas
+            .iter()
+            .map(|p| format!("--ca-cert {}", crate::artifact::source_name(p))),
+    );
+    format!("CA certificates: {}", parts.join(" + "))
+}

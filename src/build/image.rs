@@ -1,0 +1,171 @@
+//! From layer trees to an image: the config, the layer blobs, the
+//! provenance record, the manifest and tags, and archives.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::artifact::Context;
+use crate::digest::Digest;
+use crate::layer::{LayerOptions, write_layer};
+use crate::oci::archive;
+use crate::oci::provenance::{self, FileOrigin, Provenance};
+use crate::oci::{self, Descriptor, ImageSpec, LayerInfo, Layout, MediaType};
+use crate::plan::{BuildPlan, OutputFormat};
+use crate::rootfs::{ImagePath, base, certs};
+
+use super::artifacts::Defaults;
+use super::{BuildError, BuiltLayer, Event};
+
+/// Builds the image as a layout in a temporary directory beside the
+/// archive (same filesystem, cleaned up however we leave), then converts
+/// it.
+pub(super) fn write_archive(
+    plan: &BuildPlan,
+    format: OutputFormat,
+    cx: &Context,
+    spec: &ImageSpec,
+    progress: &dyn Fn(Event),
+) -> Result<(Digest, Vec<BuiltLayer>), BuildError> {
+    let dir = archive::parent_dir(&plan.output);
+    let tmp = tempfile::Builder::new()
+        .prefix(oci::layout::TEMP_PREFIX)
+        .tempdir_in(dir)
+        .map_err(|source| BuildError::TempDir {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
+    let (manifest, digest, layers) = write(plan, cx, spec, tmp.path(), progress)?;
+    progress(Event::Archive { format });
+    let layout = Layout::open(tmp.path())?;
+    match format {
+        OutputFormat::OciArchive => archive::write_oci_archive(&layout, &plan.output, plan.epoch)?,
+        _ => {
+            archive::write_docker_archive(&layout, &manifest, &plan.tags, &plan.output, plan.epoch)?
+        }
+    }
+    Ok((digest, layers))
+}
+
+/// Every recorded path that is in a layer, with the layer holding it (the
+/// topmost, if several do: that is the one a container sees).
+pub(super) fn provenance(cx: &Context) -> Provenance {
+    let files = cx
+        .provenance
+        .iter()
+        .filter_map(|(path, origin)| {
+            let image = ImagePath::new(path).ok()?;
+            let (kind, _) = cx
+                .layers
+                .layers()
+                .filter(|(_, t)| t.contains(&image))
+                .last()?;
+            Some((
+                path.clone(),
+                FileOrigin {
+                    layer: kind.name().to_owned(),
+                    why: origin.why.clone(),
+                    needed_by: origin.needed_by.clone(),
+                },
+            ))
+        })
+        .collect();
+    Provenance::new(files)
+}
+
+pub(super) fn image_spec(
+    plan: &BuildPlan,
+    defaults: &Defaults,
+    has_bundle: bool,
+    platform: &oci::Platform,
+) -> ImageSpec {
+    let mut env: Vec<(String, String)> = vec![("PATH".into(), base::PATH_ENV.into())];
+    if has_bundle {
+        env.push(("SSL_CERT_FILE".into(), certs::BUNDLE_PATH.into()));
+    }
+    for (k, v) in defaults.env.iter().chain(&plan.config.env) {
+        match env.iter_mut().find(|(name, _)| name == k) {
+            Some(slot) => slot.1 = v.clone(),
+            None => env.push((k.clone(), v.clone())),
+        }
+    }
+    let (entrypoint, cmd) = match &plan.config.entrypoint {
+        Some(e) => (e.clone(), plan.config.cmd.clone()),
+        None if plan.config.cmd.is_empty() => (defaults.entrypoint.clone(), defaults.cmd.clone()),
+        None => (defaults.entrypoint.clone(), plan.config.cmd.clone()),
+    };
+    let mut exposed_ports = plan.config.expose.clone();
+    exposed_ports.extend(defaults.expose.iter().cloned());
+    ImageSpec {
+        architecture: platform.architecture.to_string(),
+        os: "linux".into(),
+        variant: platform.variant.map(str::to_string),
+        env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        entrypoint,
+        cmd,
+        workdir: plan
+            .config
+            .workdir
+            .clone()
+            .or_else(|| defaults.workdir.clone()),
+        user: plan.config.user.clone(),
+        labels: plan.config.labels.clone(),
+        exposed_ports,
+        created_epoch: plan.epoch,
+    }
+}
+
+/// Writes the image into the layout at `dir`: its manifest's descriptor
+/// and digest, and the layers.
+pub(super) fn write(
+    plan: &BuildPlan,
+    cx: &Context,
+    spec: &ImageSpec,
+    dir: &Path,
+    progress: &dyn Fn(Event),
+) -> Result<(Descriptor, Digest, Vec<BuiltLayer>), BuildError> {
+    let layout = Layout::open_or_create(dir)?;
+    let opts = LayerOptions {
+        mtime: plan.epoch,
+        threads: plan.threads.max(1),
+        level: plan.compression_level,
+    };
+    let mut infos = Vec::new();
+    let mut built = Vec::new();
+    for (kind, tree) in cx.layers.layers() {
+        let layer = kind.name();
+        progress(Event::LayerStart {
+            layer,
+            bytes: tree.content_size(),
+        });
+        let mut writer = layout.blob_writer()?;
+        let digests = write_layer(tree, &opts, &mut writer)
+            .map_err(|source| BuildError::Layer { layer, source })?;
+        let (digest, size) = writer.commit()?;
+        debug_assert_eq!(digest, digests.digest);
+        progress(Event::LayerDone { layer, size });
+        let mut annotations = BTreeMap::new();
+        annotations.insert("org.mkimage.layer".to_string(), layer.to_string());
+        infos.push(LayerInfo {
+            diff_id: digests.diff_id,
+            digest,
+            size,
+            created_by: kind.description().to_string(),
+            annotations,
+        });
+        built.push(BuiltLayer {
+            kind,
+            digest,
+            size,
+            files: tree.len(),
+        });
+    }
+    let blob = layout.put_blob(
+        MediaType::Other(provenance::MEDIA_TYPE.to_owned()),
+        &provenance(cx).to_json()?,
+    )?;
+    let mut annotations = plan.config.annotations.clone();
+    annotations.insert(provenance::ANNOTATION.to_owned(), blob.digest().to_string());
+    let manifest = oci::write_image(&layout, spec, &infos, &annotations, &plan.tags)?;
+    let digest = oci::from_oci_digest(manifest.digest(), layout.root())?;
+    Ok((manifest, digest, built))
+}

@@ -1,0 +1,219 @@
+//! The build pipeline: plan → artifacts → layer trees → layer blobs →
+//! provenance, config and manifest → tags → (archive). Everything that can
+//! fail on bad input fails before the output is touched; blobs are written
+//! through temp files and `index.json` is replaced last, so an interrupted
+//! build leaves the previous layout valid. An archive is built as a layout
+//! in a temporary directory beside it, converted, and renamed into place.
+
+mod artifacts;
+mod base_layer;
+mod image;
+
+use std::path::PathBuf;
+
+use crate::artifact::{ArtifactError, Context};
+use crate::digest::Digest;
+use crate::elf::Ident;
+use crate::layer::LayerError;
+use crate::oci::archive::{self, ArchiveError};
+use crate::oci::{self, Layout, OciError};
+use crate::plan::{BuildPlan, OutputFormat};
+use crate::resolve::{Options, Resolver};
+use crate::rootfs::{LayerKind, RootfsError, host};
+
+use artifacts::{add_artifacts, open_root_for_artifacts};
+use base_layer::add_base;
+use image::{image_spec, write, write_archive};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
+    #[error(transparent)]
+    Rootfs(#[from] RootfsError),
+    #[error(transparent)]
+    Oci(#[from] OciError),
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    #[error("cannot create a temporary directory in {}: {source}", dir.display())]
+    TempDir {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("writing the {layer} layer: {source}")]
+    Layer {
+        layer: &'static str,
+        #[source]
+        source: LayerError,
+    },
+    #[error("sysroot {path}: {source}")]
+    Sysroot {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "nothing to build: give --from-binary, --from-dir, --from-venv, --from-jar or --profile"
+    )]
+    Empty,
+}
+
+impl BuildError {
+    /// Whether the failure is a library the loader would not find (exit 1,
+    /// as with `mkimage ldd`).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, BuildError::Artifact(ArtifactError::NotFound { .. }))
+    }
+}
+
+/// Progress of a build, for a progress bar.
+#[derive(Clone, Debug)]
+pub enum Event {
+    Resolved {
+        files: usize,
+        bytes: u64,
+    },
+    LayerStart {
+        layer: &'static str,
+        bytes: u64,
+    },
+    LayerDone {
+        layer: &'static str,
+        size: u64,
+    },
+    /// The image is complete; converting it to an archive.
+    Archive {
+        format: OutputFormat,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct BuiltLayer {
+    pub kind: LayerKind,
+    pub digest: Digest,
+    pub size: u64,
+    pub files: usize,
+}
+
+/// What a build wrote.
+#[derive(Clone, Debug)]
+pub struct Built {
+    pub output: PathBuf,
+    pub format: OutputFormat,
+    pub tags: Vec<String>,
+    pub manifest_digest: Digest,
+    pub layers: Vec<BuiltLayer>,
+    pub architecture: String,
+    pub warnings: Vec<String>,
+    /// Informational lines (e.g. the size a jlink runtime saved).
+    pub notes: Vec<String>,
+}
+
+impl Built {
+    pub fn compressed_size(&self) -> u64 {
+        self.layers.iter().map(|l| l.size).sum()
+    }
+}
+
+pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildError> {
+    if plan.binaries.is_empty()
+        && plan.dirs.is_empty()
+        && plan.includes.is_empty()
+        && plan.venvs.is_empty()
+        && plan.jars.is_empty()
+        && plan.profiles.is_empty()
+    {
+        return Err(BuildError::Empty);
+    }
+    // Refuse a bad output before doing any work.
+    check_output(plan)?;
+
+    let sysroot = std::fs::canonicalize(&plan.sysroot).map_err(|source| BuildError::Sysroot {
+        path: plan.sysroot.clone(),
+        source,
+    })?;
+    let resolver = Resolver::new(Options {
+        root: sysroot,
+        ld_library_path: plan.config.env_var("LD_LIBRARY_PATH").map(Into::into),
+        companions: true,
+    });
+    let mut cx = Context::new(resolver);
+    let defaults = add_artifacts(&mut cx, plan)?;
+    let ident = cx.ident.unwrap_or(Ident {
+        is_64: true,
+        little_endian: true,
+        machine: goblin::elf::header::EM_X86_64,
+        osabi: 0,
+        abiversion: 0,
+        elf_type: 0,
+    });
+    let platform = oci::platform_from_elf(oci::ElfMachine {
+        e_machine: ident.machine,
+        class64: ident.is_64,
+        little_endian: ident.little_endian,
+    })?;
+
+    let bundle = add_base(&mut cx, plan)?;
+    open_root_for_artifacts(&mut cx)?;
+    cx.layers.harmonize_dirs();
+    for tree in cx.layers.trees.values_mut() {
+        host::link_hardlinks(tree)?;
+    }
+    let files: usize = cx.layers.layers().map(|(_, t)| t.len()).sum();
+    let bytes: u64 = cx.layers.layers().map(|(_, t)| t.content_size()).sum();
+    progress(Event::Resolved { files, bytes });
+
+    let spec = image_spec(plan, &defaults, bundle, &platform);
+    if spec.entrypoint.is_empty() && spec.cmd.is_empty() {
+        cx.warnings
+            .push("the image has no entrypoint or cmd: give --entrypoint".into());
+    }
+
+    let (manifest_digest, layers) = match plan.format {
+        OutputFormat::Oci => {
+            // From here on we write. If we created the directory and fail,
+            // remove it; an existing layout keeps its old index.json.
+            let existed = plan.output.exists();
+            let result = write(plan, &cx, &spec, &plan.output, progress);
+            if result.is_err() && !existed {
+                let _ = std::fs::remove_dir_all(&plan.output);
+            }
+            let (_, digest, layers) = result?;
+            (digest, layers)
+        }
+        format => write_archive(plan, format, &cx, &spec, progress)?,
+    };
+    Ok(Built {
+        output: plan.output.clone(),
+        format: plan.format,
+        tags: plan.tags.clone(),
+        manifest_digest,
+        layers,
+        architecture: platform.architecture.to_string(),
+        warnings: cx.warnings,
+        notes: cx.notes,
+    })
+}
+
+/// Fails early when the output cannot be written: a layout directory
+/// must be absent, empty or a layout; an archive's directory must exist.
+fn check_output(plan: &BuildPlan) -> Result<(), BuildError> {
+    if plan.format.is_archive() {
+        return Ok(archive::check_destination(&plan.output)?);
+    }
+    let dir = &plan.output;
+    match std::fs::read_dir(dir) {
+        Err(_) if !dir.exists() => Ok(()),
+        Err(_) => Err(OciError::NotADirectory {
+            path: dir.to_path_buf(),
+        }
+        .into()),
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                Layout::open(dir)?;
+            }
+            Ok(())
+        }
+    }
+}
