@@ -4,17 +4,24 @@
 //! The pipeline flows one way:
 //!
 //! ```text
-//! artifacts ──► file plan (rootfs::Tree) ──► layers (layer) ──► image (oci) ──► output
-//!     │
-//!     └── elf + resolve: every file the dynamic loader will open
+//! cli ──► plan ──► build ──► artifacts ──► file plan ──► layers ──► image ──► output
+//!                                │          (rootfs)     (layer)    (oci)    (oci, registry)
+//!                                └── elf + resolve: every file the loader opens
 //! ```
 //!
+//! * [`cli`] turns flags into a validated [`plan::BuildPlan`]; nothing
+//!   below it sees clap or the environment.
+//! * [`build`] runs a plan: artifacts into layer trees, trees into blobs,
+//!   blobs into an image.
+//! * [`artifact`] adds what users hand in (binaries, trees, venvs, jars,
+//!   [`profile`]s) to the layer trees, with their native dependencies.
 //! * [`elf`] reads just the headers, program headers and dynamic section of
 //!   ELF files, and parses the root's `ld.so.cache`.
 //! * [`resolve`] applies glibc's search rules (ld.so(8), dl-load.c) to find
 //!   the closure of an executable, relative to a root directory.
 //! * [`rootfs`] holds the file plan: image paths and their entries.
-//! * [`layer`] writes a tree as a deterministic, gzip-compressed tar.
+//! * [`layer`] writes a tree as a deterministic, gzip-compressed tar;
+//!   [`digest`] names every blob.
 //! * [`oci`] writes configs, manifests and the image layout, the provenance
 //!   blob that says why each file is there, and oci-/docker-archives.
 //! * [`inspect`] reads an image back (layout or archive): config, layers,
