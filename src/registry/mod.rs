@@ -1,11 +1,11 @@
 //! After the output: pushing an image from an OCI layout to a registry that
 //! speaks the OCI distribution API, with no daemon.
 //!
-//! * [`reference`] parses `[HOST[:PORT]/]NAME[:TAG][@DIGEST]` as docker does.
+//! * [`reference`](mod@reference) parses `[HOST[:PORT]/]NAME[:TAG][@DIGEST]` as docker does.
 //! * [`auth`] finds credentials: `--creds`, podman's and docker's auth files,
 //!   credential helpers.
 //! * [`transport`] is the HTTP client: TLS, auth challenges, retries.
-//! * [`push`] walks the image and uploads what the registry lacks.
+//! * [`push`](mod@push) walks the image and uploads what the registry lacks.
 
 pub mod auth;
 pub mod push;

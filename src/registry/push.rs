@@ -114,7 +114,7 @@ pub fn push(
     push_with_events(layout, tag, reference, opts, &|_| {})
 }
 
-/// [`push`], reporting progress to `on_event`.
+/// [`push()`], reporting progress to `on_event`.
 pub fn push_with_events(
     layout: &Layout,
     tag: Option<&str>,
