@@ -110,6 +110,8 @@ impl Layout {
         // Other tools create blobs/sha256 lazily; we need it for temp files.
         let blobs = this.root.join(BLOB_DIR);
         fs::create_dir_all(&blobs).map_err(io_err("create directory", &blobs))?;
+        remove_stale_temps(&this.root);
+        remove_stale_temps(&blobs);
         Ok(this)
     }
 
@@ -439,6 +441,33 @@ fn empty_index() -> Result<ImageIndex, OciError> {
         })
 }
 
+/// A temp file untouched this long was left by a build that was killed
+/// (a running build writes its temp files continuously).
+const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes temp files of killed builds from `dir`. Best effort: a file
+/// that cannot be removed is left for next time.
+fn remove_stale_temps(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().starts_with(TEMP_PREFIX) {
+            continue;
+        }
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_TEMP);
+        if stale {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 pub(super) fn temp_file(dir: &Path) -> Result<NamedTempFile, OciError> {
     tempfile::Builder::new()
         .prefix(TEMP_PREFIX)
@@ -589,6 +618,30 @@ mod tests {
         Layout::open_or_create(tmp.path()).expect("reopen");
         Layout::open(tmp.path()).expect("open");
         assert_eq!(snapshot(tmp.path()), before, "reopening changes nothing");
+    }
+
+    #[test]
+    fn reopening_removes_temp_files_of_killed_builds_only() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        Layout::open_or_create(tmp.path()).expect("create");
+        let blobs = tmp.path().join("blobs/sha256");
+        let old = blobs.join(format!("{TEMP_PREFIX}killed"));
+        let fresh = blobs.join(format!("{TEMP_PREFIX}running"));
+        let other = blobs.join("not-ours");
+        for p in [&old, &fresh, &other] {
+            fs::write(p, b"x").expect("write");
+        }
+        let long_ago = std::time::SystemTime::now() - STALE_TEMP * 2;
+        for p in [&old, &other] {
+            fs::File::options()
+                .write(true)
+                .open(p)
+                .and_then(|f| f.set_modified(long_ago))
+                .expect("set mtime");
+        }
+        Layout::open(tmp.path()).expect("open");
+        assert!(!old.exists());
+        assert!(fresh.exists() && other.exists());
     }
 
     #[test]
