@@ -129,6 +129,16 @@ impl Layout {
         Ok(this)
     }
 
+    /// An exclusive advisory lock (flock) on the layout directory itself,
+    /// released when the returned handle drops. Locking the directory
+    /// rather than index.json, which is replaced by rename, means every
+    /// writer locks the same inode.
+    fn lock(&self) -> Result<fs::File, OciError> {
+        let dir = fs::File::open(&self.root).map_err(io_err("open", &self.root))?;
+        dir.lock().map_err(io_err("lock", &self.root))?;
+        Ok(dir)
+    }
+
     /// The layout's directory.
     pub fn root(&self) -> &Path {
         &self.root
@@ -263,6 +273,9 @@ impl Layout {
         self.check_blob(&digest, manifest.size())?;
 
         let tags: BTreeSet<&str> = tags.iter().map(String::as_str).collect();
+        // index.json is read, changed and replaced: hold the layout's lock
+        // so two builds into one layout cannot lose each other's tags.
+        let _lock = self.lock()?;
         let mut index = self.read_index()?;
         let mut manifests: Vec<Descriptor> = index
             .manifests()
@@ -642,6 +655,28 @@ mod tests {
         Layout::open(tmp.path()).expect("open");
         assert!(!old.exists());
         assert!(fresh.exists() && other.exists());
+    }
+
+    #[test]
+    fn concurrent_tagging_loses_no_tag() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let layout = Layout::open_or_create(tmp.path()).expect("create");
+        let config = layout
+            .put_blob(MediaType::ImageConfig, b"{}")
+            .expect("blob");
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let (layout, config) = (&layout, &config);
+                s.spawn(move || {
+                    for i in 0..25 {
+                        layout
+                            .set_tags(config, &[format!("app:t{t}-{i}")])
+                            .expect("set_tags");
+                    }
+                });
+            }
+        });
+        assert_eq!(layout.read_index().expect("index").manifests().len(), 100);
     }
 
     #[test]
