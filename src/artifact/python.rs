@@ -6,7 +6,8 @@
 //! `idlelib/`, `config-*/` (the static libpython for building
 //! extensions), `__pycache__` (bytecode is rebuilt from sources whose
 //! mtimes the image fixes, so shipped .pyc files would be stale anyway)
-//! and the base interpreter's own site-packages.
+//! and the base interpreter's own site-packages (which a venv made with
+//! `--system-site-packages` does get, in the dependencies layer).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -83,6 +84,37 @@ pub fn add_python(
     full_stdlib: bool,
     origin: &str,
 ) -> Result<AddedBinary, ArtifactError> {
+    add_python_base(cx, interpreter, full_stdlib, origin).map(|(added, _)| added)
+}
+
+/// Where an interpreter's installation lives: PREFIX and `X.Y`.
+#[derive(Clone, Debug)]
+struct Base {
+    prefix: PathBuf,
+    version: String,
+}
+
+impl Base {
+    /// The system site-packages a venv with include-system-site-packages
+    /// sees: CPython's own and Debian's (site.py's list for each prefix).
+    fn site_dirs(&self) -> Vec<PathBuf> {
+        let v = &self.version;
+        vec![
+            self.prefix.join(format!("lib/python{v}/site-packages")),
+            self.prefix
+                .join(format!("local/lib/python{v}/dist-packages")),
+            self.prefix.join("lib/python3/dist-packages"),
+            self.prefix.join(format!("lib/python{v}/dist-packages")),
+        ]
+    }
+}
+
+fn add_python_base(
+    cx: &mut Context,
+    interpreter: &Path,
+    full_stdlib: bool,
+    origin: &str,
+) -> Result<(AddedBinary, Base), ArtifactError> {
     let added = add_root_program(cx, interpreter, LayerKind::Runtime, origin)?;
     let real = cx
         .resolver
@@ -130,7 +162,8 @@ pub fn add_python(
         &exclude,
         origin,
     )?;
-    Ok(added)
+    let prefix = prefix.to_path_buf();
+    Ok((added, Base { prefix, version }))
 }
 
 /// `pythonX.Y` → `X.Y`.
@@ -152,18 +185,35 @@ pub fn add_venv(
 ) -> Result<ImagePath, ArtifactError> {
     let origin = format!("--from-venv {}", venv.dir.display());
     let interpreter = venv.interpreter()?;
-    add_python(cx, &interpreter, full_stdlib, &origin)?;
+    let (_, base) = add_python_base(cx, &interpreter, full_stdlib, &origin)?;
+    let deps = |_: &Path| LayerKind::Deps;
     if venv
         .cfg
         .get("include-system-site-packages")
         .is_some_and(|v| v == "true")
     {
-        cx.warnings.push(format!(
-            "{}: include-system-site-packages = true, but system site-packages are not added; install what the app needs into the venv",
-            venv.dir.display()
-        ));
+        // The venv sees the base interpreter's packages too: bring them.
+        for dir in base.site_dirs() {
+            let found = cx
+                .resolver
+                .root()
+                .lookup_dir(&dir)
+                .map_err(crate::resolve::ResolveError::from)?;
+            if let Some(found) = found {
+                let host = cx.resolver.root().host(&found.real);
+                let image = ImagePath::new(&found.real)?;
+                let why = format!("{origin} (include-system-site-packages)");
+                add_dir(
+                    cx,
+                    &host,
+                    &image,
+                    &deps,
+                    &Exclude::new(["__pycache__"]),
+                    &why,
+                )?;
+            }
+        }
     }
-    let deps = |_: &Path| LayerKind::Deps;
     add_dir(
         cx,
         &venv.dir,

@@ -339,6 +339,45 @@ fn venv_of_a_pyenv_python_runs_numpy_and_requests() {
     venv_runs(&prefix.join("bin/python3"));
 }
 
+/// A venv made with --system-site-packages sees the base interpreter's
+/// packages (here Debian's python3-yaml), so the image carries them.
+#[test]
+#[ignore = "needs root/runc"]
+fn venv_with_system_site_packages_brings_them() {
+    let python = Path::new("/usr/bin/python3");
+    let probe = check(Command::new(python).args(["-c", "import yaml, sys; print(yaml.__file__)"]));
+    let yaml = PathBuf::from(probe.stdout.trim());
+    let dir = tempdir();
+    let venv = dir.path().join("venv");
+    check(
+        Command::new(python)
+            .args(["-m", "venv", "--system-site-packages"])
+            .arg(&venv),
+    );
+    let layout = dir.path().join("sys.oci");
+    build(&layout, TAG, &[flag("from-venv", &venv)]);
+    let deps = named_layers(&layout, TAG)
+        .remove("deps")
+        .expect("deps layer");
+    assert!(
+        deps.contains_key(&image_rel(&yaml)),
+        "{} missing",
+        yaml.display()
+    );
+    let venv_python = venv.join("bin/python");
+    let out = run_image(
+        &layout,
+        TAG,
+        RunOpts::args(&[
+            venv_python.to_str().expect("UTF-8"),
+            "-c",
+            "import yaml; print(yaml.safe_load('a: 1')['a'])",
+        ]),
+    );
+    out.assert_success();
+    assert_eq!(out.stdout, "1\n", "{out}");
+}
+
 // ---- Java -------------------------------------------------------------------
 
 /// Needs the JDK's TLS providers and CA store, and its time zone data.
