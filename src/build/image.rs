@@ -137,11 +137,13 @@ pub(super) fn write(
             layer,
             bytes: tree.content_size(),
         });
-        let mut writer = layout.blob_writer()?;
+        // write_layer hashes the compressed stream as it makes it; the
+        // blob writer need not hash it again.
+        let mut writer = layout.unhashed_blob_writer()?;
         let digests = write_layer(tree, &opts, &mut writer)
             .map_err(|source| BuildError::Layer { layer, source })?;
-        let (digest, size) = writer.commit()?;
-        debug_assert_eq!(digest, digests.digest);
+        let (digest, size) = (digests.digest, digests.size);
+        writer.commit(&digest, size)?;
         progress(Event::LayerDone { layer, size });
         let mut annotations = BTreeMap::new();
         annotations.insert("org.mkimage.layer".to_string(), layer.to_string());

@@ -163,6 +163,17 @@ impl Layout {
         })
     }
 
+    /// A writer for a blob whose digest the caller computes itself.
+    pub fn unhashed_blob_writer(&self) -> Result<UnhashedBlobWriter, OciError> {
+        let dir = self.root.join(BLOB_DIR);
+        let tmp = temp_file(&dir)?;
+        Ok(UnhashedBlobWriter {
+            file: BufWriter::with_capacity(BLOB_BUFFER, tmp),
+            size: 0,
+            dir,
+        })
+    }
+
     /// Stores `bytes` as a blob and returns its descriptor.
     pub fn put_blob(&self, media_type: MediaType, bytes: &[u8]) -> Result<Descriptor, OciError> {
         let mut w = self.blob_writer()?;
@@ -371,25 +382,72 @@ impl BlobWriter {
             size,
             dir,
         } = self;
-        let tmp = file.into_inner().map_err(|e| {
-            let (error, w) = e.into_parts();
-            io_err("write", w.get_ref().path())(error)
-        })?;
-        tmp.as_file()
-            .sync_all()
-            .map_err(io_err("sync", tmp.path()))?;
         let digest = Digest::from_bytes(hasher.finalize().into());
-        let target = dir.join(digest.hex());
-        match fs::symlink_metadata(&target) {
-            Ok(_) => drop(tmp),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                persist(tmp, &target)?;
-                sync_dir(&dir)?;
-            }
-            Err(e) => return Err(io_err("inspect", &target)(e)),
-        }
+        store(file, &dir, &digest)?;
         Ok((digest, size))
     }
+}
+
+/// A blob writer for bytes whose digest the caller computes as it
+/// produces them (`layer::write_layer` hashes the compressed stream), so
+/// a layer is not hashed twice. It counts, and [`commit`] checks the
+/// count against the caller's.
+///
+/// [`commit`]: UnhashedBlobWriter::commit
+pub struct UnhashedBlobWriter {
+    file: BufWriter<NamedTempFile>,
+    size: u64,
+    dir: PathBuf,
+}
+
+impl Write for UnhashedBlobWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl UnhashedBlobWriter {
+    /// Stores the blob as `digest`, as [`BlobWriter::commit`] does, once
+    /// its size is the `size` the caller counted.
+    pub fn commit(self, digest: &Digest, size: u64) -> Result<(), OciError> {
+        if self.size != size {
+            return Err(OciError::Io {
+                action: "write",
+                path: self.file.get_ref().path().to_path_buf(),
+                source: io::Error::other(format!("{} bytes written, {size} expected", self.size)),
+            });
+        }
+        store(self.file, &self.dir, digest)
+    }
+}
+
+/// Flushes and fsyncs a finished temp blob, then renames it to
+/// `dir/<digest>`; if that blob is already there (content addressing makes
+/// it identical) the temporary file is just removed.
+fn store(file: BufWriter<NamedTempFile>, dir: &Path, digest: &Digest) -> Result<(), OciError> {
+    let tmp = file.into_inner().map_err(|e| {
+        let (error, w) = e.into_parts();
+        io_err("write", w.get_ref().path())(error)
+    })?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(io_err("sync", tmp.path()))?;
+    let target = dir.join(digest.hex());
+    match fs::symlink_metadata(&target) {
+        Ok(_) => drop(tmp),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            persist(tmp, &target)?;
+            sync_dir(dir)?;
+        }
+        Err(e) => return Err(io_err("inspect", &target)(e)),
+    }
+    Ok(())
 }
 
 /// Checks `tag` against the `ref.name` grammar of image-spec annotations.md:
@@ -655,6 +713,25 @@ mod tests {
         Layout::open(tmp.path()).expect("open");
         assert!(!old.exists());
         assert!(fresh.exists() && other.exists());
+    }
+
+    #[test]
+    fn unhashed_blob_writer_stores_under_the_callers_digest_and_checks_size() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let layout = Layout::open_or_create(tmp.path()).expect("create");
+        let digest = Digest::of(b"hello");
+        let mut w = layout.unhashed_blob_writer().expect("writer");
+        w.write_all(b"hello").expect("write");
+        w.commit(&digest, 5).expect("commit");
+        assert_eq!(layout.read_blob(&digest).expect("read"), b"hello");
+
+        let other = Digest::of(b"world");
+        let mut w = layout.unhashed_blob_writer().expect("writer");
+        w.write_all(b"world").expect("write");
+        let err = w.commit(&other, 6).expect_err("size differs");
+        assert!(err.to_string().contains("cannot write"), "{err}");
+        assert!(!layout.blob_path(&other).exists());
+        assert_eq!(names(tmp.path().join("blobs/sha256")), [digest.hex()]);
     }
 
     #[test]
