@@ -16,8 +16,8 @@ use base64::Engine as _;
 use tempfile::TempDir;
 
 use crate::util::{
-    Output, RunOpts, cc, check, free_port, mkimage, require_root, require_tool, run, run_image,
-    skopeo_inspect, tempdir,
+    Output, Podman, RunOpts, cc, check, free_port, mkimage, require_root, require_tool, run,
+    run_image, skopeo_inspect, tempdir,
 };
 
 const USER: &str = "mkimage";
@@ -422,43 +422,18 @@ fn push_over_https_with_basic_auth() {
 }
 
 /// `podman pull FLAGS REF` then `podman run REF`, as root in a store of its
-/// own (the flags util::podman_run_with explains).
+/// own (util::Podman, whose flags util::podman_run_with explains).
 fn podman_pull_and_run(reference: &str, pull_flags: &[&str]) -> Output {
-    require_root();
-    require_tool("podman");
-    require_tool("runc");
-    let store = tempdir();
-    let podman = || {
-        let mut cmd = Command::new("podman");
-        cmd.arg("--root")
-            .arg(store.path().join("root"))
-            .arg("--runroot")
-            .arg(store.path().join("run"))
-            .arg("--tmpdir")
-            .arg(store.path().join("tmp"))
-            .args(["--storage-driver", "vfs"])
-            .args(["--cgroup-manager", "cgroupfs"])
-            .args(["--runtime", "runc"]);
-        cmd
-    };
+    let podman = Podman::new();
     check(
-        podman()
+        podman
+            .command()
             .args(["pull", "--quiet"])
             .args(pull_flags)
             .arg(reference),
     );
-    let out = check(
-        podman()
-            .args(["run", "--rm", "--quiet", "--network", "host"])
-            .args([
-                "--ulimit",
-                "nofile=1024:1024",
-                "--ulimit",
-                "nproc=1024:1024",
-            ])
-            .arg(reference),
-    );
-    let _ = run(podman().args(["rmi", "--all", "--force"]));
+    let out = podman.run(reference, &[], &[]);
+    out.assert_success();
     out
 }
 

@@ -233,22 +233,7 @@ impl Bundle {
     /// Runs the bundle once with `runc run`, in a fresh container that is
     /// deleted afterwards. Panics if it outlives `opts.timeout`.
     pub fn run(&self, opts: &RunOpts) -> Output {
-        require_tool("runc");
-        let config = runtime_config(&self.config, opts);
-        let json = serde_json::to_vec_pretty(&config).expect("serialize config.json");
-        std::fs::write(self.path().join("config.json"), json).expect("write config.json");
-
-        let id = container_id();
-        let child = Command::new("runc")
-            .arg("run")
-            .arg("--bundle")
-            .arg(self.path())
-            .arg(&id)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn runc: {e}"));
+        let (id, child) = self.start(opts);
         let delete = || run(Command::new("runc").args(["delete", "--force", &id]));
         // On timeout, SIGKILL the container's init, which ends every process
         // in its pid namespace (and closes our pipes), and remove its state;
@@ -262,17 +247,15 @@ impl Bundle {
         })
     }
 
-    /// Starts the bundle with `runc run` and returns at once, for servers:
-    /// the container is killed and deleted when the [`Running`] is stopped or
-    /// dropped. `opts.timeout` does not apply.
-    pub fn spawn(&self, opts: &RunOpts) -> Running {
+    /// Writes config.json for `opts` and starts `runc run` on the bundle,
+    /// with piped output; returns the container id and the runc process.
+    fn start(&self, opts: &RunOpts) -> (String, Child) {
         require_tool("runc");
         let config = runtime_config(&self.config, opts);
         let json = serde_json::to_vec_pretty(&config).expect("serialize config.json");
         std::fs::write(self.path().join("config.json"), json).expect("write config.json");
-
         let id = container_id();
-        let mut child = Command::new("runc")
+        let child = Command::new("runc")
             .arg("run")
             .arg("--bundle")
             .arg(self.path())
@@ -282,6 +265,14 @@ impl Bundle {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("spawn runc: {e}"));
+        (id, child)
+    }
+
+    /// Starts the bundle with `runc run` and returns at once, for servers:
+    /// the container is killed and deleted when the [`Running`] is stopped or
+    /// dropped. `opts.timeout` does not apply.
+    pub fn spawn(&self, opts: &RunOpts) -> Running {
+        let (id, mut child) = self.start(opts);
         let stdout = drain(child.stdout.take());
         let stderr = drain(child.stderr.take());
         Running {
