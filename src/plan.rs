@@ -3,11 +3,13 @@
 //! environment; SOURCE_DATE_EPOCH arrives here as `epoch`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use std::ffi::OsString;
 
 use crate::artifact::binary::BinarySpec;
+use crate::layer::Level;
 use crate::profile::Profile;
 use crate::rootfs::ImagePath;
 use crate::rootfs::certs::CaCerts;
@@ -98,9 +100,9 @@ pub struct BuildPlan {
     /// SOURCE_DATE_EPOCH: the image's `created` and every file's mtime.
     pub epoch: u64,
     /// Compression threads; the output does not depend on it.
-    pub threads: usize,
-    /// gzip level of the layers, 1 to 12.
-    pub compression_level: u32,
+    pub threads: NonZeroUsize,
+    /// gzip level of the layers.
+    pub compression_level: Level,
 }
 
 /// The image config as the user asked for it.

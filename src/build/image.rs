@@ -126,7 +126,7 @@ pub(super) fn write(
     let layout = Layout::open_or_create(dir)?;
     let opts = LayerOptions {
         mtime: plan.epoch,
-        threads: plan.threads.max(1),
+        threads: plan.threads,
         level: plan.compression_level,
     };
     let mut infos = Vec::new();

@@ -2,6 +2,7 @@
 //! [`BuildPlan`] out, the build run, the result printed.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::artifact::binary::BinarySpec;
 use crate::build::{Built, Event, build};
+use crate::layer::Level;
 use crate::oci::provenance;
 use crate::plan::{BuildPlan, ConfigPlan, JavaPlan, Mapping, OutputFormat, Writable};
 use crate::rootfs::ImagePath;
@@ -119,9 +121,9 @@ pub struct BuildArgs {
     #[arg(long, value_name = "DIR", default_value = "/")]
     sysroot: PathBuf,
     /// gzip level of the layers: 1 (fastest) to 12 (smallest)
-    #[arg(long, value_name = "1-12", default_value_t = crate::layer::DEFAULT_LEVEL,
-          value_parser = clap::value_parser!(u32).range(1..=12))]
-    compression_level: u32,
+    #[arg(long, value_name = "1-12", default_value_t = Level::DEFAULT,
+          value_parser = Level::parse)]
+    compression_level: Level,
     /// No progress or summary, just errors
     #[arg(short, long)]
     quiet: bool,
@@ -359,7 +361,7 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
         tzdata,
         sysroot: args.sysroot.clone(),
         epoch: source_date_epoch()?,
-        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        threads: std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
         compression_level: args.compression_level,
     })
 }
