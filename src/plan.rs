@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::ffi::OsString;
 
 use crate::artifact::binary::BinarySpec;
-use crate::layer::Level;
+use crate::layer::Compression;
 use crate::profile::Profile;
 use crate::rootfs::ImagePath;
 use crate::rootfs::certs::CaCerts;
@@ -101,8 +101,8 @@ pub struct BuildPlan {
     pub epoch: u64,
     /// Compression threads; the output does not depend on it.
     pub threads: NonZeroUsize,
-    /// gzip level of the layers.
-    pub compression_level: Level,
+    /// How layers are compressed.
+    pub compression: Compression,
 }
 
 /// The image config as the user asked for it.

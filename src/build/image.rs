@@ -127,7 +127,7 @@ pub(super) fn write(
     let opts = LayerOptions {
         mtime: plan.epoch,
         threads: plan.threads,
-        level: plan.compression_level,
+        compression: plan.compression,
     };
     let mut infos = Vec::new();
     let mut built = Vec::new();
@@ -151,6 +151,7 @@ pub(super) fn write(
             diff_id: digests.diff_id,
             digest,
             size,
+            media_type: plan.compression.media_type(),
             created_by: kind.description().to_string(),
             annotations,
         });

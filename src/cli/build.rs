@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::artifact::binary::BinarySpec;
 use crate::build::{Built, Event, build};
-use crate::layer::Level;
+use crate::layer::{Algorithm, Compression};
 use crate::oci::provenance;
 use crate::plan::{BuildPlan, ConfigPlan, JavaPlan, Mapping, OutputFormat, Writable};
 use crate::rootfs::ImagePath;
@@ -120,10 +120,15 @@ pub struct BuildArgs {
     /// Take libraries, certificates and time zones from DIR instead of /
     #[arg(long, value_name = "DIR", default_value = "/")]
     sysroot: PathBuf,
-    /// gzip level of the layers: 1 (fastest) to 12 (smallest)
-    #[arg(long, value_name = "1-12", default_value_t = Level::DEFAULT,
-          value_parser = Level::parse)]
-    compression_level: Level,
+    /// How layers are compressed: gzip, which every tool reads, or zstd,
+    /// about 3x faster to build and smaller, for containerd 1.5+, Docker
+    /// 23+ and podman (not umoci)
+    #[arg(long, value_name = "ALGORITHM", default_value = "gzip")]
+    compression: CompressionArg,
+    /// Compression level: gzip 1 (fastest) to 12 (smallest), default 6;
+    /// zstd 1 to 19, default 3
+    #[arg(long, value_name = "N")]
+    compression_level: Option<u32>,
     /// No progress or summary, just errors
     #[arg(short, long)]
     quiet: bool,
@@ -144,6 +149,23 @@ enum FormatArg {
     Oci,
     OciArchive,
     DockerArchive,
+}
+
+/// `--compression`; the plan gets a [`Compression`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+enum CompressionArg {
+    #[default]
+    Gzip,
+    Zstd,
+}
+
+impl From<CompressionArg> for Algorithm {
+    fn from(c: CompressionArg) -> Self {
+        match c {
+            CompressionArg::Gzip => Algorithm::Gzip,
+            CompressionArg::Zstd => Algorithm::Zstd,
+        }
+    }
 }
 
 impl From<FormatArg> for OutputFormat {
@@ -362,7 +384,8 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
         sysroot: args.sysroot.clone(),
         epoch: source_date_epoch()?,
         threads: std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
-        compression_level: args.compression_level,
+        compression: Compression::new(args.compression.into(), args.compression_level)
+            .map_err(|e| anyhow::anyhow!("--compression-level: {e}"))?,
     })
 }
 

@@ -259,6 +259,13 @@ struct LayerRef {
     media_type: Option<String>,
 }
 
+/// How a layer blob is compressed.
+enum Codec {
+    None,
+    Gzip,
+    Zstd,
+}
+
 /// An opened image: its JSON read and checked, its layers not yet.
 #[derive(Debug)]
 pub struct Image {
@@ -387,9 +394,10 @@ impl Image {
         let mut blob = HashingReader::new(self.store.open(&layer.name)?);
         let (files, diff_id, size) = {
             let mut buffered = io::BufReader::new(&mut blob);
-            let gzip = match layer.media_type.as_deref() {
-                Some(t) if t.ends_with("+gzip") || t.ends_with(".tar.gzip") => true,
-                Some(t) if t.ends_with(".tar") => false,
+            let codec = match layer.media_type.as_deref() {
+                Some(t) if t.ends_with("+gzip") || t.ends_with(".tar.gzip") => Codec::Gzip,
+                Some(t) if t.ends_with("+zstd") => Codec::Zstd,
+                Some(t) if t.ends_with(".tar") => Codec::None,
                 Some(t) => {
                     return Err(InspectError::UnsupportedLayer {
                         index,
@@ -401,19 +409,22 @@ impl Image {
                 None => {
                     let head = buffered.fill_buf().map_err(layer_err)?;
                     if head.starts_with(ZSTD_MAGIC) {
-                        return Err(InspectError::UnsupportedLayer {
-                            index,
-                            location,
-                            media_type: "zstd".to_owned(),
-                        });
+                        Codec::Zstd
+                    } else if head.starts_with(GZIP_MAGIC) {
+                        Codec::Gzip
+                    } else {
+                        Codec::None
                     }
-                    head.starts_with(GZIP_MAGIC)
                 }
             };
-            let stream: Box<dyn Read> = if gzip {
-                Box::new(MultiGzDecoder::new(buffered))
-            } else {
-                Box::new(buffered)
+            // Any number of gzip members or zstd frames, as gzip(1) and
+            // zstd(1) read them.
+            let stream: Box<dyn Read> = match codec {
+                Codec::Gzip => Box::new(MultiGzDecoder::new(buffered)),
+                Codec::Zstd => {
+                    Box::new(zstd::stream::read::Decoder::with_buffer(buffered).map_err(layer_err)?)
+                }
+                Codec::None => Box::new(buffered),
             };
             let mut tar_stream = HashingReader::new(stream);
             let files = list_tar(&mut tar_stream, index, tree).map_err(layer_err)?;

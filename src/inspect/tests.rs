@@ -56,6 +56,7 @@ fn layer(layout: &Layout, name: &str, entries: &[E]) -> LayerInfo {
         diff_id: Digest::of(&tar),
         digest: d.digest().to_string().parse().unwrap(),
         size: d.size(),
+        media_type: MediaType::ImageLayerGzip,
         created_by: name.to_owned(),
         annotations: [("org.mkimage.layer".to_owned(), name.to_owned())].into(),
     }

@@ -1,14 +1,17 @@
 //! Layers: the file plan (`rootfs::Tree`) becomes a deterministic tar,
-//! gzip-compressed, with the two digests an OCI image needs to name it.
+//! gzip- or zstd-compressed, with the two digests an OCI image needs to name it.
 //!
 //! One pass, bounded memory whatever the layer's size:
 //!
 //! ```text
-//! Tree ─► tar ─► sha256 (diff_id) ─► parallel gzip ─► sha256 (digest) ─► out
+//! Tree ─► tar ─► sha256 (diff_id) ─► parallel gzip/zstd ─► sha256 (digest) ─► out
 //! ```
 
+mod compress;
 mod gzip;
+mod parallel;
 mod tar;
+mod zstd;
 
 #[cfg(test)]
 mod fixture;
@@ -17,7 +20,8 @@ use std::io::{self, Write};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
-pub use self::gzip::{Level, ParGzip};
+pub use self::compress::{Algorithm, Compression};
+pub use self::parallel::ParCompress;
 pub use self::tar::{TarSummary, write_tar};
 pub use crate::digest::{Digest, DigestError, HashingWriter};
 use crate::rootfs::{ImagePath, Tree};
@@ -56,6 +60,11 @@ pub enum LayerError {
     Write { source: io::Error },
     #[error("cannot start the compression threads")]
     Threads { source: io::Error },
+    #[error("cannot set up {compression} compression")]
+    Compressor {
+        compression: Compression,
+        source: io::Error,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,7 +73,7 @@ pub struct LayerOptions {
     pub mtime: u64,
     /// Compression threads. The output does not depend on it.
     pub threads: NonZeroUsize,
-    pub level: Level,
+    pub compression: Compression,
 }
 
 impl Default for LayerOptions {
@@ -72,7 +81,7 @@ impl Default for LayerOptions {
         LayerOptions {
             mtime: 0,
             threads: NonZeroUsize::MIN,
-            level: Level::DEFAULT,
+            compression: Compression::DEFAULT,
         }
     }
 }
@@ -82,15 +91,15 @@ impl Default for LayerOptions {
 pub struct LayerDigests {
     /// sha256 of the uncompressed tar (config `rootfs.diff_ids`).
     pub diff_id: Digest,
-    /// sha256 of the gzip blob (manifest layer descriptor, blob name).
+    /// sha256 of the compressed blob (manifest layer descriptor, blob name).
     pub digest: Digest,
-    /// Size of the gzip blob.
+    /// Size of the compressed blob.
     pub size: u64,
     /// Size of the uncompressed tar.
     pub uncompressed_size: u64,
 }
 
-/// Writes `tree` to `out` as a gzip-compressed layer tar and returns its
+/// Writes `tree` to `out` as a compressed layer tar and returns its
 /// digests. On error `out` holds a partial blob that must be discarded.
 pub fn write_layer<W: Write>(
     tree: &Tree,
@@ -98,13 +107,14 @@ pub fn write_layer<W: Write>(
     out: W,
 ) -> Result<LayerDigests, LayerError> {
     std::thread::scope(|scope| {
-        let gzip = ParGzip::new(HashingWriter::new(out), opts.threads, opts.level, scope)?;
-        let mut tar_out = HashingWriter::new(gzip);
+        let compressed = HashingWriter::new(out);
+        let compressor = ParCompress::new(compressed, opts.threads, opts.compression, scope)?;
+        let mut tar_out = HashingWriter::new(compressor);
         // On error `tar_out` is dropped here, which closes the workers'
         // queue; the scope joins them.
         self::tar::write_entries(tree, opts.mtime, &mut tar_out)?;
-        let (gzip, diff_id, uncompressed_size) = tar_out.finish();
-        let (_, digest, size) = gzip.finish()?.finish();
+        let (compressor, diff_id, uncompressed_size) = tar_out.finish();
+        let (_, digest, size) = compressor.finish()?.finish();
         Ok(LayerDigests {
             diff_id,
             digest,

@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use oci_spec::image::{
-    Arch, ConfigBuilder, HistoryBuilder, ImageConfiguration, ImageConfigurationBuilder, Os,
-    RootFsBuilder,
+    Arch, ConfigBuilder, HistoryBuilder, ImageConfiguration, ImageConfigurationBuilder, MediaType,
+    Os, RootFsBuilder,
 };
 
 use super::OciError;
@@ -63,6 +63,8 @@ pub struct LayerInfo {
     pub digest: Digest,
     /// Size of the compressed blob in bytes.
     pub size: u64,
+    /// How the blob is compressed (manifest `layers[].mediaType`).
+    pub media_type: MediaType,
     /// History text, e.g. `mkimage: system libraries`.
     pub created_by: String,
     /// Annotations on the layer's manifest descriptor.
@@ -210,6 +212,7 @@ mod tests {
             diff_id: Digest::from_bytes([n; 32]),
             digest: Digest::from_bytes([n + 0x10; 32]),
             size: 100 + u64::from(n),
+            media_type: MediaType::ImageLayerGzip,
             created_by: created_by.to_owned(),
             annotations: BTreeMap::new(),
         }

@@ -639,6 +639,7 @@ mod tests {
             diff_id: Digest::of(&[content, b"-uncompressed"].concat()),
             digest: from_oci_digest(d.digest(), layout.root()).expect("digest"),
             size: d.size(),
+            media_type: MediaType::ImageLayerGzip,
             created_by: format!("layer {}", String::from_utf8_lossy(content)),
             annotations: BTreeMap::new(),
         }

@@ -1,5 +1,5 @@
 //! The image manifest (image-spec manifest.md): the config descriptor and the
-//! gzip layer descriptors, in order. Its digest is the image's identity.
+//! layer descriptors, in order. Its digest is the image's identity.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -19,7 +19,7 @@ pub fn build_manifest(
     let layers = layers
         .iter()
         .map(|l| {
-            let mut d = Descriptor::new(MediaType::ImageLayerGzip, l.size, oci_digest(&l.digest)?);
+            let mut d = Descriptor::new(l.media_type.clone(), l.size, oci_digest(&l.digest)?);
             if !l.annotations.is_empty() {
                 d.set_annotations(Some(to_hash_map(&l.annotations)));
             }
@@ -63,6 +63,7 @@ mod tests {
                 diff_id: Digest::from_bytes([1; 32]),
                 digest: Digest::from_bytes([0xa1; 32]),
                 size: 1000,
+                media_type: MediaType::ImageLayerGzip,
                 created_by: "libs".to_owned(),
                 annotations: BTreeMap::new(),
             },
@@ -70,6 +71,7 @@ mod tests {
                 diff_id: Digest::from_bytes([2; 32]),
                 digest: Digest::from_bytes([0xa2; 32]),
                 size: 20,
+                media_type: MediaType::ImageLayerGzip,
                 created_by: "app".to_owned(),
                 annotations: [("z", "1"), ("a", "2")]
                     .into_iter()

@@ -214,6 +214,7 @@ fn images_not_built_by_mkimage_say_so() {
         diff_id: mkimage::oci::Digest::of(&empty),
         digest: d.digest().to_string().parse().expect("digest"),
         size: d.size(),
+        media_type: MediaType::ImageLayerGzip,
         created_by: "empty".into(),
         annotations: BTreeMap::new(),
     };

@@ -12,6 +12,7 @@ mod ldd;
 mod oci_layout;
 mod registry;
 mod runtimes;
+mod zstd;
 // Shared helpers: not every one is used by the tests of the moment.
 #[allow(dead_code)]
 mod util;

@@ -60,6 +60,7 @@ fn store_layer(layout: &Layout, path: &str, content: &[u8]) -> LayerInfo {
         diff_id: Digest::of(&tar),
         digest,
         size,
+        media_type: oci_spec::image::MediaType::ImageLayerGzip,
         created_by: format!("mkimage: {path}"),
         annotations: BTreeMap::new(),
     }

@@ -217,6 +217,11 @@ fn make_certs(dir: &Path) {
 /// An image built by the real CLI from a static program that prints
 /// [`GREETING`]: `DIR/app.oci`, tagged `app:latest`.
 fn build_image(dir: &Path) -> PathBuf {
+    build_image_with(dir, &[])
+}
+
+/// [`build_image`] with more flags for `mkimage`.
+fn build_image_with(dir: &Path, flags: &[&str]) -> PathBuf {
     let src = format!("#include <stdio.h>\nint main(void) {{ puts(\"{GREETING}\"); return 0; }}\n");
     let exe = cc(dir, "hello", &src, &["-static"]);
     let layout = dir.join("app.oci");
@@ -226,7 +231,8 @@ fn build_image(dir: &Path) -> PathBuf {
             .arg(&exe)
             .arg("-o")
             .arg(&layout)
-            .args(["-t", "app:latest", "--quiet"]),
+            .args(["-t", "app:latest", "--quiet"])
+            .args(flags),
     );
     layout
 }
@@ -331,6 +337,61 @@ fn push_over_http_then_pull_back_and_run() {
     registry.wait_requests("PUT /v2/app/manifests/latest", 2);
     assert_eq!(registry.requests("PUT /v2/app/blobs/uploads/"), uploads);
     assert_eq!(registry.requests("POST /v2/app/blobs/uploads/"), posts);
+}
+
+/// zstd layers go up with their media type, and podman (which reads zstd,
+/// unlike umoci) pulls the image back and runs it.
+#[test]
+#[ignore = "needs docker-registry, skopeo, podman, root/runc"]
+fn push_zstd_layers_then_pull_back_and_run_with_podman() {
+    let registry = Registry::http();
+    let tmp = tempdir();
+    let layout = build_image_with(tmp.path(), &["--compression", "zstd"]);
+    let host = registry.host();
+    let reference = format!("{host}/zstd:1");
+    let out = push(
+        tmp.path(),
+        &["app.oci", &reference, "--insecure-registry", &host],
+    );
+    out.assert_success();
+    let digest = pushed_digest(&out);
+    assert_eq!(digest, layout_digest(&layout, "app:latest"));
+
+    // The manifest as the registry serves it.
+    let manifest = skopeo_inspect_raw(&reference);
+    let types = manifest["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .map(|l| l["mediaType"].as_str().expect("mediaType").to_owned())
+        .collect::<Vec<_>>();
+    assert!(
+        !types.is_empty()
+            && types
+                .iter()
+                .all(|t| t == "application/vnd.oci.image.layer.v1.tar+zstd"),
+        "{types:?}"
+    );
+    let podman = Podman::new();
+    let ran = podman.run(
+        &format!("docker://{reference}"),
+        &["--tls-verify=false"],
+        &[],
+    );
+    ran.assert_success();
+    assert_eq!(ran.stdout.trim(), GREETING, "{ran}");
+}
+
+/// `skopeo inspect --raw docker://REF` on a plain-HTTP registry: the
+/// manifest as served.
+fn skopeo_inspect_raw(reference: &str) -> serde_json::Value {
+    require_tool("skopeo");
+    let out = check(
+        Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!("docker://{reference}")),
+    );
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("skopeo JSON ({e}): {out}"))
 }
 
 #[test]

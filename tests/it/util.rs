@@ -738,7 +738,7 @@ pub enum Kind {
     Other(String),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub kind: Kind,
     pub mode: u32,
@@ -762,6 +762,9 @@ pub fn layers(layout: &Path, tag: &str) -> Vec<Layer> {
             match descriptor["mediaType"].as_str() {
                 Some("application/vnd.oci.image.layer.v1.tar+gzip") => {
                     read_tar(flate2::read::MultiGzDecoder::new(&bytes[..]))
+                }
+                Some("application/vnd.oci.image.layer.v1.tar+zstd") => {
+                    read_tar(zstd::stream::read::Decoder::new(&bytes[..]).expect("zstd decoder"))
                 }
                 Some("application/vnd.oci.image.layer.v1.tar") => read_tar(&bytes[..]),
                 other => panic!("unexpected layer media type {other:?}"),

@@ -78,6 +78,7 @@ pub struct DockerManifestItem {
 enum Compression {
     None,
     Gzip,
+    Zstd,
 }
 
 /// Writes the image whose manifest is `manifest` (stored in `layout`) to
@@ -205,6 +206,10 @@ fn copy_layer(
         // Multi-member, as gzip(1) reads: concatenated gzip streams are one
         // file (RFC 1952 §2.2), and parallel compressors may write them.
         Compression::Gzip => io::copy(&mut MultiGzDecoder::new(&mut blob), &mut tar),
+        // Any number of frames, as zstd(1) reads (RFC 8878 section 3.1).
+        Compression::Zstd => {
+            zstd::stream::read::Decoder::new(&mut blob).and_then(|mut z| io::copy(&mut z, &mut tar))
+        }
     };
     copied.map_err(io_err("uncompress", path))?;
     let (found, read) = blob.finish();
@@ -232,6 +237,7 @@ fn compression(media_type: &MediaType) -> Option<Compression> {
     match media_type {
         MediaType::ImageLayer => Some(Compression::None),
         MediaType::ImageLayerGzip => Some(Compression::Gzip),
+        MediaType::ImageLayerZstd => Some(Compression::Zstd),
         MediaType::Other(t) if t == DOCKER_LAYER => Some(Compression::None),
         MediaType::Other(t) if t == DOCKER_LAYER_GZIP => Some(Compression::Gzip),
         _ => None,

@@ -36,8 +36,8 @@ pub enum ArchiveError {
     #[error("cannot write the archive {}: it is a directory", path.display())]
     IsADirectory { path: PathBuf },
     #[error(
-        "layer {digest} has media type {media_type}: a docker-archive holds gzip or \
-         uncompressed tar layers"
+        "layer {digest} has media type {media_type}: a docker-archive can be made \
+         from gzip, zstd or uncompressed tar layers"
     )]
     UnsupportedLayer { digest: Digest, media_type: String },
     #[error("config {config} lists {diff_ids} diff_ids for {layers} layers")]
