@@ -20,7 +20,8 @@
 //! * [`resolve`] applies glibc's search rules (ld.so(8), dl-load.c) to find
 //!   the closure of an executable, relative to a root directory.
 //! * [`rootfs`] holds the file plan: image paths and their entries.
-//! * [`layer`] writes a tree as a deterministic, gzip-compressed tar;
+//! * [`layer`] writes a tree as a deterministic tar, gzip- or
+//!   zstd-compressed on several threads;
 //!   [`digest`] names every blob.
 //! * [`oci`] writes configs, manifests and the image layout, the provenance
 //!   blob that says why each file is there, and oci-/docker-archives.

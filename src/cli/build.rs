@@ -121,8 +121,8 @@ pub struct BuildArgs {
     #[arg(long, value_name = "DIR", default_value = "/")]
     sysroot: PathBuf,
     /// How layers are compressed: gzip, which every tool reads, or zstd,
-    /// about 3x faster to build and smaller, for containerd 1.5+, Docker
-    /// 23+ and podman (not umoci)
+    /// about twice as fast to build and about as small, for containerd
+    /// 1.5+, Docker 23+ and podman (not umoci)
     #[arg(long, value_name = "ALGORITHM", default_value = "gzip")]
     compression: CompressionArg,
     /// Compression level: gzip 1 (fastest) to 12 (smallest), default 6;

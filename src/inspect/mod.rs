@@ -1,7 +1,7 @@
 //! `mkimage inspect`: reads an image back from a layout directory, an
 //! oci-archive or a docker-archive, and reports its layers, its config, its
-//! file tree (layers streamed: gunzip + tar listing, whiteouts applied) and,
-//! for images mkimage built, why each file is there.
+//! file tree (layers streamed: gzip or zstd decoded, tar listed, whiteouts
+//! applied) and, for images mkimage built, why each file is there.
 //!
 //! Everything is read in place: JSON documents whole (with a size cap),
 //! layers as streams, every blob checked against its digest on the way, so

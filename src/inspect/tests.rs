@@ -21,6 +21,29 @@ enum E<'a> {
 
 /// A gzip layer of `entries`, stored in `layout`, named `name`.
 fn layer(layout: &Layout, name: &str, entries: &[E]) -> LayerInfo {
+    let tar = tar_of(entries);
+    let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+    gz.write_all(&tar).unwrap();
+    store(
+        layout,
+        name,
+        &tar,
+        MediaType::ImageLayerGzip,
+        &gz.finish().unwrap(),
+    )
+}
+
+/// A zstd layer of two frames, as mkimage writes them for larger layers.
+fn zstd_layer(layout: &Layout, name: &str, entries: &[E]) -> LayerInfo {
+    let tar = tar_of(entries);
+    let (a, b) = tar.split_at(tar.len() / 2);
+    let blob = [a, b]
+        .map(|half| zstd::bulk::compress(half, 3).unwrap())
+        .concat();
+    store(layout, name, &tar, MediaType::ImageLayerZstd, &blob)
+}
+
+fn tar_of(entries: &[E]) -> Vec<u8> {
     let mut tar = ::tar::Builder::new(Vec::new());
     for e in entries {
         let mut h = ::tar::Header::new_ustar();
@@ -46,17 +69,16 @@ fn layer(layout: &Layout, name: &str, entries: &[E]) -> LayerInfo {
             }
         }
     }
-    let tar = tar.into_inner().unwrap();
-    let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
-    gz.write_all(&tar).unwrap();
-    let d = layout
-        .put_blob(MediaType::ImageLayerGzip, &gz.finish().unwrap())
-        .unwrap();
+    tar.into_inner().unwrap()
+}
+
+fn store(layout: &Layout, name: &str, tar: &[u8], media_type: MediaType, blob: &[u8]) -> LayerInfo {
+    let d = layout.put_blob(media_type.clone(), blob).unwrap();
     LayerInfo {
-        diff_id: Digest::of(&tar),
+        diff_id: Digest::of(tar),
         digest: d.digest().to_string().parse().unwrap(),
         size: d.size(),
-        media_type: MediaType::ImageLayerGzip,
+        media_type,
         created_by: name.to_owned(),
         annotations: [("org.mkimage.layer".to_owned(), name.to_owned())].into(),
     }
@@ -86,7 +108,8 @@ fn image(layout: &Layout, tag: &str, with_provenance: bool) -> Descriptor {
             E::File("usr/share/zoneinfo/UTC", b"TZif", 0o644),
         ],
     );
-    let libs = layer(
+    // zstd, so that every format is also read from zstd frames.
+    let libs = zstd_layer(
         layout,
         "libs",
         &[

@@ -8,9 +8,10 @@ use oci_spec::image::MediaType;
 
 use super::{gzip, zstd};
 
-/// gzip is what every tool reads. zstd (`tar+zstd`, OCI image-spec 1.1) is
-/// about 3x cheaper to write and a few percent smaller; containerd 1.5+,
-/// Docker 23+, podman, buildah and skopeo read it, umoci 0.4 does not.
+/// gzip is what every tool reads. zstd (`tar+zstd`, OCI image-spec 1.1)
+/// at its level 3 takes a quarter of libdeflate 6's CPU; on the JDK its
+/// layer is 4% smaller, on machine code about 2% larger. containerd 1.5+,
+/// Docker 23+, podman, buildah and skopeo read it; umoci 0.4 does not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Algorithm {
     Gzip,
@@ -23,7 +24,8 @@ impl Algorithm {
         match self {
             // libdeflate's range; 6 is its (and zlib's) usual default.
             Algorithm::Gzip => (1, 12, 6),
-            // zstd's own default is 3; 20-22 need --ultra-sized windows.
+            // zstd's own default is 3. 20-22 ("ultra") buy nothing on 2 MiB
+            // frames but memory.
             Algorithm::Zstd => (1, 19, 3),
         }
     }
@@ -122,6 +124,9 @@ impl fmt::Display for Compression {
 pub(super) enum Encoder {
     Gzip(gzip::Encoder),
     Zstd(zstd::Encoder),
+    /// Panics on every chunk: how the pipeline survives a compressor bug.
+    #[cfg(test)]
+    Panic,
 }
 
 impl Encoder {
@@ -130,6 +135,8 @@ impl Encoder {
         match self {
             Encoder::Gzip(e) => e.encode(chunk, out),
             Encoder::Zstd(e) => e.encode(chunk, out),
+            #[cfg(test)]
+            Encoder::Panic => panic!("a compressor bug, {} bytes in", chunk.len()),
         }
     }
 }

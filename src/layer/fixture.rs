@@ -46,11 +46,11 @@ fn long_target() -> String {
     format!("../{}target", "x/".repeat(60))
 }
 
-/// Deterministic, compressible, larger than four gzip chunks so that
-/// compression really runs in parallel.
+/// Deterministic, compressible, larger than four gzip chunks (and two
+/// zstd ones) so that compression really runs in parallel.
 fn host_data() -> Vec<u8> {
     let mut x: u32 = 0x9e37_79b9;
-    (0..700_000u32)
+    (0..(4 << 20) + 700_000u32)
         .map(|i| {
             x ^= x << 13;
             x ^= x >> 17;

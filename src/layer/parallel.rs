@@ -24,7 +24,9 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
+use std::marker::PhantomData;
 use std::num::NonZeroUsize;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::{Builder, Scope};
@@ -47,10 +49,18 @@ struct Done {
     piece: io::Result<Vec<u8>>,
 }
 
+/// More workers than this gain nothing: the one thread that makes the tar
+/// and hashes it keeps about 16 gzip workers busy, and each worker holds
+/// its own compressor (tens of MB at zstd's highest levels).
+const MAX_THREADS: usize = 16;
+
 /// A parallel compressing writer. Nothing about the build host reaches
 /// the stream: gzip members carry libdeflate's fixed header (no name,
 /// mtime 0, OS byte 255 "unknown"), zstd frames no host data at all.
-pub struct ParCompress<W: Write> {
+///
+/// It cannot leave the scope its workers run in (`'scope`): the scope
+/// joins them, and they end only when this writer is gone.
+pub struct ParCompress<'scope, W: Write> {
     /// `None` once finished.
     out: Option<W>,
     chunk_size: usize,
@@ -69,34 +79,49 @@ pub struct ParCompress<W: Write> {
     /// Buffers back from the workers and the sink, for the next chunks.
     spare: Vec<Vec<u8>>,
     failed: bool,
+    scope: PhantomData<&'scope ()>,
 }
 
-impl<W: Write> ParCompress<W> {
-    pub fn new<'scope>(
+impl<'scope, W: Write> ParCompress<'scope, W> {
+    /// Starts `threads` workers (at most 16) in `scope`.
+    pub fn new(
         out: W,
         threads: NonZeroUsize,
         compression: Compression,
         scope: &'scope Scope<'scope, '_>,
     ) -> Result<Self, LayerError> {
+        let encoder = || {
+            compression
+                .encoder()
+                .map_err(|source| LayerError::Compressor {
+                    compression,
+                    source,
+                })
+        };
+        Self::with_encoders(out, threads, compression.chunk_size(), encoder, scope)
+    }
+
+    fn with_encoders(
+        out: W,
+        threads: NonZeroUsize,
+        chunk_size: usize,
+        mut encoder: impl FnMut() -> Result<Encoder, LayerError>,
+        scope: &'scope Scope<'scope, '_>,
+    ) -> Result<Self, LayerError> {
+        let threads = threads.get().min(MAX_THREADS);
         let (jobs, queue) = mpsc::channel::<Job>();
         let (done_tx, done) = mpsc::channel();
         // std's receiver has one owner; the workers take turns on it. A
         // chunk takes milliseconds, so the lock is never contended long.
         let queue = Arc::new(Mutex::new(queue));
-        for i in 0..threads.get() {
-            let encoder = compression
-                .encoder()
-                .map_err(|source| LayerError::Compressor {
-                    compression,
-                    source,
-                })?;
+        for i in 0..threads {
+            let encoder = encoder()?;
             let (queue, done_tx) = (Arc::clone(&queue), done_tx.clone());
             Builder::new()
                 .name(format!("compress-{i}"))
                 .spawn_scoped(scope, move || work(&queue, &done_tx, encoder))
                 .map_err(|source| LayerError::Threads { source })?;
         }
-        let chunk_size = compression.chunk_size();
         Ok(ParCompress {
             out: Some(out),
             chunk_size,
@@ -106,9 +131,12 @@ impl<W: Write> ParCompress<W> {
             ready: BTreeMap::new(),
             sent: 0,
             written: 0,
-            max_in_flight: 2 * threads.get() as u64,
+            // Enough to keep every worker busy while the next piece in
+            // order is still being made.
+            max_in_flight: 2 * threads as u64,
             spare: Vec::new(),
             failed: false,
+            scope: PhantomData,
         })
     }
 
@@ -153,10 +181,12 @@ impl<W: Write> ParCompress<W> {
             data,
             piece,
         };
-        self.jobs
-            .as_ref()
-            .and_then(|jobs| jobs.send(job).ok())
-            .ok_or_else(workers_gone)?;
+        let sent = self.jobs.as_ref().map(|jobs| jobs.send(job));
+        if !matches!(sent, Some(Ok(()))) {
+            // The workers are gone; an error one of them sent says why.
+            self.collect(false)?;
+            return Err(workers_gone());
+        }
         self.sent += 1;
         self.collect(false)?;
         while self.sent - self.written > self.max_in_flight {
@@ -197,6 +227,9 @@ impl<W: Write> ParCompress<W> {
 }
 
 /// A worker: compresses chunks until the queue closes or nobody listens.
+/// A panic while compressing becomes that chunk's error and ends the
+/// worker; left to unwind, it would leave the writer waiting forever for
+/// the chunk, and the scope for the other workers.
 fn work(queue: &Mutex<Receiver<Job>>, done: &Sender<Done>, mut encoder: Encoder) {
     loop {
         // A poisoned lock means another worker panicked; the scope will
@@ -213,14 +246,21 @@ fn work(queue: &Mutex<Receiver<Job>>, done: &Sender<Done>, mut encoder: Encoder)
         else {
             return;
         };
-        let piece = encoder.encode(&data, &mut piece).map(|()| piece);
-        if done.send(Done { index, data, piece }).is_err() {
+        let result = catch_unwind(AssertUnwindSafe(|| encoder.encode(&data, &mut piece)));
+        let panicked = result.is_err();
+        let piece = match result {
+            Ok(Ok(())) => Ok(piece),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(io::Error::other("the compressor panicked")),
+        }
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot compress chunk {index}: {e}")));
+        if done.send(Done { index, data, piece }).is_err() || panicked {
             return;
         }
     }
 }
 
-impl<W: Write> Write for ParCompress<W> {
+impl<W: Write> Write for ParCompress<'_, W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.check()?;
         let n = buf.len().min(self.chunk_size - self.chunk.len());
@@ -260,6 +300,17 @@ pub(super) mod tests {
 
     use super::*;
     use crate::layer::compress::Algorithm;
+
+    /// Runs `f` on a thread of its own and fails if it takes over a
+    /// minute: a pipeline that hangs must fail its test, not stall the run.
+    fn within<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the pipeline hung (or the test panicked)")
+    }
 
     pub(crate) fn zstd() -> Compression {
         Compression::new(Algorithm::Zstd, None).unwrap()
@@ -411,21 +462,23 @@ pub(super) mod tests {
             }
         }
         let data = sample(8 << 20);
-        let first = std::thread::scope(|scope| {
-            let threads = NonZeroUsize::new(2).unwrap();
-            let mut z = ParCompress::new(Broken, threads, Compression::DEFAULT, scope).unwrap();
-            for piece in data.chunks(1000) {
-                if let Err(e) = z.write_all(piece) {
-                    let again = z.write_all(&data).unwrap_err();
-                    assert_eq!(again.to_string(), "the compressed stream failed earlier");
-                    assert!(matches!(z.finish(), Err(LayerError::Write { .. })));
-                    return e;
+        let first = within(move || {
+            std::thread::scope(|scope| {
+                let threads = NonZeroUsize::new(2).unwrap();
+                let mut z = ParCompress::new(Broken, threads, Compression::DEFAULT, scope).unwrap();
+                for piece in data.chunks(1000) {
+                    if let Err(e) = z.write_all(piece) {
+                        let again = z.write_all(&data).unwrap_err();
+                        assert_eq!(again.to_string(), "the compressed stream failed earlier");
+                        assert!(matches!(z.finish(), Err(LayerError::Write { .. })));
+                        return e;
+                    }
                 }
-            }
-            match z.finish() {
-                Err(LayerError::Write { source }) => source,
-                other => panic!("expected a write error, got {other:?}"),
-            }
+                match z.finish() {
+                    Err(LayerError::Write { source }) => source,
+                    other => panic!("expected a write error, got {other:?}"),
+                }
+            })
         });
         assert_eq!(first.kind(), io::ErrorKind::BrokenPipe, "{first:?}");
         assert_eq!(first.to_string(), "gone");
@@ -436,11 +489,44 @@ pub(super) mod tests {
     #[test]
     fn dropped_mid_stream_ends_the_workers() {
         let data = sample(5 << 20);
-        std::thread::scope(|scope| {
-            let threads = NonZeroUsize::new(2).unwrap();
-            let mut z = ParCompress::new(Vec::new(), threads, zstd(), scope).unwrap();
-            z.write_all(&data).unwrap();
-            drop(z);
+        within(move || {
+            std::thread::scope(|scope| {
+                let threads = NonZeroUsize::new(2).unwrap();
+                let mut z = ParCompress::new(Vec::new(), threads, zstd(), scope).unwrap();
+                z.write_all(&data).unwrap();
+                drop(z);
+            })
         });
+    }
+
+    /// A compressor that panics (a bug) fails the layer with the chunk it
+    /// was on, at any thread count, instead of leaving the writer waiting
+    /// for that chunk forever.
+    #[test]
+    fn a_panicking_compressor_is_an_error_not_a_hang() {
+        for threads in [1, 2, 3] {
+            let err = within(move || {
+                std::thread::scope(|scope| {
+                    let threads = NonZeroUsize::new(threads).unwrap();
+                    let panics = || Ok(Encoder::Panic);
+                    let mut z =
+                        ParCompress::with_encoders(Vec::new(), threads, 1 << 20, panics, scope)
+                            .unwrap();
+                    match z.write_all(&sample(6 << 20)) {
+                        Err(e) => e,
+                        Ok(()) => match z.finish() {
+                            Err(LayerError::Write { source }) => source,
+                            other => panic!("expected an error, got {other:?}"),
+                        },
+                    }
+                })
+            });
+            let message = err.to_string();
+            assert!(
+                message.starts_with("cannot compress chunk ")
+                    && message.ends_with(": the compressor panicked"),
+                "{threads} threads: {message}"
+            );
+        }
     }
 }

@@ -16,9 +16,10 @@
 //! that do not sniff for gzip. The cost is size (the archive is a
 //! transport; compress it whole if that matters). The uncompressed size
 //! that the tar header needs is not in the manifest, so each layer is
-//! gunzipped straight into the archive behind a placeholder header that is
-//! patched afterwards: one pass, nothing in memory, and the diff_id is
-//! verified on the way.
+//! decompressed (gzip or zstd) straight into the archive behind a
+//! placeholder header that is patched afterwards: one pass, nothing in
+//! memory, and the diff_id is verified on the way. So `--compression`
+//! changes only how long the build takes, not the archive.
 //!
 //! The per-layer `VERSION` and `json` files of Docker's v1 format are left
 //! out: loaders since Docker 1.10 read `manifest.json` instead.

@@ -51,13 +51,33 @@ struct Fixture {
     provenance: Digest,
 }
 
-/// A layout with one two-layer image tagged `app:1`, with provenance.
+/// A zstd layer of two frames, as mkimage writes them for larger layers.
+fn store_zstd(layout: &Layout, path: &str, content: &[u8]) -> (LayerInfo, Vec<u8>) {
+    let (tar, _) = layer(path, content);
+    let (a, b) = tar.split_at(tar.len() / 2);
+    let blob = [a, b]
+        .map(|half| zstd::bulk::compress(half, 3).unwrap())
+        .concat();
+    let d = layout.put_blob(MediaType::ImageLayerZstd, &blob).unwrap();
+    let info = LayerInfo {
+        diff_id: Digest::of(&tar),
+        digest: d.digest().to_string().parse().unwrap(),
+        size: d.size(),
+        media_type: MediaType::ImageLayerZstd,
+        created_by: path.to_owned(),
+        annotations: BTreeMap::new(),
+    };
+    (info, tar)
+}
+
+/// A layout with one two-layer image tagged `app:1` (a gzip layer, then a
+/// zstd one), with provenance.
 fn fixture() -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
     let layout = Layout::open_or_create(dir.join("layout")).unwrap();
     let (a, tar_a) = store(&layout, "etc/a", b"a\n");
-    let (b, tar_b) = store(&layout, "bin/b", &[9u8; 5000]);
+    let (b, tar_b) = store_zstd(&layout, "bin/b", &[9u8; 5000]);
     let prov = Provenance::new(
         [(
             "/bin/b".to_owned(),
