@@ -288,17 +288,9 @@ fn skopeo_pull(dir: &Path, reference: &str, flags: &[&str]) -> PathBuf {
 fn push_over_http_then_pull_back_and_run() {
     let registry = Registry::http();
     let tmp = tempdir();
-    let layout = build_image(tmp.path());
     let host = registry.host();
     let reference = format!("{host}/app:latest");
-
-    let out = push(
-        tmp.path(),
-        &["app.oci", &reference, "--insecure-registry", &host],
-    );
-    out.assert_success();
-    let digest = pushed_digest(&out);
-    assert_eq!(digest, layout_digest(&layout, "app:latest"));
+    let (out, digest) = build_and_push(tmp.path(), &[], &reference, &host);
     assert!(
         out.stdout.starts_with(&format!(
             "Pushed {reference}@{digest} (3 blobs uploaded, 0 skipped, "
@@ -339,6 +331,18 @@ fn push_over_http_then_pull_back_and_run() {
     assert_eq!(registry.requests("POST /v2/app/blobs/uploads/"), posts);
 }
 
+/// Builds the hello image with `flags` in `dir`, pushes it over plain HTTP
+/// to `reference` and checks the pushed digest is the layout's; returns the
+/// push's output and that digest.
+fn build_and_push(dir: &Path, flags: &[&str], reference: &str, host: &str) -> (Output, String) {
+    let layout = build_image_with(dir, flags);
+    let out = push(dir, &["app.oci", reference, "--insecure-registry", host]);
+    out.assert_success();
+    let digest = pushed_digest(&out);
+    assert_eq!(digest, layout_digest(&layout, "app:latest"));
+    (out, digest)
+}
+
 /// zstd layers go up with their media type, and podman (which reads zstd,
 /// unlike umoci) pulls the image back and runs it.
 #[test]
@@ -346,16 +350,9 @@ fn push_over_http_then_pull_back_and_run() {
 fn push_zstd_layers_then_pull_back_and_run_with_podman() {
     let registry = Registry::http();
     let tmp = tempdir();
-    let layout = build_image_with(tmp.path(), &["--compression", "zstd"]);
     let host = registry.host();
     let reference = format!("{host}/zstd:1");
-    let out = push(
-        tmp.path(),
-        &["app.oci", &reference, "--insecure-registry", &host],
-    );
-    out.assert_success();
-    let digest = pushed_digest(&out);
-    assert_eq!(digest, layout_digest(&layout, "app:latest"));
+    build_and_push(tmp.path(), &["--compression", "zstd"], &reference, &host);
 
     // The manifest as the registry serves it.
     let manifest = skopeo_inspect_raw(&reference);

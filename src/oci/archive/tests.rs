@@ -29,12 +29,32 @@ fn layer(path: &str, content: &[u8]) -> (Vec<u8>, Vec<u8>) {
 
 fn store(layout: &Layout, path: &str, content: &[u8]) -> (LayerInfo, Vec<u8>) {
     let (tar, gz) = layer(path, content);
-    let d = layout.put_blob(MediaType::ImageLayerGzip, &gz).unwrap();
+    put(layout, path, tar, MediaType::ImageLayerGzip, &gz)
+}
+
+/// A zstd layer of two frames, as mkimage writes them for larger layers.
+fn store_zstd(layout: &Layout, path: &str, content: &[u8]) -> (LayerInfo, Vec<u8>) {
+    let (tar, _) = layer(path, content);
+    let (a, b) = tar.split_at(tar.len() / 2);
+    let blob = [a, b]
+        .map(|half| zstd::bulk::compress(half, 3).unwrap())
+        .concat();
+    put(layout, path, tar, MediaType::ImageLayerZstd, &blob)
+}
+
+fn put(
+    layout: &Layout,
+    path: &str,
+    tar: Vec<u8>,
+    media_type: MediaType,
+    blob: &[u8],
+) -> (LayerInfo, Vec<u8>) {
+    let d = layout.put_blob(media_type.clone(), blob).unwrap();
     let info = LayerInfo {
         diff_id: Digest::of(&tar),
         digest: d.digest().to_string().parse().unwrap(),
         size: d.size(),
-        media_type: MediaType::ImageLayerGzip,
+        media_type,
         created_by: path.to_owned(),
         annotations: BTreeMap::new(),
     };
@@ -49,25 +69,6 @@ struct Fixture {
     tars: Vec<Vec<u8>>,
     diff_ids: Vec<Digest>,
     provenance: Digest,
-}
-
-/// A zstd layer of two frames, as mkimage writes them for larger layers.
-fn store_zstd(layout: &Layout, path: &str, content: &[u8]) -> (LayerInfo, Vec<u8>) {
-    let (tar, _) = layer(path, content);
-    let (a, b) = tar.split_at(tar.len() / 2);
-    let blob = [a, b]
-        .map(|half| zstd::bulk::compress(half, 3).unwrap())
-        .concat();
-    let d = layout.put_blob(MediaType::ImageLayerZstd, &blob).unwrap();
-    let info = LayerInfo {
-        diff_id: Digest::of(&tar),
-        digest: d.digest().to_string().parse().unwrap(),
-        size: d.size(),
-        media_type: MediaType::ImageLayerZstd,
-        created_by: path.to_owned(),
-        annotations: BTreeMap::new(),
-    };
-    (info, tar)
 }
 
 /// A layout with one two-layer image tagged `app:1` (a gzip layer, then a
