@@ -14,13 +14,13 @@ use std::collections::BTreeMap;
 use std::io::{self, BufRead, Read};
 use std::path::{Path, PathBuf};
 
-use flate2::bufread::MultiGzDecoder;
 use serde::Serialize;
 use serde_json::Value;
 
 pub use self::files::{Change, FileInfo, FileKind, FileTree};
 use self::source::{GZIP_MAGIC, Store, ZSTD_MAGIC};
 use crate::digest::{Digest, HashingReader};
+use crate::layer::{Algorithm, decompress};
 use crate::oci::OciError;
 use crate::oci::archive::{DockerManifestItem, MANIFEST_JSON};
 use crate::oci::provenance::{self, FileOrigin, Provenance};
@@ -259,13 +259,6 @@ struct LayerRef {
     media_type: Option<String>,
 }
 
-/// How a layer blob is compressed.
-enum Codec {
-    None,
-    Gzip,
-    Zstd,
-}
-
 /// An opened image: its JSON read and checked, its layers not yet.
 #[derive(Debug)]
 pub struct Image {
@@ -394,10 +387,12 @@ impl Image {
         let mut blob = HashingReader::new(self.store.open(&layer.name)?);
         let (files, diff_id, size) = {
             let mut buffered = io::BufReader::new(&mut blob);
-            let codec = match layer.media_type.as_deref() {
-                Some(t) if t.ends_with("+gzip") || t.ends_with(".tar.gzip") => Codec::Gzip,
-                Some(t) if t.ends_with("+zstd") => Codec::Zstd,
-                Some(t) if t.ends_with(".tar") => Codec::None,
+            let algorithm = match layer.media_type.as_deref() {
+                Some(t) if t.ends_with("+gzip") || t.ends_with(".tar.gzip") => {
+                    Some(Algorithm::Gzip)
+                }
+                Some(t) if t.ends_with("+zstd") => Some(Algorithm::Zstd),
+                Some(t) if t.ends_with(".tar") => None,
                 Some(t) => {
                     return Err(InspectError::UnsupportedLayer {
                         index,
@@ -409,23 +404,15 @@ impl Image {
                 None => {
                     let head = buffered.fill_buf().map_err(layer_err)?;
                     if head.starts_with(ZSTD_MAGIC) {
-                        Codec::Zstd
+                        Some(Algorithm::Zstd)
                     } else if head.starts_with(GZIP_MAGIC) {
-                        Codec::Gzip
+                        Some(Algorithm::Gzip)
                     } else {
-                        Codec::None
+                        None
                     }
                 }
             };
-            // Any number of gzip members or zstd frames, as gzip(1) and
-            // zstd(1) read them.
-            let stream: Box<dyn Read> = match codec {
-                Codec::Gzip => Box::new(MultiGzDecoder::new(buffered)),
-                Codec::Zstd => {
-                    Box::new(zstd::stream::read::Decoder::with_buffer(buffered).map_err(layer_err)?)
-                }
-                Codec::None => Box::new(buffered),
-            };
+            let stream = decompress(algorithm, buffered).map_err(layer_err)?;
             let mut tar_stream = HashingReader::new(stream);
             let files = list_tar(&mut tar_stream, index, tree).map_err(layer_err)?;
             // The end-of-archive blocks and any padding count for diff_id.

@@ -2,7 +2,7 @@
 //! media type that names the result.
 
 use std::fmt;
-use std::io;
+use std::io::{self, BufRead, Read};
 
 use oci_spec::image::MediaType;
 
@@ -29,6 +29,20 @@ impl Algorithm {
             Algorithm::Zstd => (1, 19, 3),
         }
     }
+}
+
+/// What `compressed` holds, decompressed; `None` is a plain tar. Reads
+/// every gzip member or zstd frame, as gzip(1) and zstd(1) do (RFC 1952
+/// section 2.2, RFC 8878 section 3.1): mkimage writes many, one a chunk.
+pub fn decompress<'a>(
+    algorithm: Option<Algorithm>,
+    compressed: impl BufRead + 'a,
+) -> io::Result<Box<dyn Read + 'a>> {
+    Ok(match algorithm {
+        None => Box::new(compressed),
+        Some(Algorithm::Gzip) => Box::new(flate2::bufread::MultiGzDecoder::new(compressed)),
+        Some(Algorithm::Zstd) => Box::new(::zstd::stream::read::Decoder::with_buffer(compressed)?),
+    })
 }
 
 impl fmt::Display for Algorithm {

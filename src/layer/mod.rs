@@ -20,7 +20,7 @@ use std::io::{self, Write};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
-pub use self::compress::{Algorithm, Compression};
+pub use self::compress::{Algorithm, Compression, decompress};
 pub use self::parallel::ParCompress;
 pub use self::tar::{TarSummary, write_tar};
 pub use crate::digest::{Digest, DigestError, HashingWriter};

@@ -35,13 +35,13 @@ use std::fs::File;
 use std::io::{self, BufReader, Write};
 use std::path::Path;
 
-use flate2::read::MultiGzDecoder;
 use oci_spec::image::{Descriptor, ImageManifest, MediaType};
 use serde::{Deserialize, Serialize};
 
 use super::tar::TarWriter;
 use super::{ArchiveError, Output, flush, verify, write_err};
 use crate::digest::{Digest, HashingReader, HashingWriter};
+use crate::layer::{Algorithm, decompress};
 use crate::oci::provenance::ANNOTATION;
 use crate::oci::{Layout, OciError, canonical_json, from_oci_digest, io_err};
 
@@ -72,14 +72,6 @@ pub struct DockerManifestItem {
         skip_serializing_if = "Option::is_none"
     )]
     pub provenance: Option<String>,
-}
-
-/// How a layer blob is stored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Compression {
-    None,
-    Gzip,
-    Zstd,
 }
 
 /// Writes the image whose manifest is `manifest` (stored in `layout`) to
@@ -195,24 +187,16 @@ pub fn write_docker_archive(
 fn copy_layer(
     path: &Path,
     (digest, size): (Digest, u64),
-    compression: Compression,
+    compression: Option<Algorithm>,
     diff_id: Digest,
     out: &mut dyn Write,
 ) -> Result<(), ArchiveError> {
     let file = File::open(path).map_err(io_err("read", path))?;
-    let mut blob = HashingReader::new(BufReader::new(file));
+    let mut blob = HashingReader::new(file);
     let mut tar = HashingWriter::new(out);
-    let copied = match compression {
-        Compression::None => io::copy(&mut blob, &mut tar),
-        // Multi-member, as gzip(1) reads: concatenated gzip streams are one
-        // file (RFC 1952 §2.2), and parallel compressors may write them.
-        Compression::Gzip => io::copy(&mut MultiGzDecoder::new(&mut blob), &mut tar),
-        // Any number of frames, as zstd(1) reads (RFC 8878 section 3.1).
-        Compression::Zstd => {
-            zstd::stream::read::Decoder::new(&mut blob).and_then(|mut z| io::copy(&mut z, &mut tar))
-        }
-    };
-    copied.map_err(io_err("uncompress", path))?;
+    decompress(compression, BufReader::new(&mut blob))
+        .and_then(|mut layer| io::copy(&mut layer, &mut tar))
+        .map_err(io_err("uncompress", path))?;
     let (found, read) = blob.finish();
     verify(path, &digest, found)?;
     if read != size {
@@ -234,13 +218,15 @@ fn copy_layer(
     Ok(())
 }
 
-fn compression(media_type: &MediaType) -> Option<Compression> {
+/// How a layer of this media type is compressed (`Some(None)`: not at
+/// all); `None` for media types that are not layers mkimage can read.
+fn compression(media_type: &MediaType) -> Option<Option<Algorithm>> {
     match media_type {
-        MediaType::ImageLayer => Some(Compression::None),
-        MediaType::ImageLayerGzip => Some(Compression::Gzip),
-        MediaType::ImageLayerZstd => Some(Compression::Zstd),
-        MediaType::Other(t) if t == DOCKER_LAYER => Some(Compression::None),
-        MediaType::Other(t) if t == DOCKER_LAYER_GZIP => Some(Compression::Gzip),
+        MediaType::ImageLayer => Some(None),
+        MediaType::ImageLayerGzip => Some(Some(Algorithm::Gzip)),
+        MediaType::ImageLayerZstd => Some(Some(Algorithm::Zstd)),
+        MediaType::Other(t) if t == DOCKER_LAYER => Some(None),
+        MediaType::Other(t) if t == DOCKER_LAYER_GZIP => Some(Some(Algorithm::Gzip)),
         _ => None,
     }
 }
