@@ -180,15 +180,18 @@ fn tree_size(dir: &Path, exclude: &Exclude) -> u64 {
         .sum()
 }
 
-/// `--from-jar`: the jar in the app layer at `dst`.
+/// `--from-jar`: the jar in the app layer at `dst`. A jar given as a
+/// symlink (a Bazel sandbox input, `app.jar -> app-1.0.jar`) is added as
+/// the file it leads to, never as a link to a host path.
 pub fn add_jar(cx: &mut Context, jar: &Path, dst: &ImagePath) -> Result<(), ArtifactError> {
     let meta = std::fs::metadata(jar).map_err(|e| ArtifactError::io(jar, e))?;
     if !meta.is_file() {
         return Err(ArtifactError::invalid(jar.display(), "is not a file"));
     }
+    let real = std::fs::canonicalize(jar).map_err(|e| ArtifactError::io(jar, e))?;
     cx.add_host(
         LayerKind::App,
-        jar,
+        &real,
         dst.clone(),
         format!("--from-jar {}", super::source_name(jar)),
     )

@@ -480,6 +480,34 @@ fn jar_runs_on_a_copied_and_on_a_jlinked_runtime() {
     assert!(jlink < full, "jlink image {jlink} bytes, full {full} bytes");
 }
 
+/// A jar given through a symlink (as Bazel's sandbox gives its inputs) is
+/// the jar's bytes in the image, not a link to a path on the build host.
+#[test]
+#[ignore = "needs javac, jar, a JDK"]
+fn a_symlinked_jar_is_added_as_the_file() {
+    let dir = tempdir();
+    let jar = app_jar(dir.path());
+    let link = dir.path().join("link.jar");
+    std::os::unix::fs::symlink(&jar, &link).expect("symlink the jar");
+    let layout = dir.path().join("java.oci");
+    build(
+        &layout,
+        TAG,
+        &[flag("from-jar", &link), flag("java-home", &java_home())],
+    );
+    let app = named_layers(&layout, TAG).remove("app").expect("app layer");
+    let bytes = std::fs::read(&jar).expect("read the jar");
+    assert!(file_in(&app, "app/app.jar") == bytes, "the jar's bytes");
+    let out = check(
+        mkimage()
+            .arg("inspect")
+            .arg(&layout)
+            .arg("--why")
+            .arg("/app/app.jar"),
+    );
+    assert!(out.stdout.contains("--from-jar link.jar"), "{out}");
+}
+
 // ---- nginx ------------------------------------------------------------------
 
 /// How long nginx may take to answer its first request.
