@@ -31,15 +31,11 @@ pub struct PushArgs {
     /// Where to push: [HOST[:PORT]/]NAME[:TAG][@DIGEST] [default tag: latest]
     #[arg(value_name = "REF")]
     reference: String,
-    /// Registry credentials (else saved podman/docker logins are used)
-    #[arg(long, value_name = "USER:PASS")]
-    creds: Option<String>,
+    #[command(flatten)]
+    registry: RegistryArgs,
     /// Also trust this CA certificate (PEM) for the registry's TLS
     #[arg(long, value_name = "PEM")]
     ca_cert: Vec<PathBuf>,
-    /// Reach this registry over plain HTTP
-    #[arg(long, value_name = "HOST[:PORT]")]
-    insecure_registry: Vec<String>,
     /// No progress or summary, just errors
     #[arg(short, long)]
     quiet: bool,
@@ -59,11 +55,14 @@ pub struct RegistryArgs {
 pub fn run(args: PushArgs) -> anyhow::Result<ExitCode> {
     let reference = Reference::parse(&args.reference)?;
     let (dir, tag) = split_source(&args.source);
-    let registry = RegistryArgs {
-        creds: args.creds.clone(),
-        insecure_registry: args.insecure_registry.clone(),
-    };
-    push_layout(&dir, tag, &reference, &registry, &args.ca_cert, args.quiet)
+    push_layout(
+        &dir,
+        tag,
+        &reference,
+        &args.registry,
+        &args.ca_cert,
+        args.quiet,
+    )
 }
 
 /// Pushes `tag` of the layout at `dir` and prints the result.

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::io::{self, BufRead, Read};
 use std::path::{Path, PathBuf};
 
+use oci_spec::image::ANNOTATION_REF_NAME;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -31,7 +32,6 @@ use crate::oci::provenance::{self, FileOrigin, Provenance};
 const JSON_LIMIT: u64 = 64 * 1024 * 1024;
 /// The layer annotation `build` writes: `base`, `libs`, `app`, …
 const LAYER_ANNOTATION: &str = "org.mkimage.layer";
-const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// Media types of an image index (OCI) or manifest list (Docker): a
 /// multi-platform image, not one we can list.
 const INDEX_TYPES: &[&str] = &[
@@ -675,7 +675,11 @@ fn open_oci(
         .as_array()
         .map(|a| a.iter().collect())
         .unwrap_or_default();
-    let ref_name = |d: &Value| d["annotations"][REF_NAME].as_str().map(str::to_owned);
+    let ref_name = |d: &Value| {
+        d["annotations"][ANNOTATION_REF_NAME]
+            .as_str()
+            .map(str::to_owned)
+    };
     let all_tags: Vec<String> = entries.iter().filter_map(|d| ref_name(d)).collect();
     let chosen: &Value = match tag {
         Some(t) => entries

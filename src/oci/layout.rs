@@ -493,7 +493,8 @@ pub fn check_tag(tag: &str) -> Result<(), OciError> {
     }
 }
 
-fn ref_name(d: &Descriptor) -> Option<&str> {
+/// The tag an `index.json` entry carries (image-spec image-layout.md).
+pub fn ref_name(d: &Descriptor) -> Option<&str> {
     d.annotations()
         .as_ref()
         .and_then(|a| a.get(ANNOTATION_REF_NAME))

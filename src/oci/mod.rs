@@ -22,7 +22,7 @@ pub use crate::digest::{Digest, DigestError};
 pub use config::{ImageSpec, LayerInfo, build_config};
 pub use image::write_image;
 pub use json::canonical_json;
-pub use layout::{BlobWriter, Layout, UnhashedBlobWriter, check_tag};
+pub use layout::{BlobWriter, Layout, UnhashedBlobWriter, check_tag, ref_name};
 pub use manifest::build_manifest;
 pub use platform::{ElfMachine, Platform, platform_from_elf};
 pub use time::rfc3339_utc;

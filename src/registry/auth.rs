@@ -16,14 +16,18 @@ use std::process::{Command, Stdio};
 use base64::Engine as _;
 use serde::Deserialize;
 
-use super::reference::DEFAULT_REGISTRY;
+use super::reference::{DEFAULT_REGISTRY, DOCKER_HUB_API_HOST, LEGACY_DEFAULT_REGISTRY};
 
 /// Docker Hub's credentials are stored under its v1 index URL, a key kept
 /// from the days of the v1 API; `docker login` still writes it.
 const DOCKER_HUB_AUTH_KEY: &str = "https://index.docker.io/v1/";
 
 /// Names Docker Hub's credentials may be stored under.
-const DOCKER_HUB_HOSTS: [&str; 3] = [DEFAULT_REGISTRY, "index.docker.io", "registry-1.docker.io"];
+const DOCKER_HUB_HOSTS: [&str; 3] = [
+    DEFAULT_REGISTRY,
+    LEGACY_DEFAULT_REGISTRY,
+    DOCKER_HUB_API_HOST,
+];
 
 /// The username a credential helper returns for an identity token
 /// (docker-credential-helpers' convention, from `docker login` with a

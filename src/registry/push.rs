@@ -20,15 +20,11 @@ use super::transport::{
     with_query,
 };
 use crate::digest::Digest;
-use crate::oci::{Descriptor, Layout, OciError};
+use crate::oci::{Descriptor, Layout, OciError, ref_name};
 
 /// The tag a reference with neither tag nor digest gets, as in docker and
 /// podman.
 const DEFAULT_TAG: &str = "latest";
-
-/// The annotation naming a manifest's tag in `index.json` (image-spec
-/// image-layout.md).
-const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 /// Blob uploads are raw bytes (distribution spec, "Pushing a blob
 /// monolithically").
@@ -177,7 +173,7 @@ fn select(layout: &Layout, tag: Option<&str>) -> Result<Descriptor, RegistryErro
         let mut t: Vec<String> = index
             .manifests()
             .iter()
-            .filter_map(|d| d.annotations().as_ref()?.get(REF_NAME).cloned())
+            .filter_map(|d| ref_name(d).map(str::to_owned))
             .collect();
         t.sort();
         t.dedup();

@@ -12,10 +12,10 @@ pub const DEFAULT_REGISTRY: &str = "docker.io";
 
 /// `docker.io` is a name, not a host: Docker Hub serves the registry API
 /// from this host (docker's `DefaultV2Registry`).
-const DOCKER_HUB_API_HOST: &str = "registry-1.docker.io";
+pub(super) const DOCKER_HUB_API_HOST: &str = "registry-1.docker.io";
 
 /// Docker's legacy name for its registry, normalized to `docker.io`.
-const LEGACY_DEFAULT_REGISTRY: &str = "index.docker.io";
+pub(super) const LEGACY_DEFAULT_REGISTRY: &str = "index.docker.io";
 
 /// Single-component names on Docker Hub live here (`alpine` is
 /// `docker.io/library/alpine`).
