@@ -5,7 +5,6 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::elf::Ident;
 use crate::resolve::Input;
 use crate::rootfs::{Entry, ImagePath, LayerKind};
 
@@ -17,15 +16,8 @@ pub struct BinarySpec {
     pub dst: ImagePath,
 }
 
-/// What the image config needs to know about an added program.
-#[derive(Clone, Debug)]
-pub struct AddedBinary {
-    pub dst: ImagePath,
-    pub ident: Ident,
-}
-
 /// `--from-binary`: the program goes to the app layer at DST.
-pub fn add_binary(cx: &mut Context, spec: &BinarySpec) -> Result<AddedBinary, ArtifactError> {
+pub fn add_binary(cx: &mut Context, spec: &BinarySpec) -> Result<(), ArtifactError> {
     let origin = format!("--from-binary {}", super::source_name(&spec.src));
     add_program(cx, &spec.src, &spec.dst, LayerKind::App, &origin)
 }
@@ -37,7 +29,7 @@ pub fn add_program(
     dst: &ImagePath,
     layer: LayerKind,
     origin: &str,
-) -> Result<AddedBinary, ArtifactError> {
+) -> Result<(), ArtifactError> {
     let meta = std::fs::metadata(src).map_err(|e| ArtifactError::io(src, e))?;
     if meta.is_dir() {
         return Err(ArtifactError::Directory {
@@ -53,10 +45,7 @@ pub fn add_program(
     if cx.main_input.is_none() {
         cx.main_input = Some(input);
     }
-    Ok(AddedBinary {
-        dst: dst.clone(),
-        ident: closure.input().info.ident,
-    })
+    Ok(())
 }
 
 /// A program of the root, named by an image path: added where it is, with
@@ -66,7 +55,7 @@ pub fn add_root_program(
     image: &Path,
     layer: LayerKind,
     origin: &str,
-) -> Result<AddedBinary, ArtifactError> {
+) -> Result<(), ArtifactError> {
     let root_dir = cx.resolver.root().dir().to_path_buf();
     let found = cx
         .resolver
@@ -97,10 +86,7 @@ pub fn add_root_program(
     if cx.main_input.is_none() {
         cx.main_input = Some(input);
     }
-    Ok(AddedBinary {
-        dst: ImagePath::new(image)?,
-        ident: closure.input().info.ident,
-    })
+    Ok(())
 }
 
 /// Finds a program in the root: an absolute path, or a name on the

@@ -23,8 +23,6 @@ pub enum ArtifactError {
     Rootfs(#[from] RootfsError),
     #[error(transparent)]
     Path(#[from] PathError),
-    #[error(transparent)]
-    Profile(#[from] crate::profile::ProfileError),
     #[error("cannot read {path}: {source}")]
     Io {
         path: PathBuf,

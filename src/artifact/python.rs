@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use crate::rootfs::{ImagePath, LayerKind};
 
-use super::binary::{AddedBinary, add_root_program};
+use super::binary::add_root_program;
 use super::dir::{Exclude, add_dir};
 use super::{ArtifactError, Context};
 
@@ -83,8 +83,9 @@ pub fn add_python(
     interpreter: &Path,
     full_stdlib: bool,
     origin: &str,
-) -> Result<AddedBinary, ArtifactError> {
-    add_python_base(cx, interpreter, full_stdlib, origin).map(|(added, _)| added)
+) -> Result<(), ArtifactError> {
+    add_python_base(cx, interpreter, full_stdlib, origin)?;
+    Ok(())
 }
 
 /// Where an interpreter's installation lives: PREFIX and `X.Y`.
@@ -114,8 +115,8 @@ fn add_python_base(
     interpreter: &Path,
     full_stdlib: bool,
     origin: &str,
-) -> Result<(AddedBinary, Base), ArtifactError> {
-    let added = add_root_program(cx, interpreter, LayerKind::Runtime, origin)?;
+) -> Result<Base, ArtifactError> {
+    add_root_program(cx, interpreter, LayerKind::Runtime, origin)?;
     let real = cx
         .resolver
         .root()
@@ -163,7 +164,7 @@ fn add_python_base(
         origin,
     )?;
     let prefix = prefix.to_path_buf();
-    Ok((added, Base { prefix, version }))
+    Ok(Base { prefix, version })
 }
 
 /// `pythonX.Y` → `X.Y`.
@@ -185,7 +186,7 @@ pub fn add_venv(
 ) -> Result<ImagePath, ArtifactError> {
     let origin = format!("--from-venv {}", venv.dir.display());
     let interpreter = venv.interpreter()?;
-    let (_, base) = add_python_base(cx, &interpreter, full_stdlib, &origin)?;
+    let base = add_python_base(cx, &interpreter, full_stdlib, &origin)?;
     let deps = |_: &Path| LayerKind::Deps;
     if venv
         .cfg

@@ -26,9 +26,9 @@ pub(super) struct Defaults {
 pub(super) fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaults, BuildError> {
     let mut d = Defaults::default();
     for spec in &plan.binaries {
-        let bin = add_binary(cx, spec)?;
+        add_binary(cx, spec)?;
         if d.entrypoint.is_empty() {
-            d.entrypoint = vec![bin.dst.to_string()];
+            d.entrypoint = vec![spec.dst.to_string()];
         }
     }
     let mut java_runtime = plan

@@ -449,7 +449,6 @@ fn mappings(args: &[String], flag: &str, default: Option<&str>) -> anyhow::Resul
         };
         let dst = match (dst, default) {
             (Some(d), _) => d.to_string(),
-            (None, Some(d)) if flag == "--from-jar" => d.to_string(),
             (None, Some(d)) => d.to_string(),
             (None, None) => std::path::absolute(src)
                 .with_context(|| format!("{flag} {arg}"))?

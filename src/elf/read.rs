@@ -44,18 +44,6 @@ pub enum ElfError {
     },
 }
 
-impl ElfError {
-    pub fn path(&self) -> &Path {
-        match self {
-            ElfError::Io { path, .. }
-            | ElfError::Directory { path }
-            | ElfError::Script { path, .. }
-            | ElfError::NotElf { path }
-            | ElfError::Malformed { path, .. } => path,
-        }
-    }
-}
-
 /// What the dynamic loader needs to know about one ELF file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ElfInfo {

@@ -218,8 +218,6 @@ pub enum ResolveError {
     Lookup(#[from] LookupError),
     #[error("{path} does not exist in the root {root}")]
     NotInRoot { path: PathBuf, root: PathBuf },
-    #[error("{path}: the root's ld.so.cache is unreadable: {reason}")]
-    BadCache { path: PathBuf, reason: String },
 }
 
 /// Resolves inputs against one root. Keeps what it read (ELF headers, the

@@ -63,10 +63,6 @@ impl Root {
         &self.dir
     }
 
-    pub fn is_host_root(&self) -> bool {
-        self.dir == Path::new("/")
-    }
-
     /// The host path of an already resolved image path.
     pub fn host(&self, image: &Path) -> PathBuf {
         let rel = image.strip_prefix("/").unwrap_or(image);
