@@ -42,8 +42,14 @@ struct Walk {
 }
 
 pub(super) fn resolve(r: &mut Resolver, input: &Input) -> Result<Closure, ResolveError> {
-    let info = r.elf(&input.host).map_err(ResolveError::Input)?;
     let host_real = std::fs::canonicalize(&input.host).unwrap_or_else(|_| input.host.clone());
+    // Read under the canonical path, which is how a dependency on the same
+    // file is cached, so a library that is both is parsed once. An error
+    // is read again under the path the user gave, which it then names.
+    let info = match r.elf(&host_real) {
+        Ok(info) => info,
+        Err(_) => r.elf(&input.host).map_err(ResolveError::Input)?,
+    };
     let image_dir = input.image.parent().unwrap_or(Path::new("/")).to_path_buf();
     let origin = Origin {
         image: image_dir,
