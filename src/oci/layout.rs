@@ -19,10 +19,10 @@ use oci_spec::image::{
     SCHEMA_VERSION,
 };
 use serde::Serialize;
-use sha2::{Digest as _, Sha256};
 use tempfile::NamedTempFile;
 
 use super::{Digest, OciError, canonical_json, from_oci_digest, io_err, oci_digest};
+use crate::digest::HashingWriter;
 
 /// The marker file that makes a directory a layout.
 const OCI_LAYOUT_FILE: &str = "oci-layout";
@@ -153,14 +153,7 @@ impl Layout {
     /// [`BlobWriter::commit`] moves the finished blob to its digest's name.
     /// Dropping it uncommitted deletes the temporary file.
     pub fn blob_writer(&self) -> Result<BlobWriter, OciError> {
-        let dir = self.root.join(BLOB_DIR);
-        let tmp = temp_file(&dir)?;
-        Ok(BlobWriter {
-            file: BufWriter::with_capacity(BLOB_BUFFER, tmp),
-            hasher: Sha256::new(),
-            size: 0,
-            dir,
-        })
+        Ok(BlobWriter(HashingWriter::new(self.unhashed_blob_writer()?)))
     }
 
     /// A writer for a blob whose digest the caller computes itself.
@@ -177,7 +170,7 @@ impl Layout {
     /// Stores `bytes` as a blob and returns its descriptor.
     pub fn put_blob(&self, media_type: MediaType, bytes: &[u8]) -> Result<Descriptor, OciError> {
         let mut w = self.blob_writer()?;
-        let tmp_path = w.file.get_ref().path().to_path_buf();
+        let tmp_path = w.0.get_ref().path().to_path_buf();
         w.write_all(bytes).map_err(io_err("write", tmp_path))?;
         let (digest, size) = w.commit()?;
         Ok(Descriptor::new(media_type, size, oci_digest(&digest)?))
@@ -348,26 +341,17 @@ impl Layout {
     }
 }
 
-/// A blob being written; see [`Layout::blob_writer`].
-#[derive(Debug)]
-pub struct BlobWriter {
-    file: BufWriter<NamedTempFile>,
-    hasher: Sha256,
-    size: u64,
-    dir: PathBuf,
-}
+/// A blob being written; see [`Layout::blob_writer`]: an
+/// [`UnhashedBlobWriter`] that hashes what it accepts.
+pub struct BlobWriter(HashingWriter<UnhashedBlobWriter>);
 
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(buf)?;
-        // Hash only what was accepted: the caller re-sends the rest.
-        self.hasher.update(&buf[..n]);
-        self.size += n as u64;
-        Ok(n)
+        self.0.write(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
+        self.0.flush()
     }
 }
 
@@ -376,14 +360,8 @@ impl BlobWriter {
     /// `blobs/sha256/<digest>`; if that blob is already there (content
     /// addressing makes it identical) the temporary file is just removed.
     pub fn commit(self) -> Result<(Digest, u64), OciError> {
-        let BlobWriter {
-            file,
-            hasher,
-            size,
-            dir,
-        } = self;
-        let digest = Digest::from_bytes(hasher.finalize().into());
-        store(file, &dir, &digest)?;
+        let (blob, digest, size) = self.0.finish();
+        blob.commit(&digest, size)?;
         Ok((digest, size))
     }
 }
@@ -413,13 +391,18 @@ impl Write for UnhashedBlobWriter {
 }
 
 impl UnhashedBlobWriter {
+    /// The temporary file being written.
+    fn path(&self) -> &Path {
+        self.file.get_ref().path()
+    }
+
     /// Stores the blob as `digest`, as [`BlobWriter::commit`] does, once
     /// its size is the `size` the caller counted.
     pub fn commit(self, digest: &Digest, size: u64) -> Result<(), OciError> {
         if self.size != size {
             return Err(OciError::Io {
                 action: "write",
-                path: self.file.get_ref().path().to_path_buf(),
+                path: self.path().to_path_buf(),
                 source: io::Error::other(format!("{} bytes written, {size} expected", self.size)),
             });
         }
