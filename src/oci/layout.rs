@@ -21,7 +21,7 @@ use oci_spec::image::{
 use serde::Serialize;
 use tempfile::NamedTempFile;
 
-use super::{Digest, OciError, canonical_json, from_oci_digest, io_err, oci_digest};
+use super::{Digest, OciError, canonical_json, check_digest, from_oci_digest, io_err, oci_digest};
 use crate::digest::HashingWriter;
 
 /// The marker file that makes a directory a layout.
@@ -197,14 +197,7 @@ impl Layout {
             }
             r => r.map_err(io_err("read", &path))?,
         };
-        let found = Digest::of(&bytes);
-        if found != *digest {
-            return Err(OciError::DigestMismatch {
-                path,
-                expected: *digest,
-                found,
-            });
-        }
+        check_digest(&path, digest, Digest::of(&bytes))?;
         Ok(bytes)
     }
 

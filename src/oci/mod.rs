@@ -142,6 +142,23 @@ pub(crate) fn oci_digest(d: &Digest) -> Result<oci_spec::image::Digest, OciError
     })
 }
 
+/// The blob at `path`, whose content hashed to `found`, is the one named
+/// `expected`.
+pub(crate) fn check_digest(
+    path: &std::path::Path,
+    expected: &Digest,
+    found: Digest,
+) -> Result<(), OciError> {
+    if *expected != found {
+        return Err(OciError::DigestMismatch {
+            path: path.to_path_buf(),
+            expected: *expected,
+            found,
+        });
+    }
+    Ok(())
+}
+
 /// oci-spec's digest as ours, for a descriptor read from `path`; only
 /// sha256 is supported.
 pub(crate) fn from_oci_digest(

@@ -39,11 +39,11 @@ use oci_spec::image::{Descriptor, ImageManifest, MediaType};
 use serde::{Deserialize, Serialize};
 
 use super::tar::TarWriter;
-use super::{ArchiveError, Output, flush, verify, write_err};
+use super::{ArchiveError, Output, flush, write_err};
 use crate::digest::{Digest, HashingReader, HashingWriter};
 use crate::layer::{Algorithm, decompress};
 use crate::oci::provenance::ANNOTATION;
-use crate::oci::{Layout, OciError, canonical_json, from_oci_digest, io_err};
+use crate::oci::{Layout, OciError, canonical_json, check_digest, from_oci_digest, io_err};
 
 /// The index of a docker-archive.
 pub const MANIFEST_JSON: &str = "manifest.json";
@@ -198,7 +198,7 @@ fn copy_layer(
         .and_then(|mut layer| io::copy(&mut layer, &mut tar))
         .map_err(io_err("uncompress", path))?;
     let (found, read) = blob.finish();
-    verify(path, &digest, found)?;
+    check_digest(path, &digest, found)?;
     if read != size {
         return Err(OciError::SizeMismatch {
             digest,

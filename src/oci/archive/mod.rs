@@ -141,18 +141,5 @@ fn write_err(path: &Path) -> impl Fn(io::Error) -> ArchiveError + '_ {
     }
 }
 
-/// Checks a streamed blob against its descriptor.
-fn verify(path: &Path, expected: &Digest, found: Digest) -> Result<(), ArchiveError> {
-    if *expected != found {
-        return Err(OciError::DigestMismatch {
-            path: path.to_path_buf(),
-            expected: *expected,
-            found,
-        }
-        .into());
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests;

@@ -9,9 +9,9 @@ use std::io::BufReader;
 use std::path::Path;
 
 use super::tar::TarWriter;
-use super::{ArchiveError, Output, flush, verify, write_err};
+use super::{ArchiveError, Output, flush, write_err};
 use crate::digest::HashingReader;
-use crate::oci::{Layout, io_err};
+use crate::oci::{Layout, check_digest, io_err};
 
 /// Writes the whole layout at `layout` to `dest` as an oci-archive, every
 /// entry stamped with `mtime`. Each blob is checked against its name as it
@@ -35,7 +35,7 @@ pub fn write_oci_archive(layout: &Layout, dest: &Path, mtime: u64) -> Result<(),
         let mut reader = HashingReader::new(BufReader::new(file));
         tar.file(&format!("blobs/sha256/{}", digest.hex()), size, &mut reader)
             .map_err(io_err("archive", &path))?;
-        verify(&path, &digest, reader.finish().0)?;
+        check_digest(&path, &digest, reader.finish().0)?;
     }
     flush(tar.finish().map_err(&w)?, &tmp)?;
     output.commit()
