@@ -332,7 +332,7 @@ impl Image {
             }
             ProvenanceRef::At { name, digest } => (name, digest),
         };
-        let bytes = self.read_json_blob(name, digest.as_ref())?;
+        let bytes = self.store.read_json(name, digest.as_ref())?;
         Ok(Provenance::from_json(
             &bytes,
             Path::new(&self.store.describe(name)),
@@ -430,15 +430,6 @@ impl Image {
             check_digest(&format!("{location} (uncompressed)"), expected, diff_id)?;
         }
         Ok((files, size))
-    }
-
-    /// A JSON blob, checked against `digest` when there is one.
-    fn read_json_blob(&self, name: &str, digest: Option<&Digest>) -> Result<Vec<u8>, InspectError> {
-        let bytes = self.store.read(name, JSON_LIMIT)?;
-        if let Some(expected) = digest {
-            check_digest(&self.store.describe(name), *expected, Digest::of(&bytes))?;
-        }
-        Ok(bytes)
     }
 }
 
@@ -670,7 +661,7 @@ fn open_oci(
     tag: Option<&str>,
 ) -> Result<Image, InspectError> {
     let index_loc = store.describe("index.json");
-    let index: Value = parse(&store.read("index.json", JSON_LIMIT)?, &index_loc)?;
+    let index: Value = parse(&store.read_json("index.json", None)?, &index_loc)?;
     let entries: Vec<&Value> = index["manifests"]
         .as_array()
         .map(|a| a.iter().collect())
@@ -730,8 +721,7 @@ fn open_oci(
 
     let manifest_name = blob_name(&manifest_digest);
     let manifest_loc = store.describe(&manifest_name);
-    let bytes = store.read(&manifest_name, JSON_LIMIT)?;
-    check_digest(&manifest_loc, manifest_digest, Digest::of(&bytes))?;
+    let bytes = store.read_json(&manifest_name, Some(&manifest_digest))?;
     let manifest: Value = parse(&bytes, &manifest_loc)?;
     let media_type = manifest["mediaType"]
         .as_str()
@@ -747,8 +737,7 @@ fn open_oci(
     let config_digest = descriptor_digest(&manifest["config"], &manifest_loc)?;
     let config_name = blob_name(&config_digest);
     let config_loc = store.describe(&config_name);
-    let config_bytes = store.read(&config_name, JSON_LIMIT)?;
-    check_digest(&config_loc, config_digest, Digest::of(&config_bytes))?;
+    let config_bytes = store.read_json(&config_name, Some(&config_digest))?;
     let (config, diff_ids) = config_summary(&config_bytes, config_digest, &config_loc)?;
 
     let mut layers = Vec::new();
@@ -813,7 +802,7 @@ fn open_oci(
 /// A docker-archive: `manifest.json` instead of index and manifest.
 fn open_docker(store: Store, image: &str, tag: Option<&str>) -> Result<Image, InspectError> {
     let loc = store.describe(MANIFEST_JSON);
-    let items: Vec<DockerManifestItem> = parse(&store.read(MANIFEST_JSON, JSON_LIMIT)?, &loc)?;
+    let items: Vec<DockerManifestItem> = parse(&store.read_json(MANIFEST_JSON, None)?, &loc)?;
     let tags_of = |item: &DockerManifestItem| item.repo_tags.clone().unwrap_or_default();
     let all_tags: Vec<String> = items.iter().flat_map(tags_of).collect();
     let item = match tag {
@@ -847,11 +836,8 @@ fn open_docker(store: Store, image: &str, tag: Option<&str>) -> Result<Image, In
         format!("sha256:{hex}").parse::<Digest>().ok()
     };
     let config_loc = store.describe(&item.config);
-    let config_bytes = store.read(&item.config, JSON_LIMIT)?;
+    let config_bytes = store.read_json(&item.config, named_digest(&item.config).as_ref())?;
     let config_digest = Digest::of(&config_bytes);
-    if let Some(expected) = named_digest(&item.config) {
-        check_digest(&config_loc, expected, config_digest)?;
-    }
     let (config, diff_ids) = config_summary(&config_bytes, config_digest, &config_loc)?;
     let mut layers = Vec::new();
     let mut summaries = Vec::new();

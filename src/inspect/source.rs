@@ -7,7 +7,8 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use super::InspectError;
+use super::{InspectError, JSON_LIMIT, check_digest};
+use crate::digest::Digest;
 
 /// Symlinks followed inside an archive before giving up (skopeo's
 /// docker-archives link `<id>/layer.tar` to `../<diff_id>.tar`).
@@ -164,9 +165,23 @@ impl Store {
         }
     }
 
+    /// The JSON document at `name` (see [`Store::read`]), checked against
+    /// `expected` when its digest is known.
+    pub(super) fn read_json(
+        &self,
+        name: &str,
+        expected: Option<&Digest>,
+    ) -> Result<Vec<u8>, InspectError> {
+        let bytes = self.read(name, JSON_LIMIT)?;
+        if let Some(expected) = expected {
+            check_digest(&self.describe(name), *expected, Digest::of(&bytes))?;
+        }
+        Ok(bytes)
+    }
+
     /// The whole file at `name`, refused if larger than `limit`: for JSON
     /// documents, which must not exhaust memory however the archive lies.
-    pub(super) fn read(&self, name: &str, limit: u64) -> Result<Vec<u8>, InspectError> {
+    fn read(&self, name: &str, limit: u64) -> Result<Vec<u8>, InspectError> {
         let size = self.size(name)?;
         if size > limit {
             return Err(InspectError::TooLarge {
