@@ -7,15 +7,14 @@
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
-use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
+use crate::elf::is_elf;
 use crate::resolve::Input;
 use crate::rootfs::{ImagePath, Kind, LayerKind, host};
 
 use super::{ArtifactError, Context, MissingPolicy, NO_SONAMES, add_closure};
 
-const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
 /// How deep escaping symlinks may lead into further trees.
 const MAX_FOLLOW_DEPTH: usize = 8;
 
@@ -320,14 +319,6 @@ fn leaves_tree(rel: &Path, target: &Path) -> bool {
         }
     }
     false
-}
-
-fn is_elf(path: &Path) -> bool {
-    let mut magic = [0u8; 4];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut magic))
-        .is_ok()
-        && &magic == ELF_MAGIC
 }
 
 #[cfg(test)]

@@ -10,4 +10,4 @@ pub(crate) mod synth;
 
 pub use ldcache::LdCache;
 pub use parse::Ident;
-pub use read::{ElfError, ElfInfo, read_elf};
+pub use read::{ElfError, ElfInfo, is_elf, read_elf};

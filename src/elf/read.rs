@@ -9,6 +9,8 @@ use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use goblin::elf::header;
+
 use super::parse::{self, Ident, ParseError};
 
 /// Longest string (a NEEDED name, an RPATH) we accept from dynstr.
@@ -257,6 +259,16 @@ fn read_c_string(file: &File, offset: u64) -> io::Result<Vec<u8>> {
             ));
         }
     }
+}
+
+/// Whether the file at `path` starts with the ELF magic: cheap, for
+/// telling which files of a tree to resolve before reading any fully.
+pub fn is_elf(path: &Path) -> bool {
+    let mut magic = [0u8; header::SELFMAG];
+    File::open(path)
+        .and_then(|f| f.read_exact_at(&mut magic, 0))
+        .is_ok()
+        && magic == *header::ELFMAG
 }
 
 #[cfg(test)]

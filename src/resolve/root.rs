@@ -10,7 +10,7 @@ use std::io;
 use std::path::{Component, Path, PathBuf};
 
 /// Linux's limit on symlinks followed in one lookup (MAXSYMLINKS).
-const MAX_SYMLINKS: usize = 40;
+pub(super) const MAX_SYMLINKS: usize = 40;
 
 /// A symlink crossed during a lookup: the image path of the link and its
 /// target exactly as stored.

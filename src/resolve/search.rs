@@ -13,7 +13,7 @@ const ELFOSABI_NONE: u8 = 0;
 const ELFOSABI_GNU: u8 = 3;
 
 use super::dst::{self, Tokens};
-use super::root::{Link, normalise};
+use super::root::{Link, MAX_SYMLINKS, normalise};
 use super::{Platform, Resolver, Searched};
 
 /// Where `$ORIGIN` of an object points: its directory in the image, and,
@@ -424,7 +424,6 @@ impl Resolver {
 /// reproduces them as the tree has them. An absolute link ends the chain:
 /// the file is then placed where the chain stopped.
 fn outside_links(image: &Path, host: &Path) -> (PathBuf, Vec<Link>) {
-    const MAX_SYMLINKS: usize = 40;
     let (mut image, mut host) = (image.to_path_buf(), host.to_path_buf());
     let mut links = Vec::new();
     while links.len() < MAX_SYMLINKS {
