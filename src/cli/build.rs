@@ -5,10 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::artifact::binary::BinarySpec;
 use crate::build::{Built, Event, build};
@@ -20,7 +18,7 @@ use crate::rootfs::base::DEFAULT_USER;
 use crate::rootfs::certs::CaCerts;
 use crate::rootfs::tzdata::Tzdata;
 
-use super::{EXIT_NOT_FOUND, human};
+use super::{EXIT_NOT_FOUND, human, spinner};
 
 const EXAMPLES: &str = "Examples:
   mkimage --from-binary target/release/app
@@ -186,7 +184,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(crate::registry::Reference::parse)
         .transpose()?;
-    let bar = progress_bar(args.quiet);
+    let bar = spinner(args.quiet, "", "resolving");
     let on_event = |e: Event| match e {
         Event::Resolved { files, bytes } => {
             bar.set_message(format!("{files} files, {} to pack", human(bytes)))
@@ -557,19 +555,6 @@ fn source_date_epoch() -> anyhow::Result<u64> {
             .with_context(|| format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds")),
         _ => Ok(0),
     }
-}
-
-fn progress_bar(quiet: bool) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new_spinner();
-    if let Ok(style) = ProgressStyle::with_template("{spinner} {elapsed} {msg}") {
-        bar.set_style(style);
-    }
-    bar.set_message("resolving");
-    bar.enable_steady_tick(Duration::from_millis(120));
-    bar
 }
 
 fn print_summary(b: &Built) {

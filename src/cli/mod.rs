@@ -8,8 +8,10 @@ mod profiles;
 mod push;
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
 
 /// Exit code when a needed file is not found.
 pub const EXIT_NOT_FOUND: u8 = 1;
@@ -51,6 +53,23 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Push(args)) => push::run(args),
         None => build::run(cli.build),
     }
+}
+
+/// A spinner on stderr showing `{elapsed} {prefix}{msg}`, starting at
+/// `first`; hidden when `quiet`.
+pub(crate) fn spinner(quiet: bool, prefix: &str, first: &'static str) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    if let Ok(style) =
+        ProgressStyle::with_template(&format!("{{spinner}} {{elapsed}} {prefix}{{msg}}"))
+    {
+        bar.set_style(style);
+    }
+    bar.set_message(first);
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
 }
 
 /// A size for people: `1.5 KiB`.

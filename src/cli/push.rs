@@ -3,15 +3,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::registry::{self, AuthEnv, Credential, PushEvent, PushOptions, PushReport, Reference};
 
 use super::EXIT_NOT_FOUND;
-use super::human;
+use super::{human, spinner};
 
 const EXAMPLES: &str = "Examples:
   mkimage push app.oci localhost:5000/app:latest --insecure-registry localhost:5000
@@ -85,7 +83,7 @@ pub(super) fn push_layout(
         insecure_registries: registry.insecure_registry.clone(),
         ..PushOptions::default()
     };
-    let bar = progress_bar(quiet);
+    let bar = spinner(quiet, "pushing ", "connecting");
     let on_event = |e: PushEvent| match e {
         PushEvent::Blob {
             digest,
@@ -152,19 +150,6 @@ fn summary(r: &PushReport) -> String {
 /// `sha256:0123456789ab`, enough to tell blobs apart in a progress line.
 fn short(digest: &str) -> &str {
     digest.get(..19).unwrap_or(digest)
-}
-
-fn progress_bar(quiet: bool) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new_spinner();
-    if let Ok(style) = ProgressStyle::with_template("{spinner} {elapsed} pushing {msg}") {
-        bar.set_style(style);
-    }
-    bar.set_message("connecting");
-    bar.enable_steady_tick(Duration::from_millis(120));
-    bar
 }
 
 #[cfg(test)]
