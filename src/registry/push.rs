@@ -20,7 +20,7 @@ use super::transport::{
     with_query,
 };
 use crate::digest::Digest;
-use crate::oci::{Descriptor, Layout, OciError, ref_name};
+use crate::oci::{Descriptor, Layout, OciError, from_oci_digest, ref_name};
 
 /// The tag a reference with neither tag nor digest gets, as in docker and
 /// podman.
@@ -260,6 +260,7 @@ struct Desc {
 }
 
 fn plan(layout: &Layout, top: &Descriptor) -> Result<Plan, RegistryError> {
+    let digest = from_oci_digest(top.digest(), Path::new("index.json"))?;
     let top = Desc {
         media_type: top.media_type().to_string(),
         digest: top.digest().to_string(),
@@ -270,18 +271,18 @@ fn plan(layout: &Layout, top: &Descriptor) -> Result<Plan, RegistryError> {
         manifests: Vec::new(),
     };
     let mut seen = BTreeSet::new();
-    add_manifest(layout, &top, None, &mut plan, &mut seen)?;
+    add_manifest(layout, digest, &top, &mut plan, &mut seen)?;
     Ok(plan)
 }
 
+/// The manifest or index `desc` describes, already parsed as `digest`.
 fn add_manifest(
     layout: &Layout,
+    digest: Digest,
     desc: &Desc,
-    parent: Option<&Digest>,
     plan: &mut Plan,
     seen: &mut BTreeSet<Digest>,
 ) -> Result<(), RegistryError> {
-    let digest = parse_digest(&desc.digest, parent)?;
     let bytes = layout.read_blob(&digest)?;
     if bytes.len() as u64 != desc.size {
         return Err(OciError::SizeMismatch {
@@ -296,10 +297,11 @@ fn add_manifest(
         reason: format!("not a manifest or index: {e}"),
     })?;
     for child in &shape.manifests {
-        add_manifest(layout, child, Some(&digest), plan, seen)?;
+        let d = parse_digest(&child.digest, &digest)?;
+        add_manifest(layout, d, child, plan, seen)?;
     }
     for blob in shape.config.iter().chain(&shape.layers) {
-        let d = parse_digest(&blob.digest, Some(&digest))?;
+        let d = parse_digest(&blob.digest, &digest)?;
         layout.check_blob(&d, blob.size)?;
         if seen.insert(d) {
             plan.blobs.push(Blob {
@@ -327,16 +329,11 @@ fn add_manifest(
     Ok(())
 }
 
-fn parse_digest(s: &str, parent: Option<&Digest>) -> Result<Digest, RegistryError> {
-    s.parse().map_err(|e| match parent {
-        Some(p) => RegistryError::Manifest {
-            digest: *p,
-            reason: format!("it refers to {s:?}: {e}"),
-        },
-        None => RegistryError::Layout(OciError::UnsupportedDigest {
-            path: PathBuf::from("index.json"),
-            digest: s.to_owned(),
-        }),
+/// A digest that the manifest `parent` refers to.
+fn parse_digest(s: &str, parent: &Digest) -> Result<Digest, RegistryError> {
+    s.parse().map_err(|e| RegistryError::Manifest {
+        digest: *parent,
+        reason: format!("it refers to {s:?}: {e}"),
     })
 }
 
