@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::resolve::Input;
+use crate::resolve::{Input, Located};
 use crate::rootfs::{Entry, ImagePath, LayerKind};
 
 use super::{ArtifactError, Context, MissingPolicy, add_closure};
@@ -48,26 +48,29 @@ pub fn add_program(
     Ok(())
 }
 
-/// A program of the root, named by an image path: added where it is, with
-/// the symlinks that lead to it, in `layer`.
-pub fn add_root_program(
-    cx: &mut Context,
-    image: &Path,
-    layer: LayerKind,
-    origin: &str,
-) -> Result<(), ArtifactError> {
-    let root_dir = cx.resolver.root().dir().to_path_buf();
-    let found = cx
-        .resolver
-        .root()
-        .lookup(image)
+/// A program of the root at the image path `image`, with the symlinks
+/// that lead to it; an error naming the root when there is none.
+pub fn lookup_program(cx: &mut Context, image: &Path) -> Result<Located, ArtifactError> {
+    let root = cx.resolver.root();
+    root.lookup(image)
         .map_err(crate::resolve::ResolveError::from)?
         .ok_or_else(|| {
             ArtifactError::invalid(
                 image.display(),
-                format!("not found in the root {}", root_dir.display()),
+                format!("not found in the root {}", root.dir().display()),
             )
-        })?;
+        })
+}
+
+/// A program of the root, as [`lookup_program`] or [`find_in_root`] found
+/// it: added where it is, with the symlinks that lead to it, in `layer`.
+pub fn add_root_program(
+    cx: &mut Context,
+    found: &Located,
+    layer: LayerKind,
+    origin: &str,
+) -> Result<(), ArtifactError> {
+    let image = &found.path;
     for link in &found.links {
         cx.add(
             layer,
@@ -91,7 +94,7 @@ pub fn add_root_program(
 
 /// Finds a program in the root: an absolute path, or a name on the
 /// image's PATH directories.
-pub fn find_in_root(cx: &mut Context, candidates: &[String]) -> Option<PathBuf> {
+pub fn find_in_root(cx: &mut Context, candidates: &[String]) -> Option<Located> {
     for c in candidates {
         let paths: Vec<PathBuf> = if c.starts_with('/') {
             vec![PathBuf::from(c)]
@@ -105,7 +108,7 @@ pub fn find_in_root(cx: &mut Context, candidates: &[String]) -> Option<PathBuf> 
             if let Ok(Some(found)) = cx.resolver.root().lookup(&p) {
                 let host = cx.resolver.root().host(&found.real);
                 if host.is_file() {
-                    return Some(p);
+                    return Some(found);
                 }
             }
         }

@@ -39,15 +39,8 @@ pub fn apply(
             )
         })?;
         match &rule.dst {
-            Some(dst) if Path::new(dst) != found => {
-                let real = cx
-                    .resolver
-                    .root()
-                    .lookup(&found)
-                    .map_err(crate::resolve::ResolveError::from)?
-                    .map(|l| l.real)
-                    .unwrap_or_else(|| found.clone());
-                let host = cx.resolver.root().host(&real);
+            Some(dst) if Path::new(dst) != found.path => {
+                let host = cx.resolver.root().host(&found.real);
                 let dst = ImagePath::new(dst)?;
                 add_program(cx, &host, &dst, LayerKind::Runtime, &origin)?;
             }

@@ -12,9 +12,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::resolve::Located;
 use crate::rootfs::{ImagePath, LayerKind};
 
-use super::binary::add_root_program;
+use super::binary::{add_root_program, lookup_program};
 use super::dir::{Exclude, add_dir};
 use super::{ArtifactError, Context};
 
@@ -80,7 +81,7 @@ impl Venv {
 /// in the runtime layer.
 pub fn add_python(
     cx: &mut Context,
-    interpreter: &Path,
+    interpreter: &Located,
     full_stdlib: bool,
     origin: &str,
 ) -> Result<(), ArtifactError> {
@@ -112,18 +113,12 @@ impl Base {
 
 fn add_python_base(
     cx: &mut Context,
-    interpreter: &Path,
+    interpreter: &Located,
     full_stdlib: bool,
     origin: &str,
 ) -> Result<Base, ArtifactError> {
     add_root_program(cx, interpreter, LayerKind::Runtime, origin)?;
-    let real = cx
-        .resolver
-        .root()
-        .lookup(interpreter)
-        .map_err(crate::resolve::ResolveError::from)?
-        .map(|l| l.real)
-        .unwrap_or_else(|| interpreter.to_path_buf());
+    let real = interpreter.real.clone();
     let version = python_version(&real).ok_or_else(|| {
         ArtifactError::invalid(
             real.display(),
@@ -185,7 +180,7 @@ pub fn add_venv(
     full_stdlib: bool,
 ) -> Result<ImagePath, ArtifactError> {
     let origin = format!("--from-venv {}", venv.dir.display());
-    let interpreter = venv.interpreter()?;
+    let interpreter = lookup_program(cx, &venv.interpreter()?)?;
     let base = add_python_base(cx, &interpreter, full_stdlib, &origin)?;
     let deps = |_: &Path| LayerKind::Deps;
     if venv
