@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::resolve::{Input, Located};
-use crate::rootfs::{Entry, ImagePath, LayerKind};
+use crate::rootfs::{ImagePath, LayerKind};
 
 use super::{ArtifactError, Context, MissingPolicy, add_closure};
 
@@ -71,14 +71,8 @@ pub fn add_root_program(
     origin: &str,
 ) -> Result<(), ArtifactError> {
     let image = &found.path;
-    for link in &found.links {
-        cx.add(
-            layer,
-            ImagePath::new(&link.at)?,
-            Entry::symlink(&link.target),
-            format!("symlink to {} [{origin}]", image.display()),
-        )?;
-    }
+    let link_why = format!("symlink to {} [{origin}]", image.display());
+    cx.add_links(layer, &found.links, &link_why, None)?;
     let real = ImagePath::new(&found.real)?;
     let host = cx.resolver.root().host(&found.real);
     let input = Input::in_root(&found.real, cx.resolver.root());

@@ -226,15 +226,7 @@ fn follow_link(
                 .push(format!("{link_image} -> {} is dangling", target.display()));
             return Ok(());
         };
-        for link in &found.links {
-            let at = ImagePath::new(&link.at)?;
-            cx.add(
-                layer,
-                at,
-                crate::rootfs::Entry::symlink(&link.target),
-                why.clone(),
-            )?;
-        }
+        cx.add_links(layer, &found.links, &why, None)?;
         let host = cx.resolver.root().host(&found.real);
         (ImagePath::new(&found.real)?, host)
     } else {

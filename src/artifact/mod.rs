@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use crate::resolve::{Closure, Input, Missing, ResolveError, Resolver};
+use crate::resolve::{Closure, Input, Link, Missing, ResolveError, Resolver};
 use crate::rootfs::{Entry, ImagePath, LayerKind, LayerSet, PathError, RootfsError, host};
 
 #[derive(Debug, thiserror::Error)]
@@ -178,6 +178,23 @@ impl Context {
         Ok(())
     }
 
+    /// Adds the symlinks a lookup crossed, in order, each recorded as there
+    /// for `why` (and for `needed_by`, when a file needs it).
+    pub fn add_links(
+        &mut self,
+        kind: LayerKind,
+        links: &[Link],
+        why: &str,
+        needed_by: Option<&String>,
+    ) -> Result<(), ArtifactError> {
+        for link in links {
+            let at = ImagePath::new(&link.at)?;
+            self.record_origin(&at, why, needed_by.cloned());
+            self.add(kind, at, Entry::symlink(&link.target), why)?;
+        }
+        Ok(())
+    }
+
     /// Adds a host file (or symlink, or directory entry) at `image`.
     pub fn add_host(
         &mut self,
@@ -259,12 +276,12 @@ pub(crate) fn add_closure(
             .needed_by
             .map(|by| closure.objects[by].real.display().to_string());
         let kind = if o.in_root { LayerKind::Libs } else { layer };
-        for link in &o.links {
-            let at = ImagePath::new(&link.at)?;
-            let link_why = format!("symlink to {why}");
-            cx.record_origin(&at, link_why.clone(), needed_by.clone());
-            cx.add(kind, at, Entry::symlink(&link.target), link_why)?;
-        }
+        cx.add_links(
+            kind,
+            &o.links,
+            &format!("symlink to {why}"),
+            needed_by.as_ref(),
+        )?;
         let real = ImagePath::new(&o.real)?;
         cx.record_origin(&real, why.clone(), needed_by);
         cx.add_host(kind, &o.host, real, why)?;
