@@ -113,36 +113,16 @@ impl Root {
     /// the file it names, or `None` when it does not exist.
     pub fn lookup(&mut self, image: &Path) -> Result<Option<Located>, LookupError> {
         let path = normalise(image);
-        // Fast path: the directory part is usually a cached directory.
-        let (parent, name) = match (path.parent(), path.file_name()) {
-            (Some(p), Some(n)) if p != Path::new("/") => (p.to_path_buf(), n.to_os_string()),
-            _ => return self.walk(&path, Vec::new(), PathBuf::from("/"), &path),
+        // The directory part is usually a cached directory: walk on from
+        // there, with the links that reached it.
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return self.walk(&path, Vec::new(), PathBuf::from("/"), &path);
         };
-        let Some(dir) = self.lookup_dir(&parent)? else {
+        let name = PathBuf::from(name);
+        let Some(dir) = self.lookup_dir(parent)? else {
             return Ok(None);
         };
-        let mut links = dir.links.clone();
-        let Some(step) = self.step(&dir.real, &name)? else {
-            return Ok(None);
-        };
-        match step {
-            Step::Plain(p) => Ok(Some(Located {
-                path,
-                real: p,
-                links,
-            })),
-            Step::Link(link) => {
-                let target = link.target.clone();
-                let base = dir.real.clone();
-                links.push(link);
-                let start = if target.is_absolute() {
-                    PathBuf::from("/")
-                } else {
-                    base
-                };
-                self.walk(&target, links, start, &path)
-            }
-        }
+        self.walk(&name, dir.links, dir.real, &path)
     }
 
     /// The general walk: resolves `rest` component by component from
