@@ -88,43 +88,33 @@ pub(super) fn resolve(r: &mut Resolver, input: &Input) -> Result<Closure, Resolv
     // The interpreter is mapped before any DT_NEEDED and answers to its
     // PT_INTERP path and its soname.
     if let Some(interp) = &info.interp {
-        match r.root.lookup(interp)? {
+        let found = match r.root.lookup(interp)? {
+            None => Err("the program interpreter (PT_INTERP) does not exist in the root".into()),
             Some(found) => {
                 let host = r.root.host(&found.real);
-                match r.elf(&host) {
-                    Ok(iinfo) => {
-                        let idx = w.push(
-                            interp.clone().into_os_string(),
-                            Found {
-                                path: found.path,
-                                real: found.real,
-                                host,
-                                links: found.links,
-                                info: iinfo,
-                                host_origin: None,
-                            },
-                            Reason::Interpreter,
-                            0,
-                        );
-                        w.names.insert(interp.clone().into_os_string(), idx);
-                    }
-                    Err(e) => w.missing.push(Missing {
-                        name: interp.clone().into_os_string(),
-                        needed_by: input.image.clone(),
-                        searched: Vec::new(),
-                        rejected: vec![(interp.clone(), e.to_string())],
-                        required: true,
-                    }),
-                }
+                r.elf(&host)
+                    .map(|info| Found {
+                        path: found.path,
+                        real: found.real,
+                        host,
+                        links: found.links,
+                        info,
+                        host_origin: None,
+                    })
+                    .map_err(|e| e.to_string())
             }
-            None => w.missing.push(Missing {
-                name: interp.clone().into_os_string(),
+        };
+        let name = interp.clone().into_os_string();
+        match found {
+            Ok(found) => {
+                let idx = w.push(name.clone(), found, Reason::Interpreter, 0);
+                w.names.insert(name, idx);
+            }
+            Err(why) => w.missing.push(Missing {
+                name,
                 needed_by: input.image.clone(),
                 searched: Vec::new(),
-                rejected: vec![(
-                    interp.clone(),
-                    "the program interpreter (PT_INTERP) does not exist in the root".into(),
-                )],
+                rejected: vec![(interp.clone(), why)],
                 required: true,
             }),
         }
