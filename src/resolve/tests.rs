@@ -371,6 +371,34 @@ fn symlink_chains_and_interpreter_are_recorded() {
     );
 }
 
+/// An interpreter that is not there, or not ELF, is a required missing
+/// object that says which.
+#[test]
+fn a_missing_or_unreadable_interpreter_is_missing() {
+    for (interp, why) in [
+        ("/lib64/ld-gone.so.2", "does not exist in the root"),
+        ("/lib64/ld-text.so.2", "not an ELF file"),
+    ] {
+        let case = Case {
+            nodes: vec![
+                Elf("/app/bin/app", exe().interp(interp)),
+                Text("/usr/lib/x86_64-linux-gnu/ld-text.so.2", "#!/bin/sh\n"),
+            ],
+            ..Default::default()
+        };
+        let c = run(&case, "/app/bin/app");
+        assert!(c.interpreter().is_none(), "{interp}");
+        let [m] = &c.missing[..] else {
+            panic!("{interp}: missing {:?}", c.missing);
+        };
+        assert_eq!(m.name, interp, "{interp}");
+        assert!(m.required && m.searched.is_empty(), "{interp}: {m:?}");
+        assert_eq!(m.rejected.len(), 1, "{interp}: {m:?}");
+        assert_eq!(m.rejected[0].0, Path::new(interp));
+        assert!(m.rejected[0].1.contains(why), "{interp}: {m:?}");
+    }
+}
+
 #[test]
 fn hwcaps_variants_are_all_kept() {
     let case = Case {
