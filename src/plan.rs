@@ -8,7 +8,6 @@ use std::path::PathBuf;
 
 use std::ffi::OsString;
 
-use crate::artifact::binary::BinarySpec;
 use crate::layer::Compression;
 use crate::profile::Profile;
 use crate::rootfs::ImagePath;
@@ -71,7 +70,7 @@ pub struct JavaPlan {
 
 #[derive(Clone, Debug)]
 pub struct BuildPlan {
-    pub binaries: Vec<BinarySpec>,
+    pub binaries: Vec<Mapping>,
     /// `--from-dir`: trees, each ELF in them resolved.
     pub dirs: Vec<Mapping>,
     /// `--include`: a file or tree added as is (ELF files resolved).

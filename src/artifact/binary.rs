@@ -10,16 +10,10 @@ use crate::rootfs::{ImagePath, LayerKind};
 
 use super::{ArtifactError, Context, MissingPolicy, add_closure};
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BinarySpec {
-    pub src: PathBuf,
-    pub dst: ImagePath,
-}
-
-/// `--from-binary`: the program goes to the app layer at DST.
-pub fn add_binary(cx: &mut Context, spec: &BinarySpec) -> Result<(), ArtifactError> {
-    let origin = format!("--from-binary {}", super::source_name(&spec.src));
-    add_program(cx, &spec.src, &spec.dst, LayerKind::App, &origin)
+/// `--from-binary SRC:DST`: the program goes to the app layer at DST.
+pub fn add_binary(cx: &mut Context, src: &Path, dst: &ImagePath) -> Result<(), ArtifactError> {
+    let origin = format!("--from-binary {}", super::source_name(src));
+    add_program(cx, src, dst, LayerKind::App, &origin)
 }
 
 /// A host program placed at `dst` in `layer`, with its closure.

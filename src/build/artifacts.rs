@@ -26,7 +26,7 @@ pub(super) struct Defaults {
 pub(super) fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaults, BuildError> {
     let mut d = Defaults::default();
     for spec in &plan.binaries {
-        add_binary(cx, spec)?;
+        add_binary(cx, &spec.src, &spec.dst)?;
         if d.entrypoint.is_empty() {
             d.entrypoint = vec![spec.dst.to_string()];
         }

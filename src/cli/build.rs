@@ -8,7 +8,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail, ensure};
 
-use crate::artifact::binary::BinarySpec;
 use crate::build::{Built, Event, build};
 use crate::layer::{Algorithm, Compression};
 use crate::oci::provenance;
@@ -390,7 +389,7 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
 /// The image's default name: the first artifact's file name, lowercased.
 fn image_name(
     args: &BuildArgs,
-    binaries: &[BinarySpec],
+    binaries: &[Mapping],
     dirs: &[Mapping],
     jars: &[Mapping],
 ) -> anyhow::Result<String> {
@@ -441,10 +440,7 @@ fn image_name(
 fn mappings(args: &[String], flag: &str, default: Option<&str>) -> anyhow::Result<Vec<Mapping>> {
     let mut out = Vec::new();
     for arg in args {
-        let (src, dst) = match arg.rsplit_once(':') {
-            Some((src, dst)) if !src.is_empty() => (src, Some(dst)),
-            _ => (arg.as_str(), None),
-        };
+        let (src, dst) = split_mapping(arg);
         let dst = match (dst, default) {
             (Some(d), _) => d.to_string(),
             (None, Some(d)) => d.to_string(),
@@ -487,12 +483,18 @@ fn writable_dir(arg: &str) -> anyhow::Result<Writable> {
     Ok(Writable { path, uid, gid })
 }
 
-/// `SRC[:DST]`. The last `:` splits, so a SRC with a colon needs a DST.
-fn binary_spec(arg: &str) -> anyhow::Result<BinarySpec> {
-    let (src, dst) = match arg.rsplit_once(':') {
+/// `SRC[:DST]` as SRC and DST. The last `:` splits, so a SRC with a colon
+/// needs a DST.
+fn split_mapping(arg: &str) -> (&str, Option<&str>) {
+    match arg.rsplit_once(':') {
         Some((src, dst)) if !src.is_empty() => (src, Some(dst)),
         _ => (arg, None),
-    };
+    }
+}
+
+/// `--from-binary SRC[:DST]`; DST defaults to /usr/local/bin/NAME.
+fn binary_spec(arg: &str) -> anyhow::Result<Mapping> {
+    let (src, dst) = split_mapping(arg);
     let src = PathBuf::from(src);
     let dst = match dst {
         Some(d) => ImagePath::new(d).with_context(|| format!("--from-binary {arg}: bad DST"))?,
@@ -507,7 +509,7 @@ fn binary_spec(arg: &str) -> anyhow::Result<BinarySpec> {
         !dst.is_root(),
         "--from-binary {arg}: DST must name a file, not /"
     );
-    Ok(BinarySpec { src, dst })
+    Ok(Mapping { src, dst })
 }
 
 fn same_file(a: &Path, b: &Path) -> anyhow::Result<bool> {
