@@ -354,12 +354,16 @@ fn send<H: Http>(
     client.ping()?;
 
     let top = plan.top();
+    // The top manifest goes under its tag, unless the reference names only
+    // a digest (which `push` checked is the top's).
+    let tag = match (reference.tag(), reference.digest()) {
+        (None, Some(_)) => None,
+        (tag, _) => Some(tag.unwrap_or(DEFAULT_TAG)),
+    };
     let mut report = PushReport {
-        reference: match (reference.tag(), reference.digest()) {
-            (None, Some(_)) => reference.clone(),
-            (tag, _) => reference
-                .with_tag(tag.unwrap_or(DEFAULT_TAG))
-                .with_digest(top.digest),
+        reference: match tag {
+            Some(tag) => reference.with_tag(tag).with_digest(top.digest),
+            None => reference.clone(),
         },
         digest: top.digest,
         media_type: top.media_type.clone(),
@@ -391,12 +395,8 @@ fn send<H: Http>(
             outcome,
         });
     }
-    // Children go by digest; the top manifest under the tag, unless the
-    // reference names only a digest.
-    let top_target = match (reference.tag(), reference.digest()) {
-        (None, Some(d)) => d.to_string(),
-        (tag, _) => tag.unwrap_or(DEFAULT_TAG).to_owned(),
-    };
+    // Children go by digest.
+    let top_target = tag.map_or_else(|| top.digest.to_string(), str::to_owned);
     for m in &plan.manifests {
         on_event(PushEvent::Manifest { digest: &m.digest });
         let target = if m.digest == top.digest {
