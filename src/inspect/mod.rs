@@ -252,19 +252,13 @@ impl ProvenanceRef {
     }
 }
 
-#[derive(Clone, Debug)]
-struct LayerRef {
-    name: String,
-    /// Compression, from the media type or, without one, sniffed.
-    media_type: Option<String>,
-}
-
 /// An opened image: its JSON read and checked, its layers not yet.
 #[derive(Debug)]
 pub struct Image {
     store: Store,
     summary: Summary,
-    layers: Vec<LayerRef>,
+    /// Where each layer is in the store, in `summary.layers`' order.
+    layer_names: Vec<String>,
     provenance: ProvenanceRef,
 }
 
@@ -310,7 +304,7 @@ impl Image {
     /// uncompressed size in the summary.
     pub fn files(&mut self) -> Result<FileTree, InspectError> {
         let mut tree = FileTree::default();
-        for i in 0..self.layers.len() {
+        for i in 0..self.layer_names.len() {
             let (files, size) = self.read_layer(i, &mut tree)?;
             let summary = &mut self.summary.layers[i];
             summary.files = Some(files);
@@ -375,19 +369,21 @@ impl Image {
     /// Streams layer `i` into `tree`: blob digest and diff_id verified.
     /// Returns (non-directory entries, uncompressed size).
     fn read_layer(&self, i: usize, tree: &mut FileTree) -> Result<(usize, u64), InspectError> {
-        let layer = &self.layers[i];
+        let name = &self.layer_names[i];
         let summary = &self.summary.layers[i];
-        let location = self.store.describe(&layer.name);
+        let location = self.store.describe(name);
         let index = i + 1;
         let layer_err = |source| InspectError::Layer {
             index,
             location: location.clone(),
             source,
         };
-        let mut blob = HashingReader::new(self.store.open(&layer.name)?);
+        let mut blob = HashingReader::new(self.store.open(name)?);
         let (files, diff_id, size) = {
             let mut buffered = io::BufReader::new(&mut blob);
-            let algorithm = match layer.media_type.as_deref() {
+            // From the media type or, in a docker-archive, which has none,
+            // sniffed.
+            let algorithm = match summary.media_type.as_deref() {
                 Some(t) if t.ends_with("+gzip") || t.ends_with(".tar.gzip") => {
                     Some(Algorithm::Gzip)
                 }
@@ -740,7 +736,7 @@ fn open_oci(
     let config_bytes = store.read_json(&config_name, Some(&config_digest))?;
     let (config, diff_ids) = config_summary(&config_bytes, config_digest, &config_loc)?;
 
-    let mut layers = Vec::new();
+    let mut layer_names = Vec::new();
     let mut summaries = Vec::new();
     for (i, d) in manifest["layers"]
         .as_array()
@@ -749,7 +745,6 @@ fn open_oci(
         .enumerate()
     {
         let digest = descriptor_digest(d, &manifest_loc)?;
-        let media_type = d["mediaType"].as_str().map(str::to_owned);
         summaries.push(LayerSummary {
             index: i + 1,
             what: d["annotations"][LAYER_ANNOTATION]
@@ -757,15 +752,12 @@ fn open_oci(
                 .map_or_else(|| format!("layer {}", i + 1), str::to_owned),
             digest: Some(digest),
             diff_id: diff_ids.get(i).copied().flatten(),
-            media_type: media_type.clone(),
+            media_type: d["mediaType"].as_str().map(str::to_owned),
             size: d["size"].as_u64().unwrap_or_default(),
             uncompressed_size: None,
             files: None,
         });
-        layers.push(LayerRef {
-            name: blob_name(&digest),
-            media_type,
-        });
+        layer_names.push(blob_name(&digest));
     }
 
     let provenance = match annotations.get(provenance::ANNOTATION) {
@@ -794,7 +786,7 @@ fn open_oci(
     Ok(Image {
         store,
         summary,
-        layers,
+        layer_names,
         provenance,
     })
 }
@@ -839,7 +831,7 @@ fn open_docker(store: Store, image: &str, tag: Option<&str>) -> Result<Image, In
     let config_bytes = store.read_json(&item.config, named_digest(&item.config).as_ref())?;
     let config_digest = Digest::of(&config_bytes);
     let (config, diff_ids) = config_summary(&config_bytes, config_digest, &config_loc)?;
-    let mut layers = Vec::new();
+    let mut layer_names = Vec::new();
     let mut summaries = Vec::new();
     for (i, name) in item.layers.iter().enumerate() {
         summaries.push(LayerSummary {
@@ -852,10 +844,7 @@ fn open_docker(store: Store, image: &str, tag: Option<&str>) -> Result<Image, In
             uncompressed_size: None,
             files: None,
         });
-        layers.push(LayerRef {
-            name: name.clone(),
-            media_type: None,
-        });
+        layer_names.push(name.clone());
     }
     let provenance = match &item.provenance {
         None => ProvenanceRef::None,
@@ -877,7 +866,7 @@ fn open_docker(store: Store, image: &str, tag: Option<&str>) -> Result<Image, In
     Ok(Image {
         store,
         summary,
-        layers,
+        layer_names,
         provenance,
     })
 }
