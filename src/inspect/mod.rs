@@ -530,10 +530,11 @@ fn clean_image_path(path: &str) -> Result<String, InspectError> {
             path: path.to_owned(),
         });
     }
-    Ok(match source::normalize(path) {
-        Some(p) => format!("/{p}"),
-        None => "/".to_owned(),
-    })
+    // As the kernel resolves it: `..` at `/` stays there. (An archive
+    // member's name, by contrast, may not climb out at all.)
+    Ok(crate::resolve::root::normalise(Path::new(path))
+        .to_string_lossy()
+        .into_owned())
 }
 
 /// `PATH` or `PATH:TAG`, where PATH is the longest prefix before a `:`

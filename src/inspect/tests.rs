@@ -312,6 +312,9 @@ fn why_walks_the_chain_through_symlinks_and_directories() {
         assert_eq!(why.recorded, "/usr/share/zoneinfo");
         let why = img.why("/etc/passwd").unwrap();
         assert_eq!(why.chain[0].why, "base files");
+        // `..` stops at `/`, as the kernel's lookup does.
+        let why = img.why("/../etc/../etc/passwd").unwrap();
+        assert_eq!(why.resolved, "/etc/passwd");
 
         assert!(matches!(
             img.why("/etc/old"),
