@@ -31,6 +31,7 @@
 //!   registry.
 
 pub mod artifact;
+pub mod bounded;
 pub mod build;
 pub mod cli;
 pub mod digest;

@@ -11,6 +11,7 @@ use std::ffi::OsString;
 use crate::layer::Compression;
 use crate::profile::Profile;
 use crate::rootfs::ImagePath;
+use crate::rootfs::base::UserSpec;
 use crate::rootfs::certs::CaCerts;
 use crate::rootfs::tzdata::Tzdata;
 
@@ -82,6 +83,9 @@ pub struct BuildPlan {
     pub java: JavaPlan,
     /// Keep the whole Python standard library (tests, idlelib).
     pub full_stdlib: bool,
+    /// `--follow-links`: symlinks that lead out of a user's tree bring
+    /// what they point to (by default they stay links and bring nothing).
+    pub follow_links: bool,
     pub dlopen: Vec<String>,
     pub writable: Vec<Writable>,
     /// The OCI layout directory to write (or add to), or the archive file
@@ -105,7 +109,7 @@ pub struct BuildPlan {
 }
 
 /// The image config as the user asked for it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ConfigPlan {
     /// `None`: the first binary.
     pub entrypoint: Option<Vec<String>>,
@@ -113,7 +117,7 @@ pub struct ConfigPlan {
     /// In order; a later value for a name replaces the earlier one.
     pub env: Vec<(String, String)>,
     pub workdir: Option<String>,
-    pub user: String,
+    pub user: UserSpec,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
     pub expose: BTreeSet<String>,

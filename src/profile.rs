@@ -109,10 +109,13 @@ pub struct FileRule {
 pub fn load(name_or_path: &str) -> Result<Profile, ProfileError> {
     if name_or_path.contains('/') || name_or_path.ends_with(".toml") {
         let path = Path::new(name_or_path);
-        let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            crate::bounded::read_to_string(path, crate::bounded::TEXT_LIMIT).map_err(|source| {
+                ProfileError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            })?;
         return parse(&text, &path.display().to_string());
     }
     let (_, text) = BUILTIN

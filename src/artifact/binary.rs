@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::resolve::{Input, Located};
+use crate::rootfs::host::Grant;
 use crate::rootfs::{ImagePath, LayerKind};
 
 use super::{ArtifactError, Context, MissingPolicy, add_closure};
@@ -13,15 +14,17 @@ use super::{ArtifactError, Context, MissingPolicy, add_closure};
 /// `--from-binary SRC:DST`: the program goes to the app layer at DST.
 pub fn add_binary(cx: &mut Context, src: &Path, dst: &ImagePath) -> Result<(), ArtifactError> {
     let origin = format!("--from-binary {}", super::source_name(src));
-    add_program(cx, src, dst, LayerKind::App, &origin)
+    add_program(cx, src, dst, LayerKind::App, Grant::Named, origin.as_str())
 }
 
-/// A host program placed at `dst` in `layer`, with its closure.
+/// A host program placed at `dst` in `layer`, with its closure; `grant`
+/// says whether the user named it.
 pub fn add_program(
     cx: &mut Context,
     src: &Path,
     dst: &ImagePath,
     layer: LayerKind,
+    grant: Grant,
     origin: &str,
 ) -> Result<(), ArtifactError> {
     let meta = std::fs::metadata(src).map_err(|e| ArtifactError::io(src, e))?;
@@ -34,7 +37,10 @@ pub fn add_program(
     let closure = cx.resolver.resolve(&input)?;
     cx.check_arch(closure.input().info.ident, src)?;
     let host = closure.input().host.clone();
-    cx.add_host(layer, &host, dst.clone(), origin.to_string())?;
+    match grant {
+        Grant::Named => cx.add_named(layer, &host, dst.clone(), origin)?,
+        Grant::Host => cx.add_host(layer, &host, dst.clone(), origin)?,
+    }
     add_closure(cx, &closure, layer, origin, MissingPolicy::Error)?;
     if cx.main_input.is_none() {
         cx.main_input = Some(input);

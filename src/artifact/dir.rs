@@ -1,8 +1,11 @@
 //! Directory trees: `--from-dir SRC[:DST]`, `--include PATH[:DST]`, and
 //! the trees profiles and runtimes add. Symlinks inside the tree stay
-//! symlinks; one that leaves the tree (absolute, or escaping with `..`) is
-//! kept and its target is added at the path it points to, so that e.g. a
-//! JDK's `conf/security/java.security -> /etc/java-17-openjdk/...` works.
+//! symlinks. What happens to one that leaves the tree (absolute, or
+//! escaping with `..`) depends on whose tree it is ([`Links`]): mkimage
+//! never adds a host file the user did not name, so a user's tree keeps
+//! such a link as a link, while a runtime mkimage took from the root has
+//! its links followed inside the root (a JDK's
+//! `conf/security/java.security -> /etc/java-17-openjdk/...`).
 //! Every ELF file in the tree is resolved and its closure added.
 
 use std::collections::BTreeSet;
@@ -11,9 +14,37 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::elf::is_elf;
 use crate::resolve::Input;
-use crate::rootfs::{ImagePath, Kind, LayerKind, host};
+use crate::rootfs::host::{self, Grant, VIRTUAL_FS};
+use crate::rootfs::{ImagePath, Kind, LayerKind, RootfsError};
 
-use super::{ArtifactError, Context, MissingPolicy, NO_SONAMES, add_closure};
+use super::{ArtifactError, Context, KeptLink, MissingPolicy, NO_SONAMES, add_closure};
+
+/// What a symlink that leads out of its tree brings into the image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Links {
+    /// A tree the user named (`--from-dir`, `--include DIR`, a venv): the
+    /// link stays a link and nothing it points to is added, since a
+    /// package can point anywhere (`/etc/shadow`, `~/.ssh`). The build
+    /// warns when the image lacks the target, naming `--include`.
+    Keep,
+    /// `--follow-links`: a user's tree whose links out are followed, with
+    /// a warning naming each host path added.
+    Follow,
+    /// A tree mkimage itself took from the root (a runtime, a profile's
+    /// tree, the standard library): links are followed inside the root,
+    /// as the program will see them there.
+    Runtime,
+}
+
+impl Links {
+    /// How widely the tree's own files may be shared.
+    fn grant(self) -> Grant {
+        match self {
+            Links::Keep | Links::Follow => Grant::Named,
+            Links::Runtime => Grant::Host,
+        }
+    }
+}
 
 /// How deep escaping symlinks may lead into further trees.
 const MAX_FOLLOW_DEPTH: usize = 8;
@@ -87,26 +118,44 @@ pub fn app_or_deps(rel: &Path) -> LayerKind {
     }
 }
 
-/// Adds the host tree `src` at `dst`.
+/// Adds the host tree `src` at `dst`; `links` says whose tree it is.
 pub fn add_dir(
     cx: &mut Context,
     src: &Path,
     dst: &ImagePath,
     layer_for: LayerFor<'_>,
     exclude: &Exclude,
+    links: Links,
     origin: &str,
 ) -> Result<(), ArtifactError> {
-    add_dir_inner(cx, src, dst, layer_for, exclude, origin, 0)
+    let walk = Walk {
+        layer_for,
+        exclude,
+        links,
+        grant: links.grant(),
+        origin,
+        depth: 0,
+    };
+    add_dir_inner(cx, src, dst, &walk)
+}
+
+/// One tree being added, and how deep in followed links it is.
+struct Walk<'a> {
+    layer_for: LayerFor<'a>,
+    exclude: &'a Exclude,
+    links: Links,
+    /// How widely its files may be shared: a tree a link led to is not
+    /// the tree the user named.
+    grant: Grant,
+    origin: &'a str,
+    depth: usize,
 }
 
 fn add_dir_inner(
     cx: &mut Context,
     src: &Path,
     dst: &ImagePath,
-    layer_for: LayerFor<'_>,
-    exclude: &Exclude,
-    origin: &str,
-    depth: usize,
+    w: &Walk<'_>,
 ) -> Result<(), ArtifactError> {
     let meta = std::fs::metadata(src).map_err(|e| ArtifactError::io(src, e))?;
     if !meta.is_dir() {
@@ -114,10 +163,20 @@ fn add_dir_inner(
             path: src.to_path_buf(),
         });
     }
-    let tree_in_root = std::fs::canonicalize(src)
-        .ok()
-        .and_then(|c| cx.resolver.root().image_of(&c))
+    let real_src = std::fs::canonicalize(src).map_err(|e| ArtifactError::io(src, e))?;
+    if let Some(fs) = host::virtual_fs(&real_src) {
+        return Err(RootfsError::Virtual {
+            path: src.to_path_buf(),
+            fs,
+        }
+        .into());
+    }
+    let tree_in_root = cx
+        .resolver
+        .root()
+        .image_of(&real_src)
         .is_some_and(|image| image == dst.as_path());
+    let (origin, exclude) = (w.origin, w.exclude);
     let mut elves: Vec<(PathBuf, ImagePath, LayerKind)> = Vec::new();
     let mut escaping: Vec<OutLink> = Vec::new();
     let walk = walkdir::WalkDir::new(src)
@@ -125,10 +184,16 @@ fn add_dir_inner(
         .sort_by_file_name()
         .into_iter()
         .filter_entry(|e| {
-            e.path()
-                .strip_prefix(src)
-                .map(|rel| rel.as_os_str().is_empty() || !exclude.matches(rel))
-                .unwrap_or(true)
+            let Ok(rel) = e.path().strip_prefix(src) else {
+                return true;
+            };
+            if rel.as_os_str().is_empty() {
+                return true;
+            }
+            // A tree of the whole host (`--from-dir /:/host`) holds the
+            // kernel's file systems: never walk into them.
+            let real = real_src.join(rel);
+            !exclude.matches(rel) && !VIRTUAL_FS.iter().any(|fs| real == Path::new(fs))
         });
     for item in walk {
         let item = item.map_err(|e| {
@@ -137,11 +202,24 @@ fn add_dir_inner(
         })?;
         let rel = item.path().strip_prefix(src).unwrap_or(item.path());
         let image = dst.join(rel)?;
-        let layer = layer_for(rel);
+        let layer = (w.layer_for)(rel);
         let meta = item
             .metadata()
             .map_err(|e| ArtifactError::io(item.path(), e.into()))?;
-        let entry = host::entry_from_meta(item.path(), &meta, &image, &mut cx.warnings)?;
+        let entry =
+            match host::entry_from_meta(item.path(), &meta, &image, w.grant, &mut cx.warnings) {
+                // A FIFO or socket in a tree is a leftover of a running
+                // program, not content: it is left out, as tar and rsync do,
+                // rather than failing the whole tree.
+                Err(RootfsError::Special { path }) => {
+                    cx.warnings.push(format!(
+                        "{} is a device, socket or FIFO: left out of the image [{origin}]",
+                        path.display()
+                    ));
+                    continue;
+                }
+                other => other?,
+            };
         match &entry.kind {
             Kind::Symlink { target } if leaves_tree(rel, target) => {
                 escaping.push(OutLink {
@@ -159,8 +237,17 @@ fn add_dir_inner(
         cx.add(layer, image, entry, origin.to_string())?;
     }
 
-    for link in &escaping {
-        follow_link(cx, link, origin, depth, tree_in_root)?;
+    for link in escaping {
+        match w.links {
+            Links::Keep => cx.kept_links.push(KeptLink {
+                at: link.image,
+                host: link.host,
+                target: link.target,
+                layer: link.layer,
+                origin: origin.to_string(),
+            }),
+            Links::Follow | Links::Runtime => follow_link(cx, &link, w, tree_in_root)?,
+        }
     }
     let sonames: BTreeSet<OsString> = elves
         .iter()
@@ -175,9 +262,6 @@ fn add_dir_inner(
     Ok(())
 }
 
-/// Adds what a symlink that leaves its tree points to, at the image path
-/// it points to: through the root for an absolute target, next to the
-/// link on the host for a relative one.
 /// A symlink of a tree that leads out of it.
 struct OutLink {
     host: PathBuf,
@@ -186,13 +270,17 @@ struct OutLink {
     layer: LayerKind,
 }
 
+/// Adds what a symlink that leaves its tree points to, at the image path
+/// it points to: through the root for an absolute target, next to the
+/// link on the host for a relative one. Nothing in the kernel's file
+/// systems is ever added.
 fn follow_link(
     cx: &mut Context,
     link: &OutLink,
-    origin: &str,
-    depth: usize,
+    w: &Walk<'_>,
     tree_in_root: bool,
 ) -> Result<(), ArtifactError> {
+    let (origin, depth) = (w.origin, w.depth);
     let (link_host, link_image, target, layer) = (
         link.host.as_path(),
         &link.image,
@@ -214,7 +302,7 @@ fn follow_link(
     } else {
         None
     };
-    let (image_target, host_target) = if let Some(target) = in_root_target {
+    let (image_target, host_target, crossed) = if let Some(target) = in_root_target {
         let target = target.as_path();
         let Some(found) = cx
             .resolver
@@ -226,9 +314,8 @@ fn follow_link(
                 .push(format!("{link_image} -> {} is dangling", target.display()));
             return Ok(());
         };
-        cx.add_links(layer, &found.links, &why, None)?;
         let host = cx.resolver.root().host(&found.real);
-        (ImagePath::new(&found.real)?, host)
+        (ImagePath::new(&found.real)?, host, found.links)
     } else {
         let parent = link_image.parent().unwrap_or_else(ImagePath::root);
         let image = ImagePath::new(crate::resolve::root::normalise(
@@ -245,12 +332,25 @@ fn follow_link(
             },
             None => return Ok(()),
         };
-        (image, host)
+        (image, host, Vec::new())
     };
+    if let Some(fs) = host::virtual_fs(&host_target).or_else(|| {
+        VIRTUAL_FS
+            .iter()
+            .copied()
+            .find(|fs| image_target.as_path().starts_with(fs))
+    }) {
+        cx.warnings.push(format!(
+            "{link_image} -> {} leads into {fs}: kept as a link, nothing added from there [{origin}]",
+            target.display()
+        ));
+        return Ok(());
+    }
+    cx.add_links(layer, &crossed, &why, None)?;
     if cx.layers.contains(&image_target) {
         return Ok(());
     }
-    if !tree_in_root {
+    if w.links == Links::Follow {
         // Whatever a link in a user's tree points to ends up in the image:
         // say so, since a package can point anywhere (~/.ssh, say).
         cx.warnings.push(format!(
@@ -268,16 +368,17 @@ fn follow_link(
             ));
         }
         let same_layer = move |_: &Path| layer;
-        return add_dir_inner(
-            cx,
-            &host_target,
-            &image_target,
-            &same_layer,
-            &Exclude::default(),
+        let next = Walk {
+            layer_for: &same_layer,
+            exclude: &Exclude::default(),
+            links: w.links,
+            grant: Grant::Host,
             origin,
-            depth + 1,
-        );
+            depth: depth + 1,
+        };
+        return add_dir_inner(cx, &host_target, &image_target, &next);
     }
+    // Outside the tree: only what the host grants others.
     cx.add_host(layer, &host_target, image_target.clone(), why)?;
     if is_elf(&host_target) {
         let input = Input::outside(&host_target, image_target.as_path());

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use crate::rootfs::{ImagePath, LayerKind};
 
-use super::dir::{Exclude, add_dir};
+use super::dir::{Exclude, Links, add_dir};
 use super::{ArtifactError, Context};
 
 /// Parts of a JDK a jar does not run with.
@@ -84,13 +84,29 @@ pub fn add_java_runtime(
         ));
         let dst = ImagePath::new(JLINK_HOME)?;
         let origin = format!("--jlink of {}", super::source_name(jar));
-        add_dir(cx, &rt, &dst, &runtime, &Exclude::default(), &origin)?;
+        add_dir(
+            cx,
+            &rt,
+            &dst,
+            &runtime,
+            &Exclude::default(),
+            Links::Runtime,
+            &origin,
+        )?;
         cx.temps.push(out);
         return Ok(dst.join("bin/java")?);
     }
     let dst = ImagePath::new(home)?;
     let origin = format!("Java runtime {}", home.display());
-    add_dir(cx, home, &dst, &runtime, &jdk_exclude(), &origin)?;
+    add_dir(
+        cx,
+        home,
+        &dst,
+        &runtime,
+        &jdk_exclude(),
+        Links::Runtime,
+        &origin,
+    )?;
     Ok(dst.join("bin/java")?)
 }
 
@@ -189,7 +205,7 @@ pub fn add_jar(cx: &mut Context, jar: &Path, dst: &ImagePath) -> Result<(), Arti
         return Err(ArtifactError::invalid(jar.display(), "is not a file"));
     }
     let real = std::fs::canonicalize(jar).map_err(|e| ArtifactError::io(jar, e))?;
-    cx.add_host(
+    cx.add_named(
         LayerKind::App,
         &real,
         dst.clone(),

@@ -13,7 +13,8 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use crate::resolve::{Closure, Input, Link, Missing, ResolveError, Resolver};
-use crate::rootfs::{Entry, ImagePath, LayerKind, LayerSet, PathError, RootfsError, host};
+use crate::rootfs::host::{self, Grant};
+use crate::rootfs::{Entry, ImagePath, LayerKind, LayerSet, PathError, RootfsError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArtifactError {
@@ -107,6 +108,20 @@ pub struct Context {
     pub temps: Vec<tempfile::TempDir>,
     /// The architecture of the first program added: the image's.
     pub ident: Option<crate::elf::Ident>,
+    /// Symlinks of users' trees that lead out of them, kept as links
+    /// ([`dir::Links::Keep`]); checked once the image is complete.
+    pub kept_links: Vec<KeptLink>,
+}
+
+/// A symlink of a user's tree that leads out of it, kept as it is.
+#[derive(Clone, Debug)]
+pub struct KeptLink {
+    pub at: ImagePath,
+    /// Where the link is on the host.
+    pub host: PathBuf,
+    pub target: PathBuf,
+    pub layer: LayerKind,
+    pub origin: String,
 }
 
 impl Context {
@@ -120,7 +135,48 @@ impl Context {
             main_input: None,
             temps: Vec::new(),
             ident: None,
+            kept_links: Vec::new(),
         }
+    }
+
+    /// Warns about each kept link whose target the finished image lacks,
+    /// naming the flag that adds it. A link whose target the image holds
+    /// anyway is fine and says nothing; so is one that reaches a file the
+    /// image holds through further symlinks of the root (a venv's
+    /// `bin/python3 -> /usr/bin/python3 -> python3.11`, once the
+    /// interpreter is added): those symlinks are added, and they carry no
+    /// host content.
+    pub fn check_kept_links(&mut self) -> Result<(), ArtifactError> {
+        for link in std::mem::take(&mut self.kept_links) {
+            if self.layers.resolves(&link.at) {
+                continue;
+            }
+            let parent = link.at.parent().unwrap_or_else(ImagePath::root);
+            let host = crate::resolve::root::normalise(&parent.as_path().join(&link.target));
+            if let Ok(Some(found)) = self.resolver.root().lookup(&host)
+                && ImagePath::new(&found.real).is_ok_and(|real| self.layers.contains(&real))
+            {
+                let why = format!("symlink on the way from {} [{}]", link.at, link.origin);
+                self.add_links(link.layer, &found.links, &why, None)?;
+                if self.layers.resolves(&link.at) {
+                    continue;
+                }
+            }
+            let host_target = link.host.parent().map_or_else(
+                || link.target.clone(),
+                |dir| crate::resolve::root::normalise(&dir.join(&link.target)),
+            );
+            self.warnings.push(format!(
+                "{} -> {} leads out of the tree and its target is not in the image: \
+                 kept as a dangling link; add the target with --include {}[:DST], \
+                 or follow such links with --follow-links [{}]",
+                link.at,
+                link.target.display(),
+                host_target.display(),
+                link.origin
+            ));
+        }
+        Ok(())
     }
 
     /// Records a program's architecture; one image holds one.
@@ -195,7 +251,9 @@ impl Context {
         Ok(())
     }
 
-    /// Adds a host file (or symlink, or directory entry) at `image`.
+    /// Adds a host file (or symlink, or directory entry) that mkimage
+    /// found (a library, a runtime's file) at `image`, shared no more
+    /// widely than the host shares it.
     pub fn add_host(
         &mut self,
         kind: LayerKind,
@@ -203,7 +261,30 @@ impl Context {
         image: ImagePath,
         why: impl Into<String>,
     ) -> Result<(), ArtifactError> {
-        let entry = host::host_entry(host_path, &image, &mut self.warnings)?;
+        self.add_with(kind, host_path, image, Grant::Host, why)
+    }
+
+    /// Adds a host file the user named (`--from-binary`, `--include
+    /// FILE`, a jar) at `image`: readable by the image's user.
+    pub fn add_named(
+        &mut self,
+        kind: LayerKind,
+        host_path: &Path,
+        image: ImagePath,
+        why: impl Into<String>,
+    ) -> Result<(), ArtifactError> {
+        self.add_with(kind, host_path, image, Grant::Named, why)
+    }
+
+    fn add_with(
+        &mut self,
+        kind: LayerKind,
+        host_path: &Path,
+        image: ImagePath,
+        grant: Grant,
+        why: impl Into<String>,
+    ) -> Result<(), ArtifactError> {
+        let entry = host::host_entry(host_path, &image, grant, &mut self.warnings)?;
         self.add(kind, image, entry, why)
     }
 }

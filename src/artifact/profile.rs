@@ -9,9 +9,10 @@ use crate::profile::{Profile, Runtime};
 use crate::rootfs::{Entry, ImagePath, LayerKind};
 
 use super::binary::{add_program, add_root_program, find_in_root};
-use super::dir::{Exclude, add_dir};
+use super::dir::{Exclude, Links, add_dir};
 use super::python::add_python;
 use super::{ArtifactError, Context};
+use crate::rootfs::host::Grant;
 
 /// Adds everything `profile` (called `name`) asks for except the Java
 /// runtime, which the build adds once for jars and profiles alike.
@@ -42,7 +43,7 @@ pub fn apply(
             Some(dst) if Path::new(dst) != found.path => {
                 let host = cx.resolver.root().host(&found.real);
                 let dst = ImagePath::new(dst)?;
-                add_program(cx, &host, &dst, LayerKind::Runtime, &origin)?;
+                add_program(cx, &host, &dst, LayerKind::Runtime, Grant::Host, &origin)?;
             }
             _ => {
                 add_root_program(cx, &found, LayerKind::Runtime, &origin)?;
@@ -74,6 +75,7 @@ pub fn apply(
             &dst,
             &runtime,
             &Exclude::new(rule.exclude.clone()),
+            Links::Runtime,
             &origin,
         )?;
     }

@@ -16,7 +16,7 @@ use crate::resolve::Located;
 use crate::rootfs::{ImagePath, LayerKind};
 
 use super::binary::{add_root_program, lookup_program};
-use super::dir::{Exclude, add_dir};
+use super::dir::{Exclude, Links, add_dir};
 use super::{ArtifactError, Context};
 
 /// `config-X.Y-<triplet>` holds the static libpython and Makefile for
@@ -156,6 +156,7 @@ fn add_python_base(
         &ImagePath::new(&found.real)?,
         &runtime,
         &exclude,
+        Links::Runtime,
         origin,
     )?;
     let prefix = prefix.to_path_buf();
@@ -174,10 +175,12 @@ fn python_version(interpreter: &Path) -> Option<String> {
 
 /// `--from-venv`: the interpreter and stdlib (runtime layer), the venv
 /// (dependencies layer). Returns the venv's python for the entrypoint.
+/// The venv is the user's tree: `links` says what its links out bring.
 pub fn add_venv(
     cx: &mut Context,
     venv: &Venv,
     full_stdlib: bool,
+    links: Links,
 ) -> Result<ImagePath, ArtifactError> {
     let origin = format!("--from-venv {}", venv.dir.display());
     let interpreter = lookup_program(cx, &venv.interpreter()?)?;
@@ -205,6 +208,7 @@ pub fn add_venv(
                     &image,
                     &deps,
                     &Exclude::new(["__pycache__"]),
+                    Links::Runtime,
                     &why,
                 )?;
             }
@@ -216,6 +220,7 @@ pub fn add_venv(
         &venv.image_dir()?,
         &deps,
         &Exclude::new(["__pycache__"]),
+        links,
         &origin,
     )?;
     Ok(venv.image_dir()?.join("bin/python")?)

@@ -25,6 +25,11 @@ pub(super) struct Defaults {
 /// `--dlopen` libraries belong to and the default entrypoint).
 pub(super) fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaults, BuildError> {
     let mut d = Defaults::default();
+    let user_links = if plan.follow_links {
+        dir::Links::Follow
+    } else {
+        dir::Links::Keep
+    };
     for spec in &plan.binaries {
         add_binary(cx, &spec.src, &spec.dst)?;
         if d.entrypoint.is_empty() {
@@ -53,7 +58,7 @@ pub(super) fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaul
     }
     for venv in &plan.venvs {
         let venv = python::Venv::open(venv)?;
-        let python = python::add_venv(cx, &venv, plan.full_stdlib)?;
+        let python = python::add_venv(cx, &venv, plan.full_stdlib, user_links)?;
         let bin = venv.image_dir()?.join("bin").map_err(ArtifactError::from)?;
         d.env
             .push(("VIRTUAL_ENV".into(), venv.image_dir()?.to_string()));
@@ -94,6 +99,7 @@ pub(super) fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaul
             &m.dst,
             &dir::app_or_deps,
             &dir::Exclude::default(),
+            user_links,
             &origin,
         )?;
     }
@@ -102,9 +108,17 @@ pub(super) fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaul
         let meta = std::fs::metadata(&m.src).map_err(|e| ArtifactError::io(&m.src, e))?;
         if meta.is_dir() {
             let app = |_: &Path| LayerKind::App;
-            dir::add_dir(cx, &m.src, &m.dst, &app, &dir::Exclude::default(), &origin)?;
+            dir::add_dir(
+                cx,
+                &m.src,
+                &m.dst,
+                &app,
+                &dir::Exclude::default(),
+                user_links,
+                &origin,
+            )?;
         } else {
-            cx.add_host(LayerKind::App, &m.src, m.dst.clone(), origin.clone())?;
+            cx.add_named(LayerKind::App, &m.src, m.dst.clone(), origin.clone())?;
             let input = crate::resolve::Input::outside(&m.src, m.dst.as_path());
             if let Ok(closure) = cx.resolver.resolve(&input) {
                 crate::artifact::add_closure(

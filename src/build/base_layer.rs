@@ -1,6 +1,8 @@
 //! The base layer: users and groups, the CA bundle and time zones, each
 //! recorded with why it is there.
 
+use std::path::Path;
+
 use crate::artifact::Context;
 use crate::plan::BuildPlan;
 use crate::rootfs::certs::CaCerts;
@@ -50,8 +52,47 @@ pub(super) fn add_base(cx: &mut Context, plan: &BuildPlan) -> Result<bool, Build
             &format!("time zone data (--tzdata {})", zones.join(",")),
         ),
     }
+    check_generated(cx, &tree)?;
     *cx.layers.tree(LayerKind::Base) = tree;
     Ok(has_bundle)
+}
+
+/// The files mkimage generates are its own: an input at one of their
+/// paths (a user's `/etc/passwd`, a directory where it goes, a symlink
+/// over `/etc`) would silently replace it when the layers unpack, so it
+/// is refused, naming the flag that sets what the user wanted. The same
+/// bytes (a zone file also in a user's tree) are fine.
+fn check_generated(cx: &Context, tree: &Tree) -> Result<(), BuildError> {
+    for (path, entry) in tree.iter() {
+        if path.is_root() {
+            continue;
+        }
+        match cx.layers.clash(LayerKind::Base, path, entry) {
+            Ok(_) => {}
+            Err(RootfsError::Tree(crate::rootfs::TreeError::Conflict { .. }))
+            | Err(RootfsError::Shadows { .. }) => {
+                let p = path.as_path();
+                let (what, flag) =
+                    if p == Path::new(base::PASSWD_PATH) || p == Path::new(base::GROUP_PATH) {
+                        ("the users and groups", Some("--user UID:GID"))
+                    } else if p.starts_with(certs::BUNDLE_PATH) {
+                        ("the CA bundle", Some("--ca-certs FILE or --ca-cert PEM"))
+                    } else if p.starts_with(tzdata::ZONEINFO) {
+                        ("the time zone data", Some("--tzdata"))
+                    } else {
+                        ("a base file or directory", None)
+                    };
+                return Err(RootfsError::Generated {
+                    path: path.clone(),
+                    what,
+                    flag,
+                }
+                .into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 /// Records `why` for every path of `tree` that has no reason yet.

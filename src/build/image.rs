@@ -77,6 +77,7 @@ pub(super) fn image_spec(
     defaults: &Defaults,
     has_bundle: bool,
     platform: &oci::Platform,
+    run_as: base::RunAs,
 ) -> ImageSpec {
     let mut env: Vec<(String, String)> = vec![("PATH".into(), base::PATH_ENV.into())];
     if has_bundle {
@@ -107,7 +108,7 @@ pub(super) fn image_spec(
             .workdir
             .clone()
             .or_else(|| defaults.workdir.clone()),
-        user: plan.config.user.clone(),
+        user: run_as.to_string(),
         labels: plan.config.labels.clone(),
         exposed_ports,
         created_epoch: plan.epoch,

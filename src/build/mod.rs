@@ -19,7 +19,7 @@ use crate::oci::archive::{self, ArchiveError};
 use crate::oci::{self, Layout, OciError};
 use crate::plan::{BuildPlan, OutputFormat};
 use crate::resolve::{Options, Resolver};
-use crate::rootfs::{LayerKind, RootfsError, host};
+use crate::rootfs::{LayerKind, RootfsError, base, host};
 
 use artifacts::{add_artifacts, open_root_for_artifacts};
 use base_layer::add_base;
@@ -57,6 +57,8 @@ pub enum BuildError {
         "nothing to build: give --from-binary, --from-dir, --from-venv, --from-jar or --profile"
     )]
     Empty,
+    #[error("the entrypoint {path} {why}")]
+    Entrypoint { path: String, why: String },
 }
 
 impl BuildError {
@@ -155,6 +157,7 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
     })?;
 
     let bundle = add_base(&mut cx, plan)?;
+    cx.check_kept_links()?;
     open_root_for_artifacts(&mut cx)?;
     cx.layers.harmonize_dirs();
     for tree in cx.layers.trees.values_mut() {
@@ -164,7 +167,18 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
     let bytes: u64 = cx.layers.layers().map(|(_, t)| t.content_size()).sum();
     progress(Event::Resolved { files, bytes });
 
-    let spec = image_spec(plan, &defaults, bundle, &platform);
+    // The image's /etc/passwd and /etc/group are mkimage's own (inputs
+    // may not replace them), so names resolve against those.
+    let run_as = base::resolve_user(&plan.config.user, base::PASSWD, base::GROUP)?;
+    if run_as.uid == 0 {
+        cx.warnings.push(format!(
+            "--user {}: the image runs as root (uid 0); leave --user out to run as the non-root user {}",
+            plan.config.user.given,
+            base::DEFAULT_USER
+        ));
+    }
+    let spec = image_spec(plan, &defaults, bundle, &platform, run_as);
+    check_entrypoint(&mut cx, &spec, run_as)?;
     if spec.entrypoint.is_empty() && spec.cmd.is_empty() {
         cx.warnings
             .push("the image has no entrypoint or cmd: give --entrypoint".into());
@@ -194,6 +208,69 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
         warnings: cx.warnings,
         notes: cx.notes,
     })
+}
+
+/// The program the image starts must be one its user can run: an
+/// absolute entrypoint (or cmd, without one) that the image holds is
+/// checked as execve(2) would check it. One the image lacks is only a
+/// warning, since it may come from a volume at run time.
+fn check_entrypoint(
+    cx: &mut Context,
+    spec: &oci::ImageSpec,
+    run_as: base::RunAs,
+) -> Result<(), BuildError> {
+    let Some(program) = spec.entrypoint.first().or(spec.cmd.first()) else {
+        return Ok(());
+    };
+    if !program.starts_with('/') {
+        return Ok(());
+    }
+    let Ok(path) = crate::rootfs::ImagePath::new(program) else {
+        return Ok(());
+    };
+    let fail = |why: String| BuildError::Entrypoint {
+        path: program.clone(),
+        why,
+    };
+    let Some((real, entry)) = cx.layers.follow(&path) else {
+        cx.warnings.push(format!(
+            "the entrypoint {program} is not in the image: the container will fail to start unless it is mounted there"
+        ));
+        return Ok(());
+    };
+    if !matches!(
+        entry.kind,
+        crate::rootfs::Kind::File { .. } | crate::rootfs::Kind::Hardlink { .. }
+    ) {
+        return Err(fail(format!(
+            "is {} in the image, not a program",
+            crate::rootfs::tree::describe(&entry.kind)
+        )));
+    }
+    let mode = entry.mode;
+    if mode & 0o111 == 0 {
+        return Err(fail(format!(
+            "({real}) has mode {mode:04o}: nobody may run it; make it executable (chmod +x) before the build"
+        )));
+    }
+    // Owner, then group, then others, as the kernel checks; root needs
+    // any one execute bit.
+    let bit = if run_as.uid == 0 {
+        0o111
+    } else if run_as.uid == entry.uid {
+        0o100
+    } else if run_as.gid == Some(entry.gid) {
+        0o010
+    } else {
+        0o001
+    };
+    if mode & bit == 0 {
+        return Err(fail(format!(
+            "({real}) has mode {mode:04o} and owner {}:{}: the image's user {run_as} may not run it; make it executable for others (chmod o+x) or change --user",
+            entry.uid, entry.gid
+        )));
+    }
+    Ok(())
 }
 
 /// Fails early when the output cannot be written: a layout directory

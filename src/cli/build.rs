@@ -13,7 +13,7 @@ use crate::layer::{Algorithm, Compression};
 use crate::oci::provenance;
 use crate::plan::{BuildPlan, ConfigPlan, JavaPlan, Mapping, OutputFormat, Writable};
 use crate::rootfs::ImagePath;
-use crate::rootfs::base::DEFAULT_USER;
+use crate::rootfs::base::{DEFAULT_USER, UserSpec};
 use crate::rootfs::certs::CaCerts;
 use crate::rootfs::tzdata::Tzdata;
 
@@ -61,6 +61,12 @@ pub struct BuildArgs {
     /// A host file or directory added as is (DST defaults to the same path)
     #[arg(long, value_name = "PATH[:DST]")]
     include: Vec<String>,
+    /// Add what symlinks leading out of a --from-dir/--include/--from-venv
+    /// tree point to (by default they stay links and bring nothing, so no
+    /// host file the user did not name gets in; /proc, /sys and /dev are
+    /// never followed)
+    #[arg(long)]
+    follow_links: bool,
     /// A library the program opens at run time, resolved like a DT_NEEDED
     #[arg(long, value_name = "SONAME")]
     dlopen: Vec<String>,
@@ -310,11 +316,8 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
     for p in &args.expose {
         expose.insert(port(p)?);
     }
-    ensure!(
-        !args.user.is_empty() && !args.user.contains(char::is_whitespace),
-        "--user {:?}: expected UID[:GID] or a user name",
-        args.user
-    );
+    let user =
+        UserSpec::parse(&args.user).map_err(|e| anyhow::anyhow!("--user {:?}: {e}", args.user))?;
     if let Some(w) = &args.workdir {
         ensure!(
             w.starts_with('/'),
@@ -355,6 +358,7 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
             jlink: args.jlink,
         },
         full_stdlib: args.full_stdlib,
+        follow_links: args.follow_links,
         dlopen: args.dlopen.clone(),
         writable,
         output,
@@ -370,7 +374,7 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
                 .unwrap_or_default(),
             env,
             workdir: args.workdir.clone(),
-            user: args.user.clone(),
+            user,
             labels,
             annotations,
             expose,

@@ -1,5 +1,12 @@
 //! Turning host files into plan entries: the mode rules every image file
 //! follows, directory walks, and hard links.
+//!
+//! Every image file is owned by root, so the host's owner and group do not
+//! survive: a file's mode alone decides who in the image may read it. A
+//! file the user handed in (or one inside a tree the user named) may be
+//! shared more widely than on the host, since the image runs as a non-root
+//! user; anything else keeps only what the host grants everyone, so a
+//! 0600 key or a 0640 `root:shadow` file never becomes readable.
 
 use std::collections::HashMap;
 use std::fs::Metadata;
@@ -13,40 +20,71 @@ const SETUID_SETGID: u32 = 0o6000;
 /// another user is a privilege-escalation path.
 const GROUP_WORLD_WRITE: u32 = 0o022;
 
+/// Who vouches for a host file, which decides how widely the image may
+/// share it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grant {
+    /// The user named the file, or a tree that holds it: what its owner may
+    /// read or run, everyone may (the image runs as a non-root user while
+    /// files are owned by root, so a 0700 build output copied as-is would
+    /// lock the app out).
+    Named,
+    /// mkimage found it (a library, a runtime's file, a link's target):
+    /// only what the host grants others. The group's bits are cut to the
+    /// others' too, since the file's group becomes root's in the image.
+    Host,
+}
+
 /// The mode an image entry gets from a host file: permissions and the
-/// sticky bit, readable (and runnable) by all where the owner can, minus
-/// group/world write and minus setuid/setgid (with a warning, since
-/// dropping them can change behaviour).
-pub fn image_mode(meta: &Metadata, image: &ImagePath, warnings: &mut Vec<String>) -> u32 {
+/// sticky bit, shared as `grant` allows, minus group/world write and minus
+/// setuid/setgid (with a warning, since dropping them can change
+/// behaviour).
+pub fn image_mode(
+    meta: &Metadata,
+    image: &ImagePath,
+    grant: Grant,
+    warnings: &mut Vec<String>,
+) -> u32 {
     let mode = meta.permissions().mode() & 0o7777;
     if mode & SETUID_SETGID != 0 && !meta.is_dir() {
         warnings.push(format!(
             "{image}: setuid/setgid bits dropped (images run as a non-root user)"
         ));
     }
-    // What the owner may read or run, everyone may: the image runs as a
-    // non-root user while files are owned by root (a 0700 temp dir copied
-    // as-is would lock the app out).
-    let shared = ((mode & 0o500) >> 3) | ((mode & 0o500) >> 6);
+    let mode = match grant {
+        Grant::Named => mode | ((mode & 0o500) >> 3) | ((mode & 0o500) >> 6),
+        Grant::Host => mode & !(0o070 & !((mode & 0o007) << 3)),
+    };
     // The sticky bit stays (e.g. /tmp); setgid on a directory only
     // affects group inheritance, which images do not use.
-    (mode | shared) & !SETUID_SETGID & !GROUP_WORLD_WRITE
+    mode & !SETUID_SETGID & !GROUP_WORLD_WRITE
 }
 
 /// An entry for one host file, directory or symlink (not followed).
 pub fn host_entry(
     host: &Path,
     image: &ImagePath,
+    grant: Grant,
     warnings: &mut Vec<String>,
 ) -> Result<Entry, RootfsError> {
     let meta = std::fs::symlink_metadata(host).map_err(|e| RootfsError::io(host, e))?;
-    entry_from_meta(host, &meta, image, warnings)
+    if let Some(fs) = virtual_fs(host) {
+        return Err(RootfsError::Virtual {
+            path: host.to_path_buf(),
+            fs,
+        });
+    }
+    entry_from_meta(host, &meta, image, grant, warnings)
 }
 
+/// An entry for a walked host path whose metadata the walk already has.
+/// Unlike [`host_entry`] it does not check for the kernel's file systems
+/// per entry: walkers check their root and prune those mount points.
 pub fn entry_from_meta(
     host: &Path,
     meta: &Metadata,
     image: &ImagePath,
+    grant: Grant,
     warnings: &mut Vec<String>,
 ) -> Result<Entry, RootfsError> {
     let ft = meta.file_type();
@@ -54,7 +92,7 @@ pub fn entry_from_meta(
         let target = std::fs::read_link(host).map_err(|e| RootfsError::io(host, e))?;
         return Ok(Entry::symlink(target));
     }
-    let mode = image_mode(meta, image, warnings);
+    let mode = image_mode(meta, image, grant, warnings);
     if ft.is_dir() {
         return Ok(Entry::dir(mode));
     }
@@ -68,6 +106,25 @@ pub fn entry_from_meta(
     Err(RootfsError::Special {
         path: host.to_path_buf(),
     })
+}
+
+/// The kernel's file systems, whose files are made when read (a size of 0,
+/// contents that differ each time, a whole machine's devices): never
+/// image content, whoever names them.
+pub const VIRTUAL_FS: &[&str] = &["/proc", "/sys", "/dev"];
+
+/// Which of [`VIRTUAL_FS`] the host path lies in, after following the
+/// links on the way to it. A final symlink is not followed: a link into
+/// /proc (`/etc/mtab`) is only a link.
+pub fn virtual_fs(host: &Path) -> Option<&'static str> {
+    let real = match (host.parent(), host.file_name()) {
+        (Some(dir), Some(name)) if !dir.as_os_str().is_empty() => {
+            std::fs::canonicalize(dir).ok()?.join(name)
+        }
+        (Some(_), Some(name)) => std::fs::canonicalize(".").ok()?.join(name),
+        _ => std::fs::canonicalize(host).ok()?,
+    };
+    VIRTUAL_FS.iter().copied().find(|fs| real.starts_with(fs))
 }
 
 /// Adds the tree at `host_dir` below `image_dir`, in sorted order,
@@ -100,7 +157,7 @@ pub fn add_host_dir(
         let meta = item
             .metadata()
             .map_err(|e| RootfsError::io(item.path(), e.into()))?;
-        let entry = entry_from_meta(item.path(), &meta, &image, warnings)?;
+        let entry = entry_from_meta(item.path(), &meta, &image, Grant::Host, warnings)?;
         tree.insert(image, entry)?;
     }
     Ok(())
@@ -218,10 +275,45 @@ mod tests {
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o4777)).unwrap();
         let mut w = Vec::new();
         let img = ImagePath::new("/f").unwrap();
-        let e = host_entry(&f, &img, &mut w).unwrap();
+        let e = host_entry(&f, &img, Grant::Named, &mut w).unwrap();
         assert_eq!(e.mode, 0o755);
         assert_eq!(w.len(), 1);
         assert!(w[0].contains("setuid"));
+    }
+
+    #[test]
+    fn only_named_files_are_shared_beyond_the_host() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("f");
+        std::fs::write(&f, b"x").unwrap();
+        let img = ImagePath::new("/f").unwrap();
+        // (host mode, as a named file, as a file mkimage found)
+        let cases = [
+            (0o600, 0o644, 0o600),
+            (0o640, 0o644, 0o600),
+            (0o700, 0o755, 0o700),
+            (0o750, 0o755, 0o700),
+            (0o644, 0o644, 0o644),
+            (0o755, 0o755, 0o755),
+            (0o754, 0o755, 0o744),
+            (0o666, 0o644, 0o644),
+        ];
+        for (host, named, found) in cases {
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(host)).unwrap();
+            let got = |g| host_entry(&f, &img, g, &mut Vec::new()).unwrap().mode;
+            assert_eq!(got(Grant::Named), named, "{host:o} named");
+            assert_eq!(got(Grant::Host), found, "{host:o} found");
+        }
+    }
+
+    #[test]
+    fn kernel_files_are_refused() {
+        let img = ImagePath::new("/x").unwrap();
+        for p in ["/proc/self/status", "/proc/cpuinfo", "/dev/null"] {
+            let err = host_entry(Path::new(p), &img, Grant::Named, &mut Vec::new()).unwrap_err();
+            assert!(matches!(err, RootfsError::Virtual { .. }), "{p}: {err}");
+            assert!(err.to_string().contains(p), "{err}");
+        }
     }
 
     #[test]

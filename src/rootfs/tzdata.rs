@@ -57,7 +57,7 @@ pub fn add_tzdata(
             tree.insert(ImagePath::new(&link.at)?, Entry::symlink(&link.target))?;
         }
         let real = ImagePath::new(&found.real)?;
-        let entry = host::host_entry(&root.host(&found.real), &real, warnings)?;
+        let entry = host::host_entry(&root.host(&found.real), &real, host::Grant::Host, warnings)?;
         tree.insert(real, entry)?;
     }
     Ok(())

@@ -6,6 +6,7 @@
 
 mod formats;
 mod harness;
+mod hostile;
 mod image;
 mod inspect;
 mod ldd;

@@ -656,8 +656,10 @@ fn a_private_source_dir_is_readable_in_the_image() {
 
 // ---- symlinks ---------------------------------------------------------------
 
+/// With `--follow-links`, what a link out of the tree points to comes
+/// too, at the path the link names.
 #[test]
-fn symlinks_stay_links_and_outside_targets_are_added() {
+fn symlinks_stay_links_and_followed_targets_are_added() {
     let dir = tempdir();
     let outside = dir.path().join("outside");
     mkdir(&outside);
@@ -674,7 +676,11 @@ fn symlinks_stay_links_and_outside_targets_are_added() {
     link(Path::new("../real.txt"), "sub/up");
     link(&target, "outer");
     let layout = dir.path().join("links.oci");
-    build(&layout, TAG, &[flag_to("from-dir", &tree, "/app")]);
+    build(
+        &layout,
+        TAG,
+        &[flag_to("from-dir", &tree, "/app"), "--follow-links".into()],
+    );
 
     let code = named_layers(&layout, TAG).remove("app").expect("app");
     let kind = |path: &str| code.get(path).map(|e| e.kind.clone());
@@ -699,10 +705,11 @@ fn symlinks_stay_links_and_outside_targets_are_added() {
     assert_eq!(resolve(&all, "app/sub/up"), "app/real.txt");
 }
 
-/// A link that climbs out of a user's tree is followed, and the build
-/// says what it brought in: a package could point anywhere.
+/// A link that climbs out of a user's tree is followed with
+/// `--follow-links`, and the build says what it brought in: a package
+/// could point anywhere.
 #[test]
-fn links_out_of_a_user_tree_are_reported() {
+fn followed_links_out_of_a_user_tree_are_reported() {
     let dir = tempdir();
     let secret = dir.path().join("elsewhere/notes.txt");
     mkdir(secret.parent().expect("parent"));
@@ -715,7 +722,10 @@ fn links_out_of_a_user_tree_are_reported() {
     let out = build(
         &dir.path().join("out.oci"),
         TAG,
-        &[flag_to("from-dir", &dir.path().join("tree"), "/app")],
+        &[
+            flag_to("from-dir", &dir.path().join("tree"), "/app"),
+            "--follow-links".into(),
+        ],
     );
     assert!(
         out.stderr.contains(&format!(
