@@ -10,6 +10,9 @@ use std::path::Path;
 pub const TEXT_LIMIT: u64 = 1 << 20;
 /// The cap for certificate bundles (Debian's is 220 KB).
 pub const PEM_LIMIT: u64 = 16 << 20;
+/// The cap for JSON documents of an image (index, manifests, configs) and
+/// for the small files of a root read whole (ld.so.cache, CA bundles).
+pub const DOCUMENT_LIMIT: u64 = 64 << 20;
 
 /// Reads `path` whole, or fails with [`std::io::ErrorKind::FileTooLarge`]
 /// when it holds more than `limit` bytes (without reading more than

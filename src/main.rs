@@ -17,7 +17,7 @@ fn main() -> ExitCode {
             {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("mkimage: error: {e:#}");
+            eprintln!("mkimage: error: {}", mkimage::cli::message(&e));
             ExitCode::from(mkimage::cli::EXIT_ERROR)
         }
     }

@@ -42,7 +42,7 @@ impl Venv {
     pub fn open(dir: &Path) -> Result<Venv, ArtifactError> {
         let dir = std::fs::canonicalize(dir).map_err(|e| ArtifactError::io(dir, e))?;
         let cfg_path = dir.join("pyvenv.cfg");
-        let text = std::fs::read_to_string(&cfg_path).map_err(|e| {
+        let text = crate::bounded::read_to_string(&cfg_path, crate::bounded::TEXT_LIMIT).map_err(|e| {
             ArtifactError::invalid(
                 dir.display(),
                 format!(

@@ -191,7 +191,8 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
             let existed = plan.output.exists();
             let result = write(plan, &cx, &spec, &plan.output, progress);
             if result.is_err() && !existed {
-                let _ = std::fs::remove_dir_all(&plan.output);
+                // Best effort, and never another build's images.
+                let _ = Layout::remove_if_untagged(&plan.output);
             }
             let (_, digest, layers) = result?;
             (digest, layers)

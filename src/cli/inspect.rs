@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::inspect::{FileInfo, FileKind, Image, InspectError, Summary, Why};
+use crate::inspect::{FileInfo, FileKind, Image, InspectError, Summary, Why, printable};
 
 use super::{EXIT_NOT_FOUND, human};
 
@@ -68,6 +68,8 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let files = if args.no_files {
+        // No listing, but a corrupt blob is still an error.
+        image.verify_layers()?;
         None
     } else {
         Some(image.files()?.into_vec())
@@ -164,11 +166,11 @@ fn print_files(out: &mut impl Write, files: &[FileInfo]) -> io::Result<()> {
             owner,
             f.size,
             f.layer,
-            f.path
+            printable(&f.path)
         )?;
         match (&f.kind, &f.target) {
-            (FileKind::Symlink, Some(t)) => writeln!(out, " -> {t}")?,
-            (FileKind::Hardlink, Some(t)) => writeln!(out, " link to {t}")?,
+            (FileKind::Symlink, Some(t)) => writeln!(out, " -> {}", printable(t))?,
+            (FileKind::Hardlink, Some(t)) => writeln!(out, " link to {}", printable(t))?,
             _ => writeln!(out)?,
         }
     }
@@ -177,15 +179,30 @@ fn print_files(out: &mut impl Write, files: &[FileInfo]) -> io::Result<()> {
 
 fn print_why(out: &mut impl Write, why: &Why) -> io::Result<()> {
     if why.resolved != why.path {
-        writeln!(out, "{} is {} (through symlinks)", why.path, why.resolved)?;
+        writeln!(
+            out,
+            "{} is {} (through symlinks)",
+            printable(&why.path),
+            printable(&why.resolved)
+        )?;
     }
     if why.recorded != why.resolved {
-        writeln!(out, "{} is under {}", why.resolved, why.recorded)?;
+        writeln!(
+            out,
+            "{} is under {}",
+            printable(&why.resolved),
+            printable(&why.recorded)
+        )?;
     }
     for (i, step) in why.chain.iter().enumerate() {
         let lead = if i == 0 { "" } else { "  needed by " };
-        writeln!(out, "{lead}{} (layer {})", step.path, step.layer)?;
-        writeln!(out, "    {}", step.why)?;
+        writeln!(
+            out,
+            "{lead}{} (layer {})",
+            printable(&step.path),
+            step.layer
+        )?;
+        writeln!(out, "    {}", printable(&step.why))?;
     }
     Ok(())
 }

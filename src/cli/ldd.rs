@@ -56,10 +56,10 @@ pub fn run(args: LddArgs) -> anyhow::Result<ExitCode> {
             Err(e) => {
                 code = code.max(EXIT_ERROR);
                 if args.json {
-                    json_items.push(json!({"file": file, "error": format!("{e:#}")}));
+                    json_items.push(json!({"file": file, "error": super::message(&e)}));
                 } else {
                     out.flush()?;
-                    eprintln!("mkimage ldd: {e:#}");
+                    eprintln!("mkimage ldd: {}", super::message(&e));
                 }
             }
             Ok(closure) => {

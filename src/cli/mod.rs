@@ -18,6 +18,22 @@ pub const EXIT_NOT_FOUND: u8 = 1;
 /// Exit code for bad input, bad usage or an I/O failure.
 pub const EXIT_ERROR: u8 = 2;
 
+/// An error and its causes on one line, each said once. Many errors
+/// quote their cause in their own message ("cannot read X: {source}")
+/// and also return it as their `source()`, so printing the chain as is
+/// would say the OS error two or three times.
+pub fn message(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "mkimage",
@@ -85,5 +101,25 @@ pub(crate) fn human(bytes: u64) -> String {
         format!("{bytes} B")
     } else {
         format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_cause_is_said_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot read x: {source}")]
+        struct Quoting {
+            #[source]
+            source: std::io::Error,
+        }
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let e = anyhow::Error::new(Quoting { source: io }).context("--from-binary x");
+        assert_eq!(message(&e), "--from-binary x: cannot read x: No such file");
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(message(&plain), "outer: inner");
     }
 }

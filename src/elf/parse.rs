@@ -121,6 +121,27 @@ pub fn parse_header(bytes: &[u8]) -> Result<HeaderInfo, ParseError> {
         phentsize: h.e_phentsize,
         phnum: h.e_phnum,
     };
+    // The header's own size must be its class's (glibc's and the
+    // kernel's loaders check the same): a file whose EI_CLASS was changed
+    // reads its fields at the wrong offsets and must not pass for a
+    // static program.
+    let ehsize = if is_64 {
+        header::header64::SIZEOF_EHDR
+    } else {
+        header::header32::SIZEOF_EHDR
+    };
+    if h.e_ehsize as usize != ehsize {
+        return Err(malformed(format!(
+            "ELF header size {} does not match its class ({}-bit, {ehsize} bytes)",
+            h.e_ehsize,
+            if is_64 { 64 } else { 32 }
+        )));
+    }
+    if info.phnum == 0 && matches!(h.e_type, header::ET_EXEC | header::ET_DYN) {
+        return Err(malformed(
+            "no program headers: no loader can map this program or library".to_string(),
+        ));
+    }
     if info.phnum as usize > MAX_PHNUM {
         return Err(malformed(format!("{} program headers", info.phnum)));
     }

@@ -42,8 +42,31 @@ pub struct FileInfo {
     /// A symlink's target as written, or a hard link's target path.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// The path's bytes in base64, when they are not UTF-8 (`path` then
+    /// has U+FFFD in their place): JSON output stays lossless.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_base64: Option<String>,
     /// The layer it comes from (1 = bottom).
     pub layer: usize,
+}
+
+/// `s` fit for a terminal: control characters (a newline in a file name
+/// would forge a line of the listing; an escape sequence could rewrite
+/// the screen) and backslashes are escaped as Rust writes them (`\n`,
+/// `\u{1b}`, `\\`); everything else is as it was.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(|c| c.is_control() || c == '\\') {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() || c == '\\' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// What one layer entry does to the tree.
@@ -218,6 +241,7 @@ mod tests {
             uid: 0,
             gid: 0,
             target: None,
+            path_base64: None,
             layer,
         }
     }
@@ -362,6 +386,26 @@ mod tests {
             ("/implicit/di", None),
         ] {
             assert_eq!(t.resolve(path).as_deref(), want, "{path}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod printable_tests {
+    use super::printable;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        let cases = [
+            ("/etc/passwd", "/etc/passwd"),
+            ("/a\nb", "/a\\nb"),
+            ("/x\u{1b}[2J", "/x\\u{1b}[2J"),
+            ("/back\\slash", "/back\\\\slash"),
+            ("/tab\there", "/tab\\there"),
+            ("/caf\u{e9}", "/caf\u{e9}"),
+        ];
+        for (raw, shown) in cases {
+            assert_eq!(printable(raw), shown, "{raw:?}");
         }
     }
 }

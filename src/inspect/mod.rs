@@ -18,7 +18,7 @@ use oci_spec::image::ANNOTATION_REF_NAME;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use self::files::{Change, FileInfo, FileKind, FileTree};
+pub use self::files::{Change, FileInfo, FileKind, FileTree, printable};
 use self::source::{GZIP_MAGIC, Store, ZSTD_MAGIC};
 use crate::digest::{Digest, HashingReader};
 use crate::layer::{Algorithm, decompress};
@@ -29,7 +29,7 @@ use crate::oci::provenance::{self, FileOrigin, Provenance};
 /// Largest JSON document read (index, manifest, config, provenance): far
 /// above any real one, low enough that a hostile archive cannot exhaust
 /// memory.
-const JSON_LIMIT: u64 = 64 * 1024 * 1024;
+const JSON_LIMIT: u64 = crate::bounded::DOCUMENT_LIMIT;
 /// The layer annotation `build` writes: `base`, `libs`, `app`, …
 const LAYER_ANNOTATION: &str = "org.mkimage.layer";
 /// Media types of an image index (OCI) or manifest list (Docker): a
@@ -53,8 +53,10 @@ pub enum InspectError {
     Read { location: String, source: io::Error },
     #[error("{} is compressed; uncompress it first (mkimage reads .tar archives in place)", path.display())]
     CompressedArchive { path: PathBuf },
-    #[error("{} is not a tar archive", path.display())]
-    NotATar { path: PathBuf, source: io::Error },
+    /// The tar reader's own words can quote the file's raw bytes: they
+    /// are shown escaped, and not as a separate cause.
+    #[error("{} is not a tar archive ({})", path.display(), files::printable(&.cause.to_string()))]
+    NotATar { path: PathBuf, cause: io::Error },
     #[error(
         "{} is neither an OCI layout directory (no oci-layout file) nor an archive",
         path.display()
@@ -313,6 +315,24 @@ impl Image {
         Ok(tree)
     }
 
+    /// Checks every layer blob against its digest, reading it once
+    /// without decoding it (for a listing without files).
+    pub fn verify_layers(&self) -> Result<(), InspectError> {
+        for (name, summary) in self.layer_names.iter().zip(&self.summary.layers) {
+            let Some(expected) = summary.digest else {
+                continue;
+            };
+            let location = self.store.describe(name);
+            let mut blob = HashingReader::new(self.store.open(name)?);
+            io::copy(&mut blob, &mut io::sink()).map_err(|source| InspectError::Read {
+                location: location.clone(),
+                source,
+            })?;
+            check_digest(&location, expected, blob.finish().0)?;
+        }
+        Ok(())
+    }
+
     /// The provenance blob, or why there is none.
     pub fn provenance(&self) -> Result<Provenance, InspectError> {
         let image = self.summary.image.clone();
@@ -379,7 +399,7 @@ impl Image {
             source,
         };
         let mut blob = HashingReader::new(self.store.open(name)?);
-        let (files, diff_id, size) = {
+        let listed = (|| {
             let mut buffered = io::BufReader::new(&mut blob);
             // From the media type or, in a docker-archive, which has none,
             // sniffed.
@@ -392,7 +412,7 @@ impl Image {
                 Some(t) => {
                     return Err(InspectError::UnsupportedLayer {
                         index,
-                        location,
+                        location: location.clone(),
                         media_type: t.to_owned(),
                     });
                 }
@@ -414,14 +434,19 @@ impl Image {
             // The end-of-archive blocks and any padding count for diff_id.
             io::copy(&mut tar_stream, &mut io::sink()).map_err(layer_err)?;
             let (diff_id, size) = tar_stream.finish();
-            (files, diff_id, size)
-        };
+            Ok((files, diff_id, size))
+        })();
         // Anything after the compressed stream counts for the blob digest.
-        io::copy(&mut blob, &mut io::sink()).map_err(layer_err)?;
+        // A blob that does not decode is hashed to the end too: when its
+        // digest is wrong, that is the error to report (the blob is
+        // corrupt), not the decoder's symptom of it.
+        let drained = io::copy(&mut blob, &mut io::sink()).map_err(layer_err);
         let (digest, _) = blob.finish();
         if let Some(expected) = summary.digest {
             check_digest(&location, expected, digest)?;
         }
+        drained?;
+        let (files, diff_id, size) = listed?;
         if let Some(expected) = summary.diff_id {
             check_digest(&format!("{location} (uncompressed)"), expected, diff_id)?;
         }
@@ -436,7 +461,12 @@ fn list_tar(stream: impl Read, layer: usize, tree: &mut FileTree) -> io::Result<
     let mut count = 0;
     for entry in archive.entries()? {
         let mut entry = entry?;
-        let raw = entry.path()?.to_string_lossy().into_owned();
+        let raw_bytes = entry.path_bytes().into_owned();
+        let raw = String::from_utf8_lossy(&raw_bytes).into_owned();
+        let path_base64 = std::str::from_utf8(&raw_bytes).is_err().then(|| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(&raw_bytes)
+        });
         let Some(rel) = source::normalize(&raw) else {
             continue;
         };
@@ -483,6 +513,7 @@ fn list_tar(stream: impl Read, layer: usize, tree: &mut FileTree) -> io::Result<
             uid,
             gid,
             target,
+            path_base64,
             layer,
         };
         let change = Change::from_entry(info);

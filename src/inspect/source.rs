@@ -63,9 +63,9 @@ impl Store {
         f.seek(SeekFrom::Start(0)).map_err(io("read"))?;
         let mut archive = tar::Archive::new(f);
         let mut items = BTreeMap::new();
-        let bad = |source| InspectError::NotATar {
+        let bad = |cause| InspectError::NotATar {
             path: file.to_path_buf(),
-            source,
+            cause,
         };
         for entry in archive.entries_with_seek().map_err(bad)? {
             let entry = entry.map_err(bad)?;

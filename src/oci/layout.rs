@@ -55,32 +55,62 @@ impl Layout {
     /// Opens the layout at `dir`, creating it when `dir` does not exist or is
     /// an empty directory. Anything else at `dir` (a file, a directory with
     /// other content) is an error, and is left untouched.
+    ///
+    /// Builds racing to create the same layout are safe: the directory is
+    /// created (by whichever comes first), then initialised under the same
+    /// lock that guards tagging, so the second sees the first's layout
+    /// instead of writing an empty index over it.
     pub fn open_or_create(dir: impl AsRef<Path>) -> Result<Self, OciError> {
         let root = dir.as_ref().to_path_buf();
         match fs::metadata(&root) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // Another build may create it between the check and here.
                 fs::create_dir_all(&root).map_err(io_err("create directory", &root))?;
-                Self::init(root)
             }
-            Err(e) => Err(io_err("inspect", &root)(e)),
-            Ok(m) if !m.is_dir() => Err(OciError::NotADirectory { path: root }),
+            Err(e) => return Err(io_err("inspect", &root)(e)),
+            Ok(m) if !m.is_dir() => return Err(OciError::NotADirectory { path: root }),
+            Ok(_) => {}
+        }
+        let unopened = Layout { root };
+        let lock = unopened.lock()?;
+        let root = unopened.root;
+        let marker = root.join(OCI_LAYOUT_FILE);
+        match fs::symlink_metadata(&marker) {
             Ok(_) => {
-                let marker = root.join(OCI_LAYOUT_FILE);
-                match fs::symlink_metadata(&marker) {
-                    Ok(_) => Self::open(root),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                        let mut entries =
-                            fs::read_dir(&root).map_err(io_err("read directory", &root))?;
-                        if entries.next().is_none() {
-                            Self::init(root)
-                        } else {
-                            Err(OciError::NotALayout { path: root })
-                        }
-                    }
-                    Err(e) => Err(io_err("inspect", marker)(e)),
+                drop(lock);
+                Self::open(root)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // Empty, or holding only the temp file of an init that was
+                // killed before its first rename.
+                let entries = fs::read_dir(&root).map_err(io_err("read directory", &root))?;
+                let others = entries
+                    .flatten()
+                    .any(|e| !e.file_name().to_string_lossy().starts_with(TEMP_PREFIX));
+                if others {
+                    Err(OciError::NotALayout { path: root })
+                } else {
+                    Self::init(root)
                 }
             }
+            Err(e) => Err(io_err("inspect", marker)(e)),
         }
+    }
+
+    /// Removes the layout when no image is tagged in it, under the tagging
+    /// lock: what a failed build that created the layout leaves behind,
+    /// unless another build has tagged an image there meanwhile.
+    pub fn remove_if_untagged(dir: &Path) -> Result<(), OciError> {
+        let Ok(layout) = Self::open(dir) else {
+            // Never initialised: remove it only if empty.
+            let _ = fs::remove_dir(dir);
+            return Ok(());
+        };
+        let _lock = layout.lock()?;
+        if layout.read_index()?.manifests().is_empty() {
+            fs::remove_dir_all(dir).map_err(io_err("remove", dir))?;
+        }
+        Ok(())
     }
 
     /// Opens an existing layout, checking its `oci-layout` version and that
@@ -88,7 +118,7 @@ impl Layout {
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, OciError> {
         let root = dir.as_ref().to_path_buf();
         let marker = root.join(OCI_LAYOUT_FILE);
-        let bytes = match fs::read(&marker) {
+        let bytes = match crate::bounded::read(&marker, crate::bounded::DOCUMENT_LIMIT) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(OciError::NotALayout { path: root });
             }
@@ -188,7 +218,7 @@ impl Layout {
     /// Reads a whole blob, checking that its content matches its name.
     pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, OciError> {
         let path = self.blob_path(digest);
-        let bytes = match fs::read(&path) {
+        let bytes = match crate::bounded::read(&path, crate::bounded::DOCUMENT_LIMIT) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(OciError::BlobNotFound {
                     digest: *digest,
@@ -248,7 +278,7 @@ impl Layout {
     /// `init`).
     pub fn read_index(&self) -> Result<ImageIndex, OciError> {
         let path = self.root.join(INDEX_FILE);
-        match fs::read(&path) {
+        match crate::bounded::read(&path, crate::bounded::DOCUMENT_LIMIT) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => empty_index(),
             r => {
                 let bytes = r.map_err(io_err("read", &path))?;
@@ -404,8 +434,11 @@ impl UnhashedBlobWriter {
 }
 
 /// Flushes and fsyncs a finished temp blob, then renames it to
-/// `dir/<digest>`; if that blob is already there (content addressing makes
-/// it identical) the temporary file is just removed.
+/// `dir/<digest>`, also when a blob of that name is already there: its
+/// name promises its content, but a disk error or a hand edit may have
+/// broken that promise, and trusting it would tag bad data. The rename
+/// costs nothing next to hashing the old blob again, and readers that
+/// have the old file open keep reading it.
 fn store(file: BufWriter<NamedTempFile>, dir: &Path, digest: &Digest) -> Result<(), OciError> {
     let tmp = file.into_inner().map_err(|e| {
         let (error, w) = e.into_parts();
@@ -415,15 +448,8 @@ fn store(file: BufWriter<NamedTempFile>, dir: &Path, digest: &Digest) -> Result<
         .sync_all()
         .map_err(io_err("sync", tmp.path()))?;
     let target = dir.join(digest.hex());
-    match fs::symlink_metadata(&target) {
-        Ok(_) => drop(tmp),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            persist(tmp, &target)?;
-            sync_dir(dir)?;
-        }
-        Err(e) => return Err(io_err("inspect", &target)(e)),
-    }
-    Ok(())
+    persist(tmp, &target)?;
+    sync_dir(dir)
 }
 
 /// Checks `tag` against the `ref.name` grammar of image-spec annotations.md:
@@ -734,6 +760,37 @@ mod tests {
         assert_eq!(layout.read_index().expect("index").manifests().len(), 100);
     }
 
+    /// Builds that create the same new layout at the same moment all
+    /// succeed, and no tag is lost to a second init's empty index.
+    #[test]
+    fn concurrent_creation_of_one_layout_loses_no_tag() {
+        for round in 0..10 {
+            let tmp = tempfile::tempdir().expect("tempdir");
+            let dir = tmp.path().join("new.oci");
+            std::thread::scope(|s| {
+                for t in 0..4 {
+                    let dir = &dir;
+                    s.spawn(move || {
+                        let layout = Layout::open_or_create(dir)
+                            .unwrap_or_else(|e| panic!("round {round}, builder {t}: {e}"));
+                        let config = layout
+                            .put_blob(MediaType::ImageConfig, b"{}")
+                            .expect("blob");
+                        layout
+                            .set_tags(&config, &[format!("app:t{t}")])
+                            .expect("set_tags");
+                    });
+                }
+            });
+            let layout = Layout::open(&dir).expect("open");
+            assert_eq!(
+                layout.read_index().expect("index").manifests().len(),
+                4,
+                "round {round}"
+            );
+        }
+    }
+
     #[test]
     fn refuses_non_empty_directory_and_touches_nothing() {
         let tmp = tempfile::tempdir().expect("tempdir");
@@ -863,6 +920,25 @@ mod tests {
         assert_eq!(names(&blobs).len(), 2);
         drop(w);
         assert_eq!(names(&blobs), [digest.hex()]);
+    }
+
+    /// A blob already there under the right name but with other bytes of
+    /// the same size is replaced, not trusted.
+    #[test]
+    fn a_corrupt_blob_of_the_same_size_is_rewritten() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let layout = Layout::open_or_create(dir.path()).expect("create");
+        let d = layout
+            .put_blob(MediaType::Other("x".into()), b"good bytes")
+            .expect("put");
+        let digest = from_oci_digest(d.digest(), layout.root()).expect("digest");
+        let path = layout.blob_path(&digest);
+        fs::write(&path, b"evil bytes").expect("corrupt");
+        assert!(layout.read_blob(&digest).is_err());
+        layout
+            .put_blob(MediaType::Other("x".into()), b"good bytes")
+            .expect("put again");
+        assert_eq!(layout.read_blob(&digest).expect("verifies"), b"good bytes");
     }
 
     #[test]

@@ -85,7 +85,7 @@ impl Root {
             return Ok(None);
         };
         let host = self.host(&found.real);
-        match std::fs::read(&host) {
+        match crate::bounded::read(&host, crate::bounded::DOCUMENT_LIMIT) {
             Ok(b) => Ok(Some(b)),
             Err(e) if is_not_found(&e) => Ok(None),
             Err(source) => Err(LookupError::Io { host, source }),

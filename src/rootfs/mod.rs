@@ -63,7 +63,7 @@ pub enum RootfsError {
         why: String,
     },
     #[error(
-        "no time zone data in {root}/usr/share/zoneinfo; install tzdata there or pass --tzdata none"
+        "no time zone data in {}; install tzdata there or pass --tzdata none", root.join("usr/share/zoneinfo").display()
     )]
     NoTzdata { root: PathBuf },
     #[error(
@@ -87,7 +87,7 @@ pub enum RootfsError {
     },
     #[error("time zone {zone:?} is not a name like Europe/Paris")]
     BadZone { zone: String },
-    #[error("time zone {zone:?} is not in {root}/usr/share/zoneinfo")]
+    #[error("time zone {zone:?} is not in {}", root.join("usr/share/zoneinfo").display())]
     UnknownZone { zone: String, root: PathBuf },
 }
 

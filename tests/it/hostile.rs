@@ -368,3 +368,118 @@ fn files_read_whole_are_capped() {
         );
     }
 }
+
+/// The biggest layer blob of the image tagged `TAG`, flipped in one byte
+/// in the middle: same name, same size, wrong bytes.
+fn corrupt_biggest_layer(layout: &Path) -> std::path::PathBuf {
+    let manifest = crate::util::manifest(layout, TAG);
+    let layer = manifest["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .max_by_key(|l| l["size"].as_u64())
+        .expect("a layer")
+        .clone();
+    let digest = layer["digest"].as_str().expect("digest");
+    let path = layout
+        .join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"));
+    let mut bytes = std::fs::read(&path).expect("read blob");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&path, bytes).expect("corrupt");
+    path
+}
+
+/// A corrupt blob of the right size is not reused by the next build,
+/// and inspect reports it as a digest mismatch (exit 2), with or without
+/// the file listing.
+#[test]
+fn a_corrupt_blob_is_reported_and_not_reused() {
+    let dir = tempdir();
+    let layout = dir.path().join("out.oci");
+    build(&layout, &["--from-binary", "/usr/bin/true"]).assert_success();
+    let blob = corrupt_biggest_layer(&layout);
+    for args in [
+        &["inspect"][..],
+        &["inspect", "--no-files"],
+        &["inspect", "--json"],
+    ] {
+        let out = run(mkimage().args(args).arg(&layout));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out}");
+        assert!(
+            out.stderr
+                .contains(&format!("{} has digest sha256:", blob.display())),
+            "{args:?}: {out}"
+        );
+    }
+    build(&layout, &["--from-binary", "/usr/bin/true"]).assert_success();
+    let out = run(mkimage().arg("inspect").arg(&layout));
+    out.assert_success();
+}
+
+/// A file whose EI_CLASS was flipped gets one verdict from `ldd` and the
+/// build: a corrupt ELF, exit 2; not "statically linked".
+#[test]
+fn a_corrupt_elf_gets_one_verdict() {
+    let dir = tempdir();
+    let flipped = dir.path().join("flipped");
+    let mut bytes = std::fs::read("/usr/bin/true").expect("read");
+    bytes[4] = 1; // ELFCLASS32
+    std::fs::write(&flipped, bytes).expect("write");
+    let ldd = run(mkimage().arg("ldd").arg(&flipped));
+    let built = build(
+        &dir.path().join("out.oci"),
+        &["--from-binary", flipped.to_str().expect("UTF-8")],
+    );
+    for out in [&ldd, &built] {
+        assert_eq!(out.status.code(), Some(2), "{out}");
+        assert!(out.stderr.contains("truncated or corrupt ELF"), "{out}");
+        assert!(!out.stdout.contains("statically linked"), "{out}");
+    }
+}
+
+/// File names with control characters cannot forge lines of the human
+/// listing; `--json` keeps names that are not UTF-8 lossless.
+#[test]
+fn inspect_escapes_names_and_keeps_raw_bytes() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempdir();
+    let app = dir.path().join("app");
+    std::fs::create_dir(&app).expect("mkdir");
+    std::fs::write(app.join("evil\n-rw-r--r--  0:0  1  1  FORGED"), "x").expect("write");
+    let raw: &[u8] = b"caf\xe9";
+    std::fs::write(app.join(std::ffi::OsStr::from_bytes(raw)), "y").expect("write");
+    let layout = dir.path().join("out.oci");
+    build(&layout, &["--from-dir", &format!("{}:/app", app.display())]).assert_success();
+    let out = run(mkimage().arg("inspect").arg(&layout));
+    out.assert_success();
+    assert!(
+        out.stdout
+            .contains("/app/evil\\n-rw-r--r--  0:0  1  1  FORGED"),
+        "{out}"
+    );
+    assert!(
+        !out.stdout
+            .lines()
+            .any(|l| l.ends_with("FORGED") && !l.contains("evil")),
+        "{out}"
+    );
+    let json = run(mkimage().args(["inspect", "--json"]).arg(&layout));
+    json.assert_success();
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
+    let files = report["files"].as_array().expect("files");
+    let cafe = files
+        .iter()
+        .find(|f| {
+            f["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("/app/caf"))
+        })
+        .expect("the non-UTF-8 file");
+    use base64::Engine as _;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(cafe["path_base64"].as_str().expect("path_base64"))
+        .expect("base64");
+    assert!(decoded.ends_with(raw), "{decoded:?}");
+}

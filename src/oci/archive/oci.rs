@@ -4,7 +4,7 @@
 //! knows what the blobs are before it meets them; blobs follow in digest
 //! order.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
@@ -23,7 +23,8 @@ pub fn write_oci_archive(layout: &Layout, dest: &Path, mtime: u64) -> Result<(),
     let mut tar = TarWriter::new(output.writer(), mtime);
     for name in ["oci-layout", "index.json"] {
         let path = layout.root().join(name);
-        let bytes = fs::read(&path).map_err(io_err("read", &path))?;
+        let bytes = crate::bounded::read(&path, crate::bounded::DOCUMENT_LIMIT)
+            .map_err(io_err("read", &path))?;
         tar.bytes(name, &bytes).map_err(&w)?;
     }
     tar.dir("blobs/").map_err(&w)?;
