@@ -9,8 +9,11 @@
 
 pub mod auth;
 pub mod push;
-pub mod reference;
 pub mod transport;
+
+/// The reference grammar is a leaf that the output also uses (image names
+/// in layouts and docker-archives); it is re-exported here, where it began.
+pub use crate::reference;
 
 use std::io;
 use std::path::PathBuf;

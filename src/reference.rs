@@ -1,6 +1,7 @@
 //! Image references, `[HOST[:PORT]/]NAME[:TAG][@DIGEST]`, parsed as docker
 //! does (distribution/reference's grammar and its "normalized" rules): the
-//! registry to push to, the repository on it, and the tag or digest.
+//! names a build tags its image with (plan → layout, docker-archive), and
+//! the registry, repository and tag or digest a push goes to.
 
 use std::fmt;
 use std::str::FromStr;
@@ -12,10 +13,10 @@ pub const DEFAULT_REGISTRY: &str = "docker.io";
 
 /// `docker.io` is a name, not a host: Docker Hub serves the registry API
 /// from this host (docker's `DefaultV2Registry`).
-pub(super) const DOCKER_HUB_API_HOST: &str = "registry-1.docker.io";
+pub(crate) const DOCKER_HUB_API_HOST: &str = "registry-1.docker.io";
 
 /// Docker's legacy name for its registry, normalized to `docker.io`.
-pub(super) const LEGACY_DEFAULT_REGISTRY: &str = "index.docker.io";
+pub(crate) const LEGACY_DEFAULT_REGISTRY: &str = "index.docker.io";
 
 /// Single-component names on Docker Hub live here (`alpine` is
 /// `docker.io/library/alpine`).
