@@ -184,12 +184,14 @@ impl From<FormatArg> for OutputFormat {
 
 pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let plan = plan(&args)?;
-    // A bad reference fails before the build, not after.
-    let push_to = args
-        .push
-        .as_deref()
-        .map(crate::registry::Reference::parse)
-        .transpose()?;
+    // A bad reference or registry flag fails before the build, not after.
+    let push_to = match args.push.as_deref() {
+        Some(r) => Some((
+            crate::registry::Reference::parse(r)?,
+            args.registry.options(&args.registry_ca_cert)?,
+        )),
+        None => None,
+    };
     let bar = spinner(args.quiet, "", "resolving");
     let on_event = |e: Event| match e {
         Event::Resolved { files, bytes } => {
@@ -209,12 +211,11 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
                 print_summary(&built);
             }
             match push_to {
-                Some(reference) => super::push::push_layout(
+                Some((reference, opts)) => super::push::push_layout(
                     &built.output,
                     built.tags.first().map(String::as_str),
                     &reference,
-                    &args.registry,
-                    &args.registry_ca_cert,
+                    &opts,
                     args.quiet,
                 ),
                 None => Ok(ExitCode::SUCCESS),

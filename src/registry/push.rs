@@ -14,17 +14,14 @@ use serde::Deserialize;
 
 use super::RegistryError;
 use super::auth::{AuthEnv, Credential};
-use super::reference::Reference;
+use super::reference::{DEFAULT_TAG, Reference, check_registry};
+use super::timeouts::Timeouts;
 use super::transport::{
     Body, Client, CredentialSource, Http, Method, Request, Response, RetryPolicy, UreqHttp,
     with_query,
 };
 use crate::digest::Digest;
 use crate::oci::{Descriptor, Layout, OciError, from_oci_digest, ref_name};
-
-/// The tag a reference with neither tag nor digest gets, as in docker and
-/// podman.
-const DEFAULT_TAG: &str = "latest";
 
 /// Blob uploads are raw bytes (distribution spec, "Pushing a blob
 /// monolithically").
@@ -45,6 +42,8 @@ pub struct PushOptions {
     /// they are mounted from it instead of uploaded.
     pub mount_from: Option<String>,
     pub retry: RetryPolicy,
+    /// How long the registry may keep us waiting (`--timeout`).
+    pub timeouts: Timeouts,
 }
 
 /// What was pushed. Counts only what the registry confirmed.
@@ -118,6 +117,9 @@ pub fn push_with_events(
     opts: &PushOptions,
     on_event: &dyn Fn(PushEvent),
 ) -> Result<PushReport, RegistryError> {
+    for host in &opts.insecure_registries {
+        check_registry(host)?;
+    }
     let top = select(layout, tag)?;
     let plan = plan(layout, &top)?;
     if let Some(pinned) = reference.digest()
@@ -139,11 +141,12 @@ pub fn push_with_events(
         None => CredentialSource::Lookup(opts.auth.clone()),
     };
     let mut client = Client::new(
-        UreqHttp::new(&opts.ca_certs)?,
+        UreqHttp::new(&opts.ca_certs, opts.timeouts)?,
         reference.registry(),
         &format!("{scheme}://{}", reference.api_host()),
         credentials,
         opts.retry.clone(),
+        opts.timeouts,
     );
     send(
         &mut client,
@@ -508,8 +511,11 @@ mod tests {
     use std::cell::RefCell;
     use std::collections::{BTreeMap, HashMap};
 
+    use std::time::Duration;
+
     use super::*;
     use crate::oci::MediaType;
+    use crate::reference::ReferenceError;
     use crate::registry::transport::{HttpError, Response};
 
     /// Stored manifests by (repository, tag or digest): media type, bytes.
@@ -552,7 +558,7 @@ mod tests {
     }
 
     impl Http for &Fake {
-        fn send(&self, req: &Request) -> Result<Response, HttpError> {
+        fn send(&self, req: &Request, _: Duration) -> Result<Response, HttpError> {
             let rest = req.url.strip_prefix("https://reg.example").unwrap();
             let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
             let q: HashMap<&str, String> = query
@@ -687,7 +693,9 @@ mod tests {
             RetryPolicy {
                 delays: Vec::new(),
                 sleep: |_| {},
+                ..RetryPolicy::default()
             },
+            Timeouts::default(),
         )
     }
 
@@ -958,6 +966,23 @@ mod tests {
             .set_tags(&m, &["app:v1".to_owned(), "app:latest".to_owned()])
             .unwrap();
         assert_eq!(select(&layout, None).unwrap().digest(), m.digest());
+    }
+
+    #[test]
+    fn a_bad_insecure_registry_fails_before_anything() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (layout, _) = layout(tmp.path(), false);
+        let opts = PushOptions {
+            insecure_registries: vec!["localhost:5000".into(), "127.0.0.1:99999".into()],
+            ..PushOptions::default()
+        };
+        let reference = Reference::parse("localhost:5000/app").unwrap();
+        let err = push(&layout, None, &reference, &opts).unwrap_err();
+        assert!(
+            matches!(&err, RegistryError::Reference(ReferenceError::Registry { host, .. })
+                if host == "127.0.0.1:99999"),
+            "{err:?}"
+        );
     }
 
     #[test]
