@@ -194,9 +194,24 @@ impl Response {
         if text.is_empty() {
             format!("HTTP {}", self.status)
         } else {
-            text.chars().take(MAX_MESSAGE).collect()
+            printable(text, MAX_MESSAGE)
         }
     }
+}
+
+/// At most `max` characters of what a server sent, control characters
+/// escaped (`\u{1b}`), so a hostile answer cannot drive the terminal.
+pub fn printable(text: &str, max: usize) -> String {
+    text.chars()
+        .take(max)
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// How one exchange failed, before we know which registry it was for.

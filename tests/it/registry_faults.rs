@@ -1,8 +1,8 @@
 //! `mkimage push` against servers that misbehave, each a few lines on
 //! 127.0.0.1 in the test: one that accepts and never answers, one that
-//! trickles its answer. The push must fail, promptly and saying why, and
-//! never report "Pushed"; a registry it must not reach (an out-of-range
-//! port) is never connected to.
+//! trickles its answer, ones that answer anything with success. The push
+//! must fail, promptly and saying why, and never report "Pushed"; a
+//! registry it must not reach (an out-of-range port) is never connected to.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -110,6 +110,38 @@ fn read_request(r: &mut BufReader<TcpStream>) -> Option<(String, String)> {
     }
     std::io::copy(&mut r.by_ref().take(length), &mut std::io::sink()).ok()?;
     Some((method, path))
+}
+
+/// Answers each request on the connection with `answer(method, path)`.
+fn answering(stream: TcpStream, answer: fn(&str, &str) -> String) {
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(stream);
+    while let Some((method, path)) = read_request(&mut reader) {
+        if writer.write_all(answer(&method, &path).as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+/// What a catch-all web server does: 200 and its page, to anything.
+fn ok_to_everything(method: &str, _: &str) -> String {
+    let body = if method == "HEAD" { "" } else { "garbage" };
+    format!("HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n{body}")
+}
+
+/// Every step of a push "succeeds", but with nothing to show for the
+/// manifest: 200, with no digest, where a registry says 201 Created.
+fn stores_nothing(method: &str, path: &str) -> String {
+    let (status, headers) = match method {
+        "GET" => ("200 OK", ""),
+        "HEAD" => ("404 Not Found", ""),
+        "POST" => ("202 Accepted", "Location: /v2/app/blobs/uploads/1\r\n"),
+        "PUT" if path.contains("/blobs/uploads/") => ("201 Created", ""),
+        _ => ("200 OK", ""),
+    };
+    format!("HTTP/1.1 {status}\r\n{headers}Content-Length: 0\r\n\r\n")
 }
 
 #[test]
@@ -247,4 +279,45 @@ fn an_out_of_range_port_is_refused_before_any_connection() {
         );
     }
     assert_eq!(server.connections(), 0, "nothing was sent anywhere");
+}
+
+#[test]
+fn a_server_that_answers_anything_with_success_fails_the_push() {
+    let tmp = tempdir();
+    build_image(tmp.path());
+    let cases: [(&str, Handler, &str); 2] = [
+        (
+            "200 and a page to everything",
+            |s| answering(s, ok_to_everything),
+            "says the blob is there with Content-Length \"7\"",
+        ),
+        (
+            "a manifest PUT answered 200 with no digest",
+            |s| answering(s, stores_nothing),
+            "answered HTTP 200 with no Docker-Content-Digest, so nothing shows the manifest \
+             was stored",
+        ),
+    ];
+    for (name, handle, reason) in cases {
+        let server = Server::start(handle);
+        let host = server.host();
+        let out = run_within(
+            &mut push_command(
+                tmp.path(),
+                &[
+                    "app.oci",
+                    &format!("{host}/app:v1"),
+                    "--insecure-registry",
+                    &host,
+                ],
+            ),
+            WATCHDOG,
+        );
+        assert_eq!(out.status.code(), Some(2), "{name}: {out}");
+        assert!(
+            out.stderr.contains(&format!("registry {host}: ")) && out.stderr.contains(reason),
+            "{name}: {out}"
+        );
+        assert!(!out.stdout.contains("Pushed"), "{name}: {out}");
+    }
 }
