@@ -23,6 +23,9 @@
 //! * [`layer`] writes a tree as a deterministic tar, gzip- or
 //!   zstd-compressed on several threads;
 //!   [`digest`] names every blob.
+//! * [`reference`](mod@reference) is docker's image-reference grammar: the
+//!   names images are tagged with in layouts and archives, and where to
+//!   push them.
 //! * [`oci`] writes configs, manifests and the image layout, the provenance
 //!   blob that says why each file is there, and oci-/docker-archives.
 //! * [`inspect`] reads an image back (layout or archive): config, layers,
@@ -41,6 +44,7 @@ pub mod layer;
 pub mod oci;
 pub mod plan;
 pub mod profile;
+pub mod reference;
 pub mod registry;
 pub mod resolve;
 pub mod rootfs;

@@ -12,6 +12,7 @@ use crate::build::{Built, Event, build};
 use crate::layer::{Algorithm, Compression};
 use crate::oci::provenance;
 use crate::plan::{BuildPlan, ConfigPlan, JavaPlan, Mapping, OutputFormat, Writable};
+use crate::reference::Tagged;
 use crate::rootfs::ImagePath;
 use crate::rootfs::base::{DEFAULT_USER, UserSpec};
 use crate::rootfs::certs::CaCerts;
@@ -183,12 +184,14 @@ impl From<FormatArg> for OutputFormat {
 
 pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let plan = plan(&args)?;
-    // A bad reference fails before the build, not after.
-    let push_to = args
-        .push
-        .as_deref()
-        .map(crate::registry::Reference::parse)
-        .transpose()?;
+    // A bad reference or registry flag fails before the build, not after.
+    let push_to = match args.push.as_deref() {
+        Some(r) => Some((
+            crate::registry::Reference::parse(r)?,
+            args.registry.options(&args.registry_ca_cert)?,
+        )),
+        None => None,
+    };
     let bar = spinner(args.quiet, "", "resolving");
     let on_event = |e: Event| match e {
         Event::Resolved { files, bytes } => {
@@ -208,12 +211,11 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
                 print_summary(&built);
             }
             match push_to {
-                Some(reference) => super::push::push_layout(
+                Some((reference, opts)) => super::push::push_layout(
                     &built.output,
                     built.tags.first().map(String::as_str),
                     &reference,
-                    &args.registry,
-                    &args.registry_ca_cert,
+                    &opts,
                     args.quiet,
                 ),
                 None => Ok(ExitCode::SUCCESS),
@@ -258,19 +260,21 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
         }
     }
     let name = image_name(args, &binaries, &dirs, &jars)?;
+    // Docker's grammar first (what `docker load` and a registry accept),
+    // then the layout's ref.name grammar, which is stricter about some
+    // separators (`a__b`); both before any work.
     let tags = if args.tag.is_empty() {
-        vec![format!("{name}:latest")]
+        let t = Tagged::parse(&name).with_context(|| {
+            format!(
+                "the image name {name:?} made from the input's name: give one with -t NAME[:TAG]"
+            )
+        })?;
+        vec![t.to_string()]
     } else {
         args.tag
             .iter()
-            .map(|t| {
-                if t.contains(':') {
-                    t.clone()
-                } else {
-                    format!("{t}:latest")
-                }
-            })
-            .collect()
+            .map(|t| Ok(Tagged::parse(t).context("-t")?.to_string()))
+            .collect::<anyhow::Result<Vec<_>>>()?
     };
     for t in &tags {
         crate::oci::check_tag(t)?;
@@ -424,20 +428,35 @@ fn image_name(
         })
         .or_else(|| args.profile.first().and_then(|p| from_path(Path::new(p))))
         .unwrap_or_else(|| "image".into());
-    // Tag components allow [a-z0-9._-]: map anything else to '-'.
-    let clean: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '-'
+    Ok(clean_name(&name))
+}
+
+/// `name` as a repository path component that both docker's grammar
+/// (`[a-z0-9]+` joined by `.`, `_`, `__` or dashes) and the layout's
+/// ref.name grammar (joined by one of `-._` or `--`) accept: anything else
+/// becomes `-`, as does a run of separators neither takes (`a..b`).
+fn clean_name(name: &str) -> String {
+    let mut out = String::new();
+    let mut run = String::new();
+    for c in name.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_alphanumeric() {
+            if !out.is_empty() {
+                out.push_str(match run.as_str() {
+                    "" => "",
+                    "." | "_" | "-" | "--" => &run,
+                    _ => "-",
+                });
             }
-        })
-        .collect();
-    Ok(clean
-        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
-        .to_string())
+            run.clear();
+            out.push(c);
+        } else if matches!(c, '.' | '_' | '-') {
+            run.push(c);
+        } else {
+            run.push('-');
+        }
+    }
+    if out.is_empty() { "image".into() } else { out }
 }
 
 /// `SRC[:DST]` pairs; without DST the default, or the same absolute path.
@@ -630,5 +649,29 @@ mod tests {
             ("A".into(), "b=c".into())
         );
         assert_eq!(human(1536), "1.5 KiB");
+    }
+
+    #[test]
+    fn default_names_are_valid_tags() {
+        let cases = [
+            ("app", "app"),
+            ("My App", "my-app"),
+            ("a..b", "a-b"),
+            ("a__b", "a-b"),
+            ("a--b", "a--b"),
+            ("a---b", "a-b"),
+            ("a._b", "a-b"),
+            ("_x_", "x"),
+            ("libfoo.so.1", "libfoo.so.1"),
+            ("caf\u{e9}", "caf"),
+            ("___", "image"),
+            ("", "image"),
+        ];
+        for (input, want) in cases {
+            let name = clean_name(input);
+            assert_eq!(name, want, "{input:?}");
+            let tagged = Tagged::parse(&name).unwrap_or_else(|e| panic!("{input:?}: {e}"));
+            crate::oci::check_tag(&tagged.to_string()).unwrap();
+        }
     }
 }

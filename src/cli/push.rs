@@ -3,10 +3,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::registry::{self, AuthEnv, Credential, PushEvent, PushOptions, PushReport, Reference};
+use crate::registry::reference::check_registry;
+use crate::registry::timeouts::MAX_IDLE;
+use crate::registry::{
+    self, AuthEnv, Credential, PushEvent, PushOptions, PushReport, Reference, Timeouts,
+};
 
 use super::EXIT_NOT_FOUND;
 use super::{human, spinner};
@@ -18,7 +23,12 @@ const EXAMPLES: &str = "Examples:
 
 Without --creds, logins saved by `podman login` ($REGISTRY_AUTH_FILE or
 $XDG_RUNTIME_DIR/containers/auth.json) or `docker login` (~/.docker/config.json,
-credential helpers included) are used.";
+credential helpers included) are used.
+
+--timeout (default 60s) is how long the registry may leave the push waiting:
+to connect (30s at most), to start answering, or to take more of an upload.
+Each request, its retries included, must also end within it; an upload gets
+one more second per 16 KiB, so a big layer on a slow link is not cut off.";
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = EXAMPLES)]
@@ -48,19 +58,64 @@ pub struct RegistryArgs {
     /// Reach this registry over plain HTTP
     #[arg(long, value_name = "HOST[:PORT]")]
     pub insecure_registry: Vec<String>,
+    /// Give up when the registry leaves us waiting this long (SECS, or
+    /// with a unit: 90s, 5m, 1h) [default: 60s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    pub timeout: Option<Duration>,
+}
+
+impl RegistryArgs {
+    /// The push's options, every flag checked (so `--push` can fail
+    /// before the build).
+    pub(super) fn options(&self, ca_certs: &[PathBuf]) -> anyhow::Result<PushOptions> {
+        for host in &self.insecure_registry {
+            check_registry(host).context("--insecure-registry")?;
+        }
+        Ok(PushOptions {
+            credentials: self
+                .creds
+                .as_deref()
+                .map(Credential::from_user_pass)
+                .transpose()?,
+            auth: AuthEnv::from_env(),
+            ca_certs: ca_certs.to_vec(),
+            insecure_registries: self.insecure_registry.clone(),
+            timeouts: self.timeout.map(Timeouts::new).unwrap_or_default(),
+            ..PushOptions::default()
+        })
+    }
+}
+
+/// `--timeout`: whole seconds, bare or with `s`, `m` or `h`. (Not worth a
+/// duration-parsing crate: nobody times a push in milliseconds.)
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let (number, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(format!("{s:?} is not a duration: write 30, 30s, 5m or 1h")),
+    };
+    let secs = number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| format!("{s:?} is not a duration: write 30, 30s, 5m or 1h"))?;
+    let d = Duration::from_secs(secs);
+    if d.is_zero() || d > MAX_IDLE {
+        return Err(format!("{s:?} is out of range: from 1s to 24h"));
+    }
+    Ok(d)
 }
 
 pub fn run(args: PushArgs) -> anyhow::Result<ExitCode> {
     let reference = Reference::parse(&args.reference)?;
+    let opts = args.registry.options(&args.ca_cert)?;
     let (dir, tag) = split_source(&args.source);
-    push_layout(
-        &dir,
-        tag,
-        &reference,
-        &args.registry,
-        &args.ca_cert,
-        args.quiet,
-    )
+    push_layout(&dir, tag, &reference, &opts, args.quiet)
 }
 
 /// Pushes `tag` of the layout at `dir` and prints the result.
@@ -68,21 +123,9 @@ pub(super) fn push_layout(
     dir: &Path,
     tag: Option<&str>,
     reference: &Reference,
-    registry: &RegistryArgs,
-    ca_certs: &[PathBuf],
+    opts: &PushOptions,
     quiet: bool,
 ) -> anyhow::Result<ExitCode> {
-    let opts = PushOptions {
-        credentials: registry
-            .creds
-            .as_deref()
-            .map(Credential::from_user_pass)
-            .transpose()?,
-        auth: AuthEnv::from_env(),
-        ca_certs: ca_certs.to_vec(),
-        insecure_registries: registry.insecure_registry.clone(),
-        ..PushOptions::default()
-    };
     let bar = spinner(quiet, "pushing ", "connecting");
     let on_event = |e: PushEvent| match e {
         PushEvent::Blob {
@@ -101,7 +144,7 @@ pub(super) fn push_layout(
         PushEvent::BlobDone { .. } => {}
     };
     let result = registry::open_layout(dir)
-        .and_then(|layout| registry::push_with_events(&layout, tag, reference, &opts, &on_event));
+        .and_then(|layout| registry::push_with_events(&layout, tag, reference, opts, &on_event));
     bar.finish_and_clear();
     match result {
         Ok(report) => {
@@ -170,6 +213,54 @@ mod tests {
         );
         assert_eq!(split_source("app.oci"), (PathBuf::from("app.oci"), None));
         assert_eq!(split_source("app.oci:"), (PathBuf::from("app.oci:"), None));
+    }
+
+    #[test]
+    fn timeouts() {
+        let s = Duration::from_secs;
+        for (arg, want) in [
+            ("2", s(2)),
+            ("90s", s(90)),
+            ("5m", s(300)),
+            ("24h", s(86400)),
+        ] {
+            assert_eq!(parse_timeout(arg), Ok(want), "{arg}");
+        }
+        for arg in [
+            "",
+            "0",
+            "0s",
+            "25h",
+            "1.5",
+            "-1",
+            "5 m",
+            "5ms",
+            "m",
+            "99999999999999999999",
+        ] {
+            let err = parse_timeout(arg).unwrap_err();
+            assert!(err.contains(&format!("{arg:?}")), "{arg}: {err}");
+        }
+    }
+
+    #[test]
+    fn registry_flags_are_checked_before_any_push() {
+        let args = |hosts: &[&str]| RegistryArgs {
+            insecure_registry: hosts.iter().map(|h| h.to_string()).collect(),
+            ..RegistryArgs::default()
+        };
+        let opts = args(&["localhost:5000", "[::1]", "10.0.0.1"])
+            .options(&[])
+            .unwrap();
+        assert_eq!(opts.timeouts, Timeouts::default());
+        for bad in ["127.0.0.1:99999", "host:", "host:abc", "[::1"] {
+            let err = args(&[bad]).options(&[]).unwrap_err();
+            let msg = format!("{err:#}");
+            assert!(
+                msg.starts_with("--insecure-registry: invalid registry") && msg.contains(bad),
+                "{bad}: {msg}"
+            );
+        }
     }
 
     #[test]

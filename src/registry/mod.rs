@@ -5,12 +5,18 @@
 //! * [`auth`] finds credentials: `--creds`, podman's and docker's auth files,
 //!   credential helpers.
 //! * [`transport`] is the HTTP client: TLS, auth challenges, retries.
+//! * [`timeouts`] are its limits, from `--timeout`, so a registry that
+//!   stalls or trickles cannot hold a push forever.
 //! * [`push`](mod@push) walks the image and uploads what the registry lacks.
 
 pub mod auth;
 pub mod push;
-pub mod reference;
+pub mod timeouts;
 pub mod transport;
+
+/// The reference grammar is a leaf that the output also uses (image names
+/// in layouts and docker-archives); it is re-exported here, where it began.
+pub use crate::reference;
 
 use std::io;
 use std::path::PathBuf;
@@ -20,6 +26,7 @@ pub use push::{
     BlobOutcome, PushEvent, PushOptions, PushReport, open_layout, push, push_with_events,
 };
 pub use reference::{Reference, ReferenceError};
+pub use timeouts::Timeouts;
 pub use transport::RetryPolicy;
 
 use crate::digest::Digest;
@@ -76,8 +83,16 @@ pub enum RegistryError {
     Connection { registry: String, source: io::Error },
     #[error("cannot resolve the host of registry {registry}: {message}")]
     HostNotFound { registry: String, message: String },
-    #[error("registry {registry} did not answer in time")]
-    Timeout { registry: String },
+    #[error(
+        "registry {registry} timed out: {what} (--timeout {}; raise it if \
+         the registry is only slow)",
+        timeouts::show(*timeout)
+    )]
+    Timeout {
+        registry: String,
+        what: String,
+        timeout: std::time::Duration,
+    },
     #[error(
         "TLS with registry {registry} failed: {message}. If it uses a private CA, pass \
          --ca-cert CA.pem; if it serves plain HTTP, pass --insecure-registry {registry}"

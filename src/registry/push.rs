@@ -6,6 +6,20 @@
 //!
 //! Everything the image needs is checked on disk before the first request,
 //! so a broken layout fails before anything is sent.
+//!
+//! What the registry answers is checked, not just its status: a push is
+//! reported only if the registry confirmed each step as the spec has it,
+//! so a server that answers anything with `200 OK` (a web server, a
+//! captive portal, a broken proxy) fails the push instead of "pushing":
+//!
+//! * a `HEAD` that says a blob is there must give its size
+//!   (`Content-Length`) or digest (`Docker-Content-Digest`), and each one
+//!   given must be the blob's; with neither, the blob is uploaded anyway;
+//! * an upload is done at `201 Created` only (distribution spec, "Pushing
+//!   a blob monolithically"), with the blob's digest if one is given;
+//! * a manifest is stored at `201 Created`, or at `200`/`202` (which some
+//!   registries answer) only with a `Docker-Content-Digest` to show for
+//!   it, and any digest given must be the manifest's.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -14,21 +28,22 @@ use serde::Deserialize;
 
 use super::RegistryError;
 use super::auth::{AuthEnv, Credential};
-use super::reference::Reference;
+use super::reference::{DEFAULT_TAG, Reference, check_registry};
+use super::timeouts::Timeouts;
 use super::transport::{
     Body, Client, CredentialSource, Http, Method, Request, Response, RetryPolicy, UreqHttp,
-    with_query,
+    printable, with_query,
 };
 use crate::digest::Digest;
 use crate::oci::{Descriptor, Layout, OciError, from_oci_digest, ref_name};
 
-/// The tag a reference with neither tag nor digest gets, as in docker and
-/// podman.
-const DEFAULT_TAG: &str = "latest";
-
 /// Blob uploads are raw bytes (distribution spec, "Pushing a blob
 /// monolithically").
 const BLOB_CONTENT_TYPE: &str = "application/octet-stream";
+
+/// A wrong digest from a registry is quoted up to this long: a sha512
+/// digest is 135 characters.
+const MAX_DIGEST: usize = 140;
 
 /// How to reach the registry and prove who we are.
 #[derive(Debug, Clone, Default)]
@@ -45,6 +60,8 @@ pub struct PushOptions {
     /// they are mounted from it instead of uploaded.
     pub mount_from: Option<String>,
     pub retry: RetryPolicy,
+    /// How long the registry may keep us waiting (`--timeout`).
+    pub timeouts: Timeouts,
 }
 
 /// What was pushed. Counts only what the registry confirmed.
@@ -118,6 +135,9 @@ pub fn push_with_events(
     opts: &PushOptions,
     on_event: &dyn Fn(PushEvent),
 ) -> Result<PushReport, RegistryError> {
+    for host in &opts.insecure_registries {
+        check_registry(host)?;
+    }
     let top = select(layout, tag)?;
     let plan = plan(layout, &top)?;
     if let Some(pinned) = reference.digest()
@@ -139,11 +159,12 @@ pub fn push_with_events(
         None => CredentialSource::Lookup(opts.auth.clone()),
     };
     let mut client = Client::new(
-        UreqHttp::new(&opts.ca_certs)?,
+        UreqHttp::new(&opts.ca_certs, opts.timeouts)?,
         reference.registry(),
         &format!("{scheme}://{}", reference.api_host()),
         credentials,
         opts.retry.clone(),
+        opts.timeouts,
     );
     send(
         &mut client,
@@ -410,7 +431,18 @@ fn send<H: Http>(
             .body(Body::Bytes(m.bytes.clone()));
         let resp = client.send(&req, &scope)?;
         expect(client, &resp, &[200, 201, 202], "PUT", &path)?;
-        check_digest(client, &resp, &m.digest, &format!("manifest {path}"))?;
+        let what = format!("manifest {path}");
+        let confirmed = check_digest(client, &resp, &m.digest, &what)?;
+        if resp.status != 201 && !confirmed {
+            return Err(RegistryError::Protocol {
+                registry: client.registry().to_owned(),
+                message: format!(
+                    "PUT {path} answered HTTP {} with no Docker-Content-Digest, so nothing \
+                     shows the manifest was stored (a registry answers 201 Created)",
+                    resp.status
+                ),
+            });
+        }
         report.manifests += 1;
     }
     Ok(report)
@@ -428,8 +460,8 @@ fn send_blob<H: Http>(
     let path = format!("/v2/{repo}/blobs/{digest}");
     let resp = client.send(&Request::new(Method::Head, client.url(&path)), scope)?;
     match resp.status {
-        200 => return Ok(BlobOutcome::Present),
-        404 => {}
+        200 if is_present(client, &resp, blob, &path)? => return Ok(BlobOutcome::Present),
+        200 | 404 => {}
         _ => expect(client, &resp, &[], "HEAD", &path)?,
     }
 
@@ -460,9 +492,37 @@ fn send_blob<H: Http>(
         });
     let resp = client.send(&req, scope)?;
     let upload_path = location.split('?').next().unwrap_or(location);
-    expect(client, &resp, &[201, 204], "PUT", upload_path)?;
+    expect(client, &resp, &[201], "PUT", upload_path)?;
     check_digest(client, &resp, &blob.digest, &format!("blob {digest}"))?;
     Ok(BlobOutcome::Uploaded)
+}
+
+/// Whether a `200` to `HEAD` shows the registry has `blob`: its
+/// `Content-Length` and `Docker-Content-Digest`, those it gives, must be
+/// the blob's (distribution spec, "Checking if content exists"), and a
+/// mismatch is an error. With neither, nothing is shown and the blob is
+/// uploaded.
+fn is_present<H: Http>(
+    client: &Client<H>,
+    resp: &Response,
+    blob: &Blob,
+    path: &str,
+) -> Result<bool, RegistryError> {
+    let length = resp.header("content-length").map(str::trim);
+    if let Some(length) = length
+        && length.parse::<u64>().ok() != Some(blob.size)
+    {
+        return Err(RegistryError::Protocol {
+            registry: client.registry().to_owned(),
+            message: format!(
+                "HEAD {path} says the blob is there with Content-Length {length:?}, but it is \
+                 {} bytes: the server does not answer as a registry",
+                blob.size
+            ),
+        });
+    }
+    let digest = check_digest(client, resp, &blob.digest, &format!("blob {}", blob.digest))?;
+    Ok(digest || length.is_some())
 }
 
 /// An error unless `resp` has one of the `ok` statuses.
@@ -485,21 +545,22 @@ fn expect<H: Http>(
 }
 
 /// The registry's `Docker-Content-Digest`, when it sends one, must be the
-/// digest of what we sent.
+/// digest of what we sent. Whether it sent one.
 fn check_digest<H: Http>(
     client: &Client<H>,
     resp: &Response,
     expected: &Digest,
     what: &str,
-) -> Result<(), RegistryError> {
-    match resp.header("docker-content-digest") {
-        Some(found) if found.trim() != expected.to_string() => Err(RegistryError::DigestMismatch {
+) -> Result<bool, RegistryError> {
+    match resp.header("docker-content-digest").map(str::trim) {
+        Some(found) if found != expected.to_string() => Err(RegistryError::DigestMismatch {
             registry: client.registry().to_owned(),
             what: what.to_owned(),
             expected: *expected,
-            found: found.trim().to_owned(),
+            found: printable(found, MAX_DIGEST),
         }),
-        _ => Ok(()),
+        Some(_) => Ok(true),
+        None => Ok(false),
     }
 }
 
@@ -508,8 +569,11 @@ mod tests {
     use std::cell::RefCell;
     use std::collections::{BTreeMap, HashMap};
 
+    use std::time::Duration;
+
     use super::*;
     use crate::oci::MediaType;
+    use crate::reference::ReferenceError;
     use crate::registry::transport::{HttpError, Response};
 
     /// Stored manifests by (repository, tag or digest): media type, bytes.
@@ -528,6 +592,8 @@ mod tests {
         lie_about_digest: bool,
         /// Relative upload Locations, with a query of their own.
         relative_locations: bool,
+        /// Rewrites every answer: a registry that misbehaves.
+        tamper: Option<fn(&Request, Response) -> Response>,
     }
 
     impl Fake {
@@ -552,7 +618,17 @@ mod tests {
     }
 
     impl Http for &Fake {
-        fn send(&self, req: &Request) -> Result<Response, HttpError> {
+        fn send(&self, req: &Request, _: Duration) -> Result<Response, HttpError> {
+            let answer = self.answer(req)?;
+            Ok(match self.tamper {
+                Some(tamper) => tamper(req, answer),
+                None => answer,
+            })
+        }
+    }
+
+    impl Fake {
+        fn answer(&self, req: &Request) -> Result<Response, HttpError> {
             let rest = req.url.strip_prefix("https://reg.example").unwrap();
             let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
             let q: HashMap<&str, String> = query
@@ -571,12 +647,21 @@ mod tests {
                 && req.method == Method::Head
             {
                 let d: Digest = d.parse().unwrap();
-                let has = self
+                let size = self
                     .blobs
                     .borrow()
                     .get(repo)
-                    .is_some_and(|b| b.contains_key(&d));
-                return answer(if has { 200 } else { 404 }, &[]);
+                    .and_then(|b| b.get(&d).map(Vec::len));
+                return match size {
+                    Some(size) => answer(
+                        200,
+                        &[
+                            ("content-length", size.to_string()),
+                            ("docker-content-digest", d.to_string()),
+                        ],
+                    ),
+                    None => answer(404, &[]),
+                };
             }
             if let Some(repo) = p.strip_suffix("/blobs/uploads/") {
                 if let (Some(d), Some(from)) = (q.get("mount"), q.get("from")) {
@@ -687,7 +772,9 @@ mod tests {
             RetryPolicy {
                 delays: Vec::new(),
                 sleep: |_| {},
+                ..RetryPolicy::default()
             },
+            Timeouts::default(),
         )
     }
 
@@ -958,6 +1045,179 @@ mod tests {
             .set_tags(&m, &["app:v1".to_owned(), "app:latest".to_owned()])
             .unwrap();
         assert_eq!(select(&layout, None).unwrap().digest(), m.digest());
+    }
+
+    /// The one-image layout pushed to a registry whose answers `tamper`
+    /// rewrites.
+    fn push_tampered(
+        tamper: fn(&Request, Response) -> Response,
+    ) -> (Fake, Result<PushReport, RegistryError>) {
+        let tmp = tempfile::tempdir().unwrap();
+        let (layout, _) = layout(tmp.path(), false);
+        let fake = Fake {
+            tamper: Some(tamper),
+            ..Fake::default()
+        };
+        let result = push_mounting(&fake, &layout, None, "reg.example/app:v1", None);
+        (fake, result)
+    }
+
+    fn is_manifest_put(req: &Request) -> bool {
+        req.method == Method::Put && req.url.contains("/manifests/")
+    }
+
+    fn is_upload(req: &Request) -> bool {
+        req.method == Method::Put && req.url.contains("/blobs/uploads/")
+    }
+
+    #[test]
+    fn answers_that_do_not_show_a_stored_image_fail_the_push() {
+        // A web server answering 200 with its page to every HEAD: the
+        // length is the page's, not the blob's.
+        let (fake, r) = push_tampered(|req, r| match req.method {
+            Method::Head => Response {
+                status: 200,
+                headers: vec![("content-length".into(), "615".into())],
+                body: Vec::new(),
+            },
+            _ => r,
+        });
+        let err = r.unwrap_err();
+        assert!(
+            matches!(&err, RegistryError::Protocol { message, .. }
+                if message.contains("Content-Length \"615\"")),
+            "{err:?}"
+        );
+        assert_eq!(fake.count("PUT"), 0, "nothing stored after it");
+
+        // A HEAD naming another digest.
+        let (_, r) = push_tampered(|req, r| match req.method {
+            Method::Head => Response {
+                status: 200,
+                headers: vec![(
+                    "docker-content-digest".into(),
+                    Digest::of(b"other").to_string(),
+                )],
+                body: Vec::new(),
+            },
+            _ => r,
+        });
+        let err = r.unwrap_err();
+        assert!(
+            matches!(&err, RegistryError::DigestMismatch { found, .. }
+                if *found == Digest::of(b"other").to_string()),
+            "{err:?}"
+        );
+
+        // A 200 that shows nothing: the blobs are uploaded all the same.
+        let (_, r) = push_tampered(|req, r| match req.method {
+            Method::Head => Response {
+                status: 200,
+                ..Response::default()
+            },
+            _ => r,
+        });
+        let r = r.unwrap();
+        assert_eq!((r.blobs_uploaded, r.blobs_skipped), (3, 0));
+
+        // An upload is done at 201 only.
+        let (_, r) = push_tampered(|req, r| {
+            if is_upload(req) {
+                Response {
+                    status: 204,
+                    ..Response::default()
+                }
+            } else {
+                r
+            }
+        });
+        let err = r.unwrap_err();
+        assert!(
+            matches!(&err, RegistryError::Status { status: 204, action, .. }
+                if action.starts_with("PUT ")),
+            "{err:?}"
+        );
+        let (_, r) = push_tampered(|req, mut r| {
+            if is_upload(req) {
+                r.headers = vec![("docker-content-digest".into(), Digest::of(b"x").to_string())];
+            }
+            r
+        });
+        assert!(
+            matches!(r, Err(RegistryError::DigestMismatch { ref what, .. }) if what.starts_with("blob ")),
+            "{r:?}"
+        );
+
+        // A manifest answered 200 with nothing to show for it.
+        let (_, r) = push_tampered(|req, r| {
+            if is_manifest_put(req) {
+                Response {
+                    status: 200,
+                    headers: Vec::new(),
+                    body: b"<html>welcome</html>".to_vec(),
+                }
+            } else {
+                r
+            }
+        });
+        let err = r.unwrap_err();
+        assert!(
+            matches!(&err, RegistryError::Protocol { message, .. }
+                if message.contains("answered HTTP 200 with no Docker-Content-Digest")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn what_registries_answer_in_the_wild_is_accepted() {
+        // 202 with the manifest's digest (as some registries answer).
+        let (_, r) = push_tampered(|req, mut r| {
+            if is_manifest_put(req) {
+                r.status = 202;
+            }
+            r
+        });
+        assert_eq!(r.unwrap().manifests, 1);
+        // 201 with no digest: Created is what the spec asks for.
+        let (_, r) = push_tampered(|req, mut r| {
+            if is_manifest_put(req) || is_upload(req) {
+                r.headers.clear();
+            }
+            r
+        });
+        assert_eq!(r.unwrap().blobs_uploaded, 3);
+    }
+
+    #[test]
+    fn control_characters_in_answers_are_escaped() {
+        let (_, r) = push_tampered(|req, r| match req.method {
+            Method::Post => Response {
+                status: 400,
+                headers: Vec::new(),
+                body: b"\x1b]0;owned\x07\x1b[2Jbad".to_vec(),
+            },
+            _ => r,
+        });
+        let msg = r.unwrap_err().to_string();
+        assert!(!msg.contains('\x1b') && !msg.contains('\x07'), "{msg:?}");
+        assert!(msg.contains("\\u{1b}]0;owned\\u{7}"), "{msg:?}");
+    }
+
+    #[test]
+    fn a_bad_insecure_registry_fails_before_anything() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (layout, _) = layout(tmp.path(), false);
+        let opts = PushOptions {
+            insecure_registries: vec!["localhost:5000".into(), "127.0.0.1:99999".into()],
+            ..PushOptions::default()
+        };
+        let reference = Reference::parse("localhost:5000/app").unwrap();
+        let err = push(&layout, None, &reference, &opts).unwrap_err();
+        assert!(
+            matches!(&err, RegistryError::Reference(ReferenceError::Registry { host, .. })
+                if host == "127.0.0.1:99999"),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -11,21 +11,14 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde::Deserialize;
 
 use super::RegistryError;
 use super::auth::{self, AuthEnv, Credential, Found};
-
-/// Connecting never takes this long on a working network; past it the try
-/// counts as failed (and is retried).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A registry may take a while to answer the PUT that ends an upload: it
-/// hashes the whole blob first.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(600);
+use super::timeouts::{Timeouts, show};
 
 /// Bodies we read are errors, tokens and pings; anything bigger is not one.
 const MAX_RESPONSE_BODY: u64 = 4 * 1024 * 1024;
@@ -72,6 +65,21 @@ pub enum Body {
     Empty,
     Bytes(Vec<u8>),
     File { path: PathBuf, size: u64 },
+}
+
+impl Body {
+    /// How many bytes it sends.
+    pub fn len(&self) -> u64 {
+        match self {
+            Body::Empty => 0,
+            Body::Bytes(b) => b.len() as u64,
+            Body::File { size, .. } => *size,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 #[derive(Clone)]
@@ -186,9 +194,24 @@ impl Response {
         if text.is_empty() {
             format!("HTTP {}", self.status)
         } else {
-            text.chars().take(MAX_MESSAGE).collect()
+            printable(text, MAX_MESSAGE)
         }
     }
+}
+
+/// At most `max` characters of what a server sent, control characters
+/// escaped (`\u{1b}`), so a hostile answer cannot drive the terminal.
+pub fn printable(text: &str, max: usize) -> String {
+    text.chars()
+        .take(max)
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// How one exchange failed, before we know which registry it was for.
@@ -200,8 +223,8 @@ pub enum HttpError {
     Io { source: io::Error },
     #[error("{message}")]
     HostNotFound { message: String },
-    #[error("timed out")]
-    Timeout,
+    #[error("{}", limit.describe(*after))]
+    Timeout { limit: Limit, after: Duration },
     #[error("TLS: {message}")]
     Tls { message: String },
     #[error("cannot read {}", path.display())]
@@ -215,26 +238,58 @@ impl HttpError {
     fn is_transient(&self) -> bool {
         matches!(
             self,
-            HttpError::Connect { .. } | HttpError::Io { .. } | HttpError::Timeout
+            HttpError::Connect { .. } | HttpError::Io { .. } | HttpError::Timeout { .. }
         )
     }
 }
 
-/// One HTTP exchange: send `req`, return whatever status came back.
+/// Which of the [`Timeouts`] ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Connecting, the TLS handshake included.
+    Connect,
+    /// The registry sent nothing (no answer, or it stopped mid-answer).
+    Silent,
+    /// The registry took none of what we sent.
+    NotReading,
+    /// The whole request ([`Timeouts::request`]), which the registry
+    /// answered too slowly.
+    Request,
+    /// The kernel gave up on the connection (ETIMEDOUT).
+    System,
+}
+
+impl Limit {
+    fn describe(self, after: Duration) -> String {
+        let after = show(after);
+        match self {
+            Limit::Connect => format!("no connection (TCP and TLS) within {after}"),
+            Limit::Silent => format!("it sent nothing for {after}"),
+            Limit::NotReading => format!("it took none of the request for {after}"),
+            Limit::Request => format!("no complete answer within {after}"),
+            Limit::System => "the kernel gave up on the connection (ETIMEDOUT)".into(),
+        }
+    }
+}
+
+/// One HTTP exchange: send `req`, return whatever status came back, all
+/// within `limit`.
 pub trait Http {
-    fn send(&self, req: &Request) -> Result<Response, HttpError>;
+    fn send(&self, req: &Request, limit: Duration) -> Result<Response, HttpError>;
 }
 
 /// [`Http`] over ureq, with rustls verifying against the system's CA store
-/// plus any `--ca-cert`, as docker and podman do.
+/// plus any `--ca-cert`, as docker and podman do, and ureq's timeouts set
+/// from [`Timeouts`].
 pub struct UreqHttp {
     agent: ureq::Agent,
+    timeouts: Timeouts,
 }
 
 impl UreqHttp {
     /// An agent trusting the system CAs (`/etc/ssl/certs`, or
     /// `SSL_CERT_FILE`/`SSL_CERT_DIR`) and the certificates in `ca_certs`.
-    pub fn new(ca_certs: &[PathBuf]) -> Result<UreqHttp, RegistryError> {
+    pub fn new(ca_certs: &[PathBuf], timeouts: Timeouts) -> Result<UreqHttp, RegistryError> {
         use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
         // Certificates that fail to load are skipped, as every TLS client
         // does with a system bundle; an empty store shows up as an
@@ -277,29 +332,43 @@ impl UreqHttp {
             .http_status_as_error(false)
             .max_redirects(0)
             .user_agent(concat!("mkimage/", env!("CARGO_PKG_VERSION")))
-            .timeout_connect(Some(CONNECT_TIMEOUT))
-            .timeout_recv_response(Some(RESPONSE_TIMEOUT))
+            // Idle limits for every exchange; `run` adds the per-request ones.
+            .timeout_connect(Some(timeouts.connect()))
+            .timeout_per_write(Some(timeouts.idle()))
+            .timeout_per_read(Some(timeouts.idle()))
             .tls_config(tls)
             .build();
         Ok(UreqHttp {
             agent: ureq::Agent::new_with_config(config),
+            timeouts,
         })
     }
 
+    /// One exchange within `limit` (ureq's global timeout: connecting,
+    /// redirects and reading the answer's body included). Once `sent`
+    /// bytes of body are out, the registry may take [`Timeouts::answer`]
+    /// to start answering.
     fn run<S: ureq::AsSendBody>(
         &self,
         req: ureq::http::Request<S>,
         follow: bool,
+        sent: u64,
+        limit: Duration,
     ) -> Result<Response, HttpError> {
+        let answer = self.timeouts.answer(sent);
+        let config = self
+            .agent
+            .configure_request(req)
+            .timeout_global(Some(limit))
+            .timeout_per_read(Some(answer));
         let req = if follow {
-            self.agent
-                .configure_request(req)
-                .max_redirects(MAX_REDIRECTS)
-                .build()
+            config.max_redirects(MAX_REDIRECTS)
         } else {
-            req
-        };
-        let mut resp = self.agent.run(req).map_err(http_error)?;
+            config
+        }
+        .build();
+        let timeout_error = |e| self.http_error(e, answer, limit);
+        let mut resp = self.agent.run(req).map_err(timeout_error)?;
         let status = resp.status().as_u16();
         let headers = resp
             .headers()
@@ -316,17 +385,35 @@ impl UreqHttp {
             .with_config()
             .limit(MAX_RESPONSE_BODY)
             .read_to_vec()
-            .map_err(http_error)?;
+            .map_err(timeout_error)?;
         Ok(Response {
             status,
             headers,
             body,
         })
     }
+
+    /// `e` as an [`HttpError`]; a timeout says which limit it was, and how
+    /// long (`answer` and `limit` are this exchange's).
+    fn http_error(&self, e: ureq::Error, answer: Duration, limit: Duration) -> HttpError {
+        use ureq::Timeout as T;
+        let timeout = |limit, after| HttpError::Timeout { limit, after };
+        match e {
+            ureq::Error::Timeout(which) => match which {
+                T::Connect | T::Resolve => timeout(Limit::Connect, self.timeouts.connect()),
+                T::PerRead | T::RecvResponse | T::RecvBody => timeout(Limit::Silent, answer),
+                T::PerWrite | T::SendRequest | T::SendBody => {
+                    timeout(Limit::NotReading, self.timeouts.idle())
+                }
+                _ => timeout(Limit::Request, limit),
+            },
+            e => http_error(e),
+        }
+    }
 }
 
 impl Http for UreqHttp {
-    fn send(&self, req: &Request) -> Result<Response, HttpError> {
+    fn send(&self, req: &Request, limit: Duration) -> Result<Response, HttpError> {
         let mut builder = ureq::http::Request::builder()
             .method(req.method.as_str())
             .uri(&req.url);
@@ -340,15 +427,22 @@ impl Http for UreqHttp {
         match &req.body {
             // An empty slice, not (): POST and PUT then carry
             // `Content-Length: 0`, which some servers insist on.
-            Body::Empty if !follow => self.run(builder.body(&[][..]).map_err(bad)?, follow),
-            Body::Empty => self.run(builder.body(()).map_err(bad)?, follow),
-            Body::Bytes(b) => self.run(builder.body(b.as_slice()).map_err(bad)?, follow),
+            Body::Empty if !follow => {
+                self.run(builder.body(&[][..]).map_err(bad)?, follow, 0, limit)
+            }
+            Body::Empty => self.run(builder.body(()).map_err(bad)?, follow, 0, limit),
+            Body::Bytes(b) => self.run(
+                builder.body(b.as_slice()).map_err(bad)?,
+                follow,
+                req.body.len(),
+                limit,
+            ),
             Body::File { path, size } => {
                 let file = open_sized(path, *size)?;
                 // A plain, non-chunked PUT: the distribution spec's
                 // monolithic upload asks for Content-Length.
                 let builder = builder.header("Content-Length", size.to_string());
-                self.run(builder.body(file).map_err(bad)?, follow)
+                self.run(builder.body(file).map_err(bad)?, follow, *size, limit)
             }
         }
     }
@@ -393,7 +487,10 @@ fn http_error(e: ureq::Error) -> HttpError {
                 | K::HostUnreachable
                 | K::NetworkUnreachable
                 | K::AddrNotAvailable => HttpError::Connect { source },
-                K::TimedOut => HttpError::Timeout,
+                K::TimedOut => HttpError::Timeout {
+                    limit: Limit::System,
+                    after: Duration::ZERO,
+                },
                 _ if source.to_string().starts_with(RESOLVE_FAILED) => HttpError::HostNotFound {
                     message: source.to_string(),
                 },
@@ -406,7 +503,6 @@ fn http_error(e: ureq::Error) -> HttpError {
         ureq::Error::HostNotFound => HttpError::HostNotFound {
             message: "no address found".into(),
         },
-        ureq::Error::Timeout(_) => HttpError::Timeout,
         ureq::Error::Rustls(e) => HttpError::Tls {
             message: e.to_string(),
         },
@@ -417,13 +513,16 @@ fn http_error(e: ureq::Error) -> HttpError {
     }
 }
 
-/// Tries and waits: `delays.len() + 1` tries, waiting `delays[i]` after the
-/// i-th failure.
+/// Tries and waits: up to `delays.len() + 1` tries, waiting `delays[i]`
+/// after the i-th failure, while the request's budget lasts.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
     pub delays: Vec<Duration>,
     /// How to wait; tests record instead of sleeping.
     pub sleep: fn(Duration),
+    /// The clock the request budget ([`Timeouts::request`]) is kept by;
+    /// tests advance their own.
+    pub now: fn() -> Instant,
 }
 
 impl Default for RetryPolicy {
@@ -438,6 +537,7 @@ impl Default for RetryPolicy {
                 Duration::from_secs(2),
             ],
             sleep: std::thread::sleep,
+            now: Instant::now,
         }
     }
 }
@@ -611,17 +711,20 @@ pub struct Client<H> {
     /// Bearer tokens by scope (the space-joined scopes they were issued for).
     tokens: HashMap<String, String>,
     retry: RetryPolicy,
+    timeouts: Timeouts,
 }
 
 impl<H: Http> Client<H> {
     /// A client for `registry` (`HOST[:PORT]`, named in errors and used to
     /// look up credentials) whose API is at `base` (`https://host:port`).
+    /// `timeouts` bounds each request, its retries included.
     pub fn new(
         http: H,
         registry: &str,
         base: &str,
         credentials: CredentialSource,
         retry: RetryPolicy,
+        timeouts: Timeouts,
     ) -> Self {
         Client {
             http,
@@ -632,6 +735,7 @@ impl<H: Http> Client<H> {
             challenge: None,
             tokens: HashMap::new(),
             retry,
+            timeouts,
         }
     }
 
@@ -862,28 +966,36 @@ impl<H: Http> Client<H> {
     }
 
     /// One exchange, tried again after the policy's delays while it fails
-    /// in a way that may pass.
+    /// in a way that may pass, all within the request's budget
+    /// ([`Timeouts::request`]): each try gets what is left of it, and no
+    /// try starts that would have to wait past it.
     fn send_retrying(&self, req: &Request) -> Result<Response, RegistryError> {
+        let budget = self.timeouts.request(req.body.len());
+        let start = (self.retry.now)();
+        let spent = || (self.retry.now)().saturating_duration_since(start);
         let mut tries = 0;
         loop {
-            let result = self.http.send(req);
+            let result = self.http.send(req, budget.saturating_sub(spent()));
             let transient = match &result {
                 Ok(r) => is_transient_status(r.status),
                 Err(e) => e.is_transient(),
             };
-            let Some(&delay) = self.retry.delays.get(tries).filter(|_| transient) else {
-                return result.map_err(|e| self.registry_error(e));
+            let delay = self.retry.delays.get(tries).filter(|_| transient);
+            let wait = match (&result, delay) {
+                (Ok(r), Some(&d)) if r.status == 429 => retry_after(r).map_or(d, |a| a.max(d)),
+                (_, Some(&d)) => d,
+                (_, None) => return result.map_err(|e| self.registry_error(e, budget)),
             };
-            let wait = match &result {
-                Ok(r) if r.status == 429 => retry_after(r).map_or(delay, |d| d.max(delay)),
-                _ => delay,
-            };
+            if spent() + wait >= budget {
+                return result.map_err(|e| self.registry_error(e, budget));
+            }
             (self.retry.sleep)(wait);
             tries += 1;
         }
     }
 
-    fn registry_error(&self, e: HttpError) -> RegistryError {
+    /// `e` as the error of a request whose budget was `budget`.
+    fn registry_error(&self, e: HttpError, budget: Duration) -> RegistryError {
         let registry = self.registry.clone();
         match e {
             HttpError::Connect { source } => RegistryError::Unreachable { registry, source },
@@ -891,7 +1003,17 @@ impl<H: Http> Client<H> {
             HttpError::HostNotFound { message } => {
                 RegistryError::HostNotFound { registry, message }
             }
-            HttpError::Timeout => RegistryError::Timeout { registry },
+            HttpError::Timeout { limit, after } => RegistryError::Timeout {
+                registry,
+                // The last try was given what was left of the budget: the
+                // message names the budget.
+                what: limit.describe(if limit == Limit::Request {
+                    budget
+                } else {
+                    after
+                }),
+                timeout: self.timeouts.idle(),
+            },
             HttpError::Tls { message } => RegistryError::Tls { registry, message },
             HttpError::Body { path, source } => RegistryError::Io {
                 action: "read",
@@ -1025,23 +1147,35 @@ mod tests {
         assert!(s.contains("<redacted>") && s.contains("Accept"), "{s}");
     }
 
-    /// Scripted responses, and the requests that got them.
+    /// Scripted responses (and how long each takes to come), and the
+    /// requests that got them with their time limits.
     struct Script {
-        answers: RefCell<Vec<Result<Response, HttpError>>>,
+        answers: RefCell<Vec<(Result<Response, HttpError>, Duration)>>,
         seen: RefCell<Vec<Request>>,
+        limits: RefCell<Vec<Duration>>,
     }
 
     impl Http for &Script {
-        fn send(&self, req: &Request) -> Result<Response, HttpError> {
+        fn send(&self, req: &Request, limit: Duration) -> Result<Response, HttpError> {
             self.seen.borrow_mut().push(req.clone());
-            self.answers.borrow_mut().remove(0)
+            self.limits.borrow_mut().push(limit);
+            let (answer, takes) = self.answers.borrow_mut().remove(0);
+            // A try never outlasts its limit: the transport stops it there.
+            advance(takes.min(limit));
+            answer
         }
     }
 
+    /// Answers that come at once.
     fn script(answers: Vec<Result<Response, HttpError>>) -> Script {
+        timed(answers.into_iter().map(|a| (a, Duration::ZERO)).collect())
+    }
+
+    fn timed(answers: Vec<(Result<Response, HttpError>, Duration)>) -> Script {
         Script {
             answers: RefCell::new(answers),
             seen: RefCell::new(Vec::new()),
+            limits: RefCell::new(Vec::new()),
         }
     }
 
@@ -1068,10 +1202,23 @@ mod tests {
 
     thread_local! {
         static SLEPT: RefCell<Vec<Duration>> = const { RefCell::new(Vec::new()) };
+        /// The tests' clock: when this thread's first test began, and how
+        /// far sleeps and answers have moved it since.
+        static EPOCH: Instant = Instant::now();
+        static ELAPSED: std::cell::Cell<Duration> = const { std::cell::Cell::new(Duration::ZERO) };
     }
 
     fn record(d: Duration) {
         SLEPT.with(|s| s.borrow_mut().push(d));
+        advance(d);
+    }
+
+    fn advance(d: Duration) {
+        ELAPSED.with(|e| e.set(e.get() + d));
+    }
+
+    fn now() -> Instant {
+        EPOCH.with(|t| *t) + ELAPSED.with(|e| e.get())
     }
 
     fn slept() -> Vec<Duration> {
@@ -1081,12 +1228,17 @@ mod tests {
     fn policy() -> RetryPolicy {
         RetryPolicy {
             sleep: record,
+            now,
             ..RetryPolicy::default()
         }
     }
 
     fn client(s: &Script, creds: CredentialSource) -> Client<&Script> {
-        Client::new(s, "reg.example", "https://reg.example", creds, policy())
+        client_with(s, creds, Timeouts::default())
+    }
+
+    fn client_with(s: &Script, creds: CredentialSource, t: Timeouts) -> Client<&Script> {
+        Client::new(s, "reg.example", "https://reg.example", creds, policy(), t)
     }
 
     fn ms(v: &[u64]) -> Vec<Duration> {
@@ -1155,6 +1307,113 @@ mod tests {
             assert_eq!(s.seen.borrow().len(), 1);
         }
         assert!(slept().is_empty());
+    }
+
+    fn secs(s: &[f64]) -> Vec<Duration> {
+        s.iter().map(|&x| Duration::from_secs_f64(x)).collect()
+    }
+
+    fn timed_out() -> Result<Response, HttpError> {
+        Err(HttpError::Timeout {
+            limit: Limit::Silent,
+            after: Duration::from_secs(10),
+        })
+    }
+
+    #[test]
+    fn retries_stay_within_the_request_budget() {
+        let t = Timeouts::new(Duration::from_secs(10));
+        let req = Request::new(Method::Get, "https://reg.example/v2/");
+        slept();
+
+        // A registry that never answers uses the whole budget on the first
+        // try: there is no second.
+        let s = timed(vec![
+            (timed_out(), Duration::from_secs(10)),
+            (status(200), Duration::ZERO),
+        ]);
+        let mut c = client_with(&s, CredentialSource::None, t);
+        let err = c.send(&req, &[]).unwrap_err();
+        assert!(
+            matches!(&err, RegistryError::Timeout { registry, timeout, .. }
+                if registry == "reg.example" && *timeout == Duration::from_secs(10)),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "registry reg.example timed out: it sent nothing for 10 s \
+             (--timeout 10 s; raise it if the registry is only slow)"
+        );
+        assert_eq!(*s.limits.borrow(), secs(&[10.0]));
+        assert!(slept().is_empty());
+
+        // Quick failures are retried, each try getting what is left.
+        let second = Duration::from_secs(1);
+        let s = timed(vec![
+            (refused(), second),
+            (refused(), second),
+            (refused(), second),
+            (status(200), second),
+        ]);
+        let mut c = client_with(&s, CredentialSource::None, t);
+        assert_eq!(c.send(&req, &[]).unwrap().status, 200);
+        assert_eq!(*s.limits.borrow(), secs(&[10.0, 8.5, 6.5, 3.5]));
+        assert_eq!(slept(), ms(&[500, 1000, 2000]));
+
+        // Slow failures: the third try ends at the budget, and no fourth
+        // starts. 3 + 0.5 + 3 + 1 + 2.5 = 10 s in all.
+        let three = Duration::from_secs(3);
+        let s = timed(vec![
+            (refused(), three),
+            (status(503), three),
+            (timed_out(), three),
+            (status(200), Duration::ZERO),
+        ]);
+        let mut c = client_with(&s, CredentialSource::None, t);
+        assert!(matches!(
+            c.send(&req, &[]),
+            Err(RegistryError::Timeout { .. })
+        ));
+        assert_eq!(*s.limits.borrow(), secs(&[10.0, 6.5, 2.5]));
+        assert_eq!(slept(), ms(&[500, 1000]));
+
+        // A try stopped by the request's limit had only what was left of
+        // it; the message names the whole budget.
+        let s = timed(vec![
+            (refused(), three),
+            (
+                Err(HttpError::Timeout {
+                    limit: Limit::Request,
+                    after: Duration::from_millis(6500),
+                }),
+                Duration::from_millis(6500),
+            ),
+        ]);
+        let mut c = client_with(&s, CredentialSource::None, t);
+        let err = c.send(&req, &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("timed out: no complete answer within 10 s"),
+            "{err}"
+        );
+        slept();
+
+        // A wait the budget cannot cover is not started: the 429 is the
+        // answer.
+        let s = timed(vec![
+            (with_header(429, "retry-after", "9"), Duration::from_secs(2)),
+            (status(200), Duration::ZERO),
+        ]);
+        let mut c = client_with(&s, CredentialSource::None, t);
+        assert_eq!(c.send(&req, &[]).unwrap().status, 429);
+        assert!(slept().is_empty());
+
+        // An upload's budget grows with its size: 10 s + 1 s per 16 KiB.
+        let s = script(vec![status(201)]);
+        let mut c = client_with(&s, CredentialSource::None, t);
+        let upload = Request::new(Method::Put, "https://reg.example/v2/a/blobs/uploads/u")
+            .body(Body::Bytes(vec![0; 5 * 16 * 1024]));
+        c.send(&upload, &[]).unwrap();
+        assert_eq!(*s.limits.borrow(), secs(&[15.0]));
     }
 
     #[test]

@@ -752,7 +752,9 @@ fn new_tags_are_added_to_an_existing_layout() {
             .arg(from_binary(&one))
             .arg("-o")
             .arg(&layout)
-            .args(["-t", "apps:one", "-t", "apps:first"]),
+            .args(["-t", "apps:one", "-t", "apps:first"])
+            // A registry's port is not a tag: this one gets `latest`.
+            .args(["-t", "localhost:5000/apps"]),
     );
     let first = manifest_digest(&layout, "apps:one");
     assert_eq!(manifest_digest(&layout, "apps:first"), first);
@@ -764,7 +766,8 @@ fn new_tags_are_added_to_an_existing_layout() {
     let refs: BTreeSet<(String, String)> = index_refs(&layout).into_iter().collect();
     let want: BTreeSet<(String, String)> = [
         ("apps:one".to_owned(), first.clone()),
-        ("apps:first".to_owned(), first),
+        ("apps:first".to_owned(), first.clone()),
+        ("localhost:5000/apps:latest".to_owned(), first),
         ("apps:two".to_owned(), second),
     ]
     .into();
@@ -1035,6 +1038,35 @@ fn bad_input_is_refused_and_nothing_is_written() {
             vec![from_binary(&hello), "--tag=BAD TAG!".into()],
             2,
             vec!["BAD TAG!".into()],
+        ),
+        (
+            "a tag with a '/' after its ':'",
+            vec![from_binary(&hello), "--tag=repo:tag/with/slash".into()],
+            2,
+            vec![
+                "repo:tag/with/slash".into(),
+                "a tag goes after the last '/'".into(),
+            ],
+        ),
+        (
+            "a docker-archive tag with a '/' after its ':'",
+            vec![
+                from_binary(&hello),
+                "--format=docker-archive".into(),
+                "-t".into(),
+                "repo:tag/with/slash".into(),
+            ],
+            2,
+            vec!["repo:tag/with/slash".into()],
+        ),
+        (
+            "a tag with a digest",
+            vec![
+                from_binary(&hello),
+                format!("--tag=app@sha256:{}", "ab".repeat(32)),
+            ],
+            2,
+            vec!["a digest names content".into()],
         ),
         (
             "library not found",

@@ -12,6 +12,7 @@ mod inspect;
 mod ldd;
 mod oci_layout;
 mod registry;
+mod registry_faults;
 mod runtimes;
 mod zstd;
 // Shared helpers: not every one is used by the tests of the moment.

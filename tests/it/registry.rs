@@ -216,7 +216,7 @@ fn make_certs(dir: &Path) {
 
 /// An image built by the real CLI from a static program that prints
 /// [`GREETING`]: `DIR/app.oci`, tagged `app:latest`.
-fn build_image(dir: &Path) -> PathBuf {
+pub(crate) fn build_image(dir: &Path) -> PathBuf {
     build_image_with(dir, &[])
 }
 
@@ -240,16 +240,22 @@ fn build_image_with(dir: &Path, flags: &[&str]) -> PathBuf {
 /// `mkimage push ARGS` in `home`, with no saved logins from the machine:
 /// HOME and XDG_RUNTIME_DIR point into `home`, the auth variables are unset.
 fn push(home: &Path, args: &[&str]) -> Output {
+    run(&mut push_command(home, args))
+}
+
+/// The command [`push`] runs.
+pub(crate) fn push_command(home: &Path, args: &[&str]) -> Command {
     let run_dir = home.join("run");
     std::fs::create_dir_all(&run_dir).expect("create XDG_RUNTIME_DIR");
-    run(mkimage()
-        .current_dir(home)
+    let mut cmd = mkimage();
+    cmd.current_dir(home)
         .arg("push")
         .args(args)
         .env("HOME", home)
         .env("XDG_RUNTIME_DIR", &run_dir)
         .env_remove("REGISTRY_AUTH_FILE")
-        .env_remove("DOCKER_CONFIG"))
+        .env_remove("DOCKER_CONFIG");
+    cmd
 }
 
 /// The digest in `Pushed REF@sha256:… (…)`.

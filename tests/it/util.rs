@@ -117,6 +117,22 @@ pub fn run(cmd: &mut Command) -> Output {
     }
 }
 
+/// [`run`], but the command is killed, and the test fails, if it is still
+/// running after `timeout`: for commands whose bug would be a hang.
+#[track_caller]
+pub fn run_within(cmd: &mut Command, timeout: Duration) -> Output {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    match wait_timeout(child, timeout, || {}) {
+        Ok(out) => out,
+        Err(out) => panic!("{cmd:?} still running after {timeout:?}, killed: {out}"),
+    }
+}
+
 /// Runs a host command and panics, with its output, unless it exits 0.
 #[track_caller]
 pub fn check(cmd: &mut Command) -> Output {

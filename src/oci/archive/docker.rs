@@ -44,6 +44,7 @@ use crate::digest::{Digest, HashingReader, HashingWriter};
 use crate::layer::{Algorithm, decompress};
 use crate::oci::provenance::ANNOTATION;
 use crate::oci::{Layout, OciError, canonical_json, check_digest, from_oci_digest, io_err};
+use crate::reference::Tagged;
 
 /// The index of a docker-archive.
 pub const MANIFEST_JSON: &str = "manifest.json";
@@ -84,9 +85,16 @@ pub fn write_docker_archive(
     dest: &Path,
     mtime: u64,
 ) -> Result<(), ArchiveError> {
+    // What `docker load` reads, by docker's own grammar: `repo:tag/x` is
+    // refused here, not written as a repository named `repo:tag/x`.
     let tags = repo_tags
         .iter()
-        .map(|t| docker_tag(t))
+        .map(|t| {
+            Tagged::parse(t).map_err(|source| ArchiveError::BadRepoTag {
+                tag: t.clone(),
+                source,
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let root = layout.root();
     let manifest_digest = from_oci_digest(manifest.digest(), root)?;
@@ -135,7 +143,7 @@ pub fn write_docker_archive(
 
     let item = DockerManifestItem {
         config: format!("{}.json", config_digest.hex()),
-        repo_tags: Some(tags.iter().map(|(r, t)| format!("{r}:{t}")).collect()),
+        repo_tags: Some(tags.iter().map(Tagged::to_string).collect()),
         layers: diff_ids
             .iter()
             .map(|d| format!("{}/layer.tar", d.hex()))
@@ -146,8 +154,11 @@ pub fn write_docker_archive(
     };
     let mut repositories: BTreeMap<&str, BTreeMap<&str, String>> = BTreeMap::new();
     if let Some(top) = diff_ids.last() {
-        for (repo, tag) in &tags {
-            repositories.entry(repo).or_default().insert(tag, top.hex());
+        for t in &tags {
+            repositories
+                .entry(t.name())
+                .or_default()
+                .insert(t.tag(), top.hex());
         }
     }
 
@@ -251,66 +262,9 @@ fn diff_ids(config: &[u8], digest: &Digest) -> Result<Vec<Digest>, ArchiveError>
         .collect()
 }
 
-/// Splits `name[:tag]` into Docker's repository and tag (`latest` when
-/// there is none). The tag is what follows the last `:` after the last `/`,
-/// so a registry port (`host:5000/app`) stays in the name.
-fn docker_tag(reference: &str) -> Result<(&str, &str), ArchiveError> {
-    let bad = |reason| ArchiveError::BadRepoTag {
-        tag: reference.to_owned(),
-        reason,
-    };
-    if reference.contains('@') {
-        return Err(bad("a digest reference cannot be a tag"));
-    }
-    let last = reference.rfind('/').map_or(0, |i| i + 1);
-    let (repo, tag) = match reference[last..].rfind(':') {
-        Some(i) => (&reference[..last + i], &reference[last + i + 1..]),
-        None => (reference, "latest"),
-    };
-    // Docker's reference grammar (distribution/reference): lowercase
-    // repository paths, tags of [\w][\w.-]{0,127}.
-    if repo.is_empty() || repo.chars().any(|c| c.is_ascii_uppercase()) {
-        return Err(bad("the repository must be non-empty and lowercase"));
-    }
-    let tag_ok = tag.len() <= 128
-        && tag
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-        && tag
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if !tag_ok {
-        return Err(bad(
-            "a tag is up to 128 of [A-Za-z0-9_.-], not starting with . or -",
-        ));
-    }
-    Ok((repo, tag))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn docker_tags() {
-        assert_eq!(docker_tag("app").unwrap(), ("app", "latest"));
-        assert_eq!(docker_tag("app:1.2").unwrap(), ("app", "1.2"));
-        assert_eq!(
-            docker_tag("host:5000/team/app").unwrap(),
-            ("host:5000/team/app", "latest")
-        );
-        assert_eq!(
-            docker_tag("host:5000/team/app:v1").unwrap(),
-            ("host:5000/team/app", "v1")
-        );
-        for bad in ["App:1", "app@sha256:abc", ":x", "app:.x", "app:", "app:a+b"] {
-            assert!(
-                matches!(docker_tag(bad), Err(ArchiveError::BadRepoTag { .. })),
-                "{bad}"
-            );
-        }
-    }
 
     #[test]
     fn manifest_item_json() {

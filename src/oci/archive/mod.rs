@@ -54,8 +54,12 @@ pub enum ArchiveError {
         expected: Digest,
         found: Digest,
     },
-    #[error("{tag:?} cannot be a docker tag: {reason}")]
-    BadRepoTag { tag: String, reason: &'static str },
+    /// A tag that docker and podman would refuse to load.
+    #[error("{tag:?} cannot tag a docker-archive")]
+    BadRepoTag {
+        tag: String,
+        source: crate::reference::ReferenceError,
+    },
 }
 
 /// Fails, before any work, unless `path` can become an archive: its

@@ -247,6 +247,44 @@ fn docker_archive_has_uncompressed_layers_named_by_diff_id() {
 }
 
 #[test]
+fn docker_archive_tags_follow_the_reference_grammar() {
+    let f = fixture();
+    let out = f.dir.join("tags.tar");
+    let tags = ["host:5000/team/app".to_owned(), "app:v1".to_owned()];
+    write_docker_archive(&f.layout, &f.manifest, &tags, &out, 0).unwrap();
+    let got = entries(&out);
+    let content = |name: &str| {
+        let e = got.iter().find(|e| e.0 == name).unwrap();
+        String::from_utf8(e.3.clone()).unwrap()
+    };
+    // A registry port stays in the name; no tag means latest.
+    assert!(
+        content("manifest.json").contains(r#""RepoTags":["host:5000/team/app:latest","app:v1"]"#),
+        "{}",
+        content("manifest.json")
+    );
+    let l1 = f.diff_ids[1].hex();
+    assert_eq!(
+        content("repositories"),
+        format!(r#"{{"app":{{"v1":"{l1}"}},"host:5000/team/app":{{"latest":"{l1}"}}}}"#)
+    );
+
+    // `podman load` refuses `repo:tag/with/slash:latest`, which is what a
+    // split at the last ':' after the last '/' made of it.
+    fs::write(&out, b"previous").unwrap();
+    for bad in ["repo:tag/with/slash", "App:1", "app:", "app:a+b", "a___b:1"] {
+        let err =
+            write_docker_archive(&f.layout, &f.manifest, &[bad.to_owned()], &out, 0).unwrap_err();
+        assert!(
+            matches!(&err, ArchiveError::BadRepoTag { tag, .. } if tag == bad),
+            "{bad}: {err:?}"
+        );
+    }
+    assert_eq!(fs::read(&out).unwrap(), b"previous");
+    no_temp_files(&f.dir);
+}
+
+#[test]
 fn a_missing_directory_fails_before_any_work() {
     let f = fixture();
     let out = f.dir.join("no/such/dir/app.tar");

@@ -1,6 +1,7 @@
 //! Image references, `[HOST[:PORT]/]NAME[:TAG][@DIGEST]`, parsed as docker
 //! does (distribution/reference's grammar and its "normalized" rules): the
-//! registry to push to, the repository on it, and the tag or digest.
+//! names a build tags its image with (plan → layout, docker-archive), and
+//! the registry, repository and tag or digest a push goes to.
 
 use std::fmt;
 use std::str::FromStr;
@@ -12,10 +13,10 @@ pub const DEFAULT_REGISTRY: &str = "docker.io";
 
 /// `docker.io` is a name, not a host: Docker Hub serves the registry API
 /// from this host (docker's `DefaultV2Registry`).
-pub(super) const DOCKER_HUB_API_HOST: &str = "registry-1.docker.io";
+pub(crate) const DOCKER_HUB_API_HOST: &str = "registry-1.docker.io";
 
 /// Docker's legacy name for its registry, normalized to `docker.io`.
-pub(super) const LEGACY_DEFAULT_REGISTRY: &str = "index.docker.io";
+pub(crate) const LEGACY_DEFAULT_REGISTRY: &str = "index.docker.io";
 
 /// Single-component names on Docker Hub live here (`alpine` is
 /// `docker.io/library/alpine`).
@@ -27,6 +28,14 @@ const NAME_TOTAL_LENGTH_MAX: usize = 255;
 
 /// The tag grammar allows one word character plus 127 more.
 const TAG_MAX: usize = 128;
+
+/// The tag an image name with none gets, as in docker and podman.
+pub const DEFAULT_TAG: &str = "latest";
+
+/// RFC 1035 §2.3.4: a label is at most 63 octets, a name at most 255 on
+/// the wire, which is 253 characters written with dots.
+const LABEL_MAX: usize = 63;
+const HOST_MAX: usize = 253;
 
 /// A parsed, normalized reference: `alpine` becomes
 /// `docker.io/library/alpine`, and `index.docker.io` becomes `docker.io`.
@@ -51,11 +60,20 @@ pub enum ReferenceError {
          (lowercase letters and digits, joined by '.', '_', '__' or dashes)"
     )]
     Repository { input: String, component: String },
+    #[error("invalid reference {input:?}: {host:?} is not a valid registry host: {reason}")]
+    Host {
+        input: String,
+        host: String,
+        reason: String,
+    },
+    /// A registry named alone, as `--insecure-registry` takes it.
+    #[error("invalid registry {host:?}: {reason}")]
+    Registry { host: String, reason: String },
     #[error(
-        "invalid reference {input:?}: {host:?} is not a valid registry host \
-         (a domain name, an IPv4 address or a bracketed IPv6 address, with an optional :PORT)"
+        "invalid image name {input:?}: a digest names content, it cannot be given as a tag \
+         (use NAME[:TAG])"
     )]
-    Host { input: String, host: String },
+    DigestInName { input: String },
     #[error(
         "invalid reference {input:?}: tag {tag:?} must be 1 to 128 of A-Za-z0-9_.- \
          and not start with '.' or '-'"
@@ -119,9 +137,10 @@ impl Reference {
             None => (rest, None),
         };
 
-        check_host(registry).map_err(|()| ReferenceError::Host {
+        check_host(registry).map_err(|reason| ReferenceError::Host {
             input: input.into(),
             host: registry.into(),
+            reason,
         })?;
         if path.bytes().any(|b| b.is_ascii_uppercase()) {
             return Err(ReferenceError::Uppercase {
@@ -240,6 +259,62 @@ impl fmt::Display for Reference {
     }
 }
 
+/// An image name to tag a build with, `NAME[:TAG]`, as `docker tag` and a
+/// docker-archive's `RepoTags` take it: checked by the same grammar as a
+/// [`Reference`] (a `repo:tag/x` is refused, not read as a name with a
+/// `:` in it), kept as written (no `docker.io/library/` added), with
+/// [`DEFAULT_TAG`] when none is given. No digest: a build names the image
+/// before its digest exists.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct Tagged {
+    name: String,
+    tag: String,
+}
+
+impl Tagged {
+    pub fn parse(input: &str) -> Result<Self, ReferenceError> {
+        let reference = Reference::parse(input)?;
+        if reference.digest().is_some() {
+            return Err(ReferenceError::DigestInName {
+                input: input.into(),
+            });
+        }
+        // The parser took the tag from the end of the input.
+        let (name, tag) = match reference.tag() {
+            Some(t) => (&input[..input.len() - t.len() - 1], t),
+            None => (input, DEFAULT_TAG),
+        };
+        Ok(Tagged {
+            name: name.to_owned(),
+            tag: tag.to_owned(),
+        })
+    }
+
+    /// The repository as written, with its host if it has one.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn tag(&self) -> &str {
+        &self.tag
+    }
+}
+
+impl FromStr for Tagged {
+    type Err = ReferenceError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Tagged::parse(s)
+    }
+}
+
+/// `NAME:TAG`.
+impl fmt::Display for Tagged {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.name, self.tag)
+    }
+}
+
 /// Whether the first component of a name is a registry host rather than
 /// part of a Docker Hub repository path.
 fn is_registry_component(first: &str) -> bool {
@@ -248,33 +323,121 @@ fn is_registry_component(first: &str) -> bool {
         || first.bytes().any(|b| b.is_ascii_uppercase())
 }
 
-/// `host[:port]`: host is a domain name (components of alphanumerics and
-/// inner dashes joined by dots), an IPv4 address, or `[IPv6]`.
-fn check_host(s: &str) -> Result<(), ()> {
+/// Checks `HOST[:PORT]` as a registry named alone (`--insecure-registry`):
+/// the same rules as the host part of a reference.
+pub fn check_registry(host: &str) -> Result<(), ReferenceError> {
+    check_host(host).map_err(|reason| ReferenceError::Registry {
+        host: host.into(),
+        reason,
+    })
+}
+
+/// `host[:port]`, exactly: host is a domain name (labels of letters, digits
+/// and inner dashes joined by dots, as distribution/reference's grammar
+/// has it), a dotted-quad IPv4 address or a bracketed IPv6 address; port is
+/// 1 to 65535. Stricter than docker, which takes any digits as a port:
+/// `http::Uri` turns a port over 65535 into none at all, so
+/// `host:99999` would be reached (and sent credentials) on port 80.
+fn check_host(s: &str) -> Result<(), String> {
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let (v6, after) = rest.split_once(']').ok_or(())?;
-        v6.parse::<std::net::Ipv6Addr>().map_err(|_| ())?;
-        match after {
-            "" => return Ok(()),
-            _ => ("", after.strip_prefix(':').ok_or(())?),
-        }
+        let (v6, after) = rest
+            .split_once(']')
+            .ok_or("an IPv6 address needs its closing ']'")?;
+        v6.parse::<std::net::Ipv6Addr>()
+            .map_err(|_| format!("[{v6}] is not an IPv6 address"))?;
+        let port = match after {
+            "" => None,
+            _ => Some(
+                after
+                    .strip_prefix(':')
+                    .ok_or("only :PORT may follow an IPv6 address's ']'")?,
+            ),
+        };
+        (None, port)
+    } else if s.matches(':').count() > 1 {
+        return Err(
+            "it has more than one ':' (an IPv6 address goes in brackets, as in [::1]:5000)".into(),
+        );
     } else {
         match s.split_once(':') {
-            Some((h, p)) => (h, p),
-            None => (s, ""),
+            Some((h, p)) => (Some(h), Some(p)),
+            None => (Some(s), None),
         }
     };
-    let port_ok = port.is_empty() && !s.ends_with(':')
-        || (!port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()));
-    let host_ok = s.starts_with('[')
-        || host.split('.').all(|c| {
-            let b = c.as_bytes();
-            !b.is_empty()
-                && b.iter().all(|&x| x.is_ascii_alphanumeric() || x == b'-')
-                && b[0] != b'-'
-                && b[b.len() - 1] != b'-'
-        });
-    if port_ok && host_ok { Ok(()) } else { Err(()) }
+    if let Some(port) = port {
+        check_port(port)?;
+    }
+    match host {
+        Some(host) => check_domain(host),
+        None => Ok(()),
+    }
+}
+
+/// A TCP port as one spelling of 1 to 65535: no sign, no leading zero (the
+/// registry's name is also the key its saved logins are found by).
+fn check_port(p: &str) -> Result<(), String> {
+    if p.is_empty() {
+        return Err("the port after ':' is empty".into());
+    }
+    if !p.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "port {p:?} is not a number (a tag goes after the last '/': NAME[:TAG])"
+        ));
+    }
+    match p.parse::<u16>() {
+        Ok(0) | Err(_) => Err(format!("port {p} is out of range (1 to 65535)")),
+        Ok(_) if p.starts_with('0') => Err(format!("port {p} has a leading zero")),
+        Ok(_) => Ok(()),
+    }
+}
+
+/// A domain name or a dotted-quad IPv4 address. A name whose last label is
+/// a number (decimal, or `0x` hex) must be an exact dotted quad:
+/// getaddrinfo(3) would read `127.1` or `0x7f000001` as 127.0.0.1
+/// (inet_aton's forms), and no real domain's last label is a number
+/// (RFC 1123 §2.1).
+fn check_domain(host: &str) -> Result<(), String> {
+    if host.is_empty() {
+        return Err("the host name is empty".into());
+    }
+    if host.len() > HOST_MAX {
+        return Err(format!(
+            "the host name is {} characters, more than DNS allows ({HOST_MAX})",
+            host.len()
+        ));
+    }
+    for label in host.split('.') {
+        let b = label.as_bytes();
+        if b.is_empty() {
+            return Err("the host name has an empty label (a '.' at an end, or two)".into());
+        }
+        if b.len() > LABEL_MAX {
+            return Err(format!(
+                "the host name's label {label:?} is longer than {LABEL_MAX} characters"
+            ));
+        }
+        if !b.iter().all(|&x| x.is_ascii_alphanumeric() || x == b'-')
+            || b[0] == b'-'
+            || b[b.len() - 1] == b'-'
+        {
+            return Err(format!(
+                "the host name's label {label:?} may hold only letters, digits and inner '-'"
+            ));
+        }
+    }
+    let last = host.rsplit('.').next().unwrap_or(host);
+    let numeric = last.bytes().all(|b| b.is_ascii_digit())
+        || last
+            .strip_prefix("0x")
+            .or_else(|| last.strip_prefix("0X"))
+            .is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
+    if numeric && host.parse::<std::net::Ipv4Addr>().is_err() {
+        return Err(format!(
+            "{host:?} is not an IPv4 address: write four numbers from 0 to 255 \
+             with no leading zeros, as in 192.168.0.10"
+        ));
+    }
+    Ok(())
 }
 
 /// `[a-z0-9]+ ((\.|_|__|-+) [a-z0-9]+)*`
@@ -548,5 +711,147 @@ mod tests {
         }
         // A tag of exactly 128 characters is fine.
         assert!(Reference::parse(&format!("app:{}", "t".repeat(128))).is_ok());
+    }
+
+    #[test]
+    fn registry_hosts_parse_exactly() {
+        let good = [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1:1",
+            "127.0.0.1:65535",
+            "0.0.0.0:5000",
+            "[::1]",
+            "[::1]:5000",
+            "[::ffff:127.0.0.1]:443",
+            "Registry.Example.COM:443",
+            "a.b-c.d",
+            "xn--bcher-kva.example",
+            "1.example.com",
+            "10.0.0.1",
+        ];
+        for host in good {
+            let input = format!("{host}/app:v1");
+            let r = Reference::parse(&input).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(r.registry(), host, "{input}");
+            check_registry(host).unwrap_or_else(|e| panic!("{host}: {e}"));
+        }
+        let label = "a".repeat(64);
+        let long = vec!["a".repeat(60); 5].join(".");
+        // host, what the reason says
+        let bad: Vec<(String, &str)> = vec![
+            (
+                "127.0.0.1:99999".into(),
+                "port 99999 is out of range (1 to 65535)",
+            ),
+            ("127.0.0.1:65536".into(), "port 65536 is out of range"),
+            ("127.0.0.1:0".into(), "port 0 is out of range"),
+            ("127.0.0.1:18446744073709551617".into(), "out of range"),
+            ("localhost:05000".into(), "port 05000 has a leading zero"),
+            ("host:".into(), "the port after ':' is empty"),
+            ("host:abc".into(), "port \"abc\" is not a number"),
+            ("host:+80".into(), "is not a number"),
+            ("host:-1".into(), "is not a number"),
+            ("host:8 0".into(), "is not a number"),
+            ("a.b:5000:6000".into(), "more than one ':'"),
+            ("::1:5000".into(), "in brackets, as in [::1]:5000"),
+            ("[::1".into(), "closing ']'"),
+            ("[::1]x".into(), "only :PORT may follow"),
+            ("[::1]:".into(), "the port after ':' is empty"),
+            ("[::1]:99999".into(), "out of range"),
+            ("[::g]".into(), "[::g] is not an IPv6 address"),
+            ("[fe80::1%eth0]".into(), "not an IPv6 address"),
+            ("[127.0.0.1]".into(), "not an IPv6 address"),
+            (":5000".into(), "the host name is empty"),
+            ("127.1:5000".into(), "\"127.1\" is not an IPv4 address"),
+            ("0x7f000001:5000".into(), "not an IPv4 address"),
+            ("2130706433:5000".into(), "not an IPv4 address"),
+            ("1.2.3.4.5".into(), "not an IPv4 address"),
+            ("256.0.0.1".into(), "not an IPv4 address"),
+            ("01.2.3.4".into(), "not an IPv4 address"),
+            ("-bad.com".into(), "label \"-bad\" may hold only"),
+            ("bad-.com".into(), "may hold only"),
+            ("host_x.com".into(), "may hold only"),
+            ("h\u{e9}te.com".into(), "may hold only"),
+            ("host..com".into(), "an empty label"),
+            (".host.com".into(), "an empty label"),
+            ("host.com.".into(), "an empty label"),
+            (format!("{label}.com"), "longer than 63 characters"),
+            (format!("{long}.com"), "more than DNS allows (253)"),
+        ];
+        for (host, reason) in &bad {
+            let input = format!("{host}/app:1");
+            match Reference::parse(&input) {
+                Err(ReferenceError::Host {
+                    host: h, reason: r, ..
+                }) => {
+                    assert_eq!(&h, host, "{input}");
+                    assert!(r.contains(reason), "{input}: {r:?} lacks {reason:?}");
+                }
+                other => panic!("{input}: {other:?}"),
+            }
+            let err = check_registry(host).unwrap_err();
+            assert!(
+                matches!(&err, ReferenceError::Registry { host: h, .. } if h == host),
+                "{host}: {err:?}"
+            );
+            assert!(err.to_string().contains(reason), "{host}: {err}");
+        }
+        assert!(check_registry("").is_err());
+    }
+
+    #[test]
+    fn tagged_names_are_kept_as_written() {
+        let cases = [
+            ("app", "app", "latest"),
+            ("app:1.2", "app", "1.2"),
+            ("team/app", "team/app", "latest"),
+            ("host:5000/team/app", "host:5000/team/app", "latest"),
+            ("host:5000/team/app:v1", "host:5000/team/app", "v1"),
+            ("docker.io/library/app:v1", "docker.io/library/app", "v1"),
+            ("[::1]:5000/app:v1", "[::1]:5000/app", "v1"),
+            // As in docker: with no '/', the ':' starts a tag.
+            ("localhost:5000", "localhost", "5000"),
+        ];
+        for (input, name, tag) in cases {
+            let t = Tagged::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!((t.name(), t.tag()), (name, tag), "{input}");
+            assert_eq!(t.to_string(), format!("{name}:{tag}"));
+            assert_eq!(Tagged::parse(&t.to_string()), Ok(t.clone()), "{input}");
+        }
+        let bad: Vec<(String, Check)> = vec![
+            ("repo:tag/with/slash".into(), |e| {
+                matches!(e, ReferenceError::Host { host, reason, .. }
+                    if host == "repo:tag" && reason.contains("a tag goes after the last '/'"))
+            }),
+            ("App:1".into(), |e| {
+                matches!(e, ReferenceError::Uppercase { .. })
+            }),
+            (format!("app@sha256:{HEX}"), |e| {
+                matches!(e, ReferenceError::DigestInName { .. })
+            }),
+            (format!("app:v1@sha256:{HEX}"), |e| {
+                matches!(e, ReferenceError::DigestInName { .. })
+            }),
+            (":x".into(), |e| {
+                matches!(e, ReferenceError::Repository { .. })
+            }),
+            ("app:".into(), |e| matches!(e, ReferenceError::Tag { .. })),
+            ("app:a+b".into(), |e| {
+                matches!(e, ReferenceError::Tag { .. })
+            }),
+            ("app:.x".into(), |e| matches!(e, ReferenceError::Tag { .. })),
+            ("a___b".into(), |e| {
+                matches!(e, ReferenceError::Repository { .. })
+            }),
+            ("127.0.0.1:99999/x:1".into(), |e| {
+                matches!(e, ReferenceError::Host { .. })
+            }),
+        ];
+        for (input, check) in bad {
+            let err = Tagged::parse(&input).unwrap_err();
+            assert!(check(&err), "{input:?}: {err:?}");
+            assert!(err.to_string().contains(&format!("{input:?}")), "{err}");
+        }
     }
 }
