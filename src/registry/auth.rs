@@ -195,7 +195,7 @@ pub fn lookup(env: &AuthEnv, registry: &str) -> Result<Option<Found>, AuthError>
         registry
     };
     for path in &env.files {
-        let bytes = match std::fs::read(path) {
+        let bytes = match crate::bounded::read(path, crate::bounded::TEXT_LIMIT) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(source) => {

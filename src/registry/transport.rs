@@ -301,7 +301,7 @@ impl UreqHttp {
             .map(|c| Certificate::from_der(c.as_ref()).to_owned())
             .collect();
         for path in ca_certs {
-            let pem = std::fs::read(path).map_err(|source| RegistryError::CaCertRead {
+            let pem = crate::bounded::read(path, crate::bounded::PEM_LIMIT).map_err(|source| RegistryError::CaCertRead {
                 path: path.clone(),
                 source,
             })?;
