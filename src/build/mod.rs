@@ -22,7 +22,7 @@ use crate::resolve::{Options, Resolver};
 use crate::rootfs::{LayerKind, RootfsError, host};
 
 use artifacts::{add_artifacts, open_root_for_artifacts};
-use base_layer::add_base;
+use base_layer::{add_base, add_locale};
 use image::{image_spec, write, write_archive};
 
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +154,7 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
         little_endian: ident.little_endian,
     })?;
 
+    add_locale(&mut cx)?;
     let bundle = add_base(&mut cx, plan)?;
     open_root_for_artifacts(&mut cx)?;
     cx.layers.harmonize_dirs();

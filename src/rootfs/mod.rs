@@ -4,6 +4,7 @@
 pub mod base;
 pub mod certs;
 pub mod host;
+pub mod locale;
 pub mod tree;
 pub mod tzdata;
 
