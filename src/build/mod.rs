@@ -7,6 +7,7 @@
 
 mod artifacts;
 mod base_layer;
+mod checks;
 mod image;
 
 use std::path::PathBuf;
@@ -157,6 +158,7 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
     add_locale(&mut cx)?;
     let bundle = add_base(&mut cx, plan)?;
     open_root_for_artifacts(&mut cx)?;
+    checks::check_programs(&mut cx);
     cx.layers.harmonize_dirs();
     for tree in cx.layers.trees.values_mut() {
         host::link_hardlinks(tree)?;

@@ -5,6 +5,7 @@ pub mod base;
 pub mod certs;
 pub mod host;
 pub mod locale;
+mod lookup;
 pub mod tree;
 pub mod tzdata;
 
