@@ -107,6 +107,9 @@ pub struct Context {
     pub temps: Vec<tempfile::TempDir>,
     /// The architecture of the first program added: the image's.
     pub ident: Option<crate::elf::Ident>,
+    /// Files a profile wrote (its `[[file]]`s), which a later input at
+    /// the same path replaces: their layer and who wrote them.
+    pub generated: BTreeMap<ImagePath, (LayerKind, String)>,
 }
 
 impl Context {
@@ -120,6 +123,7 @@ impl Context {
             main_input: None,
             temps: Vec::new(),
             ident: None,
+            generated: BTreeMap::new(),
         }
     }
 
@@ -165,7 +169,10 @@ impl Context {
             });
     }
 
-    /// Adds an entry to a layer (once per image) and records why.
+    /// Adds an entry to a layer (once per image) and records why. An
+    /// entry at the path of a file a profile wrote replaces that file, as
+    /// `COPY nginx.conf /etc/nginx/` does in a Dockerfile, and the build
+    /// says so.
     pub fn add(
         &mut self,
         kind: LayerKind,
@@ -173,8 +180,37 @@ impl Context {
         entry: Entry,
         why: impl Into<String>,
     ) -> Result<(), ArtifactError> {
+        let why = why.into();
+        if let Some((layer, writer)) = self.generated.get(&path).cloned() {
+            let tree = self.layers.tree(layer);
+            let same = match tree.get(&path) {
+                Some(old) => host::same_entry(old, &entry)?,
+                None => false,
+            };
+            if !same {
+                tree.remove(&path);
+                self.generated.remove(&path);
+                self.notes
+                    .push(format!("{path}: {why} replaces the file {writer} writes"));
+                self.provenance.remove(&path.to_string());
+            }
+        }
         self.record(&path, why);
         self.layers.insert(kind, path, entry)?;
+        Ok(())
+    }
+
+    /// [`Context::add`] for a file a profile writes, which a later input
+    /// at the same path replaces.
+    pub fn add_generated(
+        &mut self,
+        kind: LayerKind,
+        path: ImagePath,
+        entry: Entry,
+        writer: &str,
+    ) -> Result<(), ArtifactError> {
+        self.add(kind, path.clone(), entry, writer)?;
+        self.generated.insert(path, (kind, writer.to_string()));
         Ok(())
     }
 
