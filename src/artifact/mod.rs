@@ -108,6 +108,9 @@ pub struct Context {
     pub temps: Vec<tempfile::TempDir>,
     /// The architecture of the first program added: the image's.
     pub ident: Option<crate::elf::Ident>,
+    /// Files a profile wrote (its `[[file]]`s), which a later input at
+    /// the same path replaces: their layer and who wrote them.
+    pub generated: BTreeMap<ImagePath, (LayerKind, String)>,
     /// Symlinks of users' trees that lead out of them, kept as links
     /// ([`dir::Links::Keep`]); checked once the image is complete.
     pub kept_links: Vec<KeptLink>,
@@ -136,6 +139,7 @@ impl Context {
             temps: Vec::new(),
             ident: None,
             kept_links: Vec::new(),
+            generated: BTreeMap::new(),
         }
     }
 
@@ -221,7 +225,10 @@ impl Context {
             });
     }
 
-    /// Adds an entry to a layer (once per image) and records why.
+    /// Adds an entry to a layer (once per image) and records why. An
+    /// entry at the path of a file a profile wrote replaces that file, as
+    /// `COPY nginx.conf /etc/nginx/` does in a Dockerfile, and the build
+    /// says so.
     pub fn add(
         &mut self,
         kind: LayerKind,
@@ -229,8 +236,37 @@ impl Context {
         entry: Entry,
         why: impl Into<String>,
     ) -> Result<(), ArtifactError> {
+        let why = why.into();
+        if let Some((layer, writer)) = self.generated.get(&path).cloned() {
+            let tree = self.layers.tree(layer);
+            let same = match tree.get(&path) {
+                Some(old) => host::same_entry(old, &entry)?,
+                None => false,
+            };
+            if !same {
+                tree.remove(&path);
+                self.generated.remove(&path);
+                self.notes
+                    .push(format!("{path}: {why} replaces the file {writer} writes"));
+                self.provenance.remove(&path.to_string());
+            }
+        }
         self.record(&path, why);
         self.layers.insert(kind, path, entry)?;
+        Ok(())
+    }
+
+    /// [`Context::add`] for a file a profile writes, which a later input
+    /// at the same path replaces.
+    pub fn add_generated(
+        &mut self,
+        kind: LayerKind,
+        path: ImagePath,
+        entry: Entry,
+        writer: &str,
+    ) -> Result<(), ArtifactError> {
+        self.add(kind, path.clone(), entry, writer)?;
+        self.generated.insert(path, (kind, writer.to_string()));
         Ok(())
     }
 

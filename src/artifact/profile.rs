@@ -1,12 +1,13 @@
 //! Applying a runtime profile's files: its programs (found in the root),
 //! trees and files. Its env, entrypoint and other config settings are
-//! merged into the image config by the build.
+//! merged into the image config by the build. A user's input at the path
+//! of one of its `[[file]]`s (a config file) replaces that file.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::profile::{Profile, Runtime};
-use crate::rootfs::{Entry, ImagePath, LayerKind};
+use crate::rootfs::{Entry, ImagePath, LayerKind, host};
 
 use super::binary::{add_program, add_root_program, find_in_root};
 use super::dir::{Exclude, Links, add_dir};
@@ -84,12 +85,7 @@ pub fn apply(
         match (&rule.src, &rule.content) {
             (_, Some(content)) => {
                 let bytes: Arc<[u8]> = content.trim_start().as_bytes().into();
-                cx.add(
-                    LayerKind::Runtime,
-                    dst,
-                    Entry::bytes(bytes, 0o644),
-                    origin.clone(),
-                )?;
+                cx.add_generated(LayerKind::Runtime, dst, Entry::bytes(bytes, 0o644), &origin)?;
             }
             (Some(src), None) => {
                 let found = cx
@@ -100,7 +96,8 @@ pub fn apply(
                 match found {
                     Some(f) => {
                         let host = cx.resolver.root().host(&f.real);
-                        cx.add_host(LayerKind::Runtime, &host, dst, origin.clone())?;
+                        let entry = host::host_entry(&host, &dst, Grant::Host, &mut cx.warnings)?;
+                        cx.add_generated(LayerKind::Runtime, dst, entry, &origin)?;
                     }
                     None if rule.optional => {}
                     None => {

@@ -1,5 +1,6 @@
 //! The base layer: users and groups, the CA bundle and time zones, each
-//! recorded with why it is there.
+//! recorded with why it is there; and glibc's C.UTF-8 locale beside the
+//! libraries.
 
 use std::path::Path;
 
@@ -7,7 +8,7 @@ use crate::artifact::Context;
 use crate::plan::BuildPlan;
 use crate::rootfs::certs::CaCerts;
 use crate::rootfs::tzdata::Tzdata;
-use crate::rootfs::{Entry, ImagePath, LayerKind, RootfsError, Tree, base, certs, tzdata};
+use crate::rootfs::{Entry, ImagePath, LayerKind, RootfsError, Tree, base, certs, locale, tzdata};
 
 use super::BuildError;
 
@@ -91,6 +92,32 @@ fn check_generated(cx: &Context, tree: &Tree) -> Result<(), BuildError> {
             }
             Err(e) => return Err(e.into()),
         }
+    }
+    Ok(())
+}
+
+/// The root's C.UTF-8 locale, in the libraries layer, when the image
+/// has glibc (a `libc.so.6`): the locale is glibc's data, and a static
+/// or Go program has no use for it.
+pub(super) fn add_locale(cx: &mut Context) -> Result<(), BuildError> {
+    let has_glibc = cx.layers.trees.get(&LayerKind::Libs).is_some_and(|t| {
+        t.iter()
+            .any(|(p, _)| p.file_name().is_some_and(|n| n == "libc.so.6"))
+    });
+    if !has_glibc {
+        return Ok(());
+    }
+    let mut tree = Tree::new();
+    if !locale::add_c_utf8(&mut tree, cx.resolver.root(), &mut cx.warnings)? {
+        return Ok(());
+    }
+    let why = format!(
+        "the C.UTF-8 locale of glibc ({} of the root)",
+        locale::C_UTF8
+    );
+    // Its parents are created as every layer's are.
+    for (path, entry) in tree.iter().filter(|(p, _)| !tree.is_implicit(p)) {
+        cx.add(LayerKind::Libs, path.clone(), entry.clone(), why.as_str())?;
     }
     Ok(())
 }

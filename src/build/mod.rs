@@ -7,6 +7,7 @@
 
 mod artifacts;
 mod base_layer;
+mod checks;
 mod image;
 
 use std::path::PathBuf;
@@ -22,7 +23,7 @@ use crate::resolve::{Options, Resolver};
 use crate::rootfs::{LayerKind, RootfsError, base, host};
 
 use artifacts::{add_artifacts, open_root_for_artifacts};
-use base_layer::add_base;
+use base_layer::{add_base, add_locale};
 use image::{image_spec, write, write_archive};
 
 #[derive(Debug, thiserror::Error)]
@@ -156,9 +157,11 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
         little_endian: ident.little_endian,
     })?;
 
+    add_locale(&mut cx)?;
     let bundle = add_base(&mut cx, plan)?;
     cx.check_kept_links()?;
     open_root_for_artifacts(&mut cx)?;
+    checks::check_programs(&mut cx);
     cx.layers.harmonize_dirs();
     for tree in cx.layers.trees.values_mut() {
         host::link_hardlinks(tree)?;

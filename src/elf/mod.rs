@@ -1,13 +1,18 @@
 //! ELF input: the loader's view of a file (header, PT_INTERP, dynamic
-//! section) and the root's loader configuration (ld.so.cache, ld.so.conf).
+//! section, the imported symbols) and the root's loader configuration
+//! (ld.so.cache, ld.so.conf).
 
+pub mod dynsym;
+pub mod imports;
 pub mod ldcache;
 pub mod ldconf;
 pub mod parse;
 pub mod read;
+pub mod strings;
 #[cfg(test)]
 pub(crate) mod synth;
 
+pub use imports::{read_imports, read_path_strings};
 pub use ldcache::LdCache;
 pub use parse::Ident;
 pub use read::{ElfError, ElfInfo, is_elf, read_elf};

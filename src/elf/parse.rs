@@ -190,6 +190,12 @@ pub struct DynamicRaw {
     pub strtab_vaddr: Option<u64>,
     pub strsz: u64,
     pub flags_1: u64,
+    /// DT_SYMTAB, DT_SYMENT and the hash tables that give the number of
+    /// dynamic symbols (the loader has no other count).
+    pub symtab_vaddr: Option<u64>,
+    pub syment: u64,
+    pub hash_vaddr: Option<u64>,
+    pub gnu_hash_vaddr: Option<u64>,
 }
 
 /// Parses the PT_DYNAMIC segment's bytes.
@@ -209,6 +215,10 @@ pub fn parse_dynamic(bytes: &[u8], ident: &Ident) -> Result<DynamicRaw, ParseErr
             dynamic::DT_STRTAB => out.strtab_vaddr = Some(d.d_val),
             dynamic::DT_STRSZ => out.strsz = d.d_val,
             dynamic::DT_FLAGS_1 => out.flags_1 = d.d_val,
+            dynamic::DT_SYMTAB => out.symtab_vaddr = Some(d.d_val),
+            dynamic::DT_SYMENT => out.syment = d.d_val,
+            dynamic::DT_HASH => out.hash_vaddr = Some(d.d_val),
+            dynamic::DT_GNU_HASH => out.gnu_hash_vaddr = Some(d.d_val),
             _ => {}
         }
     }

@@ -99,40 +99,12 @@ pub fn read_elf_from(file: &File, path: &Path) -> Result<ElfInfo, ElfError> {
         path: path.to_path_buf(),
         source,
     };
-    let io_err = |source| ElfError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-
-    let mut head = [0u8; parse::MAX_EHDR_SIZE];
-    let n = read_up_to(file, &mut head, 0).map_err(io_err)?;
-    let head = &head[..n];
-    let header = match parse::parse_header(head) {
-        Ok(h) => h,
-        Err(ParseError::NotElf) => return Err(not_elf(file, path, head)),
-        Err(e) => return Err(bad(e)),
-    };
-
-    let ph_bytes = read_exact_vec(file, header.phoff, header.program_headers_size() as u64)
-        .map_err(|_| {
-            bad(ParseError::Malformed(
-                "program headers past end of file".into(),
-            ))
-        })?;
-    let phdrs = parse::parse_program_headers(&ph_bytes, &header).map_err(bad)?;
-
-    let interp = match parse::interp_range(&phdrs) {
-        Some((off, size)) if size <= MAX_INTERP => {
-            let raw = read_exact_vec(file, off, size)
-                .map_err(|_| bad(ParseError::Malformed("PT_INTERP past end of file".into())))?;
-            Some(PathBuf::from(OsString::from_vec(
-                parse::c_str(&raw).to_vec(),
-            )))
-        }
-        Some(_) => return Err(bad(ParseError::Malformed("PT_INTERP too long".into()))),
-        None => None,
-    };
-
+    let Loaded {
+        header,
+        phdrs,
+        interp,
+        dynamic,
+    } = load(file, path)?;
     let mut info = ElfInfo {
         ident: header.ident,
         interp,
@@ -143,17 +115,9 @@ pub fn read_elf_from(file: &File, path: &Path) -> Result<ElfInfo, ElfError> {
         runpath: None,
         nodeflib: false,
     };
-    let Some((dyn_off, dyn_size)) = parse::dynamic_range(&phdrs) else {
+    let Some(raw) = dynamic else {
         return Ok(info);
     };
-    if dyn_size > MAX_DYNAMIC {
-        return Err(bad(ParseError::Malformed(format!(
-            "PT_DYNAMIC of {dyn_size} bytes"
-        ))));
-    }
-    let dyn_bytes = read_exact_vec(file, dyn_off, dyn_size)
-        .map_err(|_| bad(ParseError::Malformed("PT_DYNAMIC past end of file".into())))?;
-    let raw = parse::parse_dynamic(&dyn_bytes, &header.ident).map_err(bad)?;
     info.dynamic = true;
     info.nodeflib = parse::has_nodeflib(&raw);
 
@@ -192,6 +156,78 @@ pub fn read_elf_from(file: &File, path: &Path) -> Result<ElfInfo, ElfError> {
     Ok(info)
 }
 
+/// The parts of an ELF file every reader starts from: the header, the
+/// program headers, PT_INTERP and the PT_DYNAMIC entries.
+pub(super) struct Loaded {
+    pub(super) header: parse::HeaderInfo,
+    pub(super) phdrs: Vec<goblin::elf::ProgramHeader>,
+    pub(super) interp: Option<PathBuf>,
+    /// `None` when there is no PT_DYNAMIC.
+    pub(super) dynamic: Option<parse::DynamicRaw>,
+}
+
+pub(super) fn load(file: &File, path: &Path) -> Result<Loaded, ElfError> {
+    let bad = |source| ElfError::Malformed {
+        path: path.to_path_buf(),
+        source,
+    };
+    let io_err = |source| ElfError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut head = [0u8; parse::MAX_EHDR_SIZE];
+    let n = read_up_to(file, &mut head, 0).map_err(io_err)?;
+    let head = &head[..n];
+    let header = match parse::parse_header(head) {
+        Ok(h) => h,
+        Err(ParseError::NotElf) => return Err(not_elf(file, path, head)),
+        Err(e) => return Err(bad(e)),
+    };
+
+    let ph_bytes = read_exact_vec(file, header.phoff, header.program_headers_size() as u64)
+        .map_err(|_| {
+            bad(ParseError::Malformed(
+                "program headers past end of file".into(),
+            ))
+        })?;
+    let phdrs = parse::parse_program_headers(&ph_bytes, &header).map_err(bad)?;
+
+    let interp = match parse::interp_range(&phdrs) {
+        Some((off, size)) if size <= MAX_INTERP => {
+            let raw = read_exact_vec(file, off, size)
+                .map_err(|_| bad(ParseError::Malformed("PT_INTERP past end of file".into())))?;
+            Some(PathBuf::from(OsString::from_vec(
+                parse::c_str(&raw).to_vec(),
+            )))
+        }
+        Some(_) => return Err(bad(ParseError::Malformed("PT_INTERP too long".into()))),
+        None => None,
+    };
+
+    let Some((dyn_off, dyn_size)) = parse::dynamic_range(&phdrs) else {
+        return Ok(Loaded {
+            header,
+            phdrs,
+            interp,
+            dynamic: None,
+        });
+    };
+    if dyn_size > MAX_DYNAMIC {
+        return Err(bad(ParseError::Malformed(format!(
+            "PT_DYNAMIC of {dyn_size} bytes"
+        ))));
+    }
+    let dyn_bytes = read_exact_vec(file, dyn_off, dyn_size)
+        .map_err(|_| bad(ParseError::Malformed("PT_DYNAMIC past end of file".into())))?;
+    let raw = parse::parse_dynamic(&dyn_bytes, &header.ident).map_err(bad)?;
+    Ok(Loaded {
+        header,
+        phdrs,
+        interp,
+        dynamic: Some(raw),
+    })
+}
+
 /// Explains a non-ELF file, naming the input kind that fits scripts.
 fn not_elf(file: &File, path: &Path, head: &[u8]) -> ElfError {
     if head.starts_with(b"#!") {
@@ -217,7 +253,7 @@ fn not_elf(file: &File, path: &Path, head: &[u8]) -> ElfError {
     }
 }
 
-fn read_up_to(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+pub(super) fn read_up_to(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut done = 0;
     while done < buf.len() {
         match file.read_at(&mut buf[done..], offset + done as u64) {
@@ -230,13 +266,13 @@ fn read_up_to(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     Ok(done)
 }
 
-fn read_exact_vec(file: &File, offset: u64, len: u64) -> io::Result<Vec<u8>> {
+pub(super) fn read_exact_vec(file: &File, offset: u64, len: u64) -> io::Result<Vec<u8>> {
     let mut v = vec![0u8; len as usize];
     file.read_exact_at(&mut v, offset)?;
     Ok(v)
 }
 
-fn read_c_string(file: &File, offset: u64) -> io::Result<Vec<u8>> {
+pub(super) fn read_c_string(file: &File, offset: u64) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
     let mut chunk = [0u8; 256];
     loop {

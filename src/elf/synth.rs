@@ -3,8 +3,8 @@
 //! resolver can be tested on generated trees with no third-party binaries.
 
 use goblin::elf::dynamic::{
-    DF_1_NODEFLIB, DT_FLAGS_1, DT_NEEDED, DT_NULL, DT_RPATH, DT_RUNPATH, DT_SONAME, DT_STRSZ,
-    DT_STRTAB,
+    DF_1_NODEFLIB, DT_FLAGS_1, DT_GNU_HASH, DT_HASH, DT_NEEDED, DT_NULL, DT_RPATH, DT_RUNPATH,
+    DT_SONAME, DT_STRSZ, DT_STRTAB, DT_SYMENT, DT_SYMTAB,
 };
 use goblin::elf::header::{EM_386, EM_AARCH64, EM_X86_64, ET_DYN, ET_EXEC};
 use goblin::elf::program_header::{PT_DYNAMIC, PT_INTERP, PT_LOAD};
@@ -23,6 +23,11 @@ pub struct SynthElf {
     runpath: Option<String>,
     flags_1: u64,
     dynamic: bool,
+    /// Undefined dynamic symbols, then defined ones.
+    imports: Vec<String>,
+    exports: Vec<String>,
+    /// DT_GNU_HASH instead of DT_HASH.
+    gnu_hash: bool,
 }
 
 const VADDR_BASE: u64 = 0x10000;
@@ -42,6 +47,9 @@ impl SynthElf {
             runpath: None,
             flags_1: 0,
             dynamic: true,
+            imports: Vec::new(),
+            exports: Vec::new(),
+            gnu_hash: false,
         }
     }
 
@@ -98,6 +106,20 @@ impl SynthElf {
         self.flags_1 |= DF_1_NODEFLIB;
         self
     }
+    /// An undefined dynamic symbol (a function the program imports).
+    pub fn import(mut self, name: &str) -> Self {
+        self.imports.push(name.to_string());
+        self
+    }
+    /// A defined dynamic symbol.
+    pub fn export(mut self, name: &str) -> Self {
+        self.exports.push(name.to_string());
+        self
+    }
+    pub fn gnu_hash(mut self, on: bool) -> Self {
+        self.gnu_hash = on;
+        self
+    }
     pub fn big_endian(mut self) -> Self {
         self.little_endian = false;
         self
@@ -141,6 +163,8 @@ impl SynthElf {
         if self.flags_1 != 0 {
             dyns.push((DT_FLAGS_1, self.flags_1));
         }
+        let import_names: Vec<u64> = self.imports.iter().map(|n| add(n)).collect();
+        let export_names: Vec<u64> = self.exports.iter().map(|n| add(n)).collect();
 
         let interp_off = ehdr_size + phnum * phent;
         let interp_bytes: Vec<u8> = self
@@ -153,7 +177,16 @@ impl SynthElf {
             })
             .unwrap_or_default();
         let dynstr_off = interp_off + interp_bytes.len();
-        let dynamic_off = (dynstr_off + dynstr.len()).next_multiple_of(8);
+        let symtab_off = (dynstr_off + dynstr.len()).next_multiple_of(8);
+        let (symtab, hash) = self.symbols(&import_names, &export_names);
+        let hash_off = (symtab_off + symtab.len()).next_multiple_of(8);
+        let dynamic_off = (hash_off + hash.len()).next_multiple_of(8);
+        if !symtab.is_empty() {
+            dyns.push((DT_SYMTAB, VADDR_BASE + symtab_off as u64));
+            dyns.push((DT_SYMENT, if self.is_64 { 24 } else { 16 }));
+            let tag = if self.gnu_hash { DT_GNU_HASH } else { DT_HASH };
+            dyns.push((tag, VADDR_BASE + hash_off as u64));
+        }
         dyns.push((DT_STRTAB, VADDR_BASE + dynstr_off as u64));
         dyns.push((DT_STRSZ, dynstr.len() as u64));
         dyns.push((DT_NULL, 0));
@@ -206,6 +239,10 @@ impl SynthElf {
         }
         out.extend_from_slice(&interp_bytes);
         out.extend_from_slice(&dynstr);
+        out.resize(symtab_off, 0);
+        out.extend_from_slice(&symtab);
+        out.resize(hash_off, 0);
+        out.extend_from_slice(&hash);
         out.resize(dynamic_off, 0);
         if self.dynamic {
             for (tag, val) in dyns {
@@ -214,6 +251,64 @@ impl SynthElf {
             }
         }
         out
+    }
+
+    /// The dynamic symbol table (null symbol, imports, exports) and its
+    /// hash table; both empty without symbols.
+    fn symbols(&self, imports: &[u64], exports: &[u64]) -> (Vec<u8>, Vec<u8>) {
+        if imports.is_empty() && exports.is_empty() {
+            return (Vec::new(), Vec::new());
+        }
+        const STB_GLOBAL_FUNC: u64 = 1 << 4 | 2;
+        let mut symtab = Vec::new();
+        let mut sym = |name: u64, shndx: u64| {
+            if self.is_64 {
+                self.put(&mut symtab, name, 4);
+                self.put(&mut symtab, if name == 0 { 0 } else { STB_GLOBAL_FUNC }, 1);
+                self.put(&mut symtab, 0, 1);
+                self.put(&mut symtab, shndx, 2);
+                self.put(&mut symtab, 0, 8);
+                self.put(&mut symtab, 0, 8);
+            } else {
+                self.put(&mut symtab, name, 4);
+                self.put(&mut symtab, 0, 4);
+                self.put(&mut symtab, 0, 4);
+                self.put(&mut symtab, if name == 0 { 0 } else { STB_GLOBAL_FUNC }, 1);
+                self.put(&mut symtab, 0, 1);
+                self.put(&mut symtab, shndx, 2);
+            }
+        };
+        sym(0, 0);
+        for &n in imports {
+            sym(n, 0);
+        }
+        for &n in exports {
+            sym(n, 1);
+        }
+        let nsyms = (1 + imports.len() + exports.len()) as u64;
+        let mut hash = Vec::new();
+        if self.gnu_hash {
+            // One bucket, one all-ones bloom word; the exports are hashed
+            // from symoffset on, the last chain word has bit 0 set.
+            let symoffset = 1 + imports.len() as u64;
+            for v in [1, symoffset, 1, 6] {
+                self.put(&mut hash, v, 4);
+            }
+            self.put(&mut hash, u64::MAX, self.word());
+            self.put(&mut hash, if exports.is_empty() { 0 } else { symoffset }, 4);
+            for i in 0..exports.len() {
+                let last = i + 1 == exports.len();
+                self.put(&mut hash, if last { 0x1235 } else { 0x1234 }, 4);
+            }
+        } else {
+            // nbucket 1, nchain = every symbol, all chains empty.
+            self.put(&mut hash, 1, 4);
+            self.put(&mut hash, nsyms, 4);
+            for _ in 0..=nsyms {
+                self.put(&mut hash, 0, 4);
+            }
+        }
+        (symtab, hash)
     }
 
     fn phdr(&self, out: &mut Vec<u8>, p_type: u32, offset: u64, size: u64) {

@@ -301,9 +301,11 @@ impl UreqHttp {
             .map(|c| Certificate::from_der(c.as_ref()).to_owned())
             .collect();
         for path in ca_certs {
-            let pem = crate::bounded::read(path, crate::bounded::PEM_LIMIT).map_err(|source| RegistryError::CaCertRead {
-                path: path.clone(),
-                source,
+            let pem = crate::bounded::read(path, crate::bounded::PEM_LIMIT).map_err(|source| {
+                RegistryError::CaCertRead {
+                    path: path.clone(),
+                    source,
+                }
             })?;
             let before = roots.len();
             for item in ureq::tls::parse_pem(&pem) {

@@ -4,6 +4,8 @@
 pub mod base;
 pub mod certs;
 pub mod host;
+pub mod locale;
+mod lookup;
 pub mod tree;
 pub mod tzdata;
 

@@ -293,6 +293,13 @@ impl Tree {
         }
     }
 
+    /// Takes the entry at `path` out (a file a user's input replaces);
+    /// entries below it, if any, stay.
+    pub fn remove(&mut self, path: &ImagePath) -> Option<Entry> {
+        self.implicit.remove(path);
+        self.entries.remove(path)
+    }
+
     /// Whether `path` is a directory that exists only as a parent.
     pub fn is_implicit(&self, path: &ImagePath) -> bool {
         self.implicit.contains(path)

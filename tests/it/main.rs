@@ -4,6 +4,7 @@
 //! Tests that need root or external tools are `#[ignore = "needs ..."]`;
 //! `scripts/test` installs the tools and runs them too.
 
+mod apps;
 mod formats;
 mod harness;
 mod hostile;
