@@ -20,6 +20,7 @@ use crate::oci::{self, Layout, OciError};
 use crate::plan::{BuildPlan, OutputFormat};
 use crate::resolve::{Options, Resolver};
 use crate::rootfs::{LayerKind, RootfsError, host};
+use crate::sbom::{self, Inventory, SbomError};
 
 use artifacts::{add_artifacts, open_root_for_artifacts};
 use base_layer::add_base;
@@ -35,6 +36,8 @@ pub enum BuildError {
     Oci(#[from] OciError),
     #[error(transparent)]
     Archive(#[from] ArchiveError),
+    #[error(transparent)]
+    Sbom(#[from] SbomError),
     #[error("cannot create a temporary directory in {}: {source}", dir.display())]
     TempDir {
         dir: PathBuf,
@@ -156,6 +159,7 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
 
     let bundle = add_base(&mut cx, plan)?;
     open_root_for_artifacts(&mut cx)?;
+    let _inventory = add_package_records(&mut cx, plan)?;
     cx.layers.harmonize_dirs();
     for tree in cx.layers.trees.values_mut() {
         host::link_hardlinks(tree)?;
@@ -194,6 +198,27 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
         warnings: cx.warnings,
         notes: cx.notes,
     })
+}
+
+/// Surveys the plan against the root's dpkg database and adds the
+/// package records and os-release scanners read; says once when the root
+/// has no database.
+fn add_package_records(cx: &mut Context, plan: &BuildPlan) -> Result<Inventory, BuildError> {
+    let inventory = sbom::survey(
+        &cx.layers,
+        cx.resolver.root(),
+        plan.threads.get(),
+        &mut cx.warnings,
+    )?;
+    if let Some(why) = &inventory.no_database {
+        cx.notes.push(format!(
+            "no Debian package records in the image: {why}, so scanners see only the SBOM's files"
+        ));
+    }
+    for (path, why) in sbom::add_records(&mut cx.layers, &inventory)? {
+        cx.record(&path, why);
+    }
+    Ok(inventory)
 }
 
 /// Fails early when the output cannot be written: a layout directory

@@ -10,6 +10,7 @@ mod image;
 mod inspect;
 mod ldd;
 mod oci_layout;
+mod records;
 mod registry;
 mod runtimes;
 mod zstd;
