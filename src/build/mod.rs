@@ -9,7 +9,7 @@ mod artifacts;
 mod base_layer;
 mod image;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::artifact::{ArtifactError, Context};
 use crate::digest::Digest;
@@ -49,6 +49,12 @@ pub enum BuildError {
         layer: &'static str,
         #[source]
         source: LayerError,
+    },
+    #[error("cannot write the SBOM to {}: {source}", path.display())]
+    SbomFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
     },
     #[error("sysroot {path}: {source}")]
     Sysroot {
@@ -159,7 +165,7 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
 
     let bundle = add_base(&mut cx, plan)?;
     open_root_for_artifacts(&mut cx)?;
-    let _inventory = add_package_records(&mut cx, plan)?;
+    let inventory = add_package_records(&mut cx, plan)?;
     cx.layers.harmonize_dirs();
     for tree in cx.layers.trees.values_mut() {
         host::link_hardlinks(tree)?;
@@ -174,20 +180,23 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
             .push("the image has no entrypoint or cmd: give --entrypoint".into());
     }
 
-    let (manifest_digest, layers) = match plan.format {
+    let written = match plan.format {
         OutputFormat::Oci => {
             // From here on we write. If we created the directory and fail,
             // remove it; an existing layout keeps its old index.json.
             let existed = plan.output.exists();
-            let result = write(plan, &cx, &spec, &plan.output, progress);
+            let result = write(plan, &cx, &inventory, &spec, &plan.output, progress);
             if result.is_err() && !existed {
                 let _ = std::fs::remove_dir_all(&plan.output);
             }
-            let (_, digest, layers) = result?;
-            (digest, layers)
+            result?
         }
-        format => write_archive(plan, format, &cx, &spec, progress)?,
+        format => write_archive(plan, format, &cx, &inventory, &spec, progress)?,
     };
+    if let Some(path) = &plan.sbom {
+        write_sbom_file(path, &written.sbom)?;
+    }
+    let (manifest_digest, layers) = (written.digest, written.layers);
     Ok(Built {
         output: plan.output.clone(),
         format: plan.format,
@@ -219,6 +228,29 @@ fn add_package_records(cx: &mut Context, plan: &BuildPlan) -> Result<Inventory, 
         cx.record(&path, why);
     }
     Ok(inventory)
+}
+
+/// `--sbom FILE`: the SBOM the layout holds, also as a file (written
+/// beside it and renamed, so a reader never sees half of it).
+fn write_sbom_file(path: &Path, bytes: &[u8]) -> Result<(), BuildError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let err = |source| BuildError::SbomFile {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    std::io::Write::write_all(&mut tmp, bytes).map_err(err)?;
+    // A temp file is 0600; the SBOM is for others to read.
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
 }
 
 /// Fails early when the output cannot be written: a layout directory

@@ -1,4 +1,4 @@
-//! `mkimage inspect IMAGE [--why PATH] [--json]`: open the image, print
+//! `mkimage inspect IMAGE [--why PATH] [--sbom] [--json]`: open the image, print
 //! what the library found.
 
 use std::io::{self, Write};
@@ -15,6 +15,7 @@ const EXAMPLES: &str = "Examples:
   mkimage inspect curl.oci
   mkimage inspect curl.oci:curl:latest --why /usr/lib/x86_64-linux-gnu/libssl.so.3
   mkimage inspect curl.tar --json
+  mkimage inspect curl.oci --sbom > curl.spdx.json
 
 IMAGE is an OCI layout directory, an oci-archive or a docker-archive; add
 :TAG when it holds more than one image.
@@ -37,6 +38,9 @@ pub struct InspectArgs {
     /// Leave out the file list (and skip reading the layers)
     #[arg(long, conflicts_with = "why")]
     no_files: bool,
+    /// Print the SPDX SBOM attached to the image, byte for byte
+    #[arg(long, conflicts_with_all = ["why", "json", "no_files"])]
+    sbom: bool,
 }
 
 /// The `--json` document: the summary with the files beside it.
@@ -51,6 +55,10 @@ struct Report<'a> {
 pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let mut image = Image::open(&args.image)?;
     let mut out = io::stdout().lock();
+    if args.sbom {
+        out.write_all(&image.sbom()?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Some(path) = &args.why {
         let why = match image.why(path) {
             Err(e @ InspectError::NotInImage { .. }) => {
@@ -124,6 +132,10 @@ fn print_summary(out: &mut impl Write, s: &Summary) -> io::Result<()> {
     match &s.provenance {
         Some(p) => field(out, "Provenance", &format!("{p} (inspect --why PATH)"))?,
         None => field(out, "Provenance", "- (not built by mkimage)")?,
+    }
+    match &s.sbom {
+        Some(p) => field(out, "SBOM", &format!("{p} (inspect --sbom)"))?,
+        None => field(out, "SBOM", "-")?,
     }
 
     writeln!(out, "\nLayers:")?;

@@ -25,11 +25,14 @@ use crate::layer::{Algorithm, decompress};
 use crate::oci::OciError;
 use crate::oci::archive::{DockerManifestItem, MANIFEST_JSON};
 use crate::oci::provenance::{self, FileOrigin, Provenance};
+use crate::oci::referrers;
 
 /// Largest JSON document read (index, manifest, config, provenance): far
 /// above any real one, low enough that a hostile archive cannot exhaust
 /// memory.
 const JSON_LIMIT: u64 = 64 * 1024 * 1024;
+/// The SBOM's artifact type (IANA's SPDX JSON media type).
+const SBOM_TYPE: &str = "application/spdx+json";
 /// The layer annotation `build` writes: `base`, `libs`, `app`, …
 const LAYER_ANNOTATION: &str = "org.mkimage.layer";
 /// Media types of an image index (OCI) or manifest list (Docker): a
@@ -108,8 +111,8 @@ pub enum InspectError {
         source: io::Error,
     },
     #[error(
-        "{image} was not built by mkimage: it has no provenance \
-         (no org.mkimage.provenance annotation)"
+        "{image} was not built by mkimage: it has no provenance attached \
+         (no org.mkimage.referrers annotation in its index.json entry)"
     )]
     NotBuiltByMkimage { image: String },
     #[error(
@@ -117,6 +120,16 @@ pub enum InspectError {
          (was the image copied by a tool that moves only config and layers?)"
     )]
     ProvenanceMissing { image: String, digest: String },
+    #[error(
+        "{image} has no SBOM attached: it was built by another tool or an older \
+         mkimage, or copied by one that moves only config and layers"
+    )]
+    NoSbom { image: String },
+    #[error(
+        "{image} names an SBOM ({what}), but it is not there \
+         (was the image copied by a tool that moves only config and layers?)"
+    )]
+    SbomMissing { image: String, what: String },
     #[error("{path:?} is not an absolute path in the image")]
     BadPath { path: String },
     #[error("{path} is not in the image")]
@@ -162,6 +175,8 @@ pub struct Summary {
     pub layers: Vec<LayerSummary>,
     /// The provenance blob, if the image has one (built by mkimage).
     pub provenance: Option<String>,
+    /// The SPDX SBOM attached to the image, if any.
+    pub sbom: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -228,9 +243,9 @@ pub struct WhyStep {
     pub why: String,
 }
 
-/// Where the provenance is, if anywhere.
+/// Where an attached blob (the provenance, the SBOM) is, if anywhere.
 #[derive(Clone, Debug)]
-enum ProvenanceRef {
+enum Attached {
     None,
     Missing(String),
     At {
@@ -239,15 +254,15 @@ enum ProvenanceRef {
     },
 }
 
-impl ProvenanceRef {
+impl Attached {
     /// For the summary: the blob's digest, else its name in the archive.
     fn describe(&self) -> Option<String> {
         match self {
-            ProvenanceRef::None => None,
-            ProvenanceRef::At {
+            Attached::None => None,
+            Attached::At {
                 digest: Some(d), ..
             } => Some(d.to_string()),
-            ProvenanceRef::At { name, .. } | ProvenanceRef::Missing(name) => Some(name.clone()),
+            Attached::At { name, .. } | Attached::Missing(name) => Some(name.clone()),
         }
     }
 }
@@ -259,7 +274,8 @@ pub struct Image {
     summary: Summary,
     /// Where each layer is in the store, in `summary.layers`' order.
     layer_names: Vec<String>,
-    provenance: ProvenanceRef,
+    provenance: Attached,
+    sbom: Attached,
 }
 
 impl Image {
@@ -317,20 +333,33 @@ impl Image {
     pub fn provenance(&self) -> Result<Provenance, InspectError> {
         let image = self.summary.image.clone();
         let (name, digest) = match &self.provenance {
-            ProvenanceRef::None => return Err(InspectError::NotBuiltByMkimage { image }),
-            ProvenanceRef::Missing(digest) => {
+            Attached::None => return Err(InspectError::NotBuiltByMkimage { image }),
+            Attached::Missing(digest) => {
                 return Err(InspectError::ProvenanceMissing {
                     image,
                     digest: digest.clone(),
                 });
             }
-            ProvenanceRef::At { name, digest } => (name, digest),
+            Attached::At { name, digest } => (name, digest),
         };
         let bytes = self.store.read_json(name, digest.as_ref())?;
         Ok(Provenance::from_json(
             &bytes,
             Path::new(&self.store.describe(name)),
         )?)
+    }
+
+    /// The SPDX SBOM attached to the image, as stored.
+    pub fn sbom(&self) -> Result<Vec<u8>, InspectError> {
+        let image = self.summary.image.clone();
+        match &self.sbom {
+            Attached::None => Err(InspectError::NoSbom { image }),
+            Attached::Missing(what) => Err(InspectError::SbomMissing {
+                image,
+                what: what.clone(),
+            }),
+            Attached::At { name, digest } => self.store.read_json(name, digest.as_ref()),
+        }
     }
 
     /// Why `path` is in the image. Reads the layers only when the path is
@@ -761,14 +790,21 @@ fn open_oci(
         layer_names.push(blob_name(&digest));
     }
 
-    let provenance = match annotations.get(provenance::ANNOTATION) {
-        None => ProvenanceRef::None,
-        Some(d) => match d.parse::<Digest>() {
-            Ok(digest) if store.has(&blob_name(&digest)) => ProvenanceRef::At {
-                name: blob_name(&digest),
-                digest: Some(digest),
+    let mut attached = referrers(&store, chosen, &index_loc)?;
+    let sbom = attached.remove(SBOM_TYPE).unwrap_or(Attached::None);
+    // Images built before provenance became a referrer name it by a
+    // manifest annotation.
+    let provenance = match attached.remove(provenance::MEDIA_TYPE) {
+        Some(found) => found,
+        None => match annotations.get(provenance::ANNOTATION) {
+            None => Attached::None,
+            Some(d) => match d.parse::<Digest>() {
+                Ok(digest) if store.has(&blob_name(&digest)) => Attached::At {
+                    name: blob_name(&digest),
+                    digest: Some(digest),
+                },
+                _ => Attached::Missing(d.clone()),
             },
-            _ => ProvenanceRef::Missing(d.clone()),
         },
     };
     let summary = Summary {
@@ -783,13 +819,77 @@ fn open_oci(
         config,
         layers: summaries,
         provenance: provenance.describe(),
+        sbom: sbom.describe(),
     };
     Ok(Image {
         store,
         summary,
         layer_names,
         provenance,
+        sbom,
     })
+}
+
+/// The artifacts an `index.json` entry names as its referrers (see
+/// oci::referrers), by artifact type. A named index or manifest that is
+/// not in the store makes every artifact missing, not absent.
+fn referrers(
+    store: &Store,
+    entry: &Value,
+    index_loc: &str,
+) -> Result<BTreeMap<String, Attached>, InspectError> {
+    let mut out = BTreeMap::new();
+    let Some(named) = entry["annotations"][referrers::ANNOTATION].as_str() else {
+        return Ok(out);
+    };
+    let missing = |out: &mut BTreeMap<String, Attached>| {
+        for t in [SBOM_TYPE, provenance::MEDIA_TYPE] {
+            out.insert(t.to_owned(), Attached::Missing(named.to_owned()));
+        }
+    };
+    let Ok(digest) = named.parse::<Digest>() else {
+        return Err(InspectError::Json {
+            location: index_loc.to_owned(),
+            reason: format!("{} is not a digest: {named:?}", referrers::ANNOTATION),
+        });
+    };
+    let name = blob_name(&digest);
+    if !store.has(&name) {
+        missing(&mut out);
+        return Ok(out);
+    }
+    let loc = store.describe(&name);
+    let index: Value = parse(&store.read_json(&name, Some(&digest))?, &loc)?;
+    for d in index["manifests"].as_array().into_iter().flatten() {
+        let m_digest = descriptor_digest(d, &loc)?;
+        let m_name = blob_name(&m_digest);
+        if !store.has(&m_name) {
+            missing(&mut out);
+            continue;
+        }
+        let m_loc = store.describe(&m_name);
+        let manifest: Value = parse(&store.read_json(&m_name, Some(&m_digest))?, &m_loc)?;
+        let Some(kind) = manifest["artifactType"]
+            .as_str()
+            .or(d["artifactType"].as_str())
+        else {
+            continue;
+        };
+        let Some(layer) = manifest["layers"].get(0) else {
+            continue;
+        };
+        let blob = descriptor_digest(layer, &m_loc)?;
+        let found = if store.has(&blob_name(&blob)) {
+            Attached::At {
+                name: blob_name(&blob),
+                digest: Some(blob),
+            }
+        } else {
+            Attached::Missing(blob.to_string())
+        };
+        out.insert(kind.to_owned(), found);
+    }
+    Ok(out)
 }
 
 /// A docker-archive: `manifest.json` instead of index and manifest.
@@ -848,12 +948,20 @@ fn open_docker(store: Store, image: &str, tag: Option<&str>) -> Result<Image, In
         layer_names.push(name.clone());
     }
     let provenance = match &item.provenance {
-        None => ProvenanceRef::None,
-        Some(name) if store.has(name) => ProvenanceRef::At {
+        None => Attached::None,
+        Some(name) if store.has(name) => Attached::At {
             name: name.clone(),
             digest: named_digest(name),
         },
-        Some(name) => ProvenanceRef::Missing(name.clone()),
+        Some(name) => Attached::Missing(name.clone()),
+    };
+    let sbom = match &item.sbom {
+        None => Attached::None,
+        Some(name) if store.has(name) => Attached::At {
+            name: name.clone(),
+            digest: named_digest(name),
+        },
+        Some(name) => Attached::Missing(name.clone()),
     };
     let summary = Summary {
         image: image.to_owned(),
@@ -863,12 +971,14 @@ fn open_docker(store: Store, image: &str, tag: Option<&str>) -> Result<Image, In
         config,
         layers: summaries,
         provenance: provenance.describe(),
+        sbom: sbom.describe(),
     };
     Ok(Image {
         store,
         summary,
         layer_names,
         provenance,
+        sbom,
     })
 }
 

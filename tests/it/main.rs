@@ -13,6 +13,7 @@ mod oci_layout;
 mod records;
 mod registry;
 mod runtimes;
+mod sbom;
 mod zstd;
 // Shared helpers: not every one is used by the tests of the moment.
 #[allow(dead_code)]

@@ -42,7 +42,8 @@ impl Sysroot {
         std::fs::write(root.join("etc/debian_version"), "12.12\n").expect("fixture");
         std::fs::write(root.join("var/lib/dpkg/status"), status).expect("fixture");
         for (key, list) in lists {
-            std::fs::write(root.join(format!("var/lib/dpkg/info/{key}.list")), list).expect("fixture");
+            std::fs::write(root.join(format!("var/lib/dpkg/info/{key}.list")), list)
+                .expect("fixture");
         }
         Sysroot { _dir: dir, root }
     }
