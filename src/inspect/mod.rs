@@ -790,7 +790,7 @@ fn open_oci(
         layer_names.push(blob_name(&digest));
     }
 
-    let mut attached = referrers(&store, chosen, &index_loc)?;
+    let mut attached = referrers(&store, chosen, &entries, &manifest_digest, &index_loc)?;
     let sbom = attached.remove(SBOM_TYPE).unwrap_or(Attached::None);
     // Images built before provenance became a referrer name it by a
     // manifest annotation.
@@ -830,45 +830,82 @@ fn open_oci(
     })
 }
 
-/// The artifacts an `index.json` entry names as its referrers (see
-/// oci::referrers), by artifact type. A named index or manifest that is
-/// not in the store makes every artifact missing, not absent.
+/// The artifacts attached to the image `chosen` names, by artifact type:
+/// those its entry's `org.mkimage.referrers` annotation lists (mkimage's
+/// layouts, see oci::referrers), else other `index.json` entries (or the
+/// children of an index entry: the `sha256-<hex>` tag a registry without
+/// the referrers API lists them under) whose manifest's `subject` is the
+/// image, as `skopeo copy` and ORAS leave them in a layout. A listed
+/// index or manifest that is not in the store makes the artifacts
+/// missing, not absent.
 fn referrers(
     store: &Store,
-    entry: &Value,
+    chosen: &Value,
+    entries: &[&Value],
+    image: &Digest,
     index_loc: &str,
 ) -> Result<BTreeMap<String, Attached>, InspectError> {
     let mut out = BTreeMap::new();
-    let Some(named) = entry["annotations"][referrers::ANNOTATION].as_str() else {
-        return Ok(out);
-    };
-    let missing = |out: &mut BTreeMap<String, Attached>| {
+    let missing = |out: &mut BTreeMap<String, Attached>, what: &str| {
         for t in [SBOM_TYPE, provenance::MEDIA_TYPE] {
-            out.insert(t.to_owned(), Attached::Missing(named.to_owned()));
+            out.entry(t.to_owned())
+                .or_insert_with(|| Attached::Missing(what.to_owned()));
         }
     };
-    let Ok(digest) = named.parse::<Digest>() else {
-        return Err(InspectError::Json {
-            location: index_loc.to_owned(),
-            reason: format!("{} is not a digest: {named:?}", referrers::ANNOTATION),
-        });
-    };
-    let name = blob_name(&digest);
-    if !store.has(&name) {
-        missing(&mut out);
-        return Ok(out);
-    }
-    let loc = store.describe(&name);
-    let index: Value = parse(&store.read_json(&name, Some(&digest))?, &loc)?;
-    for d in index["manifests"].as_array().into_iter().flatten() {
+    let (candidates, loc, want_subject): (Vec<Value>, String, bool) =
+        match chosen["annotations"][referrers::ANNOTATION].as_str() {
+            Some(named) => {
+                let Ok(digest) = named.parse::<Digest>() else {
+                    return Err(InspectError::Json {
+                        location: index_loc.to_owned(),
+                        reason: format!("{} is not a digest: {named:?}", referrers::ANNOTATION),
+                    });
+                };
+                let name = blob_name(&digest);
+                if !store.has(&name) {
+                    missing(&mut out, named);
+                    return Ok(out);
+                }
+                let loc = store.describe(&name);
+                let index: Value = parse(&store.read_json(&name, Some(&digest))?, &loc)?;
+                let listed = index["manifests"].as_array().cloned().unwrap_or_default();
+                (listed, loc, false)
+            }
+            None => {
+                let mut listed = Vec::new();
+                for e in entries {
+                    if e["digest"] == chosen["digest"] {
+                        continue;
+                    }
+                    if !INDEX_TYPES.contains(&e["mediaType"].as_str().unwrap_or_default()) {
+                        listed.push((*e).clone());
+                        continue;
+                    }
+                    let d = descriptor_digest(e, index_loc)?;
+                    if !store.has(&blob_name(&d)) {
+                        continue;
+                    }
+                    let loc = store.describe(&blob_name(&d));
+                    let index: Value = parse(&store.read_json(&blob_name(&d), Some(&d))?, &loc)?;
+                    listed.extend(index["manifests"].as_array().cloned().unwrap_or_default());
+                }
+                (listed, index_loc.to_owned(), true)
+            }
+        };
+    for d in &candidates {
         let m_digest = descriptor_digest(d, &loc)?;
         let m_name = blob_name(&m_digest);
         if !store.has(&m_name) {
-            missing(&mut out);
+            if !want_subject {
+                missing(&mut out, &m_digest.to_string());
+            }
             continue;
         }
         let m_loc = store.describe(&m_name);
         let manifest: Value = parse(&store.read_json(&m_name, Some(&m_digest))?, &m_loc)?;
+        if want_subject && manifest["subject"]["digest"].as_str() != Some(&image.to_string()) {
+            continue;
+        }
         let Some(kind) = manifest["artifactType"]
             .as_str()
             .or(d["artifactType"].as_str())

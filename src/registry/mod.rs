@@ -5,11 +5,13 @@
 //! * [`auth`] finds credentials: `--creds`, podman's and docker's auth files,
 //!   credential helpers.
 //! * [`transport`] is the HTTP client: TLS, auth challenges, retries.
-//! * [`push`](mod@push) walks the image and uploads what the registry lacks.
+//! * [`push`](mod@push) walks the image and uploads what the registry lacks;
+//!   [`referrers`] then attaches its SBOM and provenance.
 
 pub mod auth;
 pub mod push;
 pub mod reference;
+pub mod referrers;
 pub mod transport;
 
 use std::io;
