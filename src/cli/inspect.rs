@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::inspect::{FileInfo, FileKind, Image, InspectError, Summary, Why};
+use crate::inspect::{FileInfo, FileKind, Image, InspectError, Packages, Summary, Why};
 
 use super::{EXIT_NOT_FOUND, human};
 
@@ -89,6 +89,9 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
         writeln!(out)?;
     } else {
         print_summary(&mut out, image.summary())?;
+        if let Some(p) = &image.summary().packages {
+            print_packages(&mut out, p)?;
+        }
         if let Some(files) = &files {
             print_files(&mut out, files)?;
         }
@@ -165,6 +168,35 @@ fn print_summary(out: &mut impl Write, s: &Summary) -> io::Result<()> {
     Ok(())
 }
 
+/// Bytes by Debian package, largest first, from the image's records.
+fn print_packages(out: &mut impl Write, p: &Packages) -> io::Result<()> {
+    if p.packages.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\nPackages ({}):", p.packages.len())?;
+    writeln!(out, "  {:>10}  {:>6}  PACKAGE", "SIZE", "FILES")?;
+    for u in &p.packages {
+        let version = u
+            .version
+            .as_deref()
+            .map(|v| format!(" {v}"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "  {:>10}  {:>6}  {}{version}",
+            human(u.size),
+            u.files,
+            u.name
+        )?;
+    }
+    writeln!(
+        out,
+        "  {:>10}  {:>6}  (no package: the app, generated files, records)",
+        human(p.other_size),
+        p.other_files
+    )
+}
+
 fn print_files(out: &mut impl Write, files: &[FileInfo]) -> io::Result<()> {
     writeln!(out, "\nFiles ({}):", files.len())?;
     for f in files {
@@ -179,9 +211,13 @@ fn print_files(out: &mut impl Write, files: &[FileInfo]) -> io::Result<()> {
             f.path
         )?;
         match (&f.kind, &f.target) {
-            (FileKind::Symlink, Some(t)) => writeln!(out, " -> {t}")?,
-            (FileKind::Hardlink, Some(t)) => writeln!(out, " link to {t}")?,
-            _ => writeln!(out)?,
+            (FileKind::Symlink, Some(t)) => write!(out, " -> {t}")?,
+            (FileKind::Hardlink, Some(t)) => write!(out, " link to {t}")?,
+            _ => {}
+        }
+        match &f.package {
+            Some(p) => writeln!(out, "  [{p}]")?,
+            None => writeln!(out)?,
         }
     }
     Ok(())

@@ -44,6 +44,10 @@ pub struct FileInfo {
     pub target: Option<String>,
     /// The layer it comes from (1 = bottom).
     pub layer: usize,
+    /// The Debian package it comes from, as the image's own package
+    /// records (`/var/lib/dpkg/status.d/*.md5sums`) say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
 }
 
 /// What one layer entry does to the tree.
@@ -128,6 +132,15 @@ impl FileTree {
             .range(prefix.clone()..)
             .next()
             .is_some_and(|(p, _)| p.starts_with(&prefix))
+    }
+
+    /// Sets each listed path's package.
+    pub fn set_packages(&mut self, owners: &BTreeMap<String, String>) {
+        for (path, package) in owners {
+            if let Some(f) = self.files.get_mut(path) {
+                f.package = Some(package.clone());
+            }
+        }
     }
 
     pub fn get(&self, path: &str) -> Option<&FileInfo> {
@@ -219,6 +232,7 @@ mod tests {
             gid: 0,
             target: None,
             layer,
+            package: None,
         }
     }
 

@@ -8,6 +8,7 @@
 //! `inspect` is also a verification of the image. Nothing is written.
 
 mod files;
+mod packages;
 mod source;
 
 use std::collections::BTreeMap;
@@ -19,6 +20,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use self::files::{Change, FileInfo, FileKind, FileTree};
+use self::packages::Records;
+pub use self::packages::{PackageUsage, Packages};
 use self::source::{GZIP_MAGIC, Store, ZSTD_MAGIC};
 use crate::digest::{Digest, HashingReader};
 use crate::layer::{Algorithm, decompress};
@@ -177,6 +180,9 @@ pub struct Summary {
     pub provenance: Option<String>,
     /// The SPDX SBOM attached to the image, if any.
     pub sbom: Option<String>,
+    /// The files by Debian package, once the layers have been read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packages: Option<Packages>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -320,12 +326,16 @@ impl Image {
     /// uncompressed size in the summary.
     pub fn files(&mut self) -> Result<FileTree, InspectError> {
         let mut tree = FileTree::default();
+        let mut records = Records::new();
         for i in 0..self.layer_names.len() {
-            let (files, size) = self.read_layer(i, &mut tree)?;
+            let (files, size) = self.read_layer(i, &mut tree, &mut records)?;
             let summary = &mut self.summary.layers[i];
             summary.files = Some(files);
             summary.uncompressed_size = Some(size);
         }
+        let (owners, by_package) = packages::usage(&tree, &records);
+        tree.set_packages(&owners);
+        self.summary.packages = Some(by_package);
         Ok(tree)
     }
 
@@ -397,7 +407,12 @@ impl Image {
 
     /// Streams layer `i` into `tree`: blob digest and diff_id verified.
     /// Returns (non-directory entries, uncompressed size).
-    fn read_layer(&self, i: usize, tree: &mut FileTree) -> Result<(usize, u64), InspectError> {
+    fn read_layer(
+        &self,
+        i: usize,
+        tree: &mut FileTree,
+        records: &mut Records,
+    ) -> Result<(usize, u64), InspectError> {
         let name = &self.layer_names[i];
         let summary = &self.summary.layers[i];
         let location = self.store.describe(name);
@@ -439,7 +454,7 @@ impl Image {
             };
             let stream = decompress(algorithm, buffered).map_err(layer_err)?;
             let mut tar_stream = HashingReader::new(stream);
-            let files = list_tar(&mut tar_stream, index, tree).map_err(layer_err)?;
+            let files = list_tar(&mut tar_stream, index, tree, records).map_err(layer_err)?;
             // The end-of-archive blocks and any padding count for diff_id.
             io::copy(&mut tar_stream, &mut io::sink()).map_err(layer_err)?;
             let (diff_id, size) = tar_stream.finish();
@@ -458,9 +473,15 @@ impl Image {
     }
 }
 
-/// Lists one layer's tar into `tree`; returns the count of entries other
-/// than directories and whiteouts.
-fn list_tar(stream: impl Read, layer: usize, tree: &mut FileTree) -> io::Result<usize> {
+/// Lists one layer's tar into `tree`, keeping the package records it
+/// holds in `records`; returns the count of entries other than
+/// directories and whiteouts.
+fn list_tar(
+    stream: impl Read,
+    layer: usize,
+    tree: &mut FileTree,
+    records: &mut Records,
+) -> io::Result<usize> {
     let mut archive = tar::Archive::new(stream);
     let mut count = 0;
     for entry in archive.entries()? {
@@ -513,7 +534,18 @@ fn list_tar(stream: impl Read, layer: usize, tree: &mut FileTree) -> io::Result<
             gid,
             target,
             layer,
+            package: None,
         };
+        if kind == FileKind::File
+            && packages::is_record(&info.path)
+            && info.size <= packages::RECORD_LIMIT
+        {
+            let mut bytes = Vec::new();
+            (&mut entry)
+                .take(packages::RECORD_LIMIT)
+                .read_to_end(&mut bytes)?;
+            records.insert(info.path.clone(), (layer, bytes));
+        }
         let change = Change::from_entry(info);
         if matches!(&change, Change::Put(f) if f.kind != FileKind::Dir) {
             count += 1;
@@ -820,6 +852,7 @@ fn open_oci(
         layers: summaries,
         provenance: provenance.describe(),
         sbom: sbom.describe(),
+        packages: None,
     };
     Ok(Image {
         store,
@@ -1009,6 +1042,7 @@ fn open_docker(store: Store, image: &str, tag: Option<&str>) -> Result<Image, In
         layers: summaries,
         provenance: provenance.describe(),
         sbom: sbom.describe(),
+        packages: None,
     };
     Ok(Image {
         store,

@@ -168,6 +168,27 @@ fn records_come_from_the_sysroots_database_with_merged_usr() {
     let named = util::named_layers(&out, "t:1");
     assert!(named["app"].contains_key("var/lib/dpkg/status.d/libfoo1"));
     assert!(named["base"].contains_key("usr/lib/os-release"));
+
+    // inspect reads them back: each file's package, bytes by package.
+    let json = util::check(util::mkimage().args(["inspect", "--json"]).arg(&out));
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).expect("inspect JSON");
+    let lib = report["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .find(|f| f["path"] == "/usr/lib/x86_64-linux-gnu/libfoo.so.1")
+        .expect("libfoo in the listing");
+    assert_eq!(lib["package"], "libfoo1");
+    assert_eq!(
+        report["packages"]["packages"],
+        serde_json::json!([{"name": "libfoo1", "version": "1.0-1", "files": 1, "size": 9}])
+    );
+    let text = util::check(util::mkimage().arg("inspect").arg(&out)).stdout;
+    assert!(text.contains("libfoo1 1.0-1"), "{text}");
+    assert!(
+        text.contains("/usr/lib/x86_64-linux-gnu/libfoo.so.1  [libfoo1]"),
+        "{text}"
+    );
 }
 
 #[test]
