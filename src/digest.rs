@@ -106,7 +106,7 @@ impl FromStr for Digest {
 
 /// Lowercase hex. sha2 0.11's output type no longer implements `LowerHex`,
 /// and this is all we need of a hex crate.
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {

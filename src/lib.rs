@@ -20,6 +20,9 @@
 //! * [`resolve`] applies glibc's search rules (ld.so(8), dl-load.c) to find
 //!   the closure of an executable, relative to a root directory.
 //! * [`rootfs`] holds the file plan: image paths and their entries.
+//! * [`sbom`] finds the Debian package of every file copied from the
+//!   root (in the root's dpkg database) and the language packages, adds
+//!   the package records scanners read, and makes the SPDX SBOM.
 //! * [`layer`] writes a tree as a deterministic tar, gzip- or
 //!   zstd-compressed on several threads;
 //!   [`digest`] names every blob.
@@ -48,3 +51,4 @@ pub mod reference;
 pub mod registry;
 pub mod resolve;
 pub mod rootfs;
+pub mod sbom;

@@ -106,6 +106,9 @@ pub struct BuildPlan {
     pub threads: NonZeroUsize,
     /// How layers are compressed.
     pub compression: Compression,
+    /// `--sbom FILE`: also write the SBOM there (the layout always holds
+    /// it, as a referrer of the image).
+    pub sbom: Option<PathBuf>,
 }
 
 /// The image config as the user asked for it.

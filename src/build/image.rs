@@ -1,5 +1,5 @@
 //! From layer trees to an image: the config, the layer blobs, the
-//! provenance record, the manifest and tags, and archives.
+//! manifest, its referrers (SBOM and provenance), the tags, and archives.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -9,9 +9,12 @@ use crate::digest::Digest;
 use crate::layer::{LayerOptions, write_layer};
 use crate::oci::archive;
 use crate::oci::provenance::{self, FileOrigin, Provenance};
-use crate::oci::{self, Descriptor, ImageSpec, LayerInfo, Layout, MediaType};
+use crate::oci::referrers::{self, Artifact};
+use crate::oci::{self, Descriptor, ImageSpec, LayerInfo, Layout};
 use crate::plan::{BuildPlan, OutputFormat};
 use crate::rootfs::{ImagePath, base, certs};
+use crate::sbom::Inventory;
+use crate::sbom::spdx::{self, ImageInfo};
 
 use super::artifacts::Defaults;
 use super::{BuildError, BuiltLayer, Event};
@@ -23,9 +26,10 @@ pub(super) fn write_archive(
     plan: &BuildPlan,
     format: OutputFormat,
     cx: &Context,
+    inventory: &Inventory,
     spec: &ImageSpec,
     progress: &dyn Fn(Event),
-) -> Result<(Digest, Vec<BuiltLayer>), BuildError> {
+) -> Result<Written, BuildError> {
     let dir = archive::parent_dir(&plan.output);
     let tmp = tempfile::Builder::new()
         .prefix(oci::layout::TEMP_PREFIX)
@@ -34,16 +38,20 @@ pub(super) fn write_archive(
             dir: dir.to_path_buf(),
             source,
         })?;
-    let (manifest, digest, layers) = write(plan, cx, spec, tmp.path(), progress)?;
+    let written = write(plan, cx, inventory, spec, tmp.path(), progress)?;
     progress(Event::Archive { format });
     let layout = Layout::open(tmp.path())?;
     match format {
         OutputFormat::OciArchive => archive::write_oci_archive(&layout, &plan.output, plan.epoch)?,
-        _ => {
-            archive::write_docker_archive(&layout, &manifest, &plan.tags, &plan.output, plan.epoch)?
-        }
+        _ => archive::write_docker_archive(
+            &layout,
+            &written.entry,
+            &plan.tags,
+            &plan.output,
+            plan.epoch,
+        )?,
     }
-    Ok((digest, layers))
+    Ok(written)
 }
 
 /// Every recorded path that is in a layer, with the layer holding it (the
@@ -120,10 +128,11 @@ pub(super) fn image_spec(
 pub(super) fn write(
     plan: &BuildPlan,
     cx: &Context,
+    inventory: &Inventory,
     spec: &ImageSpec,
     dir: &Path,
     progress: &dyn Fn(Event),
-) -> Result<(Descriptor, Digest, Vec<BuiltLayer>), BuildError> {
+) -> Result<Written, BuildError> {
     let layout = Layout::open_or_create(dir)?;
     let opts = LayerOptions {
         mtime: plan.epoch,
@@ -163,13 +172,60 @@ pub(super) fn write(
             files: tree.len(),
         });
     }
-    let blob = layout.put_blob(
-        MediaType::Other(provenance::MEDIA_TYPE.to_owned()),
-        &provenance(cx).to_json()?,
-    )?;
-    let mut annotations = plan.config.annotations.clone();
-    annotations.insert(provenance::ANNOTATION.to_owned(), blob.digest().to_string());
-    let manifest = oci::write_image(&layout, spec, &infos, &annotations, &plan.tags)?;
+    let manifest =
+        oci::write_untagged(&layout, spec, &infos, &plan.config.annotations, &plan.tags)?;
     let digest = oci::from_oci_digest(manifest.digest(), layout.root())?;
-    Ok((manifest, digest, built))
+    // The SBOM and the provenance refer to the manifest; its index.json
+    // entry names them (see oci::referrers), then the tags point at it.
+    let sbom = spdx::document(inventory, &image_info(plan, spec, digest))?;
+    let entry = referrers::tag_with_referrers(
+        &layout,
+        &manifest,
+        &[
+            Artifact {
+                artifact_type: spdx::MEDIA_TYPE.to_owned(),
+                bytes: sbom.clone(),
+            },
+            Artifact {
+                artifact_type: provenance::MEDIA_TYPE.to_owned(),
+                bytes: provenance(cx).to_json()?,
+            },
+        ],
+        &plan.tags,
+    )?;
+    Ok(Written {
+        entry,
+        digest,
+        layers: built,
+        sbom,
+    })
+}
+
+/// What the SBOM says of the image itself.
+fn image_info(plan: &BuildPlan, spec: &ImageSpec, manifest: Digest) -> ImageInfo {
+    let name = plan
+        .tags
+        .first()
+        .map(|t| t.rsplit_once(':').map_or(t.as_str(), |(name, _)| name))
+        .unwrap_or("image")
+        .to_owned();
+    let label = |k: &str| plan.config.labels.get(k).cloned();
+    ImageInfo {
+        name,
+        manifest,
+        architecture: spec.architecture.clone(),
+        epoch: plan.epoch,
+        supplier: label("org.opencontainers.image.vendor")
+            .or_else(|| label("org.opencontainers.image.authors")),
+    }
+}
+
+/// What [`write`] stored.
+pub(super) struct Written {
+    /// The manifest's `index.json` entry (naming its referrers).
+    pub(super) entry: Descriptor,
+    pub(super) digest: Digest,
+    pub(super) layers: Vec<BuiltLayer>,
+    /// The SPDX document, as stored.
+    pub(super) sbom: Vec<u8>,
 }

@@ -10,7 +10,7 @@ mod base_layer;
 mod checks;
 mod image;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::artifact::{ArtifactError, Context};
 use crate::digest::Digest;
@@ -21,6 +21,7 @@ use crate::oci::{self, Layout, OciError};
 use crate::plan::{BuildPlan, OutputFormat};
 use crate::resolve::{Options, Resolver};
 use crate::rootfs::{LayerKind, RootfsError, base, host};
+use crate::sbom::{self, Inventory, SbomError};
 
 use artifacts::{add_artifacts, open_root_for_artifacts};
 use base_layer::{add_base, add_locale};
@@ -36,6 +37,8 @@ pub enum BuildError {
     Oci(#[from] OciError),
     #[error(transparent)]
     Archive(#[from] ArchiveError),
+    #[error(transparent)]
+    Sbom(#[from] SbomError),
     #[error("cannot create a temporary directory in {}: {source}", dir.display())]
     TempDir {
         dir: PathBuf,
@@ -47,6 +50,12 @@ pub enum BuildError {
         layer: &'static str,
         #[source]
         source: LayerError,
+    },
+    #[error("cannot write the SBOM to {}: {source}", path.display())]
+    SbomFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
     },
     #[error("sysroot {path}: {source}")]
     Sysroot {
@@ -162,6 +171,7 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
     cx.check_kept_links()?;
     open_root_for_artifacts(&mut cx)?;
     checks::check_programs(&mut cx);
+    let inventory = add_package_records(&mut cx, plan)?;
     cx.layers.harmonize_dirs();
     for tree in cx.layers.trees.values_mut() {
         host::link_hardlinks(tree)?;
@@ -187,21 +197,24 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
             .push("the image has no entrypoint or cmd: give --entrypoint".into());
     }
 
-    let (manifest_digest, layers) = match plan.format {
+    let written = match plan.format {
         OutputFormat::Oci => {
             // From here on we write. If we created the directory and fail,
             // remove it; an existing layout keeps its old index.json.
             let existed = plan.output.exists();
-            let result = write(plan, &cx, &spec, &plan.output, progress);
+            let result = write(plan, &cx, &inventory, &spec, &plan.output, progress);
             if result.is_err() && !existed {
                 // Best effort, and never another build's images.
                 let _ = Layout::remove_if_untagged(&plan.output);
             }
-            let (_, digest, layers) = result?;
-            (digest, layers)
+            result?
         }
-        format => write_archive(plan, format, &cx, &spec, progress)?,
+        format => write_archive(plan, format, &cx, &inventory, &spec, progress)?,
     };
+    if let Some(path) = &plan.sbom {
+        write_sbom_file(path, &written.sbom)?;
+    }
+    let (manifest_digest, layers) = (written.digest, written.layers);
     Ok(Built {
         output: plan.output.clone(),
         format: plan.format,
@@ -274,6 +287,50 @@ fn check_entrypoint(
             entry.uid, entry.gid
         )));
     }
+    Ok(())
+}
+
+/// Surveys the plan against the root's dpkg database and adds the
+/// package records and os-release scanners read; says once when the root
+/// has no database.
+fn add_package_records(cx: &mut Context, plan: &BuildPlan) -> Result<Inventory, BuildError> {
+    let inventory = sbom::survey(
+        &cx.layers,
+        cx.resolver.root(),
+        plan.threads.get(),
+        &mut cx.warnings,
+    )?;
+    if let Some(why) = &inventory.no_database {
+        cx.notes.push(format!(
+            "no Debian package records in the image: {why}, so scanners see only the SBOM's files"
+        ));
+    }
+    for (path, why) in sbom::add_records(&mut cx.layers, &inventory)? {
+        cx.record(&path, why);
+    }
+    Ok(inventory)
+}
+
+/// `--sbom FILE`: the SBOM the layout holds, also as a file (written
+/// beside it and renamed, so a reader never sees half of it).
+fn write_sbom_file(path: &Path, bytes: &[u8]) -> Result<(), BuildError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let err = |source| BuildError::SbomFile {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    std::io::Write::write_all(&mut tmp, bytes).map_err(err)?;
+    // A temp file is 0600; the SBOM is for others to read.
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
     Ok(())
 }
 

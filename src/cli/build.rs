@@ -133,6 +133,10 @@ pub struct BuildArgs {
     /// zstd 1 to 19, default 3
     #[arg(long, value_name = "N")]
     compression_level: Option<u32>,
+    /// Also write the image's SPDX SBOM to FILE (the layout always holds it,
+    /// attached to the image: `mkimage inspect IMAGE --sbom`)
+    #[arg(long, value_name = "FILE")]
+    sbom: Option<PathBuf>,
     /// No progress or summary, just errors
     #[arg(short, long)]
     quiet: bool,
@@ -391,6 +395,7 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
         threads: std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
         compression: Compression::new(args.compression.into(), args.compression_level)
             .map_err(|e| anyhow::anyhow!("--compression-level: {e}"))?,
+        sbom: args.sbom.clone(),
     })
 }
 

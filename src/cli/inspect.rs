@@ -1,4 +1,4 @@
-//! `mkimage inspect IMAGE [--why PATH] [--json]`: open the image, print
+//! `mkimage inspect IMAGE [--why PATH] [--sbom] [--json]`: open the image, print
 //! what the library found.
 
 use std::io::{self, Write};
@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::inspect::{FileInfo, FileKind, Image, InspectError, Summary, Why, printable};
+use crate::inspect::{FileInfo, FileKind, Image, InspectError, Packages, Summary, Why, printable};
 
 use super::{EXIT_NOT_FOUND, human};
 
@@ -15,6 +15,7 @@ const EXAMPLES: &str = "Examples:
   mkimage inspect curl.oci
   mkimage inspect curl.oci:curl:latest --why /usr/lib/x86_64-linux-gnu/libssl.so.3
   mkimage inspect curl.tar --json
+  mkimage inspect curl.oci --sbom > curl.spdx.json
 
 IMAGE is an OCI layout directory, an oci-archive or a docker-archive; add
 :TAG when it holds more than one image.
@@ -37,6 +38,9 @@ pub struct InspectArgs {
     /// Leave out the file list (and skip reading the layers)
     #[arg(long, conflicts_with = "why")]
     no_files: bool,
+    /// Print the SPDX SBOM attached to the image, byte for byte
+    #[arg(long, conflicts_with_all = ["why", "json", "no_files"])]
+    sbom: bool,
 }
 
 /// The `--json` document: the summary with the files beside it.
@@ -51,6 +55,10 @@ struct Report<'a> {
 pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let mut image = Image::open(&args.image)?;
     let mut out = io::stdout().lock();
+    if args.sbom {
+        out.write_all(&image.sbom()?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Some(path) = &args.why {
         let why = match image.why(path) {
             Err(e @ InspectError::NotInImage { .. }) => {
@@ -83,6 +91,9 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
         writeln!(out)?;
     } else {
         print_summary(&mut out, image.summary())?;
+        if let Some(p) = &image.summary().packages {
+            print_packages(&mut out, p)?;
+        }
         if let Some(files) = &files {
             print_files(&mut out, files)?;
         }
@@ -127,6 +138,10 @@ fn print_summary(out: &mut impl Write, s: &Summary) -> io::Result<()> {
         Some(p) => field(out, "Provenance", &format!("{p} (inspect --why PATH)"))?,
         None => field(out, "Provenance", "- (not built by mkimage)")?,
     }
+    match &s.sbom {
+        Some(p) => field(out, "SBOM", &format!("{p} (inspect --sbom)"))?,
+        None => field(out, "SBOM", "-")?,
+    }
 
     writeln!(out, "\nLayers:")?;
     writeln!(
@@ -155,6 +170,35 @@ fn print_summary(out: &mut impl Write, s: &Summary) -> io::Result<()> {
     Ok(())
 }
 
+/// Bytes by Debian package, largest first, from the image's records.
+fn print_packages(out: &mut impl Write, p: &Packages) -> io::Result<()> {
+    if p.packages.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\nPackages ({}):", p.packages.len())?;
+    writeln!(out, "  {:>10}  {:>6}  PACKAGE", "SIZE", "FILES")?;
+    for u in &p.packages {
+        let version = u
+            .version
+            .as_deref()
+            .map(|v| format!(" {v}"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "  {:>10}  {:>6}  {}{version}",
+            human(u.size),
+            u.files,
+            u.name
+        )?;
+    }
+    writeln!(
+        out,
+        "  {:>10}  {:>6}  (no package: the app, generated files, records)",
+        human(p.other_size),
+        p.other_files
+    )
+}
+
 fn print_files(out: &mut impl Write, files: &[FileInfo]) -> io::Result<()> {
     writeln!(out, "\nFiles ({}):", files.len())?;
     for f in files {
@@ -169,9 +213,13 @@ fn print_files(out: &mut impl Write, files: &[FileInfo]) -> io::Result<()> {
             printable(&f.path)
         )?;
         match (&f.kind, &f.target) {
-            (FileKind::Symlink, Some(t)) => writeln!(out, " -> {}", printable(t))?,
-            (FileKind::Hardlink, Some(t)) => writeln!(out, " link to {}", printable(t))?,
-            _ => writeln!(out)?,
+            (FileKind::Symlink, Some(t)) => write!(out, " -> {}", printable(t))?,
+            (FileKind::Hardlink, Some(t)) => write!(out, " link to {}", printable(t))?,
+            _ => {}
+        }
+        match &f.package {
+            Some(p) => writeln!(out, "  [{p}]")?,
+            None => writeln!(out)?,
         }
     }
     Ok(())

@@ -187,7 +187,18 @@ fn summary(r: &PushReport) -> String {
         counts.push(format!("{} mounted", r.blobs_mounted));
     }
     counts.push(human(r.bytes_uploaded));
-    format!("Pushed {} ({})", r.reference, counts.join(", "))
+    let mut line = format!("Pushed {} ({})", r.reference, counts.join(", "));
+    if r.referrers > 0 {
+        line.push_str(&format!(
+            "\n  with its SBOM and provenance ({} referrers{})",
+            r.referrers,
+            r.referrers_tag
+                .as_ref()
+                .map(|t| format!(", listed under tag {t}"))
+                .unwrap_or_default()
+        ));
+    }
+    line
 }
 
 /// `sha256:0123456789ab`, enough to tell blobs apart in a progress line.
@@ -277,10 +288,25 @@ mod tests {
             blobs_mounted: 0,
             blobs_skipped: 0,
             bytes_uploaded: 8_912_896,
+            referrers: 0,
+            referrers_tag: None,
+            referrer_blobs_uploaded: 0,
         };
         assert_eq!(
             summary(&r),
             format!("Pushed localhost:5000/app:latest@{d} (3 blobs uploaded, 0 skipped, 8.5 MiB)")
+        );
+        let r = PushReport {
+            referrers: 2,
+            referrers_tag: Some("sha256-ab".into()),
+            ..r
+        };
+        assert!(
+            summary(&r).ends_with(
+                "\n  with its SBOM and provenance (2 referrers, listed under tag sha256-ab)"
+            ),
+            "{}",
+            summary(&r)
         );
     }
 }

@@ -48,6 +48,10 @@ pub struct FileInfo {
     pub path_base64: Option<String>,
     /// The layer it comes from (1 = bottom).
     pub layer: usize,
+    /// The Debian package it comes from, as the image's own package
+    /// records (`/var/lib/dpkg/status.d/*.md5sums`) say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
 }
 
 /// `s` fit for a terminal: control characters (a newline in a file name
@@ -153,6 +157,15 @@ impl FileTree {
             .is_some_and(|(p, _)| p.starts_with(&prefix))
     }
 
+    /// Sets each listed path's package.
+    pub fn set_packages(&mut self, owners: &BTreeMap<String, String>) {
+        for (path, package) in owners {
+            if let Some(f) = self.files.get_mut(path) {
+                f.package = Some(package.clone());
+            }
+        }
+    }
+
     pub fn get(&self, path: &str) -> Option<&FileInfo> {
         self.files.get(path)
     }
@@ -243,6 +256,7 @@ mod tests {
             target: None,
             path_base64: None,
             layer,
+            package: None,
         }
     }
 

@@ -8,6 +8,7 @@
 //! `inspect` is also a verification of the image. Nothing is written.
 
 mod files;
+mod packages;
 mod source;
 
 use std::collections::BTreeMap;
@@ -19,17 +20,22 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use self::files::{Change, FileInfo, FileKind, FileTree, printable};
+use self::packages::Records;
+pub use self::packages::{PackageUsage, Packages};
 use self::source::{GZIP_MAGIC, Store, ZSTD_MAGIC};
 use crate::digest::{Digest, HashingReader};
 use crate::layer::{Algorithm, decompress};
 use crate::oci::OciError;
 use crate::oci::archive::{DockerManifestItem, MANIFEST_JSON};
 use crate::oci::provenance::{self, FileOrigin, Provenance};
+use crate::oci::referrers;
 
 /// Largest JSON document read (index, manifest, config, provenance): far
 /// above any real one, low enough that a hostile archive cannot exhaust
 /// memory.
 const JSON_LIMIT: u64 = crate::bounded::DOCUMENT_LIMIT;
+/// The SBOM's artifact type (IANA's SPDX JSON media type).
+const SBOM_TYPE: &str = "application/spdx+json";
 /// The layer annotation `build` writes: `base`, `libs`, `app`, …
 const LAYER_ANNOTATION: &str = "org.mkimage.layer";
 /// Media types of an image index (OCI) or manifest list (Docker): a
@@ -110,8 +116,8 @@ pub enum InspectError {
         source: io::Error,
     },
     #[error(
-        "{image} was not built by mkimage: it has no provenance \
-         (no org.mkimage.provenance annotation)"
+        "{image} was not built by mkimage: it has no provenance attached \
+         (no org.mkimage.referrers annotation in its index.json entry)"
     )]
     NotBuiltByMkimage { image: String },
     #[error(
@@ -119,6 +125,16 @@ pub enum InspectError {
          (was the image copied by a tool that moves only config and layers?)"
     )]
     ProvenanceMissing { image: String, digest: String },
+    #[error(
+        "{image} has no SBOM attached: it was built by another tool or an older \
+         mkimage, or copied by one that moves only config and layers"
+    )]
+    NoSbom { image: String },
+    #[error(
+        "{image} names an SBOM ({what}), but it is not there \
+         (was the image copied by a tool that moves only config and layers?)"
+    )]
+    SbomMissing { image: String, what: String },
     #[error("{path:?} is not an absolute path in the image")]
     BadPath { path: String },
     #[error("{path} is not in the image")]
@@ -164,6 +180,11 @@ pub struct Summary {
     pub layers: Vec<LayerSummary>,
     /// The provenance blob, if the image has one (built by mkimage).
     pub provenance: Option<String>,
+    /// The SPDX SBOM attached to the image, if any.
+    pub sbom: Option<String>,
+    /// The files by Debian package, once the layers have been read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packages: Option<Packages>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -230,9 +251,9 @@ pub struct WhyStep {
     pub why: String,
 }
 
-/// Where the provenance is, if anywhere.
+/// Where an attached blob (the provenance, the SBOM) is, if anywhere.
 #[derive(Clone, Debug)]
-enum ProvenanceRef {
+enum Attached {
     None,
     Missing(String),
     At {
@@ -241,15 +262,15 @@ enum ProvenanceRef {
     },
 }
 
-impl ProvenanceRef {
+impl Attached {
     /// For the summary: the blob's digest, else its name in the archive.
     fn describe(&self) -> Option<String> {
         match self {
-            ProvenanceRef::None => None,
-            ProvenanceRef::At {
+            Attached::None => None,
+            Attached::At {
                 digest: Some(d), ..
             } => Some(d.to_string()),
-            ProvenanceRef::At { name, .. } | ProvenanceRef::Missing(name) => Some(name.clone()),
+            Attached::At { name, .. } | Attached::Missing(name) => Some(name.clone()),
         }
     }
 }
@@ -261,7 +282,8 @@ pub struct Image {
     summary: Summary,
     /// Where each layer is in the store, in `summary.layers`' order.
     layer_names: Vec<String>,
-    provenance: ProvenanceRef,
+    provenance: Attached,
+    sbom: Attached,
 }
 
 impl Image {
@@ -306,12 +328,16 @@ impl Image {
     /// uncompressed size in the summary.
     pub fn files(&mut self) -> Result<FileTree, InspectError> {
         let mut tree = FileTree::default();
+        let mut records = Records::new();
         for i in 0..self.layer_names.len() {
-            let (files, size) = self.read_layer(i, &mut tree)?;
+            let (files, size) = self.read_layer(i, &mut tree, &mut records)?;
             let summary = &mut self.summary.layers[i];
             summary.files = Some(files);
             summary.uncompressed_size = Some(size);
         }
+        let (owners, by_package) = packages::usage(&tree, &records);
+        tree.set_packages(&owners);
+        self.summary.packages = Some(by_package);
         Ok(tree)
     }
 
@@ -337,20 +363,33 @@ impl Image {
     pub fn provenance(&self) -> Result<Provenance, InspectError> {
         let image = self.summary.image.clone();
         let (name, digest) = match &self.provenance {
-            ProvenanceRef::None => return Err(InspectError::NotBuiltByMkimage { image }),
-            ProvenanceRef::Missing(digest) => {
+            Attached::None => return Err(InspectError::NotBuiltByMkimage { image }),
+            Attached::Missing(digest) => {
                 return Err(InspectError::ProvenanceMissing {
                     image,
                     digest: digest.clone(),
                 });
             }
-            ProvenanceRef::At { name, digest } => (name, digest),
+            Attached::At { name, digest } => (name, digest),
         };
         let bytes = self.store.read_json(name, digest.as_ref())?;
         Ok(Provenance::from_json(
             &bytes,
             Path::new(&self.store.describe(name)),
         )?)
+    }
+
+    /// The SPDX SBOM attached to the image, as stored.
+    pub fn sbom(&self) -> Result<Vec<u8>, InspectError> {
+        let image = self.summary.image.clone();
+        match &self.sbom {
+            Attached::None => Err(InspectError::NoSbom { image }),
+            Attached::Missing(what) => Err(InspectError::SbomMissing {
+                image,
+                what: what.clone(),
+            }),
+            Attached::At { name, digest } => self.store.read_json(name, digest.as_ref()),
+        }
     }
 
     /// Why `path` is in the image. Reads the layers only when the path is
@@ -388,7 +427,12 @@ impl Image {
 
     /// Streams layer `i` into `tree`: blob digest and diff_id verified.
     /// Returns (non-directory entries, uncompressed size).
-    fn read_layer(&self, i: usize, tree: &mut FileTree) -> Result<(usize, u64), InspectError> {
+    fn read_layer(
+        &self,
+        i: usize,
+        tree: &mut FileTree,
+        records: &mut Records,
+    ) -> Result<(usize, u64), InspectError> {
         let name = &self.layer_names[i];
         let summary = &self.summary.layers[i];
         let location = self.store.describe(name);
@@ -430,7 +474,7 @@ impl Image {
             };
             let stream = decompress(algorithm, buffered).map_err(layer_err)?;
             let mut tar_stream = HashingReader::new(stream);
-            let files = list_tar(&mut tar_stream, index, tree).map_err(layer_err)?;
+            let files = list_tar(&mut tar_stream, index, tree, records).map_err(layer_err)?;
             // The end-of-archive blocks and any padding count for diff_id.
             io::copy(&mut tar_stream, &mut io::sink()).map_err(layer_err)?;
             let (diff_id, size) = tar_stream.finish();
@@ -454,9 +498,15 @@ impl Image {
     }
 }
 
-/// Lists one layer's tar into `tree`; returns the count of entries other
-/// than directories and whiteouts.
-fn list_tar(stream: impl Read, layer: usize, tree: &mut FileTree) -> io::Result<usize> {
+/// Lists one layer's tar into `tree`, keeping the package records it
+/// holds in `records`; returns the count of entries other than
+/// directories and whiteouts.
+fn list_tar(
+    stream: impl Read,
+    layer: usize,
+    tree: &mut FileTree,
+    records: &mut Records,
+) -> io::Result<usize> {
     let mut archive = tar::Archive::new(stream);
     let mut count = 0;
     for entry in archive.entries()? {
@@ -515,7 +565,18 @@ fn list_tar(stream: impl Read, layer: usize, tree: &mut FileTree) -> io::Result<
             target,
             path_base64,
             layer,
+            package: None,
         };
+        if kind == FileKind::File
+            && packages::is_record(&info.path)
+            && info.size <= packages::RECORD_LIMIT
+        {
+            let mut bytes = Vec::new();
+            (&mut entry)
+                .take(packages::RECORD_LIMIT)
+                .read_to_end(&mut bytes)?;
+            records.insert(info.path.clone(), (layer, bytes));
+        }
         let change = Change::from_entry(info);
         if matches!(&change, Change::Put(f) if f.kind != FileKind::Dir) {
             count += 1;
@@ -792,14 +853,21 @@ fn open_oci(
         layer_names.push(blob_name(&digest));
     }
 
-    let provenance = match annotations.get(provenance::ANNOTATION) {
-        None => ProvenanceRef::None,
-        Some(d) => match d.parse::<Digest>() {
-            Ok(digest) if store.has(&blob_name(&digest)) => ProvenanceRef::At {
-                name: blob_name(&digest),
-                digest: Some(digest),
+    let mut attached = referrers(&store, chosen, &entries, &manifest_digest, &index_loc)?;
+    let sbom = attached.remove(SBOM_TYPE).unwrap_or(Attached::None);
+    // Images built before provenance became a referrer name it by a
+    // manifest annotation.
+    let provenance = match attached.remove(provenance::MEDIA_TYPE) {
+        Some(found) => found,
+        None => match annotations.get(provenance::ANNOTATION) {
+            None => Attached::None,
+            Some(d) => match d.parse::<Digest>() {
+                Ok(digest) if store.has(&blob_name(&digest)) => Attached::At {
+                    name: blob_name(&digest),
+                    digest: Some(digest),
+                },
+                _ => Attached::Missing(d.clone()),
             },
-            _ => ProvenanceRef::Missing(d.clone()),
         },
     };
     let summary = Summary {
@@ -814,13 +882,115 @@ fn open_oci(
         config,
         layers: summaries,
         provenance: provenance.describe(),
+        sbom: sbom.describe(),
+        packages: None,
     };
     Ok(Image {
         store,
         summary,
         layer_names,
         provenance,
+        sbom,
     })
+}
+
+/// The artifacts attached to the image `chosen` names, by artifact type:
+/// those its entry's `org.mkimage.referrers` annotation lists (mkimage's
+/// layouts, see oci::referrers), else other `index.json` entries (or the
+/// children of an index entry: the `sha256-<hex>` tag a registry without
+/// the referrers API lists them under) whose manifest's `subject` is the
+/// image, as `skopeo copy` and ORAS leave them in a layout. A listed
+/// index or manifest that is not in the store makes the artifacts
+/// missing, not absent.
+fn referrers(
+    store: &Store,
+    chosen: &Value,
+    entries: &[&Value],
+    image: &Digest,
+    index_loc: &str,
+) -> Result<BTreeMap<String, Attached>, InspectError> {
+    let mut out = BTreeMap::new();
+    let missing = |out: &mut BTreeMap<String, Attached>, what: &str| {
+        for t in [SBOM_TYPE, provenance::MEDIA_TYPE] {
+            out.entry(t.to_owned())
+                .or_insert_with(|| Attached::Missing(what.to_owned()));
+        }
+    };
+    let (candidates, loc, want_subject): (Vec<Value>, String, bool) =
+        match chosen["annotations"][referrers::ANNOTATION].as_str() {
+            Some(named) => {
+                let Ok(digest) = named.parse::<Digest>() else {
+                    return Err(InspectError::Json {
+                        location: index_loc.to_owned(),
+                        reason: format!("{} is not a digest: {named:?}", referrers::ANNOTATION),
+                    });
+                };
+                let name = blob_name(&digest);
+                if !store.has(&name) {
+                    missing(&mut out, named);
+                    return Ok(out);
+                }
+                let loc = store.describe(&name);
+                let index: Value = parse(&store.read_json(&name, Some(&digest))?, &loc)?;
+                let listed = index["manifests"].as_array().cloned().unwrap_or_default();
+                (listed, loc, false)
+            }
+            None => {
+                let mut listed = Vec::new();
+                for e in entries {
+                    if e["digest"] == chosen["digest"] {
+                        continue;
+                    }
+                    if !INDEX_TYPES.contains(&e["mediaType"].as_str().unwrap_or_default()) {
+                        listed.push((*e).clone());
+                        continue;
+                    }
+                    let d = descriptor_digest(e, index_loc)?;
+                    if !store.has(&blob_name(&d)) {
+                        continue;
+                    }
+                    let loc = store.describe(&blob_name(&d));
+                    let index: Value = parse(&store.read_json(&blob_name(&d), Some(&d))?, &loc)?;
+                    listed.extend(index["manifests"].as_array().cloned().unwrap_or_default());
+                }
+                (listed, index_loc.to_owned(), true)
+            }
+        };
+    for d in &candidates {
+        let m_digest = descriptor_digest(d, &loc)?;
+        let m_name = blob_name(&m_digest);
+        if !store.has(&m_name) {
+            if !want_subject {
+                missing(&mut out, &m_digest.to_string());
+            }
+            continue;
+        }
+        let m_loc = store.describe(&m_name);
+        let manifest: Value = parse(&store.read_json(&m_name, Some(&m_digest))?, &m_loc)?;
+        if want_subject && manifest["subject"]["digest"].as_str() != Some(&image.to_string()) {
+            continue;
+        }
+        let Some(kind) = manifest["artifactType"]
+            .as_str()
+            .or(d["artifactType"].as_str())
+        else {
+            continue;
+        };
+        let Some(layer) = manifest["layers"].get(0) else {
+            continue;
+        };
+        let blob = descriptor_digest(layer, &m_loc)?;
+        let found = if store.has(&blob_name(&blob)) {
+            Attached::At {
+                name: blob_name(&blob),
+                digest: Some(blob),
+            }
+        } else {
+            Attached::Missing(blob.to_string())
+        };
+        out.insert(kind.to_owned(), found);
+    }
+    Ok(out)
 }
 
 /// A docker-archive: `manifest.json` instead of index and manifest.
@@ -879,12 +1049,20 @@ fn open_docker(store: Store, image: &str, tag: Option<&str>) -> Result<Image, In
         layer_names.push(name.clone());
     }
     let provenance = match &item.provenance {
-        None => ProvenanceRef::None,
-        Some(name) if store.has(name) => ProvenanceRef::At {
+        None => Attached::None,
+        Some(name) if store.has(name) => Attached::At {
             name: name.clone(),
             digest: named_digest(name),
         },
-        Some(name) => ProvenanceRef::Missing(name.clone()),
+        Some(name) => Attached::Missing(name.clone()),
+    };
+    let sbom = match &item.sbom {
+        None => Attached::None,
+        Some(name) if store.has(name) => Attached::At {
+            name: name.clone(),
+            digest: named_digest(name),
+        },
+        Some(name) => Attached::Missing(name.clone()),
     };
     let summary = Summary {
         image: image.to_owned(),
@@ -894,12 +1072,15 @@ fn open_docker(store: Store, image: &str, tag: Option<&str>) -> Result<Image, In
         config,
         layers: summaries,
         provenance: provenance.describe(),
+        sbom: sbom.describe(),
+        packages: None,
     };
     Ok(Image {
         store,
         summary,
         layer_names,
         provenance,
+        sbom,
     })
 }
 

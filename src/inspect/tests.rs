@@ -11,7 +11,10 @@ use flate2::write::GzEncoder;
 use super::*;
 use crate::oci::archive::{write_docker_archive, write_oci_archive};
 use crate::oci::provenance::{ANNOTATION, FileOrigin, MEDIA_TYPE, Provenance};
-use crate::oci::{Descriptor, ImageSpec, LayerInfo, Layout, MediaType, write_image};
+use crate::oci::referrers::{Artifact, tag_with_referrers};
+use crate::oci::{
+    Descriptor, ImageSpec, LayerInfo, Layout, MediaType, write_image, write_untagged,
+};
 
 enum E<'a> {
     File(&'a str, &'a [u8], u32),
@@ -129,7 +132,7 @@ fn image(layout: &Layout, tag: &str, with_provenance: bool) -> Descriptor {
             E::File("usr/local/bin/app", &[3; 700], 0o755),
         ],
     );
-    let mut annotations = BTreeMap::new();
+    let mut artifacts = Vec::new();
     if with_provenance {
         let p = Provenance::new(
             [
@@ -163,10 +166,14 @@ fn image(layout: &Layout, tag: &str, with_provenance: bool) -> Descriptor {
             .map(|(k, v)| (k.to_owned(), v))
             .collect(),
         );
-        let d = layout
-            .put_blob(MediaType::Other(MEDIA_TYPE.into()), &p.to_json().unwrap())
-            .unwrap();
-        annotations.insert(ANNOTATION.to_owned(), d.digest().to_string());
+        artifacts.push(Artifact {
+            artifact_type: MEDIA_TYPE.into(),
+            bytes: p.to_json().unwrap(),
+        });
+        artifacts.push(Artifact {
+            artifact_type: SBOM_TYPE.into(),
+            bytes: SBOM.to_vec(),
+        });
     }
     let spec = ImageSpec {
         entrypoint: vec!["/usr/local/bin/app".into()],
@@ -179,15 +186,19 @@ fn image(layout: &Layout, tag: &str, with_provenance: bool) -> Descriptor {
         created_epoch: 86400,
         ..ImageSpec::default()
     };
-    write_image(
+    let manifest = write_untagged(
         layout,
         &spec,
         &[base, libs, app],
-        &annotations,
+        &BTreeMap::new(),
         &[tag.to_owned()],
     )
-    .unwrap()
+    .unwrap();
+    tag_with_referrers(layout, &manifest, &artifacts, &[tag.to_owned()]).unwrap()
 }
+
+/// The SBOM the fixture attaches.
+const SBOM: &[u8] = br#"{"spdxVersion":"SPDX-2.3"}"#;
 
 struct Fixture {
     _tmp: tempfile::TempDir,
@@ -337,6 +348,66 @@ fn why_walks_the_chain_through_symlinks_and_directories() {
             Err(InspectError::BadPath { .. })
         ));
     }
+}
+
+#[test]
+fn the_sbom_is_read_from_every_format() {
+    let f = fixture(true);
+    for path in [&f.layout, &f.oci_archive, &f.docker_archive] {
+        let img = Image::open(&s(path)).unwrap();
+        assert!(img.summary().sbom.is_some(), "{path:?}");
+        assert_eq!(img.sbom().unwrap(), SBOM, "{path:?}");
+    }
+    let f = fixture(false);
+    for path in [&f.layout, &f.oci_archive, &f.docker_archive] {
+        let err = Image::open(&s(path)).unwrap().sbom().unwrap_err();
+        assert!(matches!(err, InspectError::NoSbom { .. }), "{err:?}");
+    }
+}
+
+#[test]
+fn a_missing_referrers_index_makes_sbom_and_provenance_missing() {
+    let f = fixture(true);
+    let entry = &crate::oci::Layout::open(&f.layout)
+        .unwrap()
+        .read_index()
+        .unwrap()
+        .manifests()[0]
+        .clone();
+    let index: Digest = entry.annotations().as_ref().unwrap()[crate::oci::referrers::ANNOTATION]
+        .parse()
+        .unwrap();
+    std::fs::remove_file(f.layout.join("blobs/sha256").join(index.hex())).unwrap();
+    let mut img = Image::open(&s(&f.layout)).unwrap();
+    let err = img.sbom().unwrap_err();
+    assert!(matches!(err, InspectError::SbomMissing { .. }), "{err:?}");
+    let err = img.why("/etc/passwd").unwrap_err();
+    assert!(
+        matches!(err, InspectError::ProvenanceMissing { .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn provenance_named_by_the_old_manifest_annotation_is_still_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = Layout::open_or_create(tmp.path().join("old.oci")).unwrap();
+    let layer = layer(&layout, "app", &[E::File("x", b"x", 0o644)]);
+    let p = Provenance::new([("/x".to_owned(), origin("app", "--include x", None))].into());
+    let d = layout
+        .put_blob(MediaType::Other(MEDIA_TYPE.into()), &p.to_json().unwrap())
+        .unwrap();
+    let annotations = [(ANNOTATION.to_owned(), d.digest().to_string())].into();
+    write_image(
+        &layout,
+        &ImageSpec::default(),
+        &[layer],
+        &annotations,
+        &["old:1".to_owned()],
+    )
+    .unwrap();
+    let mut img = Image::open(&s(&tmp.path().join("old.oci"))).unwrap();
+    assert_eq!(img.why("/x").unwrap().chain[0].why, "--include x");
 }
 
 #[test]

@@ -24,6 +24,21 @@ pub fn write_image(
     manifest_annotations: &BTreeMap<String, String>,
     tags: &[String],
 ) -> Result<Descriptor, OciError> {
+    let manifest = write_untagged(layout, spec, layers, manifest_annotations, tags)?;
+    layout.set_tags(&manifest, tags)?;
+    Ok(manifest)
+}
+
+/// [`write_image`] without the tagging: the tags are checked, the config
+/// and manifest stored, `index.json` untouched, so the caller can store
+/// what refers to the manifest (its referrers) before tagging it.
+pub fn write_untagged(
+    layout: &Layout,
+    spec: &ImageSpec,
+    layers: &[LayerInfo],
+    manifest_annotations: &BTreeMap<String, String>,
+    tags: &[String],
+) -> Result<Descriptor, OciError> {
     for tag in tags {
         check_tag(tag)?;
     }
@@ -32,7 +47,5 @@ pub fn write_image(
     }
     let config = layout.put_json(MediaType::ImageConfig, &build_config(spec, layers)?)?;
     let manifest = build_manifest(&config, layers, manifest_annotations)?;
-    let manifest = layout.put_json(MediaType::ImageManifest, &manifest)?;
-    layout.set_tags(&manifest, tags)?;
-    Ok(manifest)
+    layout.put_json(MediaType::ImageManifest, &manifest)
 }

@@ -13,6 +13,7 @@ pub mod layout;
 pub mod manifest;
 pub mod platform;
 pub mod provenance;
+pub mod referrers;
 pub mod time;
 
 use std::io;
@@ -20,7 +21,7 @@ use std::path::PathBuf;
 
 pub use crate::digest::{Digest, DigestError};
 pub use config::{ImageSpec, LayerInfo, build_config};
-pub use image::write_image;
+pub use image::{write_image, write_untagged};
 pub use json::canonical_json;
 pub use layout::{BlobWriter, Layout, UnhashedBlobWriter, check_tag, ref_name};
 pub use manifest::build_manifest;

@@ -1,43 +1,29 @@
 //! Provenance: why each file is in the image (which artifact, which
 //! dependency chain, which layer), decided at build time and stored as one
-//! canonical-JSON blob that the image manifest names.
+//! canonical-JSON blob that refers to the image manifest.
 //!
-//! How the blob is referenced, and why this way:
-//! * The image manifest carries the annotation [`ANNOTATION`] = the blob's
-//!   digest. image-spec annotations.md: "Consumers MUST NOT generate an
-//!   error if they encounter an unknown annotation key", so runtimes,
-//!   skopeo, podman and registries see an ordinary image, and the image's
-//!   digest commits to its provenance.
-//! * It is not a layer descriptor (runtimes would unpack it) and not a
-//!   second entry in `index.json`: an OCI 1.1 referrer there would make
-//!   `skopeo … oci-archive:FILE` and `podman load` fail with "more than one
-//!   image in oci" (containers/image takes the only manifest when no tag is
-//!   given).
-//! * In a layout and an oci-archive the blob sits in `blobs/sha256` with
-//!   the others; a docker-archive names it in `manifest.json`.
-//! * A registry keeps only blobs that some manifest references, so a push
-//!   must also push [`referrer_manifest`]: an OCI 1.1 artifact whose
-//!   `subject` is the image, found through the referrers API (or its tag
-//!   fallback, `sha256-<hex>`). Copies that move only config and layers
-//!   (`skopeo copy`) leave the blob behind; `mkimage inspect --why` then
-//!   says the blob is missing rather than guessing.
+//! How the blob travels: as an OCI 1.1 referrer of the image manifest
+//! (artifact type [`MEDIA_TYPE`], see [`super::referrers`]), beside the
+//! SBOM, so it is pushed with the image and survives a registry round
+//! trip; it names the manifest, not the other way round. Images built
+//! before named
+//! it by the manifest annotation [`ANNOTATION`], which `inspect` still
+//! reads. Copies that move only config and layers (`skopeo copy`) leave
+//! it behind; `mkimage inspect --why` then says it is missing rather than
+//! guessing.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use oci_spec::image::{Descriptor, ImageManifest, ImageManifestBuilder, MediaType, SCHEMA_VERSION};
 use serde::{Deserialize, Serialize};
 
-use super::{Digest, OciError, canonical_json, oci_digest};
+use super::{OciError, canonical_json};
 
 /// Media type of the provenance blob (and artifact type of its referrer).
 pub const MEDIA_TYPE: &str = "application/vnd.mkimage.provenance.v1+json";
-/// Manifest annotation naming the provenance blob by digest.
+/// Manifest annotation that named the provenance blob by digest in images
+/// built before it became a referrer.
 pub const ANNOTATION: &str = "org.mkimage.provenance";
-/// The content of the empty config an OCI 1.1 artifact points at
-/// (image-spec manifest.md, "Guidance for an Empty Descriptor"); a push
-/// uploads it along with the referrer.
-pub const EMPTY_JSON: &[u8] = b"{}";
 
 /// The provenance blob.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,41 +104,6 @@ impl Provenance {
     }
 }
 
-/// The OCI 1.1 artifact manifest that keeps a pushed provenance blob
-/// referenced: `subject` is the image manifest, the one layer is the
-/// provenance, the config is the empty descriptor ([`EMPTY_JSON`]), and
-/// `artifactType` is [`MEDIA_TYPE`] so the referrers API can filter on it.
-/// Serialise it with `canonical_json` for stable bytes.
-pub fn referrer_manifest(
-    subject: &Descriptor,
-    provenance: &Descriptor,
-) -> Result<ImageManifest, OciError> {
-    let empty = Descriptor::new(
-        MediaType::EmptyJSON,
-        EMPTY_JSON.len() as u64,
-        oci_digest(&Digest::of(EMPTY_JSON))?,
-    );
-    // Descriptors carry only what identifies the blob: a subject's tags
-    // (ref.name annotations from index.json) mean nothing in a registry.
-    let subject = Descriptor::new(
-        subject.media_type().clone(),
-        subject.size(),
-        subject.digest().clone(),
-    );
-    ImageManifestBuilder::default()
-        .schema_version(SCHEMA_VERSION)
-        .media_type(MediaType::ImageManifest)
-        .artifact_type(MediaType::Other(MEDIA_TYPE.to_owned()))
-        .config(empty)
-        .layers(vec![provenance.clone()])
-        .subject(subject)
-        .build()
-        .map_err(|source| OciError::Spec {
-            what: "provenance referrer manifest",
-            source,
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,46 +173,5 @@ mod tests {
         assert_eq!(paths("/app"), ["/app"]);
         assert_eq!(paths("/loop1"), ["/loop1", "/loop2"]);
         assert!(paths("/nope").is_empty());
-    }
-
-    #[test]
-    fn referrer_points_at_the_image() {
-        let image = {
-            let mut d = Descriptor::new(
-                MediaType::ImageManifest,
-                500,
-                oci_digest(&Digest::from_bytes([1; 32])).unwrap(),
-            );
-            d.set_annotations(Some(
-                [(
-                    "org.opencontainers.image.ref.name".to_owned(),
-                    "a:b".to_owned(),
-                )]
-                .into(),
-            ));
-            d
-        };
-        let blob = Descriptor::new(
-            MediaType::Other(MEDIA_TYPE.to_owned()),
-            10,
-            oci_digest(&Digest::from_bytes([2; 32])).unwrap(),
-        );
-        let m = referrer_manifest(&image, &blob).unwrap();
-        let json = String::from_utf8(canonical_json(&m).unwrap()).unwrap();
-        let (one, two) = ("01".repeat(32), "02".repeat(32));
-        assert_eq!(
-            json,
-            format!(
-                concat!(
-                    r#"{{"artifactType":"application/vnd.mkimage.provenance.v1+json","#,
-                    r#""config":{{"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","mediaType":"application/vnd.oci.empty.v1+json","size":2}},"#,
-                    r#""layers":[{{"digest":"sha256:{two}","mediaType":"application/vnd.mkimage.provenance.v1+json","size":10}}],"#,
-                    r#""mediaType":"application/vnd.oci.image.manifest.v1+json","schemaVersion":2,"#,
-                    r#""subject":{{"digest":"sha256:{one}","mediaType":"application/vnd.oci.image.manifest.v1+json","size":500}}}}"#
-                ),
-                one = one,
-                two = two
-            )
-        );
     }
 }

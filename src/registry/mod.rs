@@ -7,10 +7,12 @@
 //! * [`transport`] is the HTTP client: TLS, auth challenges, retries.
 //! * [`timeouts`] are its limits, from `--timeout`, so a registry that
 //!   stalls or trickles cannot hold a push forever.
-//! * [`push`](mod@push) walks the image and uploads what the registry lacks.
+//! * [`push`](mod@push) walks the image and uploads what the registry lacks;
+//!   [`referrers`] then attaches its SBOM and provenance.
 
 pub mod auth;
 pub mod push;
+pub mod referrers;
 pub mod timeouts;
 pub mod transport;
 

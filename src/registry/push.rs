@@ -20,6 +20,9 @@
 //! * a manifest is stored at `201 Created`, or at `200`/`202` (which some
 //!   registries answer) only with a `Docker-Content-Digest` to show for
 //!   it, and any digest given must be the manifest's.
+//!
+//! The artifacts the layout attaches to the image (its SBOM and
+//! provenance) follow it (see [`super::referrers`]).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -35,7 +38,7 @@ use super::transport::{
     printable, with_query,
 };
 use crate::digest::Digest;
-use crate::oci::{Descriptor, Layout, OciError, from_oci_digest, ref_name};
+use crate::oci::{Descriptor, Layout, OciError, from_oci_digest, ref_name, referrers};
 
 /// Blob uploads are raw bytes (distribution spec, "Pushing a blob
 /// monolithically").
@@ -78,6 +81,13 @@ pub struct PushReport {
     /// Blobs the registry already had.
     pub blobs_skipped: usize,
     pub bytes_uploaded: u64,
+    /// Artifacts attached to the image (SBOM, provenance) pushed with it.
+    pub referrers: usize,
+    /// The `sha256-<hex>` tag listing them, when the registry has no
+    /// referrers API.
+    pub referrers_tag: Option<String>,
+    /// Their blobs uploaded (the counts above are the image's own).
+    pub referrer_blobs_uploaded: usize,
 }
 
 /// Progress, for a progress bar.
@@ -237,10 +247,10 @@ struct Blob {
 
 /// A manifest to send, as the layout's exact bytes.
 #[derive(Debug)]
-struct Manifest {
-    digest: Digest,
-    media_type: String,
-    bytes: Vec<u8>,
+pub(super) struct Manifest {
+    pub(super) digest: Digest,
+    pub(super) media_type: String,
+    pub(super) bytes: Vec<u8>,
 }
 
 /// Everything one push sends, in order: blobs (each once), then
@@ -249,6 +259,11 @@ struct Manifest {
 struct Plan {
     blobs: Vec<Blob>,
     manifests: Vec<Manifest>,
+    /// The artifacts attached to the image (oci::referrers), sent after
+    /// it, with their descriptors; their blobs are in `blobs`, after the
+    /// image's first `image_blobs`.
+    referrers: Vec<(Manifest, Descriptor)>,
+    image_blobs: usize,
 }
 
 impl Plan {
@@ -281,6 +296,7 @@ struct Desc {
 }
 
 fn plan(layout: &Layout, top: &Descriptor) -> Result<Plan, RegistryError> {
+    let entry = top;
     let digest = from_oci_digest(top.digest(), Path::new("index.json"))?;
     let top = Desc {
         media_type: top.media_type().to_string(),
@@ -290,9 +306,30 @@ fn plan(layout: &Layout, top: &Descriptor) -> Result<Plan, RegistryError> {
     let mut plan = Plan {
         blobs: Vec::new(),
         manifests: Vec::new(),
+        referrers: Vec::new(),
+        image_blobs: 0,
     };
     let mut seen = BTreeSet::new();
     add_manifest(layout, digest, &top, &mut plan, &mut seen)?;
+    plan.image_blobs = plan.blobs.len();
+    for r in referrers::list(layout, entry)? {
+        let d = from_oci_digest(r.manifest.digest(), Path::new("index.json"))?;
+        let desc = Desc {
+            media_type: r.manifest.media_type().to_string(),
+            digest: r.manifest.digest().to_string(),
+            size: r.manifest.size(),
+        };
+        let mut own = Plan {
+            blobs: Vec::new(),
+            manifests: Vec::new(),
+            referrers: Vec::new(),
+            image_blobs: 0,
+        };
+        add_manifest(layout, d, &desc, &mut own, &mut seen)?;
+        plan.blobs.extend(own.blobs);
+        plan.referrers
+            .extend(own.manifests.into_iter().map(|m| (m, r.manifest.clone())));
+    }
     Ok(plan)
 }
 
@@ -393,6 +430,9 @@ fn send<H: Http>(
         blobs_mounted: 0,
         blobs_skipped: 0,
         bytes_uploaded: 0,
+        referrers: 0,
+        referrers_tag: None,
+        referrer_blobs_uploaded: 0,
     };
     let total = plan.blobs.len();
     for (i, blob) in plan.blobs.iter().enumerate() {
@@ -403,6 +443,15 @@ fn send<H: Http>(
             total,
         });
         let outcome = send_blob(client, repo, blob, mount_from, &scope)?;
+        if i >= plan.image_blobs {
+            // The SBOM's and provenance's blobs: reported with them.
+            report.referrer_blobs_uploaded += usize::from(outcome == BlobOutcome::Uploaded);
+            on_event(PushEvent::BlobDone {
+                digest: &blob.digest,
+                outcome,
+            });
+            continue;
+        }
         match outcome {
             BlobOutcome::Uploaded => {
                 report.blobs_uploaded += 1;
@@ -445,6 +494,9 @@ fn send<H: Http>(
         }
         report.manifests += 1;
     }
+    let pushed = super::referrers::send(client, repo, &scope, &top.digest, &plan.referrers)?;
+    report.referrers = pushed.count;
+    report.referrers_tag = pushed.tag;
     Ok(report)
 }
 
@@ -526,7 +578,7 @@ fn is_present<H: Http>(
 }
 
 /// An error unless `resp` has one of the `ok` statuses.
-fn expect<H: Http>(
+pub(super) fn expect<H: Http>(
     client: &Client<H>,
     resp: &Response,
     ok: &[u16],
@@ -546,7 +598,7 @@ fn expect<H: Http>(
 
 /// The registry's `Docker-Content-Digest`, when it sends one, must be the
 /// digest of what we sent. Whether it sent one.
-fn check_digest<H: Http>(
+pub(super) fn check_digest<H: Http>(
     client: &Client<H>,
     resp: &Response,
     expected: &Digest,
@@ -594,6 +646,9 @@ mod tests {
         relative_locations: bool,
         /// Rewrites every answer: a registry that misbehaves.
         tamper: Option<fn(&Request, Response) -> Response>,
+        /// Answer a manifest with a subject with `OCI-Subject`, as a
+        /// registry with the referrers API does.
+        referrers_api: bool,
     }
 
     impl Fake {
@@ -720,6 +775,22 @@ mod tests {
                     .insert(d, data);
                 return answer(201, &[("docker-content-digest", d.to_string())]);
             }
+            if let Some((repo, reference)) = p.split_once("/manifests/")
+                && req.method == Method::Get
+            {
+                return match self
+                    .manifests
+                    .borrow()
+                    .get(&(repo.to_owned(), reference.to_owned()))
+                {
+                    Some((ct, bytes)) => Ok(Response {
+                        status: 200,
+                        headers: vec![("content-type".into(), ct.clone())],
+                        body: bytes.clone(),
+                    }),
+                    None => answer(404, &[]),
+                };
+            }
             if let Some((repo, reference)) = p.split_once("/manifests/") {
                 let Body::Bytes(bytes) = &req.body else {
                     panic!("manifests are sent as bytes");
@@ -757,7 +828,17 @@ mod tests {
                 } else {
                     d.to_string()
                 };
-                return answer(201, &[("docker-content-digest", reported)]);
+                let subject = serde_json::from_slice::<serde_json::Value>(bytes).unwrap()
+                    ["subject"]["digest"]
+                    .as_str()
+                    .map(str::to_owned);
+                return match subject.filter(|_| self.referrers_api) {
+                    Some(s) => answer(
+                        201,
+                        &[("docker-content-digest", reported), ("oci-subject", s)],
+                    ),
+                    None => answer(201, &[("docker-content-digest", reported)]),
+                };
             }
             answer(404, &[])
         }
@@ -813,6 +894,103 @@ mod tests {
         let idx = blob(json.as_bytes(), MediaType::ImageIndex);
         layout.set_tags(&idx, &["multi".to_owned()]).unwrap();
         (layout, idx)
+    }
+
+    /// `layout`'s app:v1 with an SBOM and a provenance attached.
+    fn with_referrers(dir: &Path) -> (Layout, Descriptor) {
+        let (layout, m) = layout(dir, false);
+        let artifact = |t: &str, b: &[u8]| crate::oci::referrers::Artifact {
+            artifact_type: t.into(),
+            bytes: b.to_vec(),
+        };
+        crate::oci::referrers::tag_with_referrers(
+            &layout,
+            &m,
+            &[
+                artifact("application/spdx+json", b"{\"spdx\":1}"),
+                artifact("a/prov", b"p"),
+            ],
+            &["app:v1".to_owned()],
+        )
+        .unwrap();
+        (layout, m)
+    }
+
+    #[test]
+    fn referrers_follow_the_image_under_the_fallback_tag() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (layout, m) = with_referrers(tmp.path());
+        let fake = Fake::default();
+        let subject = digest_of(&m);
+        let tag = format!("sha256-{}", subject.hex());
+        // Someone else's referrer is already listed: it stays.
+        let sig = Digest::of(b"{}");
+        fake.manifests.borrow_mut().insert(
+            ("team/app".into(), sig.to_string()),
+            (
+                "application/vnd.oci.image.manifest.v1+json".into(),
+                b"{}".to_vec(),
+            ),
+        );
+        let theirs = format!(
+            r#"{{"manifests":[{{"artifactType":"x/sig","digest":"{sig}","mediaType":"application/vnd.oci.image.manifest.v1+json","size":2}}],"mediaType":"application/vnd.oci.image.index.v1+json","schemaVersion":2}}"#
+        );
+        fake.manifests.borrow_mut().insert(
+            ("team/app".into(), tag.clone()),
+            (
+                "application/vnd.oci.image.index.v1+json".into(),
+                theirs.as_bytes().to_vec(),
+            ),
+        );
+        let r = push_to(&fake, &layout, None, "reg.example/team/app:v1");
+        assert_eq!(
+            (r.referrers, r.referrers_tag.as_deref()),
+            (2, Some(tag.as_str()))
+        );
+        // The empty config and both artifacts' blobs went up too, counted
+        // apart from the image's.
+        assert_eq!((r.blobs_uploaded, r.referrer_blobs_uploaded), (3, 3));
+        let stored = fake.manifests.borrow();
+        let (ct, index) = &stored[&("team/app".to_owned(), tag.clone())];
+        assert_eq!(ct, "application/vnd.oci.image.index.v1+json");
+        let index: serde_json::Value = serde_json::from_slice(index).unwrap();
+        let types: Vec<&str> = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["artifactType"].as_str().unwrap())
+            .collect();
+        assert_eq!(types, ["x/sig", "a/prov", "application/spdx+json"]);
+        for d in &index["manifests"].as_array().unwrap()[1..] {
+            let (_, bytes) = &stored[&(
+                "team/app".to_owned(),
+                d["digest"].as_str().unwrap().to_owned(),
+            )];
+            let artifact: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+            assert_eq!(artifact["subject"]["digest"], subject.to_string());
+        }
+        drop(stored);
+        // Pushed again: the index already lists them, so it is not put.
+        let puts = fake.count(&format!("PUT /v2/team/app/manifests/{tag}"));
+        push_to(&fake, &layout, None, "reg.example/team/app:v1");
+        assert_eq!(
+            fake.count(&format!("PUT /v2/team/app/manifests/{tag}")),
+            puts
+        );
+    }
+
+    #[test]
+    fn a_registry_with_the_referrers_api_needs_no_tag() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (layout, m) = with_referrers(tmp.path());
+        let fake = Fake {
+            referrers_api: true,
+            ..Fake::default()
+        };
+        let r = push_to(&fake, &layout, None, "reg.example/team/app:v1");
+        assert_eq!((r.referrers, r.referrers_tag), (2, None));
+        let tag = format!("sha256-{}", digest_of(&m).hex());
+        assert_eq!(fake.count(&format!("GET /v2/team/app/manifests/{tag}")), 0);
     }
 
     fn digest_of(d: &Descriptor) -> Digest {

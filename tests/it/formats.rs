@@ -98,17 +98,23 @@ fn skopeo_reads_the_oci_archive() {
         config["config"]["Entrypoint"],
         serde_json::json!(["/usr/local/bin/hello"])
     );
-    // The provenance annotation travels in the manifest, ignored by skopeo.
+    // The SBOM and provenance are referrers named by the index.json entry,
+    // which skopeo ignores (it saw one image above); mkimage reads them.
     let raw = skopeo(
         &["inspect", "--raw"],
         &format!("oci-archive:{}", archive.display()),
     );
     assert!(
-        raw["annotations"]["org.mkimage.provenance"]
-            .as_str()
-            .is_some_and(|d| d.starts_with("sha256:")),
+        raw["annotations"]["org.mkimage.provenance"].is_null(),
         "{raw}"
     );
+    let sbom = crate::util::check(
+        crate::util::mkimage()
+            .args(["inspect", "--sbom"])
+            .arg(&archive),
+    );
+    let sbom: serde_json::Value = serde_json::from_str(&sbom.stdout).expect("SBOM is JSON");
+    assert_eq!(sbom["spdxVersion"], "SPDX-2.3");
 }
 
 #[test]

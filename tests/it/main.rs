@@ -12,9 +12,11 @@ mod image;
 mod inspect;
 mod ldd;
 mod oci_layout;
+mod records;
 mod registry;
 mod registry_faults;
 mod runtimes;
+mod sbom;
 mod zstd;
 // Shared helpers: not every one is used by the tests of the moment.
 #[allow(dead_code)]

@@ -304,7 +304,9 @@ fn push_over_http_then_pull_back_and_run() {
         "{out}"
     );
     registry.wait_requests("PUT /v2/app/manifests/latest", 1);
-    assert_eq!(registry.requests("PUT /v2/app/blobs/uploads/"), 3);
+    // The image's 3, then its referrers': the empty config, the SBOM and
+    // the provenance.
+    assert_eq!(registry.requests("PUT /v2/app/blobs/uploads/"), 3 + 3);
 
     let pulled = skopeo_pull(tmp.path(), &reference, &["--src-tls-verify=false"]);
     assert_eq!(layout_digest(&pulled, "app:latest"), digest);
@@ -430,9 +432,10 @@ fn mount_from_another_repository_uploads_nothing() {
     );
     assert_eq!(second.bytes_uploaded, 0);
     registry.wait_requests("PUT /v2/team/app/manifests/v1", 1);
+    // The image's 3 and its referrers' 3.
     assert_eq!(
         registry.requests("POST /v2/team/app/blobs/uploads/?mount="),
-        3
+        3 + 3
     );
     assert_eq!(registry.requests("PUT /v2/team/app/blobs/"), 0);
     let pulled = skopeo_pull(
@@ -733,6 +736,11 @@ fn build_with_push_pushes_what_it_built() {
         out.stdout.contains(&format!("Pushed {reference}@{digest}")),
         "{out}"
     );
+    assert!(
+        out.stdout
+            .contains("with its SBOM and provenance (2 referrers, listed under tag sha256-"),
+        "{out}"
+    );
     let pulled = skopeo_pull(tmp.path(), &reference, &["--src-tls-verify=false"]);
     assert_eq!(layout_digest(&pulled, "app:latest"), digest);
 
@@ -744,4 +752,93 @@ fn build_with_push_pushes_what_it_built() {
         .args(["-o", "bad.oci", "--push", "UPPER/Case::x"]));
     assert_eq!(bad.status.code(), Some(2), "{bad}");
     assert!(!tmp.path().join("bad.oci").exists());
+}
+
+#[test]
+#[ignore = "needs docker-registry, skopeo"]
+fn sbom_and_provenance_survive_a_registry_round_trip() {
+    let registry = Registry::http();
+    let tmp = tempdir();
+    let host = registry.host();
+    let layout = build_image(tmp.path());
+    let reference = format!("{host}/attached/app:v1");
+    let out = push(
+        tmp.path(),
+        &[
+            &layout.display().to_string(),
+            &reference,
+            "--insecure-registry",
+            &host,
+        ],
+    );
+    out.assert_success();
+    let digest = pushed_digest(&out);
+    // docker-registry 2.8 has no referrers API, so they are listed under
+    // the tag schema's sha256-<hex> tag.
+    let fallback = format!("sha256-{}", &digest["sha256:".len()..]);
+    assert!(
+        out.stdout
+            .contains(&format!("2 referrers, listed under tag {fallback}")),
+        "{out}"
+    );
+    let listed = skopeo_inspect_raw(&format!("{host}/attached/app:{fallback}"));
+    let types: Vec<&str> = listed["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .filter_map(|m| m["artifactType"].as_str())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "application/spdx+json",
+            "application/vnd.mkimage.provenance.v1+json"
+        ]
+    );
+
+    // Pulled back with skopeo, image and referrers into one layout.
+    let back = tmp.path().join("back.oci");
+    for (src, tag, all) in [
+        ("v1", "app:v1", false),
+        (fallback.as_str(), fallback.as_str(), true),
+    ] {
+        let mut copy = Command::new("skopeo");
+        copy.args(["copy", "--quiet", "--src-tls-verify=false"]);
+        if all {
+            copy.arg("--all");
+        }
+        check(
+            copy.arg(format!("docker://{host}/attached/app:{src}"))
+                .arg(format!("oci:{}:{tag}", back.display())),
+        );
+    }
+    assert_eq!(layout_digest(&back, "app:v1"), digest);
+    let inspect = |image: &Path, args: &[&str]| {
+        let mut name = image.as_os_str().to_owned();
+        name.push(":app:");
+        name.push(if image == back { "v1" } else { "latest" });
+        check(mkimage().arg("inspect").arg(name).args(args)).stdout
+    };
+    assert_eq!(
+        inspect(&back, &["--sbom"]),
+        inspect(&layout, &["--sbom"]),
+        "the SBOM came back byte for byte"
+    );
+    let why = inspect(&back, &["--why", "/usr/local/bin/hello"]);
+    assert!(why.contains("--from-binary hello"), "{why}");
+
+    // Pushed again: everything is there, the tag's index is left alone.
+    let again = push(
+        tmp.path(),
+        &[
+            &layout.display().to_string(),
+            &reference,
+            "--insecure-registry",
+            &host,
+        ],
+    );
+    again.assert_success();
+    let put_index = format!("PUT /v2/attached/app/manifests/{fallback}");
+    registry.wait_requests(&put_index, 1);
+    assert_eq!(registry.requests(&put_index), 1, "{}", registry.log());
 }

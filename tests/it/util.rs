@@ -924,3 +924,37 @@ pub fn named_layers(layout: &Path, tag: &str) -> BTreeMap<String, Layer> {
     }
     named
 }
+
+/// The referrers the index entry tagged `tag` names (mkimage's
+/// `org.mkimage.referrers` annotation): (artifact type, artifact
+/// manifest, its blob), each checked against its digest, sorted by type.
+pub fn referrers(layout: &Path, tag: &str) -> Vec<(String, Value, Vec<u8>)> {
+    let entry = index_entry(layout, tag);
+    let digest = entry["annotations"]["org.mkimage.referrers"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no referrers annotation on {entry}"));
+    let hex = digest.strip_prefix("sha256:").expect("a sha256 digest");
+    let size = std::fs::metadata(layout.join("blobs/sha256").join(hex))
+        .expect("the referrers index is in the layout")
+        .len();
+    let index: Value = serde_json::from_slice(&blob(
+        layout,
+        &serde_json::json!({"digest": digest, "size": size}),
+    ))
+    .expect("referrers index is JSON");
+    index["manifests"]
+        .as_array()
+        .expect("referrers index manifests")
+        .iter()
+        .map(|d| {
+            let manifest: Value =
+                serde_json::from_slice(&blob(layout, d)).expect("artifact manifest is JSON");
+            let data = blob(layout, &manifest["layers"][0]);
+            (
+                d["artifactType"].as_str().expect("artifactType").to_owned(),
+                manifest,
+                data,
+            )
+        })
+        .collect()
+}

@@ -7,6 +7,7 @@
 //! repositories                  {"app":{"latest":"<top diff_id hex>"}} (pre-1.10 Docker)
 //! <config hex>.json             the image config, byte for byte
 //! <provenance hex>.provenance.json   mkimage's provenance, when the image has one
+//! <sbom hex>.spdx.json          the image's SPDX SBOM, when it has one
 //! <diff_id hex>/layer.tar       each layer, uncompressed
 //! ```
 //!
@@ -24,9 +25,10 @@
 //! The per-layer `VERSION` and `json` files of Docker's v1 format are left
 //! out: loaders since Docker 1.10 read `manifest.json` instead.
 //!
-//! `manifest.json` has no media types and no annotations, so the provenance
-//! blob is named by an extra key, `org.mkimage.provenance`
-//! ([`DockerManifestItem::provenance`]); Docker and
+//! `manifest.json` has no media types, annotations or referrers, so the
+//! provenance and the SBOM a layout attaches to the image are named by
+//! extra keys, `org.mkimage.provenance` and `org.mkimage.sbom`
+//! ([`DockerManifestItem::provenance`], [`DockerManifestItem::sbom`]); Docker and
 //! containers/image decode it with Go's encoding/json, which ignores keys
 //! it does not know.
 
@@ -42,8 +44,8 @@ use super::tar::TarWriter;
 use super::{ArchiveError, Output, flush, write_err};
 use crate::digest::{Digest, HashingReader, HashingWriter};
 use crate::layer::{Algorithm, decompress};
-use crate::oci::provenance::ANNOTATION;
 use crate::oci::{Layout, OciError, canonical_json, check_digest, from_oci_digest, io_err};
+use crate::oci::{provenance, referrers};
 use crate::reference::Tagged;
 
 /// The index of a docker-archive.
@@ -51,6 +53,9 @@ pub const MANIFEST_JSON: &str = "manifest.json";
 /// The legacy index, read by Docker before 1.10.
 const REPOSITORIES: &str = "repositories";
 
+/// The SBOM's artifact type (sbom::spdx names it; the archive writer sits
+/// below the SBOM in the pipeline, so the string is repeated here).
+const SBOM_MEDIA_TYPE: &str = "application/spdx+json";
 const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
 const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 
@@ -73,6 +78,13 @@ pub struct DockerManifestItem {
         skip_serializing_if = "Option::is_none"
     )]
     pub provenance: Option<String>,
+    /// Path of the image's SPDX SBOM.
+    #[serde(
+        rename = "org.mkimage.sbom",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub sbom: Option<String>,
 }
 
 /// Writes the image whose manifest is `manifest` (stored in `layout`) to
@@ -97,6 +109,7 @@ pub fn write_docker_archive(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let root = layout.root();
+    let entry = manifest;
     let manifest_digest = from_oci_digest(manifest.digest(), root)?;
     let manifest_path = layout.blob_path(&manifest_digest);
     let manifest: ImageManifest = serde_json::from_slice(&layout.read_blob(&manifest_digest)?)
@@ -126,21 +139,19 @@ pub fn write_docker_archive(
         layout.check_blob(&digest, d.size())?;
         layers.push((digest, d.size(), compression, *diff_id));
     }
-    let provenance = match manifest
-        .annotations()
-        .as_ref()
-        .and_then(|a| a.get(ANNOTATION))
-    {
-        Some(d) => {
-            let digest: Digest = d.parse().map_err(|_| OciError::UnsupportedDigest {
-                path: layout.blob_path(&manifest_digest),
-                digest: d.clone(),
-            })?;
-            Some((digest, layout.read_blob(&digest)?))
-        }
-        None => None,
-    };
-
+    // The provenance and SBOM the layout attaches to the image (its
+    // index.json entry names them, see oci::referrers).
+    let mut provenance = None;
+    let mut sbom = None;
+    for r in referrers::list(layout, entry)? {
+        let slot = match r.artifact_type.as_str() {
+            provenance::MEDIA_TYPE => &mut provenance,
+            SBOM_MEDIA_TYPE => &mut sbom,
+            _ => continue,
+        };
+        let digest = from_oci_digest(r.blob.digest(), root)?;
+        *slot = Some((digest, layout.read_blob(&digest)?));
+    }
     let item = DockerManifestItem {
         config: format!("{}.json", config_digest.hex()),
         repo_tags: Some(tags.iter().map(Tagged::to_string).collect()),
@@ -151,6 +162,7 @@ pub fn write_docker_archive(
         provenance: provenance
             .as_ref()
             .map(|(d, _)| format!("{}.provenance.json", d.hex())),
+        sbom: sbom.as_ref().map(|(d, _)| format!("{}.spdx.json", d.hex())),
     };
     let mut repositories: BTreeMap<&str, BTreeMap<&str, String>> = BTreeMap::new();
     if let Some(top) = diff_ids.last() {
@@ -173,8 +185,10 @@ pub fn write_docker_archive(
             .map_err(&w)?;
     }
     tar.bytes(&item.config, &config).map_err(&w)?;
-    if let (Some(name), Some((_, bytes))) = (&item.provenance, &provenance) {
-        tar.bytes(name, bytes).map_err(&w)?;
+    for (name, blob) in [(&item.provenance, &provenance), (&item.sbom, &sbom)] {
+        if let (Some(name), Some((_, bytes))) = (name, blob) {
+            tar.bytes(name, bytes).map_err(&w)?;
+        }
     }
     let mut written = std::collections::BTreeSet::new();
     for (digest, size, compression, diff_id) in layers {
@@ -273,6 +287,7 @@ mod tests {
             repo_tags: Some(vec!["a:b".into()]),
             layers: vec!["l/layer.tar".into()],
             provenance: None,
+            sbom: None,
         };
         assert_eq!(
             String::from_utf8(canonical_json(&[&item]).unwrap()).unwrap(),

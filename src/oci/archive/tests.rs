@@ -10,8 +10,9 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 
 use super::*;
-use crate::oci::provenance::{ANNOTATION, FileOrigin, MEDIA_TYPE, Provenance};
-use crate::oci::{ImageSpec, LayerInfo, Layout, MediaType, write_image};
+use crate::oci::provenance::{FileOrigin, MEDIA_TYPE, Provenance};
+use crate::oci::referrers::{Artifact, tag_with_referrers};
+use crate::oci::{ImageSpec, LayerInfo, Layout, MediaType, write_untagged};
 
 /// A one-file layer tar: (tar, gzip of it).
 fn layer(path: &str, content: &[u8]) -> (Vec<u8>, Vec<u8>) {
@@ -90,19 +91,23 @@ fn fixture() -> Fixture {
         )]
         .into(),
     );
-    let pd = layout
-        .put_blob(
-            MediaType::Other(MEDIA_TYPE.into()),
-            &prov.to_json().unwrap(),
-        )
-        .unwrap();
-    let provenance: Digest = pd.digest().to_string().parse().unwrap();
-    let annotations = [(ANNOTATION.to_owned(), provenance.to_string())].into();
-    let manifest = write_image(
+    let image = write_untagged(
         &layout,
         &ImageSpec::default(),
         &[a.clone(), b.clone()],
-        &annotations,
+        &Default::default(),
+        &["app:1".to_owned()],
+    )
+    .unwrap();
+    let prov_bytes = prov.to_json().unwrap();
+    let provenance = Digest::of(&prov_bytes);
+    let manifest = tag_with_referrers(
+        &layout,
+        &image,
+        &[Artifact {
+            artifact_type: MEDIA_TYPE.into(),
+            bytes: prov_bytes,
+        }],
         &["app:1".to_owned()],
     )
     .unwrap();

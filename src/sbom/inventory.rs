@@ -1,0 +1,446 @@
+//! What the file plan holds, by where it came from: each file copied from
+//! the root matched to the Debian package that owns it there (and the md5
+//! of the bytes the image gets), the language packages, the app's own
+//! files with their SHA-256, and the root's os-release. Read once, after
+//! every artifact is planned and before any layer is written; the package
+//! records and the SBOM are both made from it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use md5::Md5;
+use sha1::Sha1;
+use sha2::{Digest as _, Sha256};
+
+use super::SbomError;
+use super::copyright;
+use super::dpkg::{Claim, Database, Package};
+use super::lang::{self, LangPackage};
+use crate::resolve::Root;
+use crate::rootfs::{ImagePath, Kind, LayerKind, LayerSet, Source};
+
+/// Where the root says which distribution it is (os-release(5): `/etc`
+/// first, then `/usr/lib`).
+const OS_RELEASE: &[&str] = &["/etc/os-release", "/usr/lib/os-release"];
+/// Trivy recognises Debian by this file, not by os-release.
+pub const DEBIAN_VERSION: &str = "/etc/debian_version";
+/// Largest os-release or debian_version read: real ones are a few
+/// hundred bytes.
+const SMALL_FILE_LIMIT: usize = 64 * 1024;
+
+/// A Debian package with files in the image.
+#[derive(Clone, Debug)]
+pub struct Deb {
+    pub package: Package,
+    /// Image path → md5 of the bytes the image holds there.
+    pub files: BTreeMap<ImagePath, [u8; 16]>,
+    /// The lowest layer holding one of its files: its record goes there,
+    /// so it changes with the files it describes.
+    pub layer: LayerKind,
+    /// Bytes of its files in the image.
+    pub size: u64,
+    /// From its DEP-5 copyright file, when that parses.
+    pub license: Option<String>,
+}
+
+/// A file of the app layer, for the SBOM.
+#[derive(Clone, Debug)]
+pub struct AppFile {
+    pub path: ImagePath,
+    pub size: u64,
+    pub sha256: [u8; 32],
+    pub sha1: [u8; 20],
+    /// The Debian package it came from, if any (`--from-binary
+    /// /usr/bin/curl` puts curl's file in the app layer).
+    pub deb: Option<String>,
+}
+
+/// The root's os-release(5), as bytes and as fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OsRelease {
+    pub bytes: Vec<u8>,
+    pub fields: BTreeMap<String, String>,
+}
+
+impl OsRelease {
+    /// Parses `KEY=value` lines, values unquoted as the shell would.
+    pub fn parse(bytes: Vec<u8>) -> OsRelease {
+        let fields = String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| {
+                let v = v.trim();
+                let v = v
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+                    .unwrap_or(v);
+                (k.trim().to_owned(), v.replace("\\\"", "\""))
+            })
+            .collect();
+        OsRelease { bytes, fields }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.fields
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The purl `distro` qualifier: `debian-12`.
+    pub fn distro(&self) -> Option<String> {
+        Some(format!("{}-{}", self.get("ID")?, self.get("VERSION_ID")?))
+    }
+}
+
+/// Everything the records and the SBOM are made from.
+#[derive(Clone, Debug, Default)]
+pub struct Inventory {
+    pub os: Option<OsRelease>,
+    pub debian_version: Option<Vec<u8>>,
+    /// By [`Package::key`].
+    pub debs: BTreeMap<String, Deb>,
+    pub langs: Vec<LangPackage>,
+    pub app_files: Vec<AppFile>,
+    /// Why no Debian package is recorded, when the root has no database.
+    pub no_database: Option<String>,
+}
+
+impl Inventory {
+    /// The package owning each image path, by key.
+    pub fn owner_of(&self) -> BTreeMap<&ImagePath, &str> {
+        self.debs
+            .iter()
+            .flat_map(|(k, d)| d.files.keys().map(move |p| (p, k.as_str())))
+            .collect()
+    }
+}
+
+/// One regular file of the plan.
+struct PlannedFile {
+    layer: LayerKind,
+    path: ImagePath,
+    source: Source,
+    size: u64,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Hashes {
+    md5: [u8; 16],
+    sha256: [u8; 32],
+    sha1: [u8; 20],
+}
+
+/// Surveys the plan against `root` (whose database is read, never the
+/// host's unless the root is `/`). `threads` hash files in parallel.
+pub fn survey(
+    layers: &LayerSet,
+    root: &mut Root,
+    threads: usize,
+    warnings: &mut Vec<String>,
+) -> Result<Inventory, SbomError> {
+    let files = planned_files(layers);
+    let mut inv = Inventory {
+        os: read_small(root, OS_RELEASE)?.map(OsRelease::parse),
+        debian_version: read_small(root, &[DEBIAN_VERSION])?,
+        ..Inventory::default()
+    };
+
+    let db = match Database::open(root)? {
+        Ok(db) => Some(db),
+        Err(none) => {
+            inv.no_database = Some(none.0);
+            None
+        }
+    };
+    // The real path in the root of every file copied from it.
+    let mut by_real: BTreeMap<PathBuf, Vec<usize>> = BTreeMap::new();
+    if db.is_some() {
+        for (i, f) in files.iter().enumerate() {
+            let Source::Host(host) = &f.source else {
+                continue;
+            };
+            let Some(image) = root.image_of(host) else {
+                continue;
+            };
+            if let Some(found) = root.lookup(&image)? {
+                by_real.entry(found.real).or_default().push(i);
+            }
+        }
+    }
+    let mut notes = BTreeMap::new();
+    let claims: BTreeMap<PathBuf, Vec<Claim>> = match &db {
+        Some(db) => {
+            let wanted: BTreeSet<PathBuf> = by_real.keys().cloned().collect();
+            db.owners(root, &wanted, &mut notes, warnings)?
+        }
+        None => BTreeMap::new(),
+    };
+
+    // Hash what needs it: owned files (md5), the app's (SHA-256, SHA-1).
+    let owned: BTreeSet<usize> = claims
+        .keys()
+        .flat_map(|real| by_real.get(real).into_iter().flatten().copied())
+        .collect();
+    let jobs: Vec<(usize, bool, bool)> = files
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| {
+            let md5 = owned.contains(&i);
+            let sha = f.layer == LayerKind::App;
+            (md5 || sha).then_some((i, md5, sha))
+        })
+        .collect();
+    let hashes = hash_all(&files, &jobs, threads)?;
+
+    let mut owner: HashMap<usize, String> = HashMap::new();
+    if let Some(db) = &db {
+        let mut shipped: HashMap<String, HashMap<PathBuf, [u8; 16]>> = HashMap::new();
+        for (real, claims) in &claims {
+            let Some(idxs) = by_real.get(real) else {
+                continue;
+            };
+            let Some(first) = idxs.first().and_then(|i| hashes.get(i)) else {
+                continue;
+            };
+            for c in claims {
+                if !shipped.contains_key(&c.key) {
+                    shipped.insert(c.key.clone(), db.shipped_md5s(root, &c.key)?);
+                }
+            }
+            let matches = |c: &&Claim| {
+                shipped
+                    .get(&c.key)
+                    .and_then(|m| m.get(&c.listed))
+                    .is_some_and(|md5| *md5 == first.md5)
+            };
+            let chosen: &Claim = match claims.as_slice() {
+                [one] => {
+                    let differs = shipped
+                        .get(&one.key)
+                        .and_then(|m| m.get(&one.listed))
+                        .is_some_and(|md5| *md5 != first.md5);
+                    if differs {
+                        warnings.push(format!(
+                            "{} differs from the copy {} installed (its md5sums): changed since? It is recorded as {}'s, with the md5 of the bytes in the image",
+                            root.host(real).display(),
+                            one.key,
+                            one.key
+                        ));
+                    }
+                    one
+                }
+                many => {
+                    let fitting: Vec<&Claim> = many.iter().filter(matches).collect();
+                    let names: Vec<&str> = many.iter().map(|c| c.key.as_str()).collect();
+                    match fitting.as_slice() {
+                        [one] => one,
+                        _ => {
+                            let pick = fitting.first().copied().unwrap_or(&many[0]);
+                            warnings.push(format!(
+                                "{} is listed by {} ({}), and its md5 does not tell which installed it: recorded as {}'s",
+                                root.host(real).display(),
+                                names.join(" and "),
+                                many.iter()
+                                    .map(|c| c.listed.display().to_string())
+                                    .collect::<Vec<_>>()
+                                    .join(", "),
+                                pick.key
+                            ));
+                            pick
+                        }
+                    }
+                }
+            };
+            if let Some(note) = notes.get(real) {
+                warnings.push(format!("{note}: recorded as {}'s", chosen.key));
+            }
+            for i in idxs {
+                owner.insert(*i, chosen.key.clone());
+            }
+        }
+        for (i, key) in &owner {
+            let (Some(f), Some(h), Some(pkg)) =
+                (files.get(*i), hashes.get(i), db.packages.get(key))
+            else {
+                continue;
+            };
+            if f.path.as_path().to_str().is_none() {
+                warnings.push(format!(
+                    "{}: the file name is not UTF-8; {}'s md5sums keeps its bytes, the SBOM shows it with U+FFFD",
+                    f.path.as_path().display(),
+                    key
+                ));
+            }
+            let deb = inv.debs.entry(key.clone()).or_insert_with(|| Deb {
+                package: pkg.clone(),
+                files: BTreeMap::new(),
+                layer: f.layer,
+                size: 0,
+                license: None,
+            });
+            deb.files.insert(f.path.clone(), h.md5);
+            deb.layer = deb.layer.min(f.layer);
+            deb.size += f.size;
+        }
+        for (key, deb) in inv.debs.iter_mut() {
+            if deb.package.state != "installed" {
+                warnings.push(format!(
+                    "dpkg: {key} is {} in {}, not fully installed; recorded as it is",
+                    deb.package.state,
+                    root.dir().display()
+                ));
+            }
+            let missing = db.missing_files(root, key)?;
+            if let Some(first) = missing.first() {
+                warnings.push(format!(
+                    "dpkg: {key}'s file list names {} file{} not in {} (first {}): a damaged or partly removed package; its record lists only what the image holds",
+                    missing.len(),
+                    if missing.len() == 1 { "" } else { "s" },
+                    root.dir().display(),
+                    first.display()
+                ));
+            }
+            let copyright = Path::new("/usr/share/doc")
+                .join(&deb.package.name)
+                .join("copyright");
+            deb.license = root
+                .read(&copyright)?
+                .and_then(|b| copyright::spdx_expression(&String::from_utf8_lossy(&b)));
+        }
+    }
+
+    inv.app_files = jobs
+        .iter()
+        .filter(|(_, _, sha)| *sha)
+        .filter_map(|(i, _, _)| {
+            let (f, h) = (files.get(*i)?, hashes.get(i)?);
+            Some(AppFile {
+                path: f.path.clone(),
+                size: f.size,
+                sha256: h.sha256,
+                sha1: h.sha1,
+                deb: owner.get(i).cloned(),
+            })
+        })
+        .collect();
+    inv.langs = lang::find(layers, warnings);
+    Ok(inv)
+}
+
+/// Every regular file of the plan, hard links as the file they link to.
+fn planned_files(layers: &LayerSet) -> Vec<PlannedFile> {
+    let mut out = Vec::new();
+    for (layer, tree) in layers.layers() {
+        for (path, entry) in tree.iter() {
+            let kind = match &entry.kind {
+                Kind::Hardlink { target } => tree.get(target).map(|e| &e.kind),
+                k => Some(k),
+            };
+            if let Some(Kind::File { source, size }) = kind {
+                out.push(PlannedFile {
+                    layer,
+                    path: path.clone(),
+                    source: source.clone(),
+                    size: *size,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The first of `paths` that the root has, read whole.
+fn read_small(root: &mut Root, paths: &[&str]) -> Result<Option<Vec<u8>>, SbomError> {
+    for p in paths {
+        if let Some(bytes) = root.read(Path::new(p))? {
+            if bytes.len() > SMALL_FILE_LIMIT {
+                return Err(SbomError::TooLarge {
+                    path: root.host(Path::new(p)),
+                    limit: SMALL_FILE_LIMIT,
+                });
+            }
+            return Ok(Some(bytes));
+        }
+    }
+    Ok(None)
+}
+
+/// Hashes the `jobs` (file index, md5?, sha?) on `threads` threads, each
+/// taking every n-th job; the result does not depend on the split.
+fn hash_all(
+    files: &[PlannedFile],
+    jobs: &[(usize, bool, bool)],
+    threads: usize,
+) -> Result<HashMap<usize, Hashes>, SbomError> {
+    let threads = threads.clamp(1, 16);
+    let results: Vec<Result<Vec<(usize, Hashes)>, SbomError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    jobs.iter()
+                        .skip(t)
+                        .step_by(threads)
+                        .map(|&(i, md5, sha)| Ok((i, hash(&files[i], md5, sha)?)))
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or(Err(SbomError::HashThread)))
+            .collect()
+    });
+    let mut out = HashMap::new();
+    for r in results {
+        out.extend(r?);
+    }
+    Ok(out)
+}
+
+fn hash(f: &PlannedFile, want_md5: bool, want_sha: bool) -> Result<Hashes, SbomError> {
+    let mut md5 = Md5::new();
+    let mut sha256 = Sha256::new();
+    let mut sha1 = Sha1::new();
+    let mut feed = |chunk: &[u8]| {
+        if want_md5 {
+            md5.update(chunk);
+        }
+        if want_sha {
+            sha256.update(chunk);
+            sha1.update(chunk);
+        }
+    };
+    match &f.source {
+        Source::Bytes(b) => feed(b),
+        Source::Host(h) => {
+            let io = |source| SbomError::Io {
+                path: h.clone(),
+                source,
+            };
+            let mut file = std::fs::File::open(h).map_err(io)?;
+            let mut buf = vec![0u8; 256 * 1024];
+            loop {
+                let n = file.read(&mut buf).map_err(io)?;
+                if n == 0 {
+                    break;
+                }
+                feed(&buf[..n]);
+            }
+        }
+    }
+    Ok(Hashes {
+        md5: md5.finalize().into(),
+        sha256: sha256.finalize().into(),
+        sha1: sha1.finalize().into(),
+    })
+}
+
+/// An image path as bytes (file names need not be UTF-8).
+pub fn path_bytes(p: &ImagePath) -> &[u8] {
+    p.as_path().as_os_str().as_bytes()
+}
