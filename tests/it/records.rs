@@ -198,6 +198,12 @@ fn a_root_without_a_database_builds_and_says_so_once() {
     std::fs::create_dir_all(root.join("usr/bin")).expect("fixture");
     std::fs::write(root.join("usr/bin/a"), b"a").expect("fixture");
     std::fs::write(root.join("usr/bin/b"), b"b").expect("fixture");
+    // The entrypoint must be executable (the build checks it).
+    std::fs::set_permissions(
+        root.join("usr/bin/a"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("fixture");
     let out = dir.path().join("out.oci");
     let run = util::run(
         util::mkimage()
