@@ -462,7 +462,7 @@ fn library_jars_and_packages_go_to_the_dependencies_layer() {
         &app.join("service.jar"),
         &[(
             "META-INF/MANIFEST.MF",
-            b"Main-Class: Main\nClass-Path: deps/driver.jar\n",
+            b"Main-Class: Main\nClass-Path: deps/driver.jar deps/gone.jar\n",
         )],
     );
     write_zip(&app.join("deps/driver.jar"), &[("a", b"")]);
@@ -474,7 +474,7 @@ fn library_jars_and_packages_go_to_the_dependencies_layer() {
     write_zip(&one, &[("a", b"")]);
 
     let layout = dir.path().join("layers.oci");
-    build(
+    let out = build(
         &layout,
         "layers:1",
         &[
@@ -483,6 +483,13 @@ fn library_jars_and_packages_go_to_the_dependencies_layer() {
             format!("--include={}:/opt/libs/one.jar", one.display()),
             "--entrypoint=/app/index.js".into(),
         ],
+    );
+    assert!(
+        warnings(&out).contains(
+            &"service.jar's Class-Path names /app/deps/gone.jar, which is not in the image (its \
+              classes will be missing at run time): add it, e.g. --from-dir DIR:/app/deps"
+        ),
+        "{out}"
     );
     let layers = layers_by_path(&layout);
     let want = [
@@ -738,4 +745,75 @@ fn a_jlinked_jdbc_service_queries_postgresql() {
     );
     out.assert_success();
     assert_eq!(out.stdout, "answer=42 user=test\n", "{out}");
+}
+
+// ---- what a program will miss: a shell, its $ORIGIN directories ------------
+
+/// Calls system(3), and execl(3)s /bin/bash by name.
+const SHELL_C: &str = r#"
+#include <stdlib.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    if (argc > 1) execl("/bin/bash", "bash", "-c", argv[1], (char *)0);
+    return system("true");
+}
+"#;
+
+/// The warnings come from what the program imports and names, and go
+/// away once the image has what it asks for; a program whose RUNPATH
+/// `$ORIGIN/../plugins` has a directory beside it on the host, but not
+/// in the image, is warned about too.
+#[test]
+fn programs_that_start_shells_or_look_beside_themselves_are_warned_about() {
+    let dir = tempdir();
+    let bin = dir.path().join("dist/bin");
+    std::fs::create_dir_all(&bin).expect("mkdir bin");
+    std::fs::create_dir_all(dir.path().join("dist/plugins")).expect("mkdir plugins");
+    let prog = crate::util::cc(
+        &bin,
+        "tool",
+        SHELL_C,
+        &["-O2", "-Wl,-rpath,$ORIGIN/../plugins"],
+    );
+    let layout = dir.path().join("sh.oci");
+    let out = build(
+        &layout,
+        "sh:1",
+        &[format!("--from-binary={}", prog.display())],
+    );
+    let w = warnings(&out);
+    let want = [
+        "/usr/local/bin/tool calls system, which run /bin/sh, but the image has no /bin/sh: \
+         add one with --from-binary /bin/dash:/bin/sh"
+            .to_owned(),
+        "/usr/local/bin/tool calls execl and names /bin/bash, but the image has no /bin/bash: \
+         add one with --from-binary /bin/bash:/bin/bash"
+            .to_owned(),
+        format!(
+            "/usr/local/bin/tool looks in $ORIGIN/../plugins, which is {} beside it on the \
+             host, but /usr/local/plugins is not in the image: add it with --include {}:/usr/local/plugins, \
+             or the program's whole tree with --from-dir",
+            dir.path().join("dist/plugins").display(),
+            dir.path().join("dist/plugins").display(),
+        ),
+    ];
+    for line in &want {
+        assert!(w.contains(&line.as_str()), "no {line:?} in {out}");
+    }
+
+    let out = build(
+        &layout,
+        "sh:2",
+        &[
+            format!("--from-dir={}:/opt/tool", dir.path().join("dist").display()),
+            "--from-binary=/bin/dash:/bin/sh".into(),
+            "--from-binary=/bin/bash:/bin/bash".into(),
+        ],
+    );
+    let w = warnings(&out);
+    assert!(
+        !w.iter()
+            .any(|l| l.contains("/bin/sh") || l.contains("/bin/bash") || l.contains("$ORIGIN")),
+        "{out}"
+    );
 }
