@@ -67,6 +67,9 @@ pub struct JavaPlan {
     /// PATH of the environment mkimage runs in, to find `java`.
     pub path: Option<OsString>,
     pub jlink: bool,
+    /// `--add-modules`: modules for the jlinked runtime that jdeps cannot
+    /// see used (reflection, ServiceLoader).
+    pub add_modules: Vec<String>,
 }
 
 #[derive(Clone, Debug)]

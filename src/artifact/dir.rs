@@ -98,26 +98,6 @@ impl Exclude {
 /// Where the files of a tree go.
 pub type LayerFor<'a> = &'a dyn Fn(&Path) -> LayerKind;
 
-/// The layer a user's tree file belongs in: third-party packages go to the
-/// dependencies layer, so changing only the app's own code changes only
-/// the last layer.
-pub fn app_or_deps(rel: &Path) -> LayerKind {
-    let deps = rel.components().any(|c| {
-        matches!(c, Component::Normal(n)
-            if n == "node_modules" || n == "site-packages" || n == "dist-packages" || n == ".venv")
-    });
-    let lib_jar = rel.extension().is_some_and(|e| e == "jar")
-        && rel
-            .parent()
-            .and_then(Path::file_name)
-            .is_some_and(|d| d == "lib" || d == "libs");
-    if deps || lib_jar {
-        LayerKind::Deps
-    } else {
-        LayerKind::App
-    }
-}
-
 /// Adds the host tree `src` at `dst`; `links` says whose tree it is.
 pub fn add_dir(
     cx: &mut Context,
@@ -441,15 +421,6 @@ mod tests {
         assert!(bin.matches(Path::new("bin/javac")));
         assert!(!bin.matches(Path::new("bin/java")));
         assert!(!bin.matches(Path::new("lib/javac")));
-        assert_eq!(
-            app_or_deps(Path::new("node_modules/express/index.js")),
-            LayerKind::Deps
-        );
-        assert_eq!(
-            app_or_deps(Path::new("lib/spring-core.jar")),
-            LayerKind::Deps
-        );
-        assert_eq!(app_or_deps(Path::new("index.js")), LayerKind::App);
         assert!(leaves_tree(Path::new("a/b"), Path::new("../../x")));
         assert!(!leaves_tree(Path::new("a/b"), Path::new("../x")));
         assert!(leaves_tree(Path::new("a"), Path::new("/etc/x")));

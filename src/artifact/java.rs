@@ -1,14 +1,15 @@
 //! Java: `--from-jar JAR[:DST]` and the runtime it runs on: the JDK/JRE
 //! from `--java-home`, `JAVA_HOME` or `java` on PATH (a JRE's worth of it:
 //! no jmods, headers, man pages or sources, and only the `java` launcher),
-//! or with `--jlink` a minimal runtime of the modules the jar needs.
+//! or with `--jlink` a minimal runtime of the modules its class path needs
+//! (`jlink.rs`).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::rootfs::{ImagePath, LayerKind};
 
 use super::dir::{Exclude, Links, add_dir};
+use super::jlink::jlink;
 use super::{ArtifactError, Context};
 
 /// Parts of a JDK a jar does not run with.
@@ -21,10 +22,6 @@ const JDK_EXCLUDE: &[&str] = &[
     "sample",
     "legal",
 ];
-/// Modules jdeps cannot see being used: TLS with elliptic-curve ciphers
-/// (jdk.crypto.ec, loaded by the security provider list), zip file systems
-/// and DNS lookups through JNDI.
-const JLINK_EXTRA_MODULES: &[&str] = &["jdk.crypto.ec", "jdk.zipfs", "jdk.naming.dns"];
 /// Where a jlinked runtime goes in the image.
 const JLINK_HOME: &str = "/opt/java";
 
@@ -64,26 +61,39 @@ pub fn find_java_home(
     Ok(home)
 }
 
+/// What `--jlink` builds a runtime for.
+pub struct JlinkFor<'a> {
+    /// Every jar of the class path, on the host.
+    pub jars: &'a [PathBuf],
+    /// `--add-modules`.
+    pub add_modules: &'a [String],
+}
+
 /// Adds a runtime; returns the image path of its `java`.
 pub fn add_java_runtime(
     cx: &mut Context,
     home: &Path,
-    jlink_for: Option<&Path>,
+    jlink_for: Option<JlinkFor<'_>>,
 ) -> Result<ImagePath, ArtifactError> {
     let runtime = |_: &Path| LayerKind::Runtime;
-    if let Some(jar) = jlink_for {
-        let out = jlink(home, jar)?;
-        let rt = out.path().join("runtime");
+    if let Some(request) = jlink_for {
+        let out = jlink(home, request.jars, request.add_modules)?;
+        let rt = out.runtime();
         let full = tree_size(home, &jdk_exclude());
         let small = tree_size(&rt, &Exclude::default());
+        cx.notes.push(out.note.clone());
         cx.notes.push(format!(
             "jlink runtime: {:.1} MB (the full runtime from {} would be {:.1} MB)",
             small as f64 / 1e6,
             home.display(),
             full as f64 / 1e6
         ));
+        cx.warnings.extend(out.warnings.iter().cloned());
         let dst = ImagePath::new(JLINK_HOME)?;
-        let origin = format!("--jlink of {}", super::source_name(jar));
+        let origin = match request.jars.first() {
+            Some(jar) => format!("--jlink of {}", super::source_name(jar)),
+            None => "--jlink".to_string(),
+        };
         add_dir(
             cx,
             &rt,
@@ -93,7 +103,7 @@ pub fn add_java_runtime(
             Links::Runtime,
             &origin,
         )?;
-        cx.temps.push(out);
+        cx.temps.push(out.dir);
         return Ok(dst.join("bin/java")?);
     }
     let dst = ImagePath::new(home)?;
@@ -114,69 +124,6 @@ fn jdk_exclude() -> Exclude {
     let mut e = Exclude::new(JDK_EXCLUDE.iter().copied());
     e.only_bin = Some(vec!["java".into(), "keytool".into()]);
     e
-}
-
-/// Runs jdeps then jlink from `home`; the runtime is `runtime/` in the
-/// returned directory (which is removed when dropped).
-fn jlink(home: &Path, jar: &Path) -> Result<tempfile::TempDir, ArtifactError> {
-    let jdeps = home.join("bin/jdeps");
-    let out = Command::new(&jdeps)
-        .args([
-            "--print-module-deps",
-            "--ignore-missing-deps",
-            "--multi-release",
-            "base",
-        ])
-        .arg(jar)
-        .output()
-        .map_err(|e| ArtifactError::Tool {
-            command: jdeps.display().to_string(),
-            why: format!("{e}; --jlink needs a JDK (with jdeps and jlink), not a JRE"),
-        })?;
-    if !out.status.success() {
-        return Err(ArtifactError::Tool {
-            command: format!("{} {}", jdeps.display(), jar.display()),
-            why: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
-    let mut modules: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .split(',')
-        .filter(|m| !m.is_empty())
-        .map(String::from)
-        .collect();
-    for m in JLINK_EXTRA_MODULES {
-        if !modules.iter().any(|x| x == m) {
-            modules.push((*m).to_string());
-        }
-    }
-    modules.sort();
-    let tmp = tempfile::tempdir().map_err(|e| ArtifactError::io(Path::new("/tmp"), e))?;
-    let dest = tmp.path().join("runtime");
-    let jlink = home.join("bin/jlink");
-    let status = Command::new(&jlink)
-        .arg("--add-modules")
-        .arg(modules.join(","))
-        .args([
-            "--strip-debug",
-            "--no-man-pages",
-            "--no-header-files",
-            "--compress=2",
-        ])
-        .arg("--output")
-        .arg(&dest)
-        .output()
-        .map_err(|e| ArtifactError::Tool {
-            command: jlink.display().to_string(),
-            why: e.to_string(),
-        })?;
-    if !status.status.success() {
-        return Err(ArtifactError::Tool {
-            command: jlink.display().to_string(),
-            why: String::from_utf8_lossy(&status.stderr).trim().to_string(),
-        });
-    }
-    Ok(tmp)
 }
 
 fn tree_size(dir: &Path, exclude: &Exclude) -> u64 {

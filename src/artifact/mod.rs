@@ -3,8 +3,12 @@
 //! with every native dependency it needs.
 
 pub mod binary;
+pub mod classpath;
 pub mod dir;
+pub mod jar;
 pub mod java;
+pub mod jlink;
+pub mod layering;
 pub mod profile;
 pub mod python;
 

@@ -4,6 +4,8 @@
 use std::path::Path;
 
 use crate::artifact::binary::{self, add_binary};
+use crate::artifact::classpath::ClassPath;
+use crate::artifact::layering::Layering;
 use crate::artifact::{ArtifactError, Context, MissingPolicy, dir, java, profile, python};
 use crate::plan::{BuildPlan, Writable};
 use crate::profile::Runtime;
@@ -40,7 +42,12 @@ pub(super) fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaul
         .profiles
         .iter()
         .any(|(_, p)| p.runtime == Some(Runtime::Java));
-    java_runtime |= !plan.jars.is_empty();
+    java_runtime |= !plan.jars.is_empty() || plan.java.jlink;
+    // Which jars are libraries decides their layer with or without a
+    // runtime from mkimage (an app may bring its own under --from-dir).
+    let class_path = scan_class_path(plan)?;
+    cx.warnings.extend(class_path.warnings.iter().cloned());
+    let layering = Layering::new(class_path.named.keys().cloned());
     for (name, profile) in &plan.profiles {
         profile::apply(cx, profile, name, plan.full_stdlib)?;
         if plan.binaries.is_empty() {
@@ -74,11 +81,11 @@ pub(super) fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaul
             plan.java.env_home.as_deref(),
             plan.java.path.as_deref(),
         )?;
-        let jlink_for = plan
-            .java
-            .jlink
-            .then(|| plan.jars.first().map(|j| j.src.as_path()))
-            .flatten();
+        let jars = class_path.host_jars();
+        let jlink_for = plan.java.jlink.then(|| java::JlinkFor {
+            jars: &jars,
+            add_modules: &plan.java.add_modules,
+        });
         let java_bin = java::add_java_runtime(cx, &home, jlink_for)?;
         for jar in &plan.jars {
             java::add_jar(cx, &jar.src, &jar.dst)?;
@@ -91,40 +98,29 @@ pub(super) fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaul
             }
         }
     }
-    for m in &plan.dirs {
-        let origin = format!("--from-dir {}", crate::artifact::source_name(&m.src));
-        dir::add_dir(
-            cx,
-            &m.src,
-            &m.dst,
-            &dir::app_or_deps,
-            &dir::Exclude::default(),
-            user_links,
-            &origin,
-        )?;
-    }
-    for m in &plan.includes {
-        let origin = format!("--include {}", crate::artifact::source_name(&m.src));
-        let meta = std::fs::metadata(&m.src).map_err(|e| ArtifactError::io(&m.src, e))?;
-        if meta.is_dir() {
-            let app = |_: &Path| LayerKind::App;
-            dir::add_dir(
-                cx,
-                &m.src,
-                &m.dst,
-                &app,
-                &dir::Exclude::default(),
-                user_links,
-                &origin,
-            )?;
-        } else {
-            cx.add_named(LayerKind::App, &m.src, m.dst.clone(), origin.clone())?;
+    for (flag, trees) in [("--from-dir", &plan.dirs), ("--include", &plan.includes)] {
+        for m in trees {
+            let origin = format!("{flag} {}", crate::artifact::source_name(&m.src));
+            let layer_for = |rel: &Path| match m.dst.join(rel) {
+                Ok(image) => layering.layer(&image, &m.src.join(rel)),
+                Err(_) => LayerKind::App,
+            };
+            let meta = std::fs::metadata(&m.src).map_err(|e| ArtifactError::io(&m.src, e))?;
+            if meta.is_dir() {
+                let exclude = dir::Exclude::default();
+                dir::add_dir(
+                    cx, &m.src, &m.dst, &layer_for, &exclude, user_links, &origin,
+                )?;
+                continue;
+            }
+            let layer = layering.layer(&m.dst, &m.src);
+            cx.add_named(layer, &m.src, m.dst.clone(), origin.clone())?;
             let input = crate::resolve::Input::outside(&m.src, m.dst.as_path());
             if let Ok(closure) = cx.resolver.resolve(&input) {
                 crate::artifact::add_closure(
                     cx,
                     &closure,
-                    LayerKind::App,
+                    layer,
                     &origin,
                     MissingPolicy::Warn(&crate::artifact::NO_SONAMES),
                 )?;
@@ -158,7 +154,42 @@ pub(super) fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaul
             "--writable",
         )?;
     }
+    // Java skips a Class-Path entry that is not there, and the app fails
+    // later with NoClassDefFoundError.
+    for (image, named) in &class_path.named {
+        if cx.layers.has_file(image.as_path()) {
+            continue;
+        }
+        let fix = match &named.host {
+            Some(host) => format!("--include {}:{image}", host.display()),
+            None => format!(
+                "--from-dir DIR:{}",
+                image.parent().unwrap_or_else(ImagePath::root)
+            ),
+        };
+        cx.warnings.push(format!(
+            "{}'s Class-Path names {image}, which is not in the image (its classes will be \
+             missing at run time): add it, e.g. {fix}",
+            named.by
+        ));
+    }
     Ok(d)
+}
+
+/// The app jars, and the jars of every tree the user adds.
+fn scan_class_path(plan: &BuildPlan) -> Result<ClassPath, ArtifactError> {
+    let apps: Vec<(&Path, &ImagePath)> = plan
+        .jars
+        .iter()
+        .map(|j| (j.src.as_path(), &j.dst))
+        .collect();
+    let trees: Vec<(&Path, &ImagePath)> = plan
+        .dirs
+        .iter()
+        .chain(&plan.includes)
+        .map(|m| (m.src.as_path(), &m.dst))
+        .collect();
+    ClassPath::scan(&apps, &trees)
 }
 
 /// /root is 0700 in the base layer; when artifacts live below it (a

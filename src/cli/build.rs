@@ -40,7 +40,8 @@ pub struct BuildArgs {
     #[arg(long, value_name = "SRC[:DST]")]
     from_binary: Vec<String>,
     /// A directory tree (DST defaults to /app); its ELF files are resolved,
-    /// node_modules and site-packages go to the dependencies layer
+    /// node_modules, site-packages and library jars go to the dependencies
+    /// layer
     #[arg(long, value_name = "SRC[:DST]")]
     from_dir: Vec<String>,
     /// A Python virtual environment: its interpreter, standard library and
@@ -53,9 +54,20 @@ pub struct BuildArgs {
     /// The Java runtime for --from-jar [default: JAVA_HOME, or java on PATH]
     #[arg(long, value_name = "DIR")]
     java_home: Option<PathBuf>,
-    /// Build a minimal Java runtime with jdeps and jlink instead of copying one
+    /// Build a minimal Java runtime with jdeps and jlink instead of copying
+    /// one, of the modules every jar of the class path needs (the jar, its
+    /// manifest's Class-Path, BOOT-INF/lib, the jars of --from-dir trees)
     #[arg(long)]
     jlink: bool,
+    /// Modules the jlinked runtime needs that jdeps cannot see used
+    /// (loaded by reflection or ServiceLoader), e.g. jdk.localedata
+    #[arg(
+        long,
+        value_name = "MODULE,...",
+        value_delimiter = ',',
+        requires = "jlink"
+    )]
+    add_modules: Vec<String>,
     /// A runtime profile: a built-in name (see `mkimage profiles`) or a TOML file
     #[arg(long, value_name = "NAME|FILE")]
     profile: Vec<String>,
@@ -364,6 +376,7 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
             env_home: std::env::var_os("JAVA_HOME").map(PathBuf::from),
             path: std::env::var_os("PATH"),
             jlink: args.jlink,
+            add_modules: modules(&args.add_modules)?,
         },
         full_stdlib: args.full_stdlib,
         follow_links: args.follow_links,
@@ -483,6 +496,28 @@ fn mappings(args: &[String], flag: &str, default: Option<&str>) -> anyhow::Resul
             src: PathBuf::from(src),
             dst,
         });
+    }
+    Ok(out)
+}
+
+/// `--add-modules` names: Java module names (dot-separated identifiers),
+/// each once, in order.
+fn modules(names: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        let ok = name.split('.').all(|part| {
+            part.chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() || c == '_')
+                && part.chars().all(|c| c.is_alphanumeric() || c == '_')
+        });
+        ensure!(
+            ok,
+            "--add-modules {name:?}: not a module name such as java.management"
+        );
+        if !out.iter().any(|m| m == name) {
+            out.push(name.to_string());
+        }
     }
     Ok(out)
 }
@@ -654,6 +689,18 @@ mod tests {
             ("A".into(), "b=c".into())
         );
         assert_eq!(human(1536), "1.5 KiB");
+        assert_eq!(
+            modules(&[
+                "java.management".into(),
+                " jdk.zipfs".into(),
+                "java.management".into()
+            ])
+            .unwrap(),
+            ["java.management", "jdk.zipfs"]
+        );
+        for bad in ["java..sql", "9java", "java.sql;rm", ".x"] {
+            assert!(modules(&[bad.into()]).is_err(), "{bad}");
+        }
     }
 
     #[test]
