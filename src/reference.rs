@@ -164,14 +164,6 @@ impl Reference {
                 tag: t.into(),
             });
         }
-        let len = registry.len() + 1 + path.len();
-        if len > NAME_TOTAL_LENGTH_MAX {
-            return Err(ReferenceError::TooLong {
-                input: input.into(),
-                len,
-            });
-        }
-
         let registry = if registry == LEGACY_DEFAULT_REGISTRY {
             DEFAULT_REGISTRY
         } else {
@@ -182,6 +174,16 @@ impl Reference {
         } else {
             path.to_owned()
         };
+        // Of the normalized name, as distribution/reference measures it
+        // (ParseNormalizedNamed parses `docker.io/library/NAME`), so that
+        // what we print parses back.
+        let len = registry.len() + 1 + repository.len();
+        if len > NAME_TOTAL_LENGTH_MAX {
+            return Err(ReferenceError::TooLong {
+                input: input.into(),
+                len,
+            });
+        }
         Ok(Reference {
             registry: registry.to_owned(),
             repository,
@@ -853,5 +855,25 @@ mod tests {
             assert!(check(&err), "{input:?}: {err:?}");
             assert!(err.to_string().contains(&format!("{input:?}")), "{err}");
         }
+    }
+
+    /// Found by fuzz/ (reference): a Docker Hub name of 240 characters was
+    /// accepted, and printed as `docker.io/library/NAME`, which is too long
+    /// to parse back. The limit is on the normalized name, as docker's.
+    #[test]
+    fn the_length_limit_counts_the_normalized_name() {
+        let name = "a".repeat(240);
+        for input in [name.clone(), format!("index.docker.io/{name}")] {
+            assert!(
+                matches!(
+                    Reference::parse(&input),
+                    Err(ReferenceError::TooLong { len: 258, .. })
+                ),
+                "{input}"
+            );
+        }
+        // The longest that fits, printed, parses back to itself.
+        let r = Reference::parse(&"a".repeat(237)).unwrap();
+        assert_eq!(Reference::parse(&r.to_string()).unwrap(), r);
     }
 }

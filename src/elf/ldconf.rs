@@ -25,11 +25,21 @@ pub fn parse(text: &str) -> Vec<ConfLine> {
             _ => out.extend(
                 line.split(|c: char| c.is_whitespace() || c == ':' || c == ',')
                     .filter(|w| !w.is_empty())
-                    .map(|w| ConfLine::Dir(w.trim_end_matches('/').to_string())),
+                    .map(|w| ConfLine::Dir(without_trailing_slashes(w).to_string())),
             ),
         }
     }
     out
+}
+
+/// `/usr/lib/` → `/usr/lib`, but `/` (or `//`) stays `/`, as ldconfig's
+/// add_dir_1 trims ("except when it's the root dir"): an empty name would
+/// be a relative directory.
+fn without_trailing_slashes(dir: &str) -> &str {
+    match dir.trim_end_matches('/') {
+        "" if dir.starts_with('/') => "/",
+        trimmed => trimmed,
+    }
 }
 
 #[cfg(test)]
@@ -46,6 +56,19 @@ mod tests {
                 ConfLine::Include("/etc/ld.so.conf.d/*.conf".into()),
                 ConfLine::Dir("/opt/a".into()),
                 ConfLine::Dir("/opt/b".into()),
+            ]
+        );
+    }
+
+    /// Found by fuzz/ (ld_conf): `/` became the empty, relative directory.
+    #[test]
+    fn the_root_directory_keeps_its_slash() {
+        assert_eq!(
+            parse("/\n//\n/usr/lib//\n"),
+            vec![
+                ConfLine::Dir("/".into()),
+                ConfLine::Dir("/".into()),
+                ConfLine::Dir("/usr/lib".into()),
             ]
         );
     }

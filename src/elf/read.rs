@@ -95,6 +95,39 @@ pub fn read_elf(path: &Path) -> Result<ElfInfo, ElfError> {
 
 /// Reads from an already opened file; `path` is for messages.
 pub fn read_elf_from(file: &File, path: &Path) -> Result<ElfInfo, ElfError> {
+    read_from(file, path)
+}
+
+/// Reads an ELF file already in memory, as [`read_elf_from`] reads a file;
+/// `path` is for messages. For callers that hold the bytes (and the fuzz
+/// targets in fuzz/).
+pub fn read_elf_bytes(bytes: &[u8], path: &Path) -> Result<ElfInfo, ElfError> {
+    read_from(bytes, path)
+}
+
+/// Where the bytes come from: positioned reads, so that a file is never
+/// read whole.
+pub(super) trait ReadAt {
+    /// As pread(2): up to `buf.len()` bytes at `offset`, 0 at the end.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+}
+
+impl ReadAt for File {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        FileExt::read_at(self, buf, offset)
+    }
+}
+
+impl ReadAt for [u8] {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        let start = usize::try_from(offset).map_or(self.len(), |o| o.min(self.len()));
+        let n = buf.len().min(self.len() - start);
+        buf[..n].copy_from_slice(&self[start..start + n]);
+        Ok(n)
+    }
+}
+
+fn read_from(file: &(impl ReadAt + ?Sized), path: &Path) -> Result<ElfInfo, ElfError> {
     let bad = |source| ElfError::Malformed {
         path: path.to_path_buf(),
         source,
@@ -166,7 +199,7 @@ pub(super) struct Loaded {
     pub(super) dynamic: Option<parse::DynamicRaw>,
 }
 
-pub(super) fn load(file: &File, path: &Path) -> Result<Loaded, ElfError> {
+pub(super) fn load(file: &(impl ReadAt + ?Sized), path: &Path) -> Result<Loaded, ElfError> {
     let bad = |source| ElfError::Malformed {
         path: path.to_path_buf(),
         source,
@@ -229,7 +262,7 @@ pub(super) fn load(file: &File, path: &Path) -> Result<Loaded, ElfError> {
 }
 
 /// Explains a non-ELF file, naming the input kind that fits scripts.
-fn not_elf(file: &File, path: &Path, head: &[u8]) -> ElfError {
+fn not_elf(file: &(impl ReadAt + ?Sized), path: &Path, head: &[u8]) -> ElfError {
     if head.starts_with(b"#!") {
         let mut line = [0u8; 256];
         let n = read_up_to(file, &mut line, 0).unwrap_or(0);
@@ -253,7 +286,11 @@ fn not_elf(file: &File, path: &Path, head: &[u8]) -> ElfError {
     }
 }
 
-pub(super) fn read_up_to(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+pub(super) fn read_up_to(
+    file: &(impl ReadAt + ?Sized),
+    buf: &mut [u8],
+    offset: u64,
+) -> io::Result<usize> {
     let mut done = 0;
     while done < buf.len() {
         match file.read_at(&mut buf[done..], offset + done as u64) {
@@ -266,13 +303,22 @@ pub(super) fn read_up_to(file: &File, buf: &mut [u8], offset: u64) -> io::Result
     Ok(done)
 }
 
-pub(super) fn read_exact_vec(file: &File, offset: u64, len: u64) -> io::Result<Vec<u8>> {
+pub(super) fn read_exact_vec(
+    file: &(impl ReadAt + ?Sized),
+    offset: u64,
+    len: u64,
+) -> io::Result<Vec<u8>> {
     let mut v = vec![0u8; len as usize];
-    file.read_exact_at(&mut v, offset)?;
+    if read_up_to(file, &mut v, offset)? < v.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "failed to fill whole buffer",
+        ));
+    }
     Ok(v)
 }
 
-pub(super) fn read_c_string(file: &File, offset: u64) -> io::Result<Vec<u8>> {
+pub(super) fn read_c_string(file: &(impl ReadAt + ?Sized), offset: u64) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
     let mut chunk = [0u8; 256];
     loop {
@@ -410,6 +456,38 @@ mod tests {
         for bytes in cases {
             std::fs::write(&path, &bytes).unwrap();
             let _ = read_elf(&path);
+        }
+    }
+
+    /// Bytes in memory read as the same bytes in a file do: the same info,
+    /// or the same error.
+    #[test]
+    fn bytes_read_as_the_file_does() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("f");
+        let good = SynthElf::exe()
+            .needed("libc.so.6")
+            .soname("x")
+            .runpath("/opt")
+            .build();
+        let mut cases = vec![
+            b"#!/bin/sh\n".to_vec(),
+            b"hello".to_vec(),
+            Vec::new(),
+            SynthElf::static_exe().build(),
+        ];
+        for n in (0..good.len()).step_by(7) {
+            cases.push(good[..n].to_vec());
+            let mut b = good.clone();
+            b[n] ^= 0xff;
+            cases.push(b);
+        }
+        cases.push(good);
+        for bytes in cases {
+            std::fs::write(&path, &bytes).unwrap();
+            let from_file = read_elf(&path).map_err(|e| e.to_string());
+            let from_bytes = read_elf_bytes(&bytes, &path).map_err(|e| e.to_string());
+            assert_eq!(from_bytes, from_file, "{bytes:?}");
         }
     }
 }

@@ -184,11 +184,7 @@ pub enum AuthError {
 /// (docker keeps only empty placeholders in `auths` when a store is set);
 /// then the `auths` entry.
 pub fn lookup(env: &AuthEnv, registry: &str) -> Result<Option<Found>, AuthError> {
-    let hosts: Vec<&str> = if DOCKER_HUB_HOSTS.contains(&registry) {
-        DOCKER_HUB_HOSTS.to_vec()
-    } else {
-        vec![registry]
-    };
+    let hosts = hosts_of(registry);
     let server_url = if hosts.len() > 1 {
         DOCKER_HUB_AUTH_KEY
     } else {
@@ -205,24 +201,14 @@ pub fn lookup(env: &AuthEnv, registry: &str) -> Result<Option<Found>, AuthError>
                 });
             }
         };
-        let file = AuthFile::parse(&bytes).map_err(|e| AuthError::Parse {
-            path: path.clone(),
-            line: e.line(),
-            column: e.column(),
-        })?;
-        let helper = hosts
-            .iter()
-            .find_map(|h| file.cred_helpers.get(*h))
-            .or(file.creds_store.as_ref())
-            .filter(|h| !h.is_empty());
-        if let Some(helper) = helper {
-            let program = helper_program(helper, path)?;
-            if let Some(credential) = run_helper(&program, server_url, env, path)? {
-                return Ok(Some(Found {
-                    credential,
-                    origin: format!("credential helper {program}"),
-                }));
-            }
+        let file = AuthFile::parse(&bytes, path)?;
+        if let Some(program) = file.helper_for(&hosts, path)?
+            && let Some(credential) = run_helper(&program, server_url, env, path)?
+        {
+            return Ok(Some(Found {
+                credential,
+                origin: format!("credential helper {program}"),
+            }));
         }
         if let Some(credential) = file.entry_for(&hosts, path)? {
             return Ok(Some(Found {
@@ -234,10 +220,19 @@ pub fn lookup(env: &AuthEnv, registry: &str) -> Result<Option<Found>, AuthError>
     Ok(None)
 }
 
+/// The names `registry`'s credentials may be stored under.
+pub fn hosts_of(registry: &str) -> Vec<&str> {
+    if DOCKER_HUB_HOSTS.contains(&registry) {
+        DOCKER_HUB_HOSTS.to_vec()
+    } else {
+        vec![registry]
+    }
+}
+
 /// The parts of docker's config.json and containers-auth.json(5) we use;
 /// every other key is ignored. No `Debug`: the entries hold secrets.
 #[derive(Deserialize, Default)]
-struct AuthFile {
+pub struct AuthFile {
     #[serde(default)]
     auths: BTreeMap<String, AuthEntry>,
     #[serde(default, rename = "credHelpers")]
@@ -259,14 +254,32 @@ struct AuthEntry {
 }
 
 impl AuthFile {
-    fn parse(bytes: &[u8]) -> Result<AuthFile, serde_json::Error> {
-        serde_json::from_slice(bytes)
+    /// Parses an auth file's bytes; `path` is for messages. Pure: [`lookup`]
+    /// reads the file (and the fuzz targets in fuzz/ hand bytes in).
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<AuthFile, AuthError> {
+        serde_json::from_slice(bytes).map_err(|e| AuthError::Parse {
+            path: path.to_path_buf(),
+            line: e.line(),
+            column: e.column(),
+        })
+    }
+
+    /// The credential helper program to ask first for `hosts`, if any:
+    /// `credHelpers[host]`, else `credsStore`.
+    pub fn helper_for(&self, hosts: &[&str], path: &Path) -> Result<Option<String>, AuthError> {
+        hosts
+            .iter()
+            .find_map(|h| self.cred_helpers.get(*h))
+            .or(self.creds_store.as_ref())
+            .filter(|h| !h.is_empty())
+            .map(|h| helper_program(h, path))
+            .transpose()
     }
 
     /// The `auths` entry whose key names one of `hosts`. Keys may be bare
     /// hosts or URLs (`https://host/v1/`, as old docker versions wrote).
     /// An entry with nothing in it (a placeholder) counts as none.
-    fn entry_for(&self, hosts: &[&str], path: &Path) -> Result<Option<Credential>, AuthError> {
+    pub fn entry_for(&self, hosts: &[&str], path: &Path) -> Result<Option<Credential>, AuthError> {
         for (key, entry) in &self.auths {
             if !hosts.contains(&key_host(key)) {
                 continue;
@@ -366,6 +379,13 @@ fn run_helper(
             message,
         });
     }
+    parse_helper_reply(&out.stdout, program)
+}
+
+/// A helper's answer to `get` (`{"Username", "Secret"}`); `None` when it
+/// holds nothing usable. Pure, apart from [`run_helper`] for the fuzz
+/// targets in fuzz/.
+pub fn parse_helper_reply(stdout: &[u8], program: &str) -> Result<Option<Credential>, AuthError> {
     #[derive(Deserialize)]
     struct HelperReply {
         #[serde(rename = "Username", default)]
@@ -374,7 +394,7 @@ fn run_helper(
         secret: String,
     }
     let reply: HelperReply =
-        serde_json::from_slice(&out.stdout).map_err(|_| AuthError::HelperOutput {
+        serde_json::from_slice(stdout).map_err(|_| AuthError::HelperOutput {
             program: program.to_owned(),
         })?;
     Ok(match (reply.username.as_str(), reply.secret) {
