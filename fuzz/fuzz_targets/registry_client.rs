@@ -9,12 +9,13 @@
 
 use std::cell::RefCell;
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
 use mkimage::registry::Credential;
+use mkimage::registry::timeouts::Timeouts;
 use mkimage::registry::transport::{
-    Client, CredentialSource, Http, HttpError, Method, Request, Response, RetryPolicy,
+    Client, CredentialSource, Http, HttpError, Limit, Method, Request, Response, RetryPolicy,
 };
 
 /// Answers past this many are ignored: a push takes a few dozen.
@@ -23,7 +24,7 @@ const MAX_ANSWERS: usize = 64;
 struct Script(RefCell<Vec<Result<Response, HttpError>>>);
 
 impl Http for &Script {
-    fn send(&self, _req: &Request) -> Result<Response, HttpError> {
+    fn send(&self, _req: &Request, _limit: Duration) -> Result<Response, HttpError> {
         let mut answers = self.0.borrow_mut();
         if answers.is_empty() {
             return Err(HttpError::Other {
@@ -39,7 +40,12 @@ fn answer(text: &str) -> Result<Response, HttpError> {
     let mut lines = head.lines();
     let status = lines.next().unwrap_or("").trim();
     let status = match status {
-        "timeout" => return Err(HttpError::Timeout),
+        "timeout" => {
+            return Err(HttpError::Timeout {
+                limit: Limit::Silent,
+                after: Duration::from_secs(1),
+            });
+        }
         "refused" => {
             return Err(HttpError::Connect {
                 source: io::ErrorKind::ConnectionRefused.into(),
@@ -85,6 +91,7 @@ fuzz_target!(|data: &[u8]| {
     let retry = RetryPolicy {
         delays: vec![Duration::ZERO, Duration::ZERO],
         sleep: no_sleep,
+        now: Instant::now,
     };
     let mut client = Client::new(
         &script,
@@ -92,6 +99,7 @@ fuzz_target!(|data: &[u8]| {
         "https://reg.example",
         credentials,
         retry,
+        Timeouts::default(),
     );
     if let Err(e) = client.ping() {
         let _ = mkimage_fuzz::show_chain(&e);
