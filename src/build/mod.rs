@@ -249,7 +249,7 @@ fn check_entrypoint(
         path: program.clone(),
         why,
     };
-    let Some((real, entry)) = cx.layers.follow(&path) else {
+    let Some((real, entry)) = cx.layers.resolve(path.as_path()) else {
         cx.warnings.push(format!(
             "the entrypoint {program} is not in the image: the container will fail to start unless it is mounted there"
         ));

@@ -54,6 +54,12 @@ impl LayerSet {
         Some((at, entry))
     }
 
+    /// Whether `path` leads to something in the image (see
+    /// [`LayerSet::resolve`]).
+    pub fn resolves(&self, path: &ImagePath) -> bool {
+        self.resolve(path.as_path()).is_some()
+    }
+
     /// Whether `path` names a regular file (through symlinks).
     pub fn has_file(&self, path: &Path) -> bool {
         self.resolve(path)

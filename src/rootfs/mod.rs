@@ -102,9 +102,6 @@ impl RootfsError {
     }
 }
 
-/// How many symlinks a path may cross, as Linux's MAXSYMLINKS.
-pub const MAX_LINKS: usize = 40;
-
 /// Layers, in image order: each changes more often than the one before,
 /// so a rebuild after an app change reuses every layer but the last.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -235,70 +232,6 @@ impl LayerSet {
     /// Whether any layer has `path`.
     pub fn contains(&self, path: &ImagePath) -> bool {
         self.trees.values().any(|t| t.contains(path))
-    }
-
-    /// The entry at `path` in the last layer that has it (the one that
-    /// wins when layers are unpacked in order).
-    pub fn get(&self, path: &ImagePath) -> Option<&Entry> {
-        self.trees.values().rev().find_map(|t| t.get(path))
-    }
-
-    /// Whether `path` leads to something in the image (see
-    /// [`LayerSet::follow`]).
-    pub fn resolves(&self, path: &ImagePath) -> bool {
-        self.follow(path).is_some()
-    }
-
-    /// What `path` leads to in the image, following the image's own
-    /// symlinks (at most [`MAX_LINKS`] of them, as the kernel allows) the
-    /// way the kernel would once the layers are unpacked: the final path
-    /// and its entry, or `None` when it leads nowhere.
-    pub fn follow(&self, path: &ImagePath) -> Option<(ImagePath, &Entry)> {
-        use std::path::Component;
-        // Components still to walk, last first.
-        let mut pending: Vec<std::ffi::OsString> = Vec::new();
-        let push_all = |pending: &mut Vec<std::ffi::OsString>, p: &Path| {
-            for c in p.components().rev() {
-                match c {
-                    Component::Normal(n) => pending.push(n.to_os_string()),
-                    Component::ParentDir => pending.push("..".into()),
-                    _ => {}
-                }
-            }
-        };
-        push_all(&mut pending, path.as_path());
-        let mut at = PathBuf::from("/");
-        let mut hops = 0;
-        let mut last: Option<&Entry> = None;
-        while let Some(part) = pending.pop() {
-            if part == ".." {
-                at.pop();
-                last = None;
-                continue;
-            }
-            at.push(&part);
-            let entry = self.get(&ImagePath::new(&at).ok()?)?;
-            if let Kind::Symlink { target } = &entry.kind {
-                hops += 1;
-                if hops > MAX_LINKS {
-                    return None;
-                }
-                at.pop();
-                if target.is_absolute() {
-                    at = PathBuf::from("/");
-                }
-                push_all(&mut pending, target);
-                last = None;
-            } else {
-                last = Some(entry);
-            }
-        }
-        let image = ImagePath::new(&at).ok()?;
-        match last {
-            Some(e) => Some((image, e)),
-            // `/` itself, or a path ending in `..`.
-            None => self.get(&image).map(|e| (image.clone(), e)),
-        }
     }
 
     /// Every layer repeats the parent directories of its files. So that a
