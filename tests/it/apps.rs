@@ -481,7 +481,6 @@ fn library_jars_and_packages_go_to_the_dependencies_layer() {
             format!("--from-dir={}:/app", app.display()),
             format!("--from-dir={}:/srv/lib", jars.display()),
             format!("--include={}:/opt/libs/one.jar", one.display()),
-            "--entrypoint=/app/index.js".into(),
         ],
     );
     assert!(
