@@ -13,6 +13,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use memchr::memmem;
 use mkimage::digest::Digest;
 use mkimage::inspect::Image;
 use mkimage::oci::Layout;
@@ -40,17 +41,12 @@ pub fn sections(data: &[u8]) -> Vec<(String, Vec<u8>)> {
     let mut framed = Vec::with_capacity(data.len() + 1);
     framed.push(b'\n');
     framed.extend_from_slice(data);
-    let mut starts = Vec::new();
-    let mut at = 0;
-    while let Some(i) = find(&framed[at..], SEPARATOR) {
-        starts.push(at + i);
-        at += i + SEPARATOR.len();
-    }
+    let starts: Vec<usize> = memmem::find_iter(&framed, SEPARATOR).collect();
     let mut out = Vec::new();
     for (k, &start) in starts.iter().enumerate().take(MAX_SECTIONS) {
         let end = starts.get(k + 1).copied().unwrap_or(framed.len());
         let body = &framed[start + SEPARATOR.len()..end];
-        let (name, content) = match find(body, b"\n") {
+        let (name, content) = match memchr::memchr(b'\n', body) {
             Some(n) => (&body[..n], &body[n + 1..]),
             None => (body, &body[body.len()..]),
         };
@@ -58,12 +54,6 @@ pub fn sections(data: &[u8]) -> Vec<(String, Vec<u8>)> {
         out.push((name, content.to_vec()));
     }
     out
-}
-
-/// memchr's search, not `windows(..).position(..)`: libFuzzer hooks every
-/// slice comparison, which made the harness, not mkimage, the hot spot.
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    memchr::memmem::find(hay, needle)
 }
 
 /// Rewrites the checksum of every header of an (uncompressed) tar, walking
@@ -124,13 +114,31 @@ pub fn fix_digests(files: &mut Vec<(String, Vec<u8>)>) {
         if renames.is_empty() {
             return;
         }
+        let finders: Vec<(memmem::Finder, &[u8])> = renames
+            .iter()
+            .map(|(old, new)| (memmem::Finder::new(old.as_bytes()), new.as_bytes()))
+            .collect();
         for (name, content) in files.iter_mut() {
             for (old, new) in &renames {
                 *name = name.replace(old.as_str(), new);
-                replace_all(content, old.as_bytes(), new.as_bytes());
+            }
+            // Only documents name blobs; layers are left as they are.
+            if !is_json(content) {
+                continue;
+            }
+            for (finder, new) in &finders {
+                replace_all(content, finder, new);
             }
         }
     }
+}
+
+/// Whether `content` looks like a JSON document (an object or an array).
+fn is_json(content: &[u8]) -> bool {
+    matches!(
+        content.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'{' | b'[')
+    )
 }
 
 /// The first run of exactly 64 lowercase hex digits in `name`.
@@ -150,18 +158,22 @@ fn hex_in(name: &str) -> Option<&str> {
     None
 }
 
-fn replace_all(hay: &mut Vec<u8>, from: &[u8], to: &[u8]) {
-    if from.is_empty() || find(hay, from).is_none() {
+/// memchr's search, built once per digest: libFuzzer hooks every slice
+/// comparison, so a naive search made the harness the hot spot.
+fn replace_all(hay: &mut Vec<u8>, from: &memmem::Finder, to: &[u8]) {
+    let hits: Vec<usize> = from.find_iter(hay).collect();
+    if hits.is_empty() {
         return;
     }
+    let n = from.needle().len();
     let mut out = Vec::with_capacity(hay.len());
-    let mut rest = &hay[..];
-    while let Some(i) = find(rest, from) {
-        out.extend_from_slice(&rest[..i]);
+    let mut at = 0;
+    for i in hits {
+        out.extend_from_slice(&hay[at..i]);
         out.extend_from_slice(to);
-        rest = &rest[i + from.len()..];
+        at = i + n;
     }
-    out.extend_from_slice(rest);
+    out.extend_from_slice(&hay[at..]);
     *hay = out;
 }
 
