@@ -294,6 +294,9 @@ fn check_entrypoint(
 /// package records and os-release scanners read; says once when the root
 /// has no database.
 fn add_package_records(cx: &mut Context, plan: &BuildPlan) -> Result<Inventory, BuildError> {
+    for (path, why) in sbom::add_os_release(&mut cx.layers, cx.resolver.root(), &mut cx.warnings)? {
+        cx.record(&path, why);
+    }
     let inventory = sbom::survey(
         &cx.layers,
         cx.resolver.root(),
@@ -305,7 +308,7 @@ fn add_package_records(cx: &mut Context, plan: &BuildPlan) -> Result<Inventory, 
             "no Debian package records in the image: {why}, so scanners see only the SBOM's files"
         ));
     }
-    for (path, why) in sbom::add_records(&mut cx.layers, &inventory)? {
+    for (path, why) in sbom::add_records(&mut cx.layers, &inventory).map_err(SbomError::from)? {
         cx.record(&path, why);
     }
     Ok(inventory)

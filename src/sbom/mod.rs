@@ -5,7 +5,7 @@
 //! planned trees and the root, and adds record files to the trees.
 //!
 //! ```text
-//! file plan + root ──► inventory ──► records (status.d, os-release) ──► layers
+//! file plan + root (+ its os-release) ──► inventory ──► records (status.d) ──► layers
 //!                          └──────► SPDX document ──► referrer of the manifest
 //! ```
 
@@ -20,7 +20,7 @@ pub mod spdx;
 use std::path::PathBuf;
 
 pub use inventory::{Inventory, survey};
-pub use records::add_records;
+pub use records::{add_os_release, add_records};
 
 use crate::resolve::LookupError;
 
@@ -47,6 +47,8 @@ pub enum SbomError {
     TooLarge { path: PathBuf, limit: usize },
     #[error(transparent)]
     Lookup(#[from] LookupError),
+    #[error(transparent)]
+    Rootfs(#[from] crate::rootfs::RootfsError),
     #[error("a thread hashing the image's files panicked")]
     HashThread,
 }

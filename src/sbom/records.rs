@@ -8,9 +8,14 @@
 
 use std::collections::BTreeMap;
 
+use std::path::Path;
+
+use super::SbomError;
 use super::inventory::{DEBIAN_VERSION, Deb, Inventory, path_bytes};
 use crate::digest::hex;
-use crate::rootfs::{Entry, ImagePath, LayerKind, LayerSet, RootfsError};
+use crate::resolve::Root;
+use crate::rootfs::host::{Grant, host_entry};
+use crate::rootfs::{Entry, ImagePath, Kind, LayerKind, LayerSet, RootfsError};
 
 pub const STATUS_D: &str = "/var/lib/dpkg/status.d";
 pub const USR_OS_RELEASE: &str = "/usr/lib/os-release";
@@ -42,8 +47,73 @@ const FIELDS: &[&str] = &[
 /// What [`add_records`] put in the image, and why, for the provenance.
 pub type Added = Vec<(ImagePath, String)>;
 
-/// Adds the records of `inv` to the layers. A file the image already has
-/// (an os-release from a user's tree) is left as it is.
+/// Copies the root's os-release to `/usr/lib/os-release` (with
+/// `/etc/os-release` linking to it) and its `/etc/debian_version`, as host
+/// files of the root: they are base-files' files, and the survey that
+/// follows records them as such. A file the image already has (from a
+/// user's tree) is left as it is; a root without them adds nothing.
+pub fn add_os_release(
+    layers: &mut LayerSet,
+    root: &mut Root,
+    warnings: &mut Vec<String>,
+) -> Result<Added, SbomError> {
+    let mut added = Added::new();
+    let mut copy = |layers: &mut LayerSet,
+                    from: &[&str],
+                    to: &str,
+                    why: &str,
+                    added: &mut Added|
+     -> Result<bool, SbomError> {
+        let to = ImagePath::new(to).map_err(RootfsError::from)?;
+        if layers.contains(&to) {
+            return Ok(false);
+        }
+        for f in from {
+            let Some(found) = root.lookup(Path::new(f))? else {
+                continue;
+            };
+            let host = root.host(&found.real);
+            let entry = host_entry(&host, &to, Grant::Host, warnings)?;
+            if !matches!(entry.kind, Kind::File { .. }) {
+                continue;
+            }
+            layers.insert(LayerKind::Base, to.clone(), entry)?;
+            added.push((to, why.to_owned()));
+            return Ok(true);
+        }
+        Ok(false)
+    };
+    if copy(
+        layers,
+        &[ETC_OS_RELEASE, USR_OS_RELEASE],
+        USR_OS_RELEASE,
+        "the root's os-release, so scanners know the distribution",
+        &mut added,
+    )? {
+        let link = ImagePath::new(ETC_OS_RELEASE).map_err(RootfsError::from)?;
+        if !layers.contains(&link) {
+            layers.insert(
+                LayerKind::Base,
+                link.clone(),
+                Entry::symlink("../usr/lib/os-release"),
+            )?;
+            added.push((
+                link,
+                "os-release(5): /etc/os-release links to /usr/lib/os-release".into(),
+            ));
+        }
+    }
+    copy(
+        layers,
+        &[DEBIAN_VERSION],
+        DEBIAN_VERSION,
+        "the root's debian_version (Trivy detects Debian by it)",
+        &mut added,
+    )?;
+    Ok(added)
+}
+
+/// Adds the records of `inv` to the layers.
 pub fn add_records(layers: &mut LayerSet, inv: &Inventory) -> Result<Added, RootfsError> {
     let mut added = Added::new();
     let mut put = |layers: &mut LayerSet,
@@ -80,31 +150,6 @@ pub fn add_records(layers: &mut LayerSet, inv: &Inventory) -> Result<Added, Root
             &format!("{STATUS_D}/{name}.md5sums"),
             Entry::bytes(md5sums(deb), 0o644),
             why,
-        )?;
-    }
-    if let Some(os) = &inv.os {
-        put(
-            layers,
-            LayerKind::Base,
-            USR_OS_RELEASE,
-            Entry::bytes(os.bytes.clone(), 0o644),
-            "the root's os-release, so scanners know the distribution".into(),
-        )?;
-        put(
-            layers,
-            LayerKind::Base,
-            ETC_OS_RELEASE,
-            Entry::symlink("../usr/lib/os-release"),
-            "os-release(5): /etc/os-release links to /usr/lib/os-release".into(),
-        )?;
-    }
-    if let Some(v) = &inv.debian_version {
-        put(
-            layers,
-            LayerKind::Base,
-            DEBIAN_VERSION,
-            Entry::bytes(v.clone(), 0o644),
-            "the root's debian_version (Trivy detects Debian by it)".into(),
         )?;
     }
     Ok(added)

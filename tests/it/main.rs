@@ -17,6 +17,7 @@ mod registry;
 mod registry_faults;
 mod runtimes;
 mod sbom;
+mod scanners;
 mod zstd;
 // Shared helpers: not every one is used by the tests of the moment.
 #[allow(dead_code)]
