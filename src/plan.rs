@@ -103,6 +103,8 @@ pub struct BuildPlan {
     pub tzdata: Tzdata,
     /// Where libraries, certificates and time zones come from.
     pub sysroot: PathBuf,
+    /// `--platform`: the architecture every program must be built for.
+    pub platform: Option<crate::elf::Arch>,
     /// SOURCE_DATE_EPOCH: the image's `created` and every file's mtime.
     pub epoch: u64,
     /// Compression threads; the output does not depend on it.

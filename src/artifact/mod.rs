@@ -48,6 +48,20 @@ pub enum ArtifactError {
         found: String,
         expected: String,
     },
+    #[error(
+        "{path} is built for {found}, but --platform says {given}; give --platform {actual} or leave it out"
+    )]
+    PlatformMismatch {
+        path: PathBuf,
+        found: String,
+        given: crate::elf::Arch,
+        actual: crate::elf::Arch,
+    },
+    #[error(
+        "{path} is built for {found}, which no OCI platform mkimage knows runs \
+         (linux/amd64, 386, arm64, arm/v7, arm/v5, ppc64le, s390x, riscv64, loong64)"
+    )]
+    UnsupportedMachine { path: PathBuf, found: String },
     #[error("{what}: {why}")]
     Invalid { what: String, why: String },
     #[error("{command} failed: {why}")]
@@ -112,6 +126,8 @@ pub struct Context {
     pub temps: Vec<tempfile::TempDir>,
     /// The architecture of the first program added: the image's.
     pub ident: Option<crate::elf::Ident>,
+    /// The platform `--platform` gave, which every program must match.
+    pub platform: Option<crate::elf::Arch>,
     /// Files a profile wrote (its `[[file]]`s), which a later input at
     /// the same path replaces: their layer and who wrote them.
     pub generated: BTreeMap<ImagePath, (LayerKind, String)>,
@@ -142,6 +158,7 @@ impl Context {
             main_input: None,
             temps: Vec::new(),
             ident: None,
+            platform: None,
             kept_links: Vec::new(),
             generated: BTreeMap::new(),
         }
@@ -187,12 +204,29 @@ impl Context {
         Ok(())
     }
 
-    /// Records a program's architecture; one image holds one.
+    /// Records a program's architecture; one image holds one, which
+    /// `--platform` (when given) names.
     pub fn check_arch(
         &mut self,
         ident: crate::elf::Ident,
         path: &Path,
     ) -> Result<(), ArtifactError> {
+        let Some(arch) = ident.arch() else {
+            return Err(ArtifactError::UnsupportedMachine {
+                path: path.to_path_buf(),
+                found: ident.describe(),
+            });
+        };
+        if let Some(given) = self.platform
+            && given != arch
+        {
+            return Err(ArtifactError::PlatformMismatch {
+                path: path.to_path_buf(),
+                found: ident.describe(),
+                given,
+                actual: arch,
+            });
+        }
         match &self.ident {
             None => {
                 self.ident = Some(ident);

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use crate::artifact::{ArtifactError, Context};
 use crate::digest::Digest;
-use crate::elf::Ident;
+use crate::elf::Arch;
 use crate::layer::LayerError;
 use crate::oci::archive::{self, ArchiveError};
 use crate::oci::{self, Layout, OciError};
@@ -57,6 +57,10 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "the image holds no program to take its platform from, and this machine's is not one mkimage knows: give --platform"
+    )]
+    NoPlatform,
     #[error("sysroot {path}: {source}")]
     Sysroot {
         path: PathBuf,
@@ -151,20 +155,19 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
         companions: true,
     });
     let mut cx = Context::new(resolver);
+    cx.platform = plan.platform;
     let defaults = add_artifacts(&mut cx, plan)?;
-    let ident = cx.ident.unwrap_or(Ident {
-        is_64: true,
-        little_endian: true,
-        machine: goblin::elf::header::EM_X86_64,
-        osabi: 0,
-        abiversion: 0,
-        elf_type: 0,
-    });
-    let platform = oci::platform_from_elf(oci::ElfMachine {
-        e_machine: ident.machine,
-        class64: ident.is_64,
-        little_endian: ident.little_endian,
-    })?;
+    // Every program was checked against the first and --platform; an
+    // image of no program (files, a venv of pure Python) is for the
+    // platform given, else for the machine mkimage runs on.
+    let arch = match cx.ident.and_then(|i| i.arch()) {
+        Some(arch) => arch,
+        None => plan
+            .platform
+            .or_else(Arch::host)
+            .ok_or(BuildError::NoPlatform)?,
+    };
+    let platform = oci::Platform::from(arch);
 
     add_locale(&mut cx)?;
     let bundle = add_base(&mut cx, plan)?;

@@ -136,6 +136,11 @@ pub struct BuildArgs {
     /// Take libraries, certificates and time zones from DIR instead of /
     #[arg(long, value_name = "DIR", default_value = "/")]
     sysroot: PathBuf,
+    /// The image's platform, e.g. linux/arm64 or linux/arm/v7; every
+    /// program must be built for it. Default: the programs' own (their ELF
+    /// headers), or this machine's when the image holds none
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", value_parser = parse_platform)]
+    platform: Option<crate::elf::Arch>,
     /// How layers are compressed: gzip, which every tool reads, or zstd,
     /// about twice as fast to build and about as small, for containerd
     /// 1.5+, Docker 23+ and podman (not umoci)
@@ -404,6 +409,7 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
         extra_cas: args.ca_cert.clone(),
         tzdata,
         sysroot: args.sysroot.clone(),
+        platform: args.platform,
         epoch: source_date_epoch()?,
         threads: std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
         compression: Compression::new(args.compression.into(), args.compression_level)
@@ -662,6 +668,17 @@ fn print_summary(b: &Built) {
             println!("  podman load -i {out} && podman run --rm {tag}");
         }
     }
+}
+
+/// `--platform`: one of the platforms of [`crate::elf::Arch`].
+fn parse_platform(s: &str) -> Result<crate::elf::Arch, String> {
+    crate::elf::Arch::from_platform(s).ok_or_else(|| {
+        let known: Vec<String> = crate::elf::arch::ALL
+            .iter()
+            .map(|a| a.platform_string())
+            .collect();
+        format!("unknown platform {s:?}; known: {}", known.join(", "))
+    })
 }
 
 #[cfg(test)]

@@ -19,8 +19,9 @@ const HWCAP_EXTENSION: u64 = 1 << 62;
 
 /// `flags` low byte: an ELF library for libc6.
 pub const FLAG_ELF_LIBC6: i32 = 0x0003;
-const FLAG_TYPE_MASK: i32 = 0x00ff;
-const FLAG_REQUIRED_MASK: i32 = 0xff00;
+/// `flags` low byte: an ELF library of unknown libc, which the generic
+/// `_dl_cache_check_flags` (i386's) also accepts.
+const FLAG_ELF: i32 = 0x0001;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CacheError {
@@ -41,10 +42,13 @@ pub struct CacheEntry {
 }
 
 impl CacheEntry {
-    /// Whether the loader of an object with this cache id would accept
-    /// the entry (`_dl_cache_check_flags`).
-    pub fn matches_arch(&self, required: i32) -> bool {
-        self.flags & FLAG_TYPE_MASK == FLAG_ELF_LIBC6 && self.flags & FLAG_REQUIRED_MASK == required
+    /// Whether a loader whose `_DL_CACHE_DEFAULT_ID` is `id` (see
+    /// [`crate::elf::Arch::cache_id`]) uses the entry: glibc's
+    /// `_dl_cache_check_flags` wants the flags to equal the id exactly;
+    /// only the generic one (no architecture bits, i386) also takes a
+    /// plain FLAG_ELF entry.
+    pub fn matches_arch(&self, id: i32) -> bool {
+        self.flags == id || (id == FLAG_ELF_LIBC6 && self.flags == FLAG_ELF)
     }
 }
 
@@ -260,8 +264,12 @@ mod tests {
         assert_eq!(e.len(), 3);
         assert_eq!(e[0].path, b"/usr/lib/libfoo.so.1");
         assert_eq!(e[1].hwcaps.as_deref(), Some(&b"x86-64-v3"[..]));
-        assert!(e[0].matches_arch(0x0300));
-        assert!(!e[2].matches_arch(0x0300));
+        assert!(e[0].matches_arch(0x0303));
+        assert!(!e[2].matches_arch(0x0303));
+        assert!(e[2].matches_arch(0x0003));
+        // An armhf loader takes hard-float entries only (0x0903; soft-float
+        // ones are 0x0b03), not the arch-less ones.
+        assert!(!e[2].matches_arch(0x0903));
         assert!(cache.lookup(b"libnope.so").is_empty());
     }
 

@@ -2,6 +2,7 @@
 //! section, the imported symbols) and the root's loader configuration
 //! (ld.so.cache, ld.so.conf).
 
+pub mod arch;
 pub mod dynsym;
 pub mod imports;
 pub mod ldcache;
@@ -12,6 +13,7 @@ pub mod strings;
 #[cfg(test)]
 pub(crate) mod synth;
 
+pub use arch::Arch;
 pub use imports::{read_imports, read_path_strings};
 pub use ldcache::LdCache;
 pub use parse::Ident;

@@ -38,6 +38,8 @@ pub struct Ident {
     pub osabi: u8,
     pub abiversion: u8,
     pub elf_type: u16,
+    /// `e_flags`: processor-specific; ARM's float ABI is here.
+    pub flags: u32,
 }
 
 impl Ident {
@@ -62,12 +64,19 @@ impl Ident {
         self.is_64 == other.is_64
             && self.little_endian == other.little_endian
             && self.machine == other.machine
+            && super::Arch::of(other).is_none_or(|a| a.accepts_flags(self.flags))
     }
 
-    /// A short human name such as "x86-64 (64-bit LSB)".
+    /// The architecture, when mkimage knows it (see [`super::Arch::of`]).
+    pub fn arch(&self) -> Option<super::Arch> {
+        super::Arch::of(self)
+    }
+
+    /// A short human name such as "X86_64 (64-bit LSB, linux/amd64)".
     pub fn describe(&self) -> String {
+        let platform = self.arch().map(|a| format!(", {a}")).unwrap_or_default();
         format!(
-            "{} ({}-bit {})",
+            "{} ({}-bit {}{platform})",
             header::machine_to_str(self.machine),
             if self.is_64 { 64 } else { 32 },
             if self.little_endian { "LSB" } else { "MSB" }
@@ -114,6 +123,7 @@ pub fn parse_header(bytes: &[u8]) -> Result<HeaderInfo, ParseError> {
         osabi: h.e_ident[header::EI_OSABI],
         abiversion: h.e_ident[header::EI_ABIVERSION],
         elf_type: h.e_type,
+        flags: h.e_flags,
     };
     let info = HeaderInfo {
         ident,

@@ -15,7 +15,7 @@ use crate::digest::Digest;
 /// What the image runs and on which platform: the plan's view of the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageSpec {
-    /// GOARCH name, e.g. `amd64`, `arm64` (see [`super::platform_from_elf`]).
+    /// GOARCH name, e.g. `amd64`, `arm64` (see [`crate::elf::Arch::oci`]).
     pub architecture: String,
     /// GOOS name, e.g. `linux`.
     pub os: String,

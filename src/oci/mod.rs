@@ -25,7 +25,7 @@ pub use image::{write_image, write_untagged};
 pub use json::canonical_json;
 pub use layout::{BlobWriter, Layout, UnhashedBlobWriter, check_tag, ref_name};
 pub use manifest::build_manifest;
-pub use platform::{ElfMachine, Platform, platform_from_elf};
+pub use platform::Platform;
 pub use time::rfc3339_utc;
 
 /// Re-exported so callers name descriptors and media types without depending
@@ -97,12 +97,6 @@ pub enum OciError {
          the last instant RFC 3339 can express"
     )]
     EpochOutOfRange { epoch: u64 },
-    #[error(
-        "unsupported ELF machine {} (e_machine {}, {}-bit, {})",
-        machine.name(), machine.e_machine, if machine.class64 { 64 } else { 32 },
-        if machine.little_endian { "little-endian" } else { "big-endian" }
-    )]
-    UnsupportedMachine { machine: ElfMachine },
     #[error("invalid {field} {value:?}: {reason}")]
     InvalidPlatform {
         field: &'static str,

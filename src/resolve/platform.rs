@@ -1,43 +1,20 @@
-//! What glibc's loader compiles in per architecture and distribution: the
-//! system search directories, `$LIB`, `$PLATFORM`, the ld.so.cache flags
-//! and the hwcaps subdirectories tried below every search directory.
-//! Values are those printed by `ld.so --help` and seen with LD_DEBUG=libs
-//! on Debian 12 (glibc 2.36).
+//! What glibc's loader compiles in for the architecture of the program
+//! being resolved, as Debian builds it: the system search directories,
+//! `$LIB`, `$PLATFORM`, the ld.so.cache id and the hwcaps subdirectories
+//! tried below every search directory. The per-architecture values come
+//! from the one table in [`crate::elf::arch`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use goblin::elf::header::{
-    EM_386, EM_AARCH64, EM_ARM, EM_LOONGARCH, EM_PPC64, EM_RISCV, EM_S390, EM_X86_64,
-};
-
-use crate::elf::Ident;
+use crate::elf::{Arch, Ident};
 
 use super::root::Root;
 
-/// ld.so.cache `flags` required bits (ldconfig.h FLAG_*_LIB64 etc.).
-const CACHE_X8664_LIB64: i32 = 0x0300;
-const CACHE_AARCH64_LIB64: i32 = 0x0a00;
-const CACHE_POWERPC_LIB64: i32 = 0x0500;
-const CACHE_S390_LIB64: i32 = 0x0400;
-const CACHE_RISCV_FLOAT_ABI_DOUBLE: i32 = 0x1000;
-const CACHE_LARCH_FLOAT_ABI_DOUBLE: i32 = 0x1200;
-
-/// Subdirectories tried before each search directory on x86-64, in the
-/// loader's priority order: glibc-hwcaps levels, then the legacy hwcaps
-/// directories glibc 2.36 still searches.
-const X86_64_SUBDIRS: &[&str] = &[
-    "glibc-hwcaps/x86-64-v4",
-    "glibc-hwcaps/x86-64-v3",
-    "glibc-hwcaps/x86-64-v2",
-    "tls/x86_64/x86_64",
-    "tls/x86_64",
-    "tls",
-    "x86_64/x86_64",
-    "x86_64",
-];
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Platform {
+    /// The architecture, `None` for a machine mkimage has no table for
+    /// (its libraries are then found by the search paths alone).
+    pub arch: Option<Arch>,
     /// Debian multiarch triplet, e.g. "x86_64-linux-gnu".
     pub triplet: &'static str,
     /// `$PLATFORM` (AT_PLATFORM).
@@ -45,56 +22,31 @@ pub struct Platform {
     /// `$LIB`.
     pub lib: String,
     pub system_dirs: Vec<PathBuf>,
-    /// The cache `flags` required bits for this architecture.
+    /// The flags a cache entry must have (`_DL_CACHE_DEFAULT_ID`).
     pub cache_flags: i32,
-    pub subdirs: &'static [&'static str],
+    /// Subdirectories tried before each search directory, in the loader's
+    /// priority order: glibc-hwcaps levels, then the legacy hwcaps
+    /// directories glibc 2.36 still searches.
+    pub subdirs: Vec<String>,
 }
 
 impl Platform {
     /// The platform of a process whose main object is `ident`, running in
-    /// `root`. A root with multiarch directories gets Debian's layout;
-    /// anything else gets upstream glibc's (`/lib64`, `/usr/lib64`).
+    /// `root`. A root with that architecture's multiarch directories gets
+    /// Debian's layout (`/lib/<triplet>`, `/usr/lib/<triplet>`, `/lib`,
+    /// `/usr/lib`: the slibdir/libdir Debian configures glibc with, then
+    /// the defaults). Any other root, such as the cross sysroot
+    /// /usr/aarch64-linux-gnu whose libraries sit in `lib/`, gets upstream
+    /// glibc's (`/lib64`, `/usr/lib64` on 64-bit ports, `/lib`, `/usr/lib`
+    /// otherwise), and `/lib`, `/usr/lib` after them, where the
+    /// sysroot's own files are.
     pub fn detect(ident: &Ident, root: &mut Root) -> Platform {
-        let (triplet, platform, cache_flags, subdirs): (_, _, _, &'static [&'static str]) =
-            match (ident.machine, ident.is_64) {
-                (EM_X86_64, true) => (
-                    "x86_64-linux-gnu",
-                    "x86_64",
-                    CACHE_X8664_LIB64,
-                    X86_64_SUBDIRS,
-                ),
-                (EM_AARCH64, true) => (
-                    "aarch64-linux-gnu",
-                    "aarch64",
-                    CACHE_AARCH64_LIB64,
-                    &["tls"],
-                ),
-                (EM_386, false) => ("i386-linux-gnu", "i686", 0, &["tls"]),
-                (EM_ARM, false) => ("arm-linux-gnueabihf", "v7l", 0, &["tls"]),
-                (EM_PPC64, true) => (
-                    "powerpc64le-linux-gnu",
-                    "power8",
-                    CACHE_POWERPC_LIB64,
-                    &["tls"],
-                ),
-                (EM_S390, true) => ("s390x-linux-gnu", "z13", CACHE_S390_LIB64, &["tls"]),
-                (EM_RISCV, true) => (
-                    "riscv64-linux-gnu",
-                    "riscv64",
-                    CACHE_RISCV_FLOAT_ABI_DOUBLE,
-                    &["tls"],
-                ),
-                (EM_LOONGARCH, true) => (
-                    "loongarch64-linux-gnu",
-                    "loongarch64",
-                    CACHE_LARCH_FLOAT_ABI_DOUBLE,
-                    &["tls"],
-                ),
-                _ => ("unknown-linux-gnu", "unknown", 0, &[]),
-            };
+        let arch = Arch::of(ident);
+        let triplet = arch.map_or("unknown-linux-gnu", Arch::triplet);
         let multiarch = [format!("/lib/{triplet}"), format!("/usr/lib/{triplet}")]
             .iter()
-            .any(|d| root.is_dir(std::path::Path::new(d)).unwrap_or(false));
+            .any(|d| root.is_dir(Path::new(d)).unwrap_or(false));
+        let dirs = |v: &[&str]| v.iter().map(PathBuf::from).collect::<Vec<_>>();
         let (lib, system_dirs) = if multiarch {
             (
                 format!("lib/{triplet}"),
@@ -108,20 +60,27 @@ impl Platform {
         } else if ident.is_64 {
             (
                 "lib64".to_string(),
-                vec![PathBuf::from("/lib64"), PathBuf::from("/usr/lib64")],
+                dirs(&["/lib64", "/usr/lib64", "/lib", "/usr/lib"]),
             )
         } else {
-            (
-                "lib".to_string(),
-                vec![PathBuf::from("/lib"), PathBuf::from("/usr/lib")],
-            )
+            ("lib".to_string(), dirs(&["/lib", "/usr/lib"]))
+        };
+        let subdirs = match arch {
+            Some(a) => a
+                .hwcaps()
+                .iter()
+                .map(|h| format!("glibc-hwcaps/{h}"))
+                .chain(a.legacy_subdirs().iter().map(|s| s.to_string()))
+                .collect(),
+            None => Vec::new(),
         };
         Platform {
+            arch,
             triplet,
-            platform,
+            platform: arch.map_or("unknown", Arch::at_platform),
             lib,
             system_dirs,
-            cache_flags,
+            cache_flags: arch.map_or(-1, Arch::cache_id),
             subdirs,
         }
     }
@@ -132,5 +91,59 @@ impl Platform {
             .iter()
             .position(|s| s.strip_prefix("glibc-hwcaps/").map(str::as_bytes) == Some(name))
             .unwrap_or(self.subdirs.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ident(machine: u16, is_64: bool, little_endian: bool, flags: u32) -> Ident {
+        Ident {
+            is_64,
+            little_endian,
+            machine,
+            osabi: 0,
+            abiversion: 0,
+            elf_type: goblin::elf::header::ET_EXEC,
+            flags,
+        }
+    }
+
+    /// A Debian root of each architecture gets its triplet's directories,
+    /// its cache id and glibc 2.36's hwcaps subdirectories; a cross
+    /// sysroot (libraries in lib/) gets the upstream directories and lib/.
+    #[test]
+    fn each_architecture_searches_its_own_directories() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("usr/lib/powerpc64le-linux-gnu")).unwrap();
+        let mut root = Root::new(d.path());
+        let p = Platform::detect(&ident(21, true, true, 2), &mut root);
+        assert_eq!(p.lib, "lib/powerpc64le-linux-gnu");
+        assert_eq!(p.cache_flags, 0x0503);
+        assert_eq!(
+            p.subdirs,
+            ["glibc-hwcaps/power10", "glibc-hwcaps/power9", "tls"]
+        );
+        assert_eq!(p.system_dirs[0], Path::new("/lib/powerpc64le-linux-gnu"));
+
+        let p = Platform::detect(&ident(22, true, false, 0), &mut root);
+        assert_eq!(p.triplet, "s390x-linux-gnu");
+        assert_eq!(p.subdirs[0], "glibc-hwcaps/z16");
+        assert_eq!(p.subdirs[3], "glibc-hwcaps/z13");
+        assert_eq!(
+            p.system_dirs,
+            [
+                Path::new("/lib64"),
+                Path::new("/usr/lib64"),
+                Path::new("/lib"),
+                Path::new("/usr/lib")
+            ]
+        );
+
+        let p = Platform::detect(&ident(40, false, true, 0x0500_0400), &mut root);
+        assert_eq!(p.cache_flags, 0x0903);
+        assert_eq!(p.subdirs, ["tls"]);
+        assert_eq!(p.system_dirs, [Path::new("/lib"), Path::new("/usr/lib")]);
     }
 }

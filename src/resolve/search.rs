@@ -220,7 +220,11 @@ impl Resolver {
                 why: d.why.clone(),
             });
             let mut accepted: Vec<Found> = Vec::new();
-            let subdirs = platform.subdirs.iter().copied().chain(std::iter::once(""));
+            let subdirs = platform
+                .subdirs
+                .iter()
+                .map(String::as_str)
+                .chain(std::iter::once(""));
             for sub in subdirs {
                 let image = d.image.join(sub).join(name);
                 let outside = d.outside.as_ref().map(|o| o.join(sub).join(name));
@@ -454,7 +458,7 @@ fn in_system_dir(path: &Path, platform: &Platform) -> bool {
     let Some(mut dir) = path.parent() else {
         return false;
     };
-    for sub in platform.subdirs {
+    for sub in &platform.subdirs {
         if let Some(base) = dir.to_str().and_then(|d| d.strip_suffix(sub)) {
             dir = Path::new(base.trim_end_matches('/'));
             break;
