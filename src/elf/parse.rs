@@ -242,7 +242,8 @@ pub fn vaddr_to_offset(phdrs: &[ProgramHeader], vaddr: u64) -> Option<u64> {
         .iter()
         .filter(|p| p.p_type == program_header::PT_LOAD)
         .find(|p| vaddr >= p.p_vaddr && vaddr < p.p_vaddr.saturating_add(p.p_filesz))
-        .map(|p| vaddr - p.p_vaddr + p.p_offset)
+        // A file offset past 2^64 is a corrupt header, not a place to read.
+        .and_then(|p| (vaddr - p.p_vaddr).checked_add(p.p_offset))
 }
 
 pub fn has_nodeflib(d: &DynamicRaw) -> bool {
@@ -261,6 +262,24 @@ pub fn c_str(bytes: &[u8]) -> &[u8] {
 mod tests {
     use super::*;
     use crate::elf::synth::SynthElf;
+
+    #[test]
+    fn a_load_segment_at_an_impossible_offset_maps_nothing() {
+        // Found by fuzz/ (elf): p_offset near 2^64 overflowed the sum.
+        let load = ProgramHeader {
+            p_type: program_header::PT_LOAD,
+            p_vaddr: 0x1000,
+            p_filesz: 0x100,
+            p_offset: u64::MAX - 8,
+            ..Default::default()
+        };
+        assert_eq!(vaddr_to_offset(std::slice::from_ref(&load), 0x1080), None);
+        let sane = ProgramHeader {
+            p_offset: 0x2000,
+            ..load
+        };
+        assert_eq!(vaddr_to_offset(&[sane], 0x1080), Some(0x2080));
+    }
 
     #[test]
     fn header_rejects_non_elf_and_truncated() {

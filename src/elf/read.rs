@@ -176,7 +176,12 @@ fn read_from(file: &(impl ReadAt + ?Sized), path: &Path) -> Result<ElfInfo, ElfE
                 raw.strsz
             ))));
         }
-        read_c_string(file, strtab + off)
+        let at = strtab.checked_add(off).ok_or_else(|| {
+            bad(ParseError::Malformed(format!(
+                "string offset {off} overflows the file offset"
+            )))
+        })?;
+        read_c_string(file, at)
             .map(OsString::from_vec)
             .map_err(|e| bad(ParseError::Malformed(format!("dynstr: {e}"))))
     };
@@ -293,7 +298,7 @@ pub(super) fn read_up_to(
 ) -> io::Result<usize> {
     let mut done = 0;
     while done < buf.len() {
-        match file.read_at(&mut buf[done..], offset + done as u64) {
+        match file.read_at(&mut buf[done..], offset.saturating_add(done as u64)) {
             Ok(0) => break,
             Ok(n) => done += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -322,7 +327,7 @@ pub(super) fn read_c_string(file: &(impl ReadAt + ?Sized), offset: u64) -> io::R
     let mut out = Vec::new();
     let mut chunk = [0u8; 256];
     loop {
-        let n = read_up_to(file, &mut chunk, offset + out.len() as u64)?;
+        let n = read_up_to(file, &mut chunk, offset.saturating_add(out.len() as u64))?;
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
