@@ -464,6 +464,24 @@ mod tests {
         }
     }
 
+    /// Found by fuzz/ (elf): a PT_LOAD whose p_offset is near u64::MAX
+    /// made DT_STRTAB's file offset, or a string's offset from it,
+    /// overflow (a panic in debug builds, a wrapped offset in release).
+    #[test]
+    fn offsets_past_the_end_of_u64_are_errors() {
+        let good = SynthElf::exe().needed("libc.so.6").build();
+        // p_offset of the first program header (the PT_LOAD) of an ELF64.
+        let at = parse::MAX_EHDR_SIZE + 8;
+        for k in 0..2048u64 {
+            let mut b = good.clone();
+            b[at..at + 8].copy_from_slice(&(u64::MAX - k).to_le_bytes());
+            match read_elf_bytes(&b, Path::new("f")) {
+                Err(ElfError::Malformed { .. }) => {}
+                other => panic!("p_offset = u64::MAX - {k}: {other:?}"),
+            }
+        }
+    }
+
     /// Bytes in memory read as the same bytes in a file do: the same info,
     /// or the same error.
     #[test]
