@@ -13,21 +13,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::util::{
-    Bundle, Kind, Layer, Output, RunOpts, Running, check, mkimage, named_layers, require_tool, run,
-    tempdir,
+    Bundle, Output, RunOpts, Running, build, check, file_in, mkimage, named_layers, require_tool,
+    run, tempdir,
 };
-
-/// `mkimage -o LAYOUT -t TAG ARGS...`; panics unless it succeeds.
-fn build(layout: &Path, tag: &str, args: &[String]) -> Output {
-    check(
-        mkimage()
-            .env_remove("SOURCE_DATE_EPOCH")
-            .arg("-o")
-            .arg(layout)
-            .args(["-t", tag])
-            .args(args),
-    )
-}
 
 fn write(path: &Path, text: &str) {
     if let Some(parent) = path.parent() {
@@ -43,15 +31,6 @@ fn warnings(out: &Output) -> Vec<&str> {
         .lines()
         .filter_map(|l| l.strip_prefix("mkimage: warning: "))
         .collect()
-}
-
-/// The contents of the regular file `path` in `layer`; panics otherwise.
-#[track_caller]
-fn file_in(layer: &Layer, path: &str) -> Vec<u8> {
-    match layer.get(path).map(|e| &e.kind) {
-        Some(Kind::File(data)) => data.clone(),
-        other => panic!("{path}: expected a regular file, found {other:?}"),
-    }
 }
 
 /// Panics unless the container's init runs as the image's non-root user.

@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::util::{
-    Bundle, Kind, Layer, Output, RunOpts, cc, check, config, layer_digests, layer_names, layers,
-    manifest, merged, mkimage, named_layers, require_tool, resolve, run, run_image, tempdir,
+    Bundle, Kind, Layer, RunOpts, build, cc, check, config, file_in, layer_digests, layer_names,
+    layers, manifest, merged, mkimage, named_layers, require_tool, resolve, run, run_image,
+    tempdir,
 };
 
 /// The tag most tests build (`oci:DIR:app:test`).
@@ -31,19 +32,6 @@ const ALL_LAYERS: [&str; 5] = ["base", "libs", "runtime", "deps", "app"];
 
 /// The built-in profiles, in the order `mkimage profiles` lists them.
 const BUILTIN_PROFILES: [&str; 6] = ["cc", "java", "nginx", "node", "python", "static"];
-
-/// `mkimage -o LAYOUT -t TAG ARGS...` without SOURCE_DATE_EPOCH from the
-/// test's environment; panics unless it succeeds.
-fn build(layout: &Path, tag: &str, args: &[String]) -> Output {
-    check(
-        mkimage()
-            .env_remove("SOURCE_DATE_EPOCH")
-            .arg("-o")
-            .arg(layout)
-            .args(["-t", tag])
-            .args(args),
-    )
-}
 
 /// `--NAME=PATH` as one argument.
 fn flag(name: &str, path: &Path) -> String {
@@ -61,15 +49,6 @@ fn image_rel(path: &Path) -> String {
         .expect("a UTF-8 path")
         .trim_start_matches('/')
         .to_owned()
-}
-
-/// The contents of the regular file `path` in `layer`; panics otherwise.
-#[track_caller]
-fn file_in(layer: &Layer, path: &str) -> Vec<u8> {
-    match layer.get(path).map(|e| &e.kind) {
-        Some(Kind::File(data)) => data.clone(),
-        other => panic!("{path}: expected a regular file, found {other:?}"),
-    }
 }
 
 /// Every path of `layer` that is not a directory.

@@ -958,3 +958,25 @@ pub fn referrers(layout: &Path, tag: &str) -> Vec<(String, Value, Vec<u8>)> {
         })
         .collect()
 }
+
+/// `mkimage -o LAYOUT -t TAG ARGS...` without SOURCE_DATE_EPOCH from the
+/// test's environment; panics unless it succeeds.
+pub fn build(layout: &Path, tag: &str, args: &[String]) -> Output {
+    check(
+        mkimage()
+            .env_remove("SOURCE_DATE_EPOCH")
+            .arg("-o")
+            .arg(layout)
+            .args(["-t", tag])
+            .args(args),
+    )
+}
+
+/// The contents of the regular file `path` in `layer`; panics otherwise.
+#[track_caller]
+pub fn file_in(layer: &Layer, path: &str) -> Vec<u8> {
+    match layer.get(path).map(|e| &e.kind) {
+        Some(Kind::File(data)) => data.clone(),
+        other => panic!("{path}: expected a regular file, found {other:?}"),
+    }
+}
