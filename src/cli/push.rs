@@ -10,7 +10,8 @@ use anyhow::Context;
 use crate::registry::reference::check_registry;
 use crate::registry::timeouts::MAX_IDLE;
 use crate::registry::{
-    self, AuthEnv, Credential, PushEvent, PushOptions, PushReport, Reference, Timeouts,
+    self, AuthEnv, Credential, PushEvent, PushOptions, PushReport, Reference, RegistryOptions,
+    Timeouts,
 };
 
 use super::EXIT_NOT_FOUND;
@@ -68,10 +69,18 @@ impl RegistryArgs {
     /// The push's options, every flag checked (so `--push` can fail
     /// before the build).
     pub(super) fn options(&self, ca_certs: &[PathBuf]) -> anyhow::Result<PushOptions> {
+        Ok(PushOptions {
+            registry: self.registry_options(ca_certs)?,
+            ..PushOptions::default()
+        })
+    }
+
+    /// How to reach a registry, to push or to read from.
+    pub(super) fn registry_options(&self, ca_certs: &[PathBuf]) -> anyhow::Result<RegistryOptions> {
         for host in &self.insecure_registry {
             check_registry(host).context("--insecure-registry")?;
         }
-        Ok(PushOptions {
+        Ok(RegistryOptions {
             credentials: self
                 .creds
                 .as_deref()
@@ -81,7 +90,7 @@ impl RegistryArgs {
             ca_certs: ca_certs.to_vec(),
             insecure_registries: self.insecure_registry.clone(),
             timeouts: self.timeout.map(Timeouts::new).unwrap_or_default(),
-            ..PushOptions::default()
+            ..RegistryOptions::default()
         })
     }
 }
@@ -263,7 +272,7 @@ mod tests {
         let opts = args(&["localhost:5000", "[::1]", "10.0.0.1"])
             .options(&[])
             .unwrap();
-        assert_eq!(opts.timeouts, Timeouts::default());
+        assert_eq!(opts.registry.timeouts, Timeouts::default());
         for bad in ["127.0.0.1:99999", "host:", "host:abc", "[::1"] {
             let err = args(&[bad]).options(&[]).unwrap_err();
             let msg = format!("{err:#}");

@@ -11,6 +11,7 @@
 //!   [`referrers`] then attaches its SBOM and provenance.
 
 pub mod auth;
+mod options;
 pub mod push;
 pub mod referrers;
 pub mod timeouts;
@@ -24,6 +25,7 @@ use std::io;
 use std::path::PathBuf;
 
 pub use auth::{AuthEnv, AuthError, Credential};
+pub use options::RegistryOptions;
 pub use push::{
     BlobOutcome, PushEvent, PushOptions, PushReport, open_layout, push, push_with_events,
 };

@@ -30,13 +30,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::RegistryError;
-use super::auth::{AuthEnv, Credential};
-use super::reference::{DEFAULT_TAG, Reference, check_registry};
-use super::timeouts::Timeouts;
-use super::transport::{
-    Body, Client, CredentialSource, Http, Method, Request, Response, RetryPolicy, UreqHttp,
-    printable, with_query,
-};
+use super::options::RegistryOptions;
+use super::reference::{DEFAULT_TAG, Reference};
+use super::transport::{Body, Client, Http, Method, Request, Response, printable, with_query};
 use crate::digest::Digest;
 use crate::oci::{Descriptor, Layout, OciError, from_oci_digest, ref_name, referrers};
 
@@ -48,23 +44,14 @@ const BLOB_CONTENT_TYPE: &str = "application/octet-stream";
 /// digest is 135 characters.
 const MAX_DIGEST: usize = 140;
 
-/// How to reach the registry and prove who we are.
+/// How to push: how to reach the registry, and where blobs may be
+/// mounted from.
 #[derive(Debug, Clone, Default)]
 pub struct PushOptions {
-    /// `--creds`; when `None`, saved logins in `auth` are used.
-    pub credentials: Option<Credential>,
-    /// Where saved logins are looked up (see [`AuthEnv::from_env`]).
-    pub auth: AuthEnv,
-    /// PEM files of extra CAs to trust, besides the system's.
-    pub ca_certs: Vec<PathBuf>,
-    /// `HOST[:PORT]`s reached over plain HTTP; a bare HOST covers any port.
-    pub insecure_registries: Vec<String>,
+    pub registry: RegistryOptions,
     /// A repository on the same registry that may hold the blobs already:
     /// they are mounted from it instead of uploaded.
     pub mount_from: Option<String>,
-    pub retry: RetryPolicy,
-    /// How long the registry may keep us waiting (`--timeout`).
-    pub timeouts: Timeouts,
 }
 
 /// What was pushed. Counts only what the registry confirmed.
@@ -145,9 +132,7 @@ pub fn push_with_events(
     opts: &PushOptions,
     on_event: &dyn Fn(PushEvent),
 ) -> Result<PushReport, RegistryError> {
-    for host in &opts.insecure_registries {
-        check_registry(host)?;
-    }
+    opts.registry.check()?;
     let top = select(layout, tag)?;
     let plan = plan(layout, &top)?;
     if let Some(pinned) = reference.digest()
@@ -159,23 +144,7 @@ pub fn push_with_events(
             image: plan.top().digest,
         });
     }
-    let scheme = if is_insecure(reference.registry(), &opts.insecure_registries) {
-        "http"
-    } else {
-        "https"
-    };
-    let credentials = match &opts.credentials {
-        Some(c) => CredentialSource::Given(c.clone()),
-        None => CredentialSource::Lookup(opts.auth.clone()),
-    };
-    let mut client = Client::new(
-        UreqHttp::new(&opts.ca_certs, opts.timeouts)?,
-        reference.registry(),
-        &format!("{scheme}://{}", reference.api_host()),
-        credentials,
-        opts.retry.clone(),
-        opts.timeouts,
-    );
+    let mut client = opts.registry.connect(reference)?;
     send(
         &mut client,
         &plan,
@@ -183,17 +152,6 @@ pub fn push_with_events(
         opts.mount_from.as_deref(),
         on_event,
     )
-}
-
-/// Whether `registry` is one of `insecure` (`HOST[:PORT]`, or a bare HOST
-/// for any port).
-fn is_insecure(registry: &str, insecure: &[String]) -> bool {
-    let host = if registry.starts_with('[') {
-        registry.split_inclusive(']').next().unwrap_or(registry)
-    } else {
-        registry.split(':').next().unwrap_or(registry)
-    };
-    insecure.iter().any(|i| i == registry || i == host)
 }
 
 /// The manifest descriptor to push: the one `tag` names, or the only image
@@ -626,6 +584,8 @@ mod tests {
     use super::*;
     use crate::oci::MediaType;
     use crate::reference::ReferenceError;
+    use crate::registry::timeouts::Timeouts;
+    use crate::registry::transport::{CredentialSource, RetryPolicy};
     use crate::registry::transport::{HttpError, Response};
 
     /// Stored manifests by (repository, tag or digest): media type, bytes.
@@ -1386,7 +1346,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let (layout, _) = layout(tmp.path(), false);
         let opts = PushOptions {
-            insecure_registries: vec!["localhost:5000".into(), "127.0.0.1:99999".into()],
+            registry: crate::registry::RegistryOptions {
+                insecure_registries: vec!["localhost:5000".into(), "127.0.0.1:99999".into()],
+                ..Default::default()
+            },
             ..PushOptions::default()
         };
         let reference = Reference::parse("localhost:5000/app").unwrap();
@@ -1396,19 +1359,5 @@ mod tests {
                 if host == "127.0.0.1:99999"),
             "{err:?}"
         );
-    }
-
-    #[test]
-    fn insecure_registries() {
-        let list = vec![
-            "localhost:5000".to_owned(),
-            "10.0.0.1".to_owned(),
-            "[::1]".to_owned(),
-        ];
-        assert!(is_insecure("localhost:5000", &list));
-        assert!(!is_insecure("localhost:5001", &list));
-        assert!(!is_insecure("localhost", &list));
-        assert!(is_insecure("10.0.0.1:443", &list));
-        assert!(is_insecure("[::1]:5000", &list));
     }
 }

@@ -199,6 +199,73 @@ impl Response {
     }
 }
 
+/// An answer whose body is read as a stream (a blob), not whole.
+pub struct Streamed {
+    pub status: u16,
+    /// Names in lowercase, as in [`Response`].
+    pub headers: Vec<(String, String)>,
+    pub body: Box<dyn io::Read + Send>,
+}
+
+impl fmt::Debug for Streamed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Streamed")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Streamed {
+    /// The answer with its body read whole (at most
+    /// [`MAX_RESPONSE_BODY`]): for errors and challenges, which are small.
+    pub fn into_response(self) -> Response {
+        let mut body = Vec::new();
+        // A body that fails midway still says what it said so far.
+        let _ = io::Read::read_to_end(&mut io::Read::take(self.body, MAX_RESPONSE_BODY), &mut body);
+        Response {
+            status: self.status,
+            headers: self.headers,
+            body,
+        }
+    }
+}
+
+/// What the client needs of an answer, whole or streamed, to retry and
+/// authenticate.
+pub trait Answer {
+    fn status(&self) -> u16;
+    fn header(&self, name: &str) -> Option<&str>;
+    fn into_response(self) -> Response;
+}
+
+impl Answer for Response {
+    fn status(&self) -> u16 {
+        self.status
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        Response::header(self, name)
+    }
+    fn into_response(self) -> Response {
+        self
+    }
+}
+
+impl Answer for Streamed {
+    fn status(&self) -> u16 {
+        self.status
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    fn into_response(self) -> Response {
+        Streamed::into_response(self)
+    }
+}
+
 /// At most `max` characters of what a server sent, control characters
 /// escaped (`\u{1b}`), so a hostile answer cannot drive the terminal.
 pub fn printable(text: &str, max: usize) -> String {
@@ -276,6 +343,18 @@ impl Limit {
 /// within `limit`.
 pub trait Http {
     fn send(&self, req: &Request, limit: Duration) -> Result<Response, HttpError>;
+
+    /// [`Http::send`], the answer's body left to stream (a blob being
+    /// pulled): `limit` covers reading it too. By default, the body read
+    /// whole and handed out from memory (enough for the tests' fakes).
+    fn open(&self, req: &Request, limit: Duration) -> Result<Streamed, HttpError> {
+        let r = self.send(req, limit)?;
+        Ok(Streamed {
+            status: r.status,
+            headers: r.headers,
+            body: Box::new(io::Cursor::new(r.body)),
+        })
+    }
 }
 
 /// [`Http`] over ureq, with rustls verifying against the system's CA store
@@ -395,6 +474,44 @@ impl UreqHttp {
         })
     }
 
+    /// A GET whose answer's body streams, within `limit` (ureq's global
+    /// timeout bounds the body's reading too), redirects followed.
+    fn run_streamed(
+        &self,
+        req: ureq::http::Request<()>,
+        limit: Duration,
+    ) -> Result<Streamed, HttpError> {
+        let answer = self.timeouts.answer(0);
+        let req = self
+            .agent
+            .configure_request(req)
+            .timeout_global(Some(limit))
+            .timeout_per_read(Some(answer))
+            .max_redirects(MAX_REDIRECTS)
+            .build();
+        let resp = self
+            .agent
+            .run(req)
+            .map_err(|e| self.http_error(e, answer, limit))?;
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_ascii_lowercase(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = resp.into_body().into_reader();
+        Ok(Streamed {
+            status,
+            headers,
+            body: Box::new(body),
+        })
+    }
+
     /// `e` as an [`HttpError`]; a timeout says which limit it was, and how
     /// long (`answer` and `limit` are this exchange's).
     fn http_error(&self, e: ureq::Error, answer: Duration, limit: Duration) -> HttpError {
@@ -415,6 +532,24 @@ impl UreqHttp {
 }
 
 impl Http for UreqHttp {
+    fn open(&self, req: &Request, limit: Duration) -> Result<Streamed, HttpError> {
+        if req.method != Method::Get || !req.body.is_empty() {
+            return self.send(req, limit).map(|r| Streamed {
+                status: r.status,
+                headers: r.headers,
+                body: Box::new(io::Cursor::new(r.body)),
+            });
+        }
+        let mut builder = ureq::http::Request::builder().method("GET").uri(&req.url);
+        for (k, v) in &req.headers {
+            builder = builder.header(k, v);
+        }
+        let req = builder.body(()).map_err(|e| HttpError::Other {
+            message: format!("cannot build request for {}: {e}", req.url),
+        })?;
+        self.run_streamed(req, limit)
+    }
+
     fn send(&self, req: &Request, limit: Duration) -> Result<Response, HttpError> {
         let mut builder = ureq::http::Request::builder()
             .method(req.method.as_str())
@@ -788,6 +923,35 @@ impl<H: Http> Client<H> {
     /// gets one more try with a fresh token (it may have expired, or the
     /// registry may want other scopes); then it is an error, as is a 403.
     pub fn send(&mut self, req: &Request, scope: &[String]) -> Result<Response, RegistryError> {
+        let budget = self.timeouts.request(req.body.len());
+        self.authorized(req, scope, |c, r| {
+            c.retrying(r, budget, |r, left| c.http.send(r, left))
+        })
+    }
+
+    /// [`Client::send`] for a GET whose answer's body streams: a blob of
+    /// `size` bytes, which gets the time a body of that size gets to
+    /// upload ([`Timeouts::request`]). Only the start of the exchange is
+    /// retried; a stream cut midway is an error for its reader.
+    pub fn open(
+        &mut self,
+        req: &Request,
+        scope: &[String],
+        size: u64,
+    ) -> Result<Streamed, RegistryError> {
+        let budget = self.timeouts.request(size);
+        self.authorized(req, scope, |c, r| {
+            c.retrying(r, budget, |r, left| c.http.open(r, left))
+        })
+    }
+
+    /// Runs `go` with credentials for `scope`; see [`Client::send`].
+    fn authorized<T: Answer>(
+        &mut self,
+        req: &Request,
+        scope: &[String],
+        go: impl Fn(&Self, &Request) -> Result<T, RegistryError>,
+    ) -> Result<T, RegistryError> {
         let mut scope = scope.to_vec();
         let mut renewed = false;
         loop {
@@ -797,9 +961,10 @@ impl<H: Http> Client<H> {
             {
                 authed = authed.header("Authorization", value);
             }
-            let resp = self.send_retrying(&authed)?;
-            match resp.status {
+            let resp = go(self, &authed)?;
+            match resp.status() {
                 401 if !renewed => {
+                    let resp = resp.into_response();
                     renewed = true;
                     self.tokens.remove(&scope.join(" "));
                     if let Some(ch) = challenge_of(&resp) {
@@ -813,11 +978,11 @@ impl<H: Http> Client<H> {
                         self.challenge = Some(ch);
                     }
                 }
-                401 => return Err(self.unauthorized(&resp)?),
+                401 => return Err(self.unauthorized(&resp.into_response())?),
                 403 => {
                     return Err(RegistryError::Denied {
                         registry: self.registry.clone(),
-                        message: resp.message(),
+                        message: resp.into_response().message(),
                     });
                 }
                 _ => return Ok(resp),
@@ -973,18 +1138,30 @@ impl<H: Http> Client<H> {
     /// try starts that would have to wait past it.
     fn send_retrying(&self, req: &Request) -> Result<Response, RegistryError> {
         let budget = self.timeouts.request(req.body.len());
+        self.retrying(req, budget, |r, left| self.http.send(r, left))
+    }
+
+    /// [`Client::send_retrying`] for any kind of exchange.
+    fn retrying<T: Answer>(
+        &self,
+        req: &Request,
+        budget: Duration,
+        exchange: impl Fn(&Request, Duration) -> Result<T, HttpError>,
+    ) -> Result<T, RegistryError> {
         let start = (self.retry.now)();
         let spent = || (self.retry.now)().saturating_duration_since(start);
         let mut tries = 0;
         loop {
-            let result = self.http.send(req, budget.saturating_sub(spent()));
+            let result = exchange(req, budget.saturating_sub(spent()));
             let transient = match &result {
-                Ok(r) => is_transient_status(r.status),
+                Ok(r) => is_transient_status(r.status()),
                 Err(e) => e.is_transient(),
             };
             let delay = self.retry.delays.get(tries).filter(|_| transient);
             let wait = match (&result, delay) {
-                (Ok(r), Some(&d)) if r.status == 429 => retry_after(r).map_or(d, |a| a.max(d)),
+                (Ok(r), Some(&d)) if r.status() == 429 => {
+                    retry_after(r.header("retry-after")).map_or(d, |a| a.max(d))
+                }
                 (_, Some(&d)) => d,
                 (_, None) => return result.map_err(|e| self.registry_error(e, budget)),
             };
@@ -1041,8 +1218,8 @@ fn challenge_of(resp: &Response) -> Option<Challenge> {
 
 /// `Retry-After` in seconds (the HTTP-date form is not worth a date
 /// parser), capped.
-fn retry_after(resp: &Response) -> Option<Duration> {
-    let secs: u64 = resp.header("retry-after")?.trim().parse().ok()?;
+fn retry_after(value: Option<&str>) -> Option<Duration> {
+    let secs: u64 = value?.trim().parse().ok()?;
     Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
 }
 

@@ -407,7 +407,10 @@ fn mount_from_another_repository_uploads_nothing() {
     let layout_dir = build_image(tmp.path());
     let layout = mkimage::registry::open_layout(&layout_dir).expect("open layout");
     let opts = mkimage::registry::PushOptions {
-        insecure_registries: vec![registry.host()],
+        registry: mkimage::registry::RegistryOptions {
+            insecure_registries: vec![registry.host()],
+            ..Default::default()
+        },
         ..Default::default()
     };
     let to = |repo: &str| {
