@@ -52,3 +52,4 @@ pub mod registry;
 pub mod resolve;
 pub mod rootfs;
 pub mod sbom;
+pub mod source;

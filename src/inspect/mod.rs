@@ -1,5 +1,6 @@
-//! `mkimage inspect`: reads an image back from a layout directory, an
-//! oci-archive or a docker-archive, and reports its layers, its config, its
+//! `mkimage inspect`: reads an image back from any source (see
+//! [`crate::source`]: a layout directory, an oci-archive, a
+//! docker-archive, a registry) and reports its layers, its config, its
 //! file tree (layers streamed: gzip or zstd decoded, tar listed, whiteouts
 //! applied) and, for images mkimage built, why each file is there.
 //!
@@ -9,60 +10,39 @@
 
 mod files;
 mod packages;
-mod source;
 
 use std::collections::BTreeMap;
-use std::io::{self, BufRead, Read};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use oci_spec::image::ANNOTATION_REF_NAME;
 use serde::Serialize;
-use serde_json::Value;
 
 pub use self::files::{Change, FileInfo, FileKind, FileTree, printable};
 use self::packages::Records;
 pub use self::packages::{PackageUsage, Packages};
-use self::source::{GZIP_MAGIC, Store, ZSTD_MAGIC};
 use crate::digest::{Digest, HashingReader};
-use crate::layer::{Algorithm, decompress};
-use crate::oci::OciError;
-use crate::oci::archive::{DockerManifestItem, MANIFEST_JSON};
+use crate::layer::decompress;
 use crate::oci::provenance::{self, FileOrigin, Provenance};
-use crate::oci::referrers;
+use crate::oci::{Descriptor, OciError};
+use crate::source::{
+    Attachment, ImageSource, Platform, SelectedImage, SourceError, SourceOptions, SourceRef,
+    check_error, layer_compression, normalize_archive_path,
+};
 
-/// Largest JSON document read (index, manifest, config, provenance): far
-/// above any real one, low enough that a hostile archive cannot exhaust
-/// memory.
-const JSON_LIMIT: u64 = crate::bounded::DOCUMENT_LIMIT;
+/// Where an image was read from.
+pub use crate::source::Kind as Format;
+
 /// The SBOM's artifact type (IANA's SPDX JSON media type).
 const SBOM_TYPE: &str = "application/spdx+json";
 /// The layer annotation `build` writes: `base`, `libs`, `app`, …
 const LAYER_ANNOTATION: &str = "org.mkimage.layer";
-/// Media types of an image index (OCI) or manifest list (Docker): a
-/// multi-platform image, not one we can list.
-const INDEX_TYPES: &[&str] = &[
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-];
 
 #[derive(Debug, thiserror::Error)]
 pub enum InspectError {
     #[error("{}: no such file or directory", path.display())]
     NotFound { path: PathBuf },
-    #[error("cannot {action} {}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: io::Error,
-    },
-    #[error("cannot read {location}")]
-    Read { location: String, source: io::Error },
-    #[error("{} is compressed; uncompress it first (mkimage reads .tar archives in place)", path.display())]
-    CompressedArchive { path: PathBuf },
-    /// The tar reader's own words can quote the file's raw bytes: they
-    /// are shown escaped, and not as a separate cause.
-    #[error("{} is not a tar archive ({})", path.display(), files::printable(&.cause.to_string()))]
-    NotATar { path: PathBuf, cause: io::Error },
+    #[error(transparent)]
+    Source(SourceError),
     #[error(
         "{} is neither an OCI layout directory (no oci-layout file) nor an archive",
         path.display()
@@ -73,16 +53,6 @@ pub enum InspectError {
         path.display()
     )]
     UnknownArchive { path: PathBuf },
-    #[error("{location} is missing")]
-    Missing { location: String },
-    #[error("{location} is {size} bytes, more than the {limit} a JSON document may have")]
-    TooLarge {
-        location: String,
-        size: u64,
-        limit: u64,
-    },
-    #[error("{location} is not valid JSON of the expected shape: {reason}")]
-    Json { location: String, reason: String },
     #[error("{location} has digest {found}, expected {expected}")]
     DigestMismatch {
         location: String,
@@ -91,8 +61,8 @@ pub enum InspectError {
     },
     #[error(transparent)]
     Oci(#[from] OciError),
-    #[error("{image} holds no image")]
-    NoImage { image: String },
+    #[error("cannot read {location}")]
+    Read { location: String, source: io::Error },
     #[error("{image} holds {} images; name one as {image}:TAG with TAG one of: {}", tags.len(), tags.join(", "))]
     ChooseTag { image: String, tags: Vec<String> },
     #[error("{image} has no image tagged {tag:?}; its tags: {}", if tags.is_empty() { "none".to_owned() } else { tags.join(", ") })]
@@ -101,8 +71,6 @@ pub enum InspectError {
         tag: String,
         tags: Vec<String>,
     },
-    #[error("{image} is a multi-platform image ({media_type}); inspect one platform's manifest")]
-    MultiPlatform { image: String, media_type: String },
     #[error("layer {index} ({location}) has media type {media_type}, which inspect cannot read")]
     UnsupportedLayer {
         index: usize,
@@ -147,21 +115,43 @@ pub enum InspectError {
     NotRecorded { path: String, layer: Option<usize> },
 }
 
-/// The three things inspect reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Format {
-    OciLayout,
-    OciArchive,
-    DockerArchive,
+impl From<SourceError> for InspectError {
+    /// The source's errors that inspect's callers match on keep their
+    /// names here.
+    fn from(e: SourceError) -> InspectError {
+        match e {
+            SourceError::NotFound { input } => InspectError::NotFound {
+                path: PathBuf::from(input),
+            },
+            SourceError::NotAnImage { path } => InspectError::NotAnImage { path },
+            SourceError::UnknownArchive { path } => InspectError::UnknownArchive { path },
+            SourceError::DigestMismatch {
+                location,
+                expected,
+                found,
+            } => InspectError::DigestMismatch {
+                location,
+                expected,
+                found,
+            },
+            SourceError::ChooseTag { image, tags } => InspectError::ChooseTag { image, tags },
+            SourceError::TagNotFound { image, tag, tags } => {
+                InspectError::TagNotFound { image, tag, tags }
+            }
+            e => InspectError::Source(e),
+        }
+    }
 }
 
-impl Format {
-    pub fn name(self) -> &'static str {
+impl InspectError {
+    /// Whether the image (or the path asked about) is not there.
+    pub fn is_not_found(&self) -> bool {
         match self {
-            Format::OciLayout => "oci layout",
-            Format::OciArchive => "oci-archive",
-            Format::DockerArchive => "docker-archive",
+            InspectError::NotFound { .. }
+            | InspectError::TagNotFound { .. }
+            | InspectError::NotInImage { .. } => true,
+            InspectError::Source(e) => e.is_not_found(),
+            _ => false,
         }
     }
 }
@@ -251,76 +241,72 @@ pub struct WhyStep {
     pub why: String,
 }
 
-/// Where an attached blob (the provenance, the SBOM) is, if anywhere.
-#[derive(Clone, Debug)]
-enum Attached {
-    None,
-    Missing(String),
-    At {
-        name: String,
-        digest: Option<Digest>,
-    },
-}
-
-impl Attached {
-    /// For the summary: the blob's digest, else its name in the archive.
-    fn describe(&self) -> Option<String> {
-        match self {
-            Attached::None => None,
-            Attached::At {
-                digest: Some(d), ..
-            } => Some(d.to_string()),
-            Attached::At { name, .. } | Attached::Missing(name) => Some(name.clone()),
-        }
+/// For the summary: an attached blob's digest, else what names it.
+fn describe(a: Option<&Attachment>) -> Option<String> {
+    match a? {
+        Attachment::Present(d) => Some(d.digest().to_string()),
+        Attachment::Missing(what) => Some(what.clone()),
     }
 }
 
-/// An opened image: its JSON read and checked, its layers not yet.
-#[derive(Debug)]
+/// An opened image: its documents read and checked, its layers not yet.
 pub struct Image {
-    store: Store,
+    source: Box<dyn ImageSource>,
+    selected: SelectedImage,
     summary: Summary,
-    /// Where each layer is in the store, in `summary.layers`' order.
-    layer_names: Vec<String>,
-    provenance: Attached,
-    sbom: Attached,
+    provenance: Option<Attachment>,
+    sbom: Option<Attachment>,
+}
+
+impl std::fmt::Debug for Image {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Image")
+            .field("summary", &self.summary)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Image {
-    /// Opens `reference`: `DIR`, `DIR:TAG`, `ARCHIVE` or `ARCHIVE:TAG`.
-    /// The longest existing path before a `:` wins, so paths with colons
-    /// work; TAG is the layout's `org.opencontainers.image.ref.name`, or a
-    /// docker-archive's RepoTag.
+    /// Opens `reference` (any [`SourceRef`]: `DIR[:TAG]`,
+    /// `ARCHIVE[:TAG]`, `oci-archive:…`, `docker-archive:…`), with the
+    /// default registry options; a multi-platform image gives the host's
+    /// platform.
     pub fn open(reference: &str) -> Result<Image, InspectError> {
-        let (path, tag) = split_reference(reference)?;
-        let meta = std::fs::metadata(&path).map_err(|source| InspectError::Io {
-            action: "inspect",
-            path: path.clone(),
+        Image::open_with(reference, &SourceOptions::default(), None)
+    }
+
+    /// [`Image::open`] with registry options, and the platform to pick
+    /// from a multi-platform image.
+    pub fn open_with(
+        reference: &str,
+        opts: &SourceOptions,
+        platform: Option<&Platform>,
+    ) -> Result<Image, InspectError> {
+        let source = crate::source::open(&SourceRef::parse(reference)?, opts)?;
+        let selected = source.select(platform)?;
+        let mut attached = source.attachments(&selected)?;
+        let provenance = attached.remove(provenance::MEDIA_TYPE);
+        let sbom = attached.remove(SBOM_TYPE);
+        let summary = summarize(reference, source.as_ref(), &selected)?;
+        let mut summary = summary;
+        summary.provenance = describe(provenance.as_ref());
+        summary.sbom = describe(sbom.as_ref());
+        Ok(Image {
             source,
-        })?;
-        if meta.is_dir() {
-            if !path.join("oci-layout").is_file() {
-                return Err(InspectError::NotAnImage { path });
-            }
-            return open_oci(
-                Store::Dir(path),
-                Format::OciLayout,
-                reference,
-                tag.as_deref(),
-            );
-        }
-        let store = Store::tar(&path)?;
-        if store.has("oci-layout") && store.has("index.json") {
-            open_oci(store, Format::OciArchive, reference, tag.as_deref())
-        } else if store.has(MANIFEST_JSON) {
-            open_docker(store, reference, tag.as_deref())
-        } else {
-            Err(InspectError::UnknownArchive { path })
-        }
+            selected,
+            summary,
+            provenance,
+            sbom,
+        })
     }
 
     pub fn summary(&self) -> &Summary {
         &self.summary
+    }
+
+    /// The image as the reader selected it: documents, layers, platform.
+    pub fn selected(&self) -> &SelectedImage {
+        &self.selected
     }
 
     /// Reads every layer in order (streamed, each blob verified) and
@@ -329,7 +315,7 @@ impl Image {
     pub fn files(&mut self) -> Result<FileTree, InspectError> {
         let mut tree = FileTree::default();
         let mut records = Records::new();
-        for i in 0..self.layer_names.len() {
+        for i in 0..self.selected.layers.len() {
             let (files, size) = self.read_layer(i, &mut tree, &mut records)?;
             let summary = &mut self.summary.layers[i];
             summary.files = Some(files);
@@ -341,41 +327,38 @@ impl Image {
         Ok(tree)
     }
 
-    /// Checks every layer blob against its digest, reading it once
-    /// without decoding it (for a listing without files).
+    /// Checks every layer blob against its digest and size, reading it
+    /// once without decoding it (for a listing without files).
     pub fn verify_layers(&self) -> Result<(), InspectError> {
-        for (name, summary) in self.layer_names.iter().zip(&self.summary.layers) {
-            let Some(expected) = summary.digest else {
-                continue;
-            };
-            let location = self.store.describe(name);
-            let mut blob = HashingReader::new(self.store.open(name)?);
-            io::copy(&mut blob, &mut io::sink()).map_err(|source| InspectError::Read {
-                location: location.clone(),
-                source,
-            })?;
-            check_digest(&location, expected, blob.finish().0)?;
+        for d in &self.selected.layers {
+            let location = self.source.locate(d);
+            crate::source::verify(self.source.blob(d)?, &location)?;
         }
         Ok(())
+    }
+
+    /// The blob an attachment names, read whole (it is a JSON document).
+    fn attached(&self, d: &Descriptor) -> Result<Vec<u8>, InspectError> {
+        Ok(self.source.document(d)?)
     }
 
     /// The provenance blob, or why there is none.
     pub fn provenance(&self) -> Result<Provenance, InspectError> {
         let image = self.summary.image.clone();
-        let (name, digest) = match &self.provenance {
-            Attached::None => return Err(InspectError::NotBuiltByMkimage { image }),
-            Attached::Missing(digest) => {
+        let d = match &self.provenance {
+            None => return Err(InspectError::NotBuiltByMkimage { image }),
+            Some(Attachment::Missing(digest)) => {
                 return Err(InspectError::ProvenanceMissing {
                     image,
                     digest: digest.clone(),
                 });
             }
-            Attached::At { name, digest } => (name, digest),
+            Some(Attachment::Present(d)) => d,
         };
-        let bytes = self.store.read_json(name, digest.as_ref())?;
+        let bytes = self.attached(d)?;
         Ok(Provenance::from_json(
             &bytes,
-            Path::new(&self.store.describe(name)),
+            Path::new(&self.source.locate(d)),
         )?)
     }
 
@@ -383,12 +366,12 @@ impl Image {
     pub fn sbom(&self) -> Result<Vec<u8>, InspectError> {
         let image = self.summary.image.clone();
         match &self.sbom {
-            Attached::None => Err(InspectError::NoSbom { image }),
-            Attached::Missing(what) => Err(InspectError::SbomMissing {
+            None => Err(InspectError::NoSbom { image }),
+            Some(Attachment::Missing(what)) => Err(InspectError::SbomMissing {
                 image,
                 what: what.clone(),
             }),
-            Attached::At { name, digest } => self.store.read_json(name, digest.as_ref()),
+            Some(Attachment::Present(d)) => self.attached(d),
         }
     }
 
@@ -433,46 +416,30 @@ impl Image {
         tree: &mut FileTree,
         records: &mut Records,
     ) -> Result<(usize, u64), InspectError> {
-        let name = &self.layer_names[i];
-        let summary = &self.summary.layers[i];
-        let location = self.store.describe(name);
+        let d = &self.selected.layers[i];
+        let location = self.source.locate(d);
         let index = i + 1;
-        let layer_err = |source| InspectError::Layer {
-            index,
-            location: location.clone(),
-            source,
+        // A read that failed because the blob is not what the manifest
+        // names is reported as that, whatever decoder saw it.
+        let layer_err = |source: io::Error| match check_error(&source) {
+            Some(_) => InspectError::from(crate::source::read_error(&location, source)),
+            None => InspectError::Layer {
+                index,
+                location: location.clone(),
+                source,
+            },
         };
-        let mut blob = HashingReader::new(self.store.open(name)?);
+        let mut blob = self.source.blob(d)?;
         let listed = (|| {
-            let mut buffered = io::BufReader::new(&mut blob);
-            // From the media type or, in a docker-archive, which has none,
-            // sniffed.
-            let algorithm = match summary.media_type.as_deref() {
-                Some(t) if t.ends_with("+gzip") || t.ends_with(".tar.gzip") => {
-                    Some(Algorithm::Gzip)
+            let compression = layer_compression(d.media_type()).ok_or_else(|| {
+                InspectError::UnsupportedLayer {
+                    index,
+                    location: location.clone(),
+                    media_type: d.media_type().to_string(),
                 }
-                Some(t) if t.ends_with("+zstd") => Some(Algorithm::Zstd),
-                Some(t) if t.ends_with(".tar") => None,
-                Some(t) => {
-                    return Err(InspectError::UnsupportedLayer {
-                        index,
-                        location: location.clone(),
-                        media_type: t.to_owned(),
-                    });
-                }
-                // A docker-archive says nothing: look.
-                None => {
-                    let head = buffered.fill_buf().map_err(layer_err)?;
-                    if head.starts_with(ZSTD_MAGIC) {
-                        Some(Algorithm::Zstd)
-                    } else if head.starts_with(GZIP_MAGIC) {
-                        Some(Algorithm::Gzip)
-                    } else {
-                        None
-                    }
-                }
-            };
-            let stream = decompress(algorithm, buffered).map_err(layer_err)?;
+            })?;
+            let buffered = io::BufReader::new(&mut blob);
+            let stream = decompress(compression, buffered).map_err(layer_err)?;
             let mut tar_stream = HashingReader::new(stream);
             let files = list_tar(&mut tar_stream, index, tree, records).map_err(layer_err)?;
             // The end-of-archive blocks and any padding count for diff_id.
@@ -481,21 +448,99 @@ impl Image {
             Ok((files, diff_id, size))
         })();
         // Anything after the compressed stream counts for the blob digest.
-        // A blob that does not decode is hashed to the end too: when its
+        // A blob that does not decode is read to the end too: when its
         // digest is wrong, that is the error to report (the blob is
         // corrupt), not the decoder's symptom of it.
-        let drained = io::copy(&mut blob, &mut io::sink()).map_err(layer_err);
-        let (digest, _) = blob.finish();
-        if let Some(expected) = summary.digest {
-            check_digest(&location, expected, digest)?;
+        let drained = io::copy(&mut blob, &mut io::sink());
+        match (drained, listed) {
+            (Err(e), _) if check_error(&e).is_some() => Err(layer_err(e)),
+            (_, Err(e)) => Err(e),
+            (Err(e), _) => Err(layer_err(e)),
+            (Ok(_), Ok((files, diff_id, size))) => {
+                if let Some(expected) = self.selected.diff_ids.get(i)
+                    && *expected != diff_id
+                {
+                    return Err(InspectError::DigestMismatch {
+                        location: format!("{location} (uncompressed)"),
+                        expected: *expected,
+                        found: diff_id,
+                    });
+                }
+                Ok((files, size))
+            }
         }
-        drained?;
-        let (files, diff_id, size) = listed?;
-        if let Some(expected) = summary.diff_id {
-            check_digest(&format!("{location} (uncompressed)"), expected, diff_id)?;
-        }
-        Ok((files, size))
     }
+}
+
+/// What the image says about itself, from its documents.
+fn summarize(
+    image: &str,
+    source: &dyn ImageSource,
+    s: &SelectedImage,
+) -> Result<Summary, InspectError> {
+    let c = s.config.config().clone().unwrap_or_default();
+    let config = ConfigSummary {
+        digest: s.config_digest,
+        architecture: s.config.architecture().to_string(),
+        os: s.config.os().to_string(),
+        variant: s.config.variant().clone().filter(|v| !v.is_empty()),
+        created: s.config.created().clone().filter(|v| !v.is_empty()),
+        entrypoint: c.entrypoint().clone().unwrap_or_default(),
+        cmd: c.cmd().clone().unwrap_or_default(),
+        env: c.env().clone().unwrap_or_default(),
+        user: c.user().clone().filter(|v| !v.is_empty()),
+        workdir: c.working_dir().clone().filter(|v| !v.is_empty()),
+        exposed_ports: {
+            let mut p = c.exposed_ports().clone().unwrap_or_default();
+            p.sort();
+            p
+        },
+        labels: c.labels().clone().unwrap_or_default().into_iter().collect(),
+    };
+    let layers = s
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, d)| LayerSummary {
+            index: i + 1,
+            what: d
+                .annotations()
+                .as_ref()
+                .and_then(|a| a.get(LAYER_ANNOTATION))
+                .map_or_else(|| format!("layer {}", i + 1), Clone::clone),
+            // A docker-archive's layers are named by diff_id alone.
+            digest: (!s.synthetic)
+                .then(|| crate::source::digest_of(d, image).ok())
+                .flatten(),
+            diff_id: s.diff_ids.get(i).copied(),
+            media_type: (!s.synthetic).then(|| d.media_type().to_string()),
+            size: d.size(),
+            uncompressed_size: None,
+            files: None,
+        })
+        .collect();
+    let manifest = (!s.synthetic).then(|| ManifestSummary {
+        digest: s.manifest_digest,
+        media_type: s.manifest_media_type.to_string(),
+        annotations: s
+            .manifest
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+    });
+    Ok(Summary {
+        image: image.to_owned(),
+        format: source.kind(),
+        tags: source.tags_of_top()?,
+        manifest,
+        config,
+        layers,
+        provenance: None,
+        sbom: None,
+        packages: None,
+    })
 }
 
 /// Lists one layer's tar into `tree`, keeping the package records it
@@ -517,7 +562,7 @@ fn list_tar(
             use base64::Engine as _;
             base64::engine::general_purpose::STANDARD.encode(&raw_bytes)
         });
-        let Some(rel) = source::normalize(&raw) else {
+        let Some(rel) = normalize_archive_path(&raw) else {
             continue;
         };
         let header = entry.header();
@@ -532,7 +577,7 @@ fn list_tar(
             FileKind::Symlink => entry.link_name()?.map(|t| t.to_string_lossy().into_owned()),
             FileKind::Hardlink => entry
                 .link_name()?
-                .and_then(|t| source::normalize(&t.to_string_lossy()))
+                .and_then(|t| normalize_archive_path(&t.to_string_lossy()))
                 .map(|t| format!("/{t}")),
             _ => None,
         };
@@ -586,18 +631,6 @@ fn list_tar(
     Ok(count)
 }
 
-fn check_digest(location: &str, expected: Digest, found: Digest) -> Result<(), InspectError> {
-    if expected == found {
-        Ok(())
-    } else {
-        Err(InspectError::DigestMismatch {
-            location: location.to_owned(),
-            expected,
-            found,
-        })
-    }
-}
-
 fn why_from(p: &Provenance, asked: &str, resolved: &str, recorded: &str) -> Why {
     Why {
         path: asked.to_owned(),
@@ -627,461 +660,6 @@ fn clean_image_path(path: &str) -> Result<String, InspectError> {
     Ok(crate::resolve::root::normalise(Path::new(path))
         .to_string_lossy()
         .into_owned())
-}
-
-/// `PATH` or `PATH:TAG`, where PATH is the longest prefix before a `:`
-/// that exists.
-fn split_reference(reference: &str) -> Result<(PathBuf, Option<String>), InspectError> {
-    if Path::new(reference).exists() {
-        return Ok((PathBuf::from(reference), None));
-    }
-    for (i, _) in reference
-        .match_indices(':')
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-    {
-        let path = Path::new(&reference[..i]);
-        if !reference[..i].is_empty() && path.exists() {
-            let tag = &reference[i + 1..];
-            return Ok((
-                path.to_path_buf(),
-                (!tag.is_empty()).then(|| tag.to_owned()),
-            ));
-        }
-    }
-    Err(InspectError::NotFound {
-        path: PathBuf::from(reference),
-    })
-}
-
-/// Parses a JSON document read from `location`.
-fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8], location: &str) -> Result<T, InspectError> {
-    serde_json::from_slice(bytes).map_err(|e| InspectError::Json {
-        location: location.to_owned(),
-        reason: e.to_string(),
-    })
-}
-
-fn blob_name(d: &Digest) -> String {
-    format!("blobs/sha256/{}", d.hex())
-}
-
-/// A digest from a descriptor, or a clear error naming where it was.
-fn descriptor_digest(d: &Value, location: &str) -> Result<Digest, InspectError> {
-    let s = d["digest"].as_str().ok_or_else(|| InspectError::Json {
-        location: location.to_owned(),
-        reason: "a descriptor has no digest".to_owned(),
-    })?;
-    s.parse().map_err(|_| {
-        OciError::UnsupportedDigest {
-            path: PathBuf::from(location),
-            digest: s.to_owned(),
-        }
-        .into()
-    })
-}
-
-fn string_map(v: &Value) -> BTreeMap<String, String> {
-    v.as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn string_list(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn opt_string(v: &Value) -> Option<String> {
-    v.as_str().filter(|s| !s.is_empty()).map(str::to_owned)
-}
-
-/// The config's summary and diff_ids.
-fn config_summary(
-    bytes: &[u8],
-    digest: Digest,
-    location: &str,
-) -> Result<(ConfigSummary, Vec<Option<Digest>>), InspectError> {
-    let v: Value = parse(bytes, location)?;
-    let c = &v["config"];
-    let summary = ConfigSummary {
-        digest,
-        architecture: v["architecture"].as_str().unwrap_or_default().to_owned(),
-        os: v["os"].as_str().unwrap_or_default().to_owned(),
-        variant: opt_string(&v["variant"]),
-        created: opt_string(&v["created"]),
-        entrypoint: string_list(&c["Entrypoint"]),
-        cmd: string_list(&c["Cmd"]),
-        env: string_list(&c["Env"]),
-        user: opt_string(&c["User"]),
-        workdir: opt_string(&c["WorkingDir"]),
-        exposed_ports: c["ExposedPorts"]
-            .as_object()
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default(),
-        labels: string_map(&c["Labels"]),
-    };
-    let diff_ids = v["rootfs"]["diff_ids"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|d| d.as_str().and_then(|s| s.parse().ok()))
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok((summary, diff_ids))
-}
-
-/// A layout directory or an oci-archive.
-fn open_oci(
-    store: Store,
-    format: Format,
-    image: &str,
-    tag: Option<&str>,
-) -> Result<Image, InspectError> {
-    let index_loc = store.describe("index.json");
-    let index: Value = parse(&store.read_json("index.json", None)?, &index_loc)?;
-    let entries: Vec<&Value> = index["manifests"]
-        .as_array()
-        .map(|a| a.iter().collect())
-        .unwrap_or_default();
-    let ref_name = |d: &Value| {
-        d["annotations"][ANNOTATION_REF_NAME]
-            .as_str()
-            .map(str::to_owned)
-    };
-    let all_tags: Vec<String> = entries.iter().filter_map(|d| ref_name(d)).collect();
-    let chosen: &Value = match tag {
-        Some(t) => entries
-            .iter()
-            .find(|d| ref_name(d).as_deref() == Some(t))
-            .copied()
-            .ok_or_else(|| InspectError::TagNotFound {
-                image: image.to_owned(),
-                tag: t.to_owned(),
-                tags: all_tags.clone(),
-            })?,
-        None => {
-            let mut digests: Vec<&str> = entries
-                .iter()
-                .filter_map(|d| d["digest"].as_str())
-                .collect();
-            digests.sort_unstable();
-            digests.dedup();
-            match (digests.len(), entries.first()) {
-                (1, Some(first)) => first,
-                (0, _) | (_, None) => {
-                    return Err(InspectError::NoImage {
-                        image: image.to_owned(),
-                    });
-                }
-                _ => {
-                    return Err(InspectError::ChooseTag {
-                        image: image.to_owned(),
-                        tags: all_tags,
-                    });
-                }
-            }
-        }
-    };
-    let media_type = chosen["mediaType"].as_str().unwrap_or_default().to_owned();
-    if INDEX_TYPES.contains(&media_type.as_str()) {
-        return Err(InspectError::MultiPlatform {
-            image: image.to_owned(),
-            media_type,
-        });
-    }
-    let manifest_digest = descriptor_digest(chosen, &index_loc)?;
-    let tags: Vec<String> = entries
-        .iter()
-        .filter(|d| d["digest"].as_str() == Some(&manifest_digest.to_string()))
-        .filter_map(|d| ref_name(d))
-        .collect();
-
-    let manifest_name = blob_name(&manifest_digest);
-    let manifest_loc = store.describe(&manifest_name);
-    let bytes = store.read_json(&manifest_name, Some(&manifest_digest))?;
-    let manifest: Value = parse(&bytes, &manifest_loc)?;
-    let media_type = manifest["mediaType"]
-        .as_str()
-        .map_or(media_type, str::to_owned);
-    if INDEX_TYPES.contains(&media_type.as_str()) || manifest["manifests"].is_array() {
-        return Err(InspectError::MultiPlatform {
-            image: image.to_owned(),
-            media_type,
-        });
-    }
-    let annotations = string_map(&manifest["annotations"]);
-
-    let config_digest = descriptor_digest(&manifest["config"], &manifest_loc)?;
-    let config_name = blob_name(&config_digest);
-    let config_loc = store.describe(&config_name);
-    let config_bytes = store.read_json(&config_name, Some(&config_digest))?;
-    let (config, diff_ids) = config_summary(&config_bytes, config_digest, &config_loc)?;
-
-    let mut layer_names = Vec::new();
-    let mut summaries = Vec::new();
-    for (i, d) in manifest["layers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        let digest = descriptor_digest(d, &manifest_loc)?;
-        summaries.push(LayerSummary {
-            index: i + 1,
-            what: d["annotations"][LAYER_ANNOTATION]
-                .as_str()
-                .map_or_else(|| format!("layer {}", i + 1), str::to_owned),
-            digest: Some(digest),
-            diff_id: diff_ids.get(i).copied().flatten(),
-            media_type: d["mediaType"].as_str().map(str::to_owned),
-            size: d["size"].as_u64().unwrap_or_default(),
-            uncompressed_size: None,
-            files: None,
-        });
-        layer_names.push(blob_name(&digest));
-    }
-
-    let mut attached = referrers(&store, chosen, &entries, &manifest_digest, &index_loc)?;
-    let sbom = attached.remove(SBOM_TYPE).unwrap_or(Attached::None);
-    // Images built before provenance became a referrer name it by a
-    // manifest annotation.
-    let provenance = match attached.remove(provenance::MEDIA_TYPE) {
-        Some(found) => found,
-        None => match annotations.get(provenance::ANNOTATION) {
-            None => Attached::None,
-            Some(d) => match d.parse::<Digest>() {
-                Ok(digest) if store.has(&blob_name(&digest)) => Attached::At {
-                    name: blob_name(&digest),
-                    digest: Some(digest),
-                },
-                _ => Attached::Missing(d.clone()),
-            },
-        },
-    };
-    let summary = Summary {
-        image: image.to_owned(),
-        format,
-        tags,
-        manifest: Some(ManifestSummary {
-            digest: manifest_digest,
-            media_type,
-            annotations,
-        }),
-        config,
-        layers: summaries,
-        provenance: provenance.describe(),
-        sbom: sbom.describe(),
-        packages: None,
-    };
-    Ok(Image {
-        store,
-        summary,
-        layer_names,
-        provenance,
-        sbom,
-    })
-}
-
-/// The artifacts attached to the image `chosen` names, by artifact type:
-/// those its entry's `org.mkimage.referrers` annotation lists (mkimage's
-/// layouts, see oci::referrers), else other `index.json` entries (or the
-/// children of an index entry: the `sha256-<hex>` tag a registry without
-/// the referrers API lists them under) whose manifest's `subject` is the
-/// image, as `skopeo copy` and ORAS leave them in a layout. A listed
-/// index or manifest that is not in the store makes the artifacts
-/// missing, not absent.
-fn referrers(
-    store: &Store,
-    chosen: &Value,
-    entries: &[&Value],
-    image: &Digest,
-    index_loc: &str,
-) -> Result<BTreeMap<String, Attached>, InspectError> {
-    let mut out = BTreeMap::new();
-    let missing = |out: &mut BTreeMap<String, Attached>, what: &str| {
-        for t in [SBOM_TYPE, provenance::MEDIA_TYPE] {
-            out.entry(t.to_owned())
-                .or_insert_with(|| Attached::Missing(what.to_owned()));
-        }
-    };
-    let (candidates, loc, want_subject): (Vec<Value>, String, bool) =
-        match chosen["annotations"][referrers::ANNOTATION].as_str() {
-            Some(named) => {
-                let Ok(digest) = named.parse::<Digest>() else {
-                    return Err(InspectError::Json {
-                        location: index_loc.to_owned(),
-                        reason: format!("{} is not a digest: {named:?}", referrers::ANNOTATION),
-                    });
-                };
-                let name = blob_name(&digest);
-                if !store.has(&name) {
-                    missing(&mut out, named);
-                    return Ok(out);
-                }
-                let loc = store.describe(&name);
-                let index: Value = parse(&store.read_json(&name, Some(&digest))?, &loc)?;
-                let listed = index["manifests"].as_array().cloned().unwrap_or_default();
-                (listed, loc, false)
-            }
-            None => {
-                let mut listed = Vec::new();
-                for e in entries {
-                    if e["digest"] == chosen["digest"] {
-                        continue;
-                    }
-                    if !INDEX_TYPES.contains(&e["mediaType"].as_str().unwrap_or_default()) {
-                        listed.push((*e).clone());
-                        continue;
-                    }
-                    let d = descriptor_digest(e, index_loc)?;
-                    if !store.has(&blob_name(&d)) {
-                        continue;
-                    }
-                    let loc = store.describe(&blob_name(&d));
-                    let index: Value = parse(&store.read_json(&blob_name(&d), Some(&d))?, &loc)?;
-                    listed.extend(index["manifests"].as_array().cloned().unwrap_or_default());
-                }
-                (listed, index_loc.to_owned(), true)
-            }
-        };
-    for d in &candidates {
-        let m_digest = descriptor_digest(d, &loc)?;
-        let m_name = blob_name(&m_digest);
-        if !store.has(&m_name) {
-            if !want_subject {
-                missing(&mut out, &m_digest.to_string());
-            }
-            continue;
-        }
-        let m_loc = store.describe(&m_name);
-        let manifest: Value = parse(&store.read_json(&m_name, Some(&m_digest))?, &m_loc)?;
-        if want_subject && manifest["subject"]["digest"].as_str() != Some(&image.to_string()) {
-            continue;
-        }
-        let Some(kind) = manifest["artifactType"]
-            .as_str()
-            .or(d["artifactType"].as_str())
-        else {
-            continue;
-        };
-        let Some(layer) = manifest["layers"].get(0) else {
-            continue;
-        };
-        let blob = descriptor_digest(layer, &m_loc)?;
-        let found = if store.has(&blob_name(&blob)) {
-            Attached::At {
-                name: blob_name(&blob),
-                digest: Some(blob),
-            }
-        } else {
-            Attached::Missing(blob.to_string())
-        };
-        out.insert(kind.to_owned(), found);
-    }
-    Ok(out)
-}
-
-/// A docker-archive: `manifest.json` instead of index and manifest.
-fn open_docker(store: Store, image: &str, tag: Option<&str>) -> Result<Image, InspectError> {
-    let loc = store.describe(MANIFEST_JSON);
-    let items: Vec<DockerManifestItem> = parse(&store.read_json(MANIFEST_JSON, None)?, &loc)?;
-    let tags_of = |item: &DockerManifestItem| item.repo_tags.clone().unwrap_or_default();
-    let all_tags: Vec<String> = items.iter().flat_map(tags_of).collect();
-    let item = match tag {
-        Some(t) => items
-            .iter()
-            .find(|i| tags_of(i).iter().any(|r| r == t))
-            .ok_or_else(|| InspectError::TagNotFound {
-                image: image.to_owned(),
-                tag: t.to_owned(),
-                tags: all_tags.clone(),
-            })?,
-        None => match items.as_slice() {
-            [one] => one,
-            [] => {
-                return Err(InspectError::NoImage {
-                    image: image.to_owned(),
-                });
-            }
-            _ => {
-                return Err(InspectError::ChooseTag {
-                    image: image.to_owned(),
-                    tags: all_tags,
-                });
-            }
-        },
-    };
-    // Names are `<hex>.json` and `<hex>.provenance.json` when we (and
-    // Docker) write them: check content against them when they are.
-    let named_digest = |name: &str| {
-        let hex = name.split('.').next().unwrap_or_default();
-        format!("sha256:{hex}").parse::<Digest>().ok()
-    };
-    let config_loc = store.describe(&item.config);
-    let config_bytes = store.read_json(&item.config, named_digest(&item.config).as_ref())?;
-    let config_digest = Digest::of(&config_bytes);
-    let (config, diff_ids) = config_summary(&config_bytes, config_digest, &config_loc)?;
-    let mut layer_names = Vec::new();
-    let mut summaries = Vec::new();
-    for (i, name) in item.layers.iter().enumerate() {
-        summaries.push(LayerSummary {
-            index: i + 1,
-            what: format!("layer {}", i + 1),
-            digest: None,
-            diff_id: diff_ids.get(i).copied().flatten(),
-            media_type: None,
-            size: store.size(name)?,
-            uncompressed_size: None,
-            files: None,
-        });
-        layer_names.push(name.clone());
-    }
-    let provenance = match &item.provenance {
-        None => Attached::None,
-        Some(name) if store.has(name) => Attached::At {
-            name: name.clone(),
-            digest: named_digest(name),
-        },
-        Some(name) => Attached::Missing(name.clone()),
-    };
-    let sbom = match &item.sbom {
-        None => Attached::None,
-        Some(name) if store.has(name) => Attached::At {
-            name: name.clone(),
-            digest: named_digest(name),
-        },
-        Some(name) => Attached::Missing(name.clone()),
-    };
-    let summary = Summary {
-        image: image.to_owned(),
-        format: Format::DockerArchive,
-        tags: tags_of(item),
-        manifest: None,
-        config,
-        layers: summaries,
-        provenance: provenance.describe(),
-        sbom: sbom.describe(),
-        packages: None,
-    };
-    Ok(Image {
-        store,
-        summary,
-        layer_names,
-        provenance,
-        sbom,
-    })
 }
 
 #[cfg(test)]

@@ -489,13 +489,30 @@ fn a_corrupt_layer_fails_the_listing() {
     std::fs::write(&blob, &bytes).unwrap();
     let mut img = Image::open(&s(&f.layout)).unwrap();
     let err = img.files().unwrap_err();
+    // One byte more than the manifest says: cut off there.
     assert!(
         matches!(
-            err,
-            InspectError::DigestMismatch { .. } | InspectError::Layer { .. }
+            &err,
+            InspectError::Source(crate::source::SourceError::SizeMismatch {
+                expected,
+                found,
+                ..
+            }) if *found == *expected + 1
         ),
         "{err:?}"
     );
+    // The same size, other bytes: the digest says so, not the decoder.
+    bytes.truncate(bytes.len() - 2);
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&blob, &bytes).unwrap();
+    let mut img = Image::open(&s(&f.layout)).unwrap();
+    let err = img.files().unwrap_err();
+    assert!(
+        matches!(&err, InspectError::DigestMismatch { expected, .. } if *expected == digest),
+        "{err:?}"
+    );
+    assert!(img.verify_layers().is_err());
 }
 
 #[test]

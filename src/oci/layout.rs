@@ -24,14 +24,17 @@ use tempfile::NamedTempFile;
 use super::{Digest, OciError, canonical_json, check_digest, from_oci_digest, io_err, oci_digest};
 use crate::digest::HashingWriter;
 
-/// The marker file that makes a directory a layout.
-const OCI_LAYOUT_FILE: &str = "oci-layout";
+/// The marker file that makes a directory a layout. This file and the
+/// next constants are the one place the layout's names are spelled:
+/// readers (crate::source) and the archive writers use them too.
+pub const OCI_LAYOUT_FILE: &str = "oci-layout";
 /// The only `imageLayoutVersion` image-spec v1 defines, so the only one we
 /// write or accept.
-const LAYOUT_VERSION: &str = "1.0.0";
-const INDEX_FILE: &str = "index.json";
+pub const LAYOUT_VERSION: &str = "1.0.0";
+/// The layout's index of tagged manifests.
+pub const INDEX_FILE: &str = "index.json";
 /// Blobs live at `blobs/<algorithm>/<encoded>`; we only use sha256.
-const BLOB_DIR: &str = "blobs/sha256";
+pub const BLOB_DIR: &str = "blobs/sha256";
 
 /// Files are created 0644 (less the umask), as any tool writing a layout
 /// would: tempfile's default, 0600, would hide blobs from other readers
@@ -176,7 +179,7 @@ impl Layout {
 
     /// Where the blob with `digest` lives (whether or not it exists yet).
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
-        self.root.join(BLOB_DIR).join(digest.hex())
+        self.root.join(blob_name(digest))
     }
 
     /// A writer for one blob: it hashes and counts what passes through, and
@@ -493,6 +496,12 @@ pub fn check_tag(tag: &str) -> Result<(), OciError> {
             tag: tag.to_owned(),
         })
     }
+}
+
+/// Where the blob `digest` is, relative to the layout's root (and in an
+/// oci-archive): `blobs/sha256/<hex>`.
+pub fn blob_name(digest: &Digest) -> String {
+    format!("{BLOB_DIR}/{}", digest.hex())
 }
 
 /// The tag an `index.json` entry carries (image-spec image-layout.md).

@@ -144,7 +144,7 @@ pub fn list(layout: &Layout, entry: &Descriptor) -> Result<Vec<Referrer>, OciErr
     let Some(digest) = entry.annotations().as_ref().and_then(|a| a.get(ANNOTATION)) else {
         return Ok(Vec::new());
     };
-    let index_path = layout.root().join("index.json");
+    let index_path = layout.root().join(super::layout::INDEX_FILE);
     let digest: Digest = digest.parse().map_err(|_| OciError::UnsupportedDigest {
         path: index_path.clone(),
         digest: digest.clone(),

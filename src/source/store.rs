@@ -1,22 +1,21 @@
-//! Where an inspected image's files are: a layout directory, or a tar
-//! archive read in place (an index of entry offsets, then seeks), so that
-//! no blob is extracted or held in memory.
+//! Where a layout's or archive's files are: a directory, or a tar archive
+//! read in place (an index of entry offsets, then seeks), so that no blob
+//! is extracted or held in memory.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use super::{InspectError, JSON_LIMIT, check_digest};
-use crate::digest::Digest;
+use super::SourceError;
 
 /// Symlinks followed inside an archive before giving up (skopeo's
 /// docker-archives link `<id>/layer.tar` to `../<diff_id>.tar`).
 const MAX_LINKS: usize = 8;
 
 /// gzip (RFC 1952) and zstd (RFC 8878) magic numbers.
-pub(super) const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
-pub(super) const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
+pub(crate) const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+pub(crate) const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
 
 #[derive(Clone, Debug)]
 pub(super) enum Item {
@@ -40,10 +39,10 @@ pub(super) enum Store {
 impl Store {
     /// Indexes the tar at `file`: one pass over its headers, seeking over
     /// content.
-    pub(super) fn tar(file: &Path) -> Result<Store, InspectError> {
+    pub(super) fn tar(file: &Path) -> Result<Store, SourceError> {
         let io = |action| {
             let path = file.to_path_buf();
-            move |source| InspectError::Io {
+            move |source| SourceError::Io {
                 action,
                 path,
                 source,
@@ -56,14 +55,14 @@ impl Store {
             .read_to_end(&mut magic)
             .map_err(io("read"))?;
         if magic.starts_with(GZIP_MAGIC) || magic.starts_with(ZSTD_MAGIC) {
-            return Err(InspectError::CompressedArchive {
+            return Err(SourceError::CompressedArchive {
                 path: file.to_path_buf(),
             });
         }
         f.seek(SeekFrom::Start(0)).map_err(io("read"))?;
         let mut archive = tar::Archive::new(f);
         let mut items = BTreeMap::new();
-        let bad = |cause| InspectError::NotATar {
+        let bad = |cause| SourceError::NotATar {
             path: file.to_path_buf(),
             cause,
         };
@@ -124,7 +123,7 @@ impl Store {
     }
 
     /// The size of the file at `name`.
-    pub(super) fn size(&self, name: &str) -> Result<u64, InspectError> {
+    pub(super) fn size(&self, name: &str) -> Result<u64, SourceError> {
         match self {
             Store::Dir(root) => {
                 let path = root.join(name);
@@ -135,7 +134,7 @@ impl Store {
             Store::Tar { .. } => {
                 self.span(name)
                     .map(|(_, size)| size)
-                    .ok_or_else(|| InspectError::Missing {
+                    .ok_or_else(|| SourceError::Missing {
                         location: self.describe(name),
                     })
             }
@@ -143,17 +142,17 @@ impl Store {
     }
 
     /// A buffered reader of the file at `name`.
-    pub(super) fn open(&self, name: &str) -> Result<Box<dyn BufRead + '_>, InspectError> {
+    pub(super) fn open(&self, name: &str) -> Result<Box<dyn BufRead + Send>, SourceError> {
         match self {
             Store::Dir(root) => {
                 let f = File::open(root.join(name)).map_err(|e| self.missing_or(name, e))?;
                 Ok(Box::new(BufReader::new(f)))
             }
             Store::Tar { file, .. } => {
-                let (offset, size) = self.span(name).ok_or_else(|| InspectError::Missing {
+                let (offset, size) = self.span(name).ok_or_else(|| SourceError::Missing {
                     location: self.describe(name),
                 })?;
-                let io = |source| InspectError::Io {
+                let io = |source| SourceError::Io {
                     action: "read",
                     path: file.clone(),
                     source,
@@ -165,26 +164,12 @@ impl Store {
         }
     }
 
-    /// The JSON document at `name` (see [`Store::read`]), checked against
-    /// `expected` when its digest is known.
-    pub(super) fn read_json(
-        &self,
-        name: &str,
-        expected: Option<&Digest>,
-    ) -> Result<Vec<u8>, InspectError> {
-        let bytes = self.read(name, JSON_LIMIT)?;
-        if let Some(expected) = expected {
-            check_digest(&self.describe(name), *expected, Digest::of(&bytes))?;
-        }
-        Ok(bytes)
-    }
-
     /// The whole file at `name`, refused if larger than `limit`: for JSON
     /// documents, which must not exhaust memory however the archive lies.
-    fn read(&self, name: &str, limit: u64) -> Result<Vec<u8>, InspectError> {
+    pub(super) fn read(&self, name: &str, limit: u64) -> Result<Vec<u8>, SourceError> {
         let size = self.size(name)?;
         if size > limit {
-            return Err(InspectError::TooLarge {
+            return Err(SourceError::TooLarge {
                 location: self.describe(name),
                 size,
                 limit,
@@ -194,20 +179,20 @@ impl Store {
         self.open(name)?
             .take(limit)
             .read_to_end(&mut out)
-            .map_err(|source| InspectError::Read {
+            .map_err(|source| SourceError::Read {
                 location: self.describe(name),
                 source,
             })?;
         Ok(out)
     }
 
-    fn missing_or(&self, name: &str, source: io::Error) -> InspectError {
+    fn missing_or(&self, name: &str, source: io::Error) -> SourceError {
         if source.kind() == io::ErrorKind::NotFound {
-            InspectError::Missing {
+            SourceError::Missing {
                 location: self.describe(name),
             }
         } else {
-            InspectError::Read {
+            SourceError::Read {
                 location: self.describe(name),
                 source,
             }
@@ -232,7 +217,7 @@ impl Store {
 
 /// An archive path without `./`, `/` or `..`: `./a//b/` → `a/b`. `None`
 /// for the root, or a path that climbs out of the archive.
-pub(super) fn normalize(path: &str) -> Option<String> {
+pub fn normalize(path: &str) -> Option<String> {
     let mut parts: Vec<&str> = Vec::new();
     for part in path.split('/') {
         match part {
@@ -304,9 +289,9 @@ mod tests {
         assert!(s.has("x.tar") && !s.has("loop") && !s.has("nope"));
         assert!(matches!(
             s.read("big.json", 1000),
-            Err(InspectError::TooLarge { size: 2000, .. })
+            Err(SourceError::TooLarge { size: 2000, .. })
         ));
-        assert!(matches!(s.open("loop"), Err(InspectError::Missing { .. })));
+        assert!(matches!(s.open("loop"), Err(SourceError::Missing { .. })));
     }
 
     #[test]
@@ -316,7 +301,7 @@ mod tests {
         std::fs::write(&path, [0x1f, 0x8b, 8, 0]).unwrap();
         assert!(matches!(
             Store::tar(&path),
-            Err(InspectError::CompressedArchive { .. })
+            Err(SourceError::CompressedArchive { .. })
         ));
     }
 }

@@ -1,0 +1,295 @@
+//! An OCI image layout (image-spec image-layout.md), as a directory or as
+//! the tar of one (an oci-archive): `oci-layout`, `index.json` naming the
+//! tagged manifests, and `blobs/sha256/<hex>`.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, OciLayout};
+
+use super::document::is_index;
+use super::store::Store;
+use super::verify::VerifiedReader;
+use super::{
+    Attachment, DOCUMENT_LIMIT, ImageSource, Kind, SelectedImage, SourceError, check_document,
+    digest_of, parse, select,
+};
+use crate::oci::layout::{INDEX_FILE, LAYOUT_VERSION, OCI_LAYOUT_FILE, blob_name};
+use crate::oci::{provenance, referrers};
+
+/// The SBOM's artifact type (IANA's SPDX JSON media type).
+const SBOM_TYPE: &str = "application/spdx+json";
+
+pub struct OciSource {
+    name: String,
+    store: Store,
+    kind: Kind,
+    index: ImageIndex,
+    tag: Option<String>,
+}
+
+impl OciSource {
+    /// A layout directory.
+    pub fn layout(name: &str, dir: &Path, tag: Option<String>) -> Result<OciSource, SourceError> {
+        if !dir.is_dir() {
+            return Err(SourceError::NotAnImage {
+                path: dir.to_path_buf(),
+            });
+        }
+        if !dir.join(OCI_LAYOUT_FILE).is_file() {
+            return Err(SourceError::NotAnImage {
+                path: dir.to_path_buf(),
+            });
+        }
+        OciSource::from_store(name, Store::Dir(dir.to_path_buf()), Kind::OciLayout, tag)
+    }
+
+    /// An oci-archive.
+    pub fn archive(name: &str, file: &Path, tag: Option<String>) -> Result<OciSource, SourceError> {
+        let store = Store::tar(file)?;
+        if !OciSource::is_oci(&store) {
+            return Err(SourceError::UnknownArchive {
+                path: file.to_path_buf(),
+            });
+        }
+        OciSource::from_store(name, store, Kind::OciArchive, tag)
+    }
+
+    /// Whether `store` holds a layout.
+    pub(super) fn is_oci(store: &Store) -> bool {
+        store.has(OCI_LAYOUT_FILE) && store.has(INDEX_FILE)
+    }
+
+    pub(super) fn from_store(
+        name: &str,
+        store: Store,
+        kind: Kind,
+        tag: Option<String>,
+    ) -> Result<OciSource, SourceError> {
+        let marker = store.read(OCI_LAYOUT_FILE, DOCUMENT_LIMIT)?;
+        let layout: OciLayout = parse(&marker, &store.describe(OCI_LAYOUT_FILE))?;
+        if layout.image_layout_version() != LAYOUT_VERSION {
+            return Err(SourceError::BadSource {
+                input: name.to_owned(),
+                reason: format!(
+                    "unsupported imageLayoutVersion {:?} (expected {LAYOUT_VERSION:?})",
+                    layout.image_layout_version()
+                ),
+            });
+        }
+        let index = store.read(INDEX_FILE, DOCUMENT_LIMIT)?;
+        let index: ImageIndex = parse(&index, &store.describe(INDEX_FILE))?;
+        Ok(OciSource {
+            name: name.to_owned(),
+            store,
+            kind,
+            index,
+            tag,
+        })
+    }
+
+    fn member(&self, d: &Descriptor) -> Result<String, SourceError> {
+        Ok(blob_name(&digest_of(d, &self.store.describe(INDEX_FILE))?))
+    }
+
+    fn has(&self, d: &Descriptor) -> bool {
+        self.member(d).is_ok_and(|m| self.store.has(&m))
+    }
+
+    /// The attachments named by the entry's `org.mkimage.referrers`
+    /// annotation (see oci::referrers), else found among the other
+    /// `index.json` entries (or the children of an index entry: the
+    /// `sha256-<hex>` tag a registry without the referrers API lists them
+    /// under) by their manifests' `subject`, as `skopeo copy` and ORAS
+    /// leave them. A listed index or manifest that is not in the store
+    /// makes the artifacts missing, not absent.
+    fn referrers(
+        &self,
+        entry: &Descriptor,
+        image: &SelectedImage,
+    ) -> Result<BTreeMap<String, Attachment>, SourceError> {
+        let mut out = BTreeMap::new();
+        let missing = |out: &mut BTreeMap<String, Attachment>, what: &str| {
+            for t in [SBOM_TYPE, provenance::MEDIA_TYPE] {
+                out.entry(t.to_owned())
+                    .or_insert_with(|| Attachment::Missing(what.to_owned()));
+            }
+        };
+        let named = entry
+            .annotations()
+            .as_ref()
+            .and_then(|a| a.get(referrers::ANNOTATION));
+        let (candidates, want_subject): (Vec<Descriptor>, bool) = match named {
+            Some(named) => {
+                let Ok(digest) = named.parse::<crate::digest::Digest>() else {
+                    return Err(SourceError::Json {
+                        location: self.store.describe(INDEX_FILE),
+                        reason: format!("{} is not a digest: {named:?}", referrers::ANNOTATION),
+                    });
+                };
+                let name = blob_name(&digest);
+                if !self.store.has(&name) {
+                    missing(&mut out, named);
+                    return Ok(out);
+                }
+                let bytes = self.read_checked(&name, &digest)?;
+                let index: ImageIndex = parse(&bytes, &self.store.describe(&name))?;
+                (index.manifests().clone(), false)
+            }
+            None => {
+                let mut listed = Vec::new();
+                for e in self.index.manifests() {
+                    if e.digest() == entry.digest() {
+                        continue;
+                    }
+                    if !is_index(e.media_type()) {
+                        listed.push(e.clone());
+                        continue;
+                    }
+                    if !self.has(e) {
+                        continue;
+                    }
+                    let index: ImageIndex = parse(&self.document(e)?, &self.locate(e))?;
+                    listed.extend(index.manifests().iter().cloned());
+                }
+                (listed, true)
+            }
+        };
+        for d in &candidates {
+            if !self.has(d) {
+                if !want_subject {
+                    missing(&mut out, d.digest().as_ref());
+                }
+                continue;
+            }
+            let Ok(manifest) = parse::<ImageManifest>(&self.document(d)?, &self.locate(d)) else {
+                continue;
+            };
+            if want_subject
+                && manifest.subject().as_ref().map(|s| s.digest().to_string())
+                    != Some(image.manifest_digest.to_string())
+            {
+                continue;
+            }
+            let Some(kind) = manifest
+                .artifact_type()
+                .as_ref()
+                .or(d.artifact_type().as_ref())
+                .map(ToString::to_string)
+            else {
+                continue;
+            };
+            let Some(layer) = manifest.layers().first() else {
+                continue;
+            };
+            let found = if self.has(layer) {
+                Attachment::Present(Box::new(layer.clone()))
+            } else {
+                Attachment::Missing(layer.digest().to_string())
+            };
+            out.insert(kind, found);
+        }
+        Ok(out)
+    }
+
+    fn read_checked(
+        &self,
+        name: &str,
+        digest: &crate::digest::Digest,
+    ) -> Result<Vec<u8>, SourceError> {
+        let bytes = self.store.read(name, DOCUMENT_LIMIT)?;
+        let found = crate::digest::Digest::of(&bytes);
+        if found != *digest {
+            return Err(SourceError::DigestMismatch {
+                location: self.store.describe(name),
+                expected: *digest,
+                found,
+            });
+        }
+        Ok(bytes)
+    }
+}
+
+impl ImageSource for OciSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    fn top(&self) -> Result<Descriptor, SourceError> {
+        select::by_tag(&self.index, self.tag.as_deref(), &self.name)
+    }
+
+    fn tags(&self) -> Result<Vec<String>, SourceError> {
+        Ok(select::tags(&self.index))
+    }
+
+    fn tags_of_top(&self) -> Result<Vec<String>, SourceError> {
+        Ok(select::tags_of(&self.index, &self.top()?))
+    }
+
+    fn index(&self) -> Result<Option<ImageIndex>, SourceError> {
+        Ok(Some(self.index.clone()))
+    }
+
+    fn document(&self, d: &Descriptor) -> Result<Vec<u8>, SourceError> {
+        let name = self.member(d)?;
+        let location = self.store.describe(&name);
+        let bytes = self.store.read(&name, DOCUMENT_LIMIT)?;
+        check_document(&bytes, d, &location)?;
+        Ok(bytes)
+    }
+
+    fn blob(&self, d: &Descriptor) -> Result<Box<dyn Read + Send>, SourceError> {
+        let name = self.member(d)?;
+        let digest = digest_of(d, &self.store.describe(&name))?;
+        let reader = self.store.open(&name)?;
+        Ok(Box::new(VerifiedReader::new(reader, digest, d.size())))
+    }
+
+    fn attachments(
+        &self,
+        image: &SelectedImage,
+    ) -> Result<BTreeMap<String, Attachment>, SourceError> {
+        let entry = self.top()?;
+        let mut out = self.referrers(&entry, image)?;
+        // Images built before provenance became a referrer name it by a
+        // manifest annotation.
+        if !out.contains_key(provenance::MEDIA_TYPE)
+            && let Some(d) = image
+                .manifest
+                .annotations()
+                .as_ref()
+                .and_then(|a| a.get(provenance::ANNOTATION))
+        {
+            let found = match d.parse::<crate::digest::Digest>() {
+                Ok(digest) if self.store.has(&blob_name(&digest)) => {
+                    let size = self.store.size(&blob_name(&digest))?;
+                    crate::oci::oci_digest(&digest)
+                        .map(|od| {
+                            Attachment::Present(Box::new(Descriptor::new(
+                                oci_spec::image::MediaType::Other(provenance::MEDIA_TYPE.into()),
+                                size,
+                                od,
+                            )))
+                        })
+                        .unwrap_or_else(|_| Attachment::Missing(d.clone()))
+                }
+                _ => Attachment::Missing(d.clone()),
+            };
+            out.insert(provenance::MEDIA_TYPE.to_owned(), found);
+        }
+        Ok(out)
+    }
+
+    fn locate(&self, d: &Descriptor) -> String {
+        match self.member(d) {
+            Ok(name) => self.store.describe(&name),
+            Err(_) => format!("{} ({})", self.name, d.digest()),
+        }
+    }
+}
