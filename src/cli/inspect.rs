@@ -1,14 +1,17 @@
-//! `mkimage inspect IMAGE [--why PATH] [--sbom] [--json]`: open the image, print
-//! what the library found.
+//! `mkimage inspect IMAGE [--why PATH] [--sbom] [--json]`: open the image
+//! (any source: layout, archive, registry), print what the library found.
 
 use std::io::{self, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use serde::Serialize;
 
 use crate::inspect::{FileInfo, FileKind, Image, InspectError, Packages, Summary, Why, printable};
+use crate::source::Platform;
 
+use super::push::RegistryArgs;
 use super::{EXIT_NOT_FOUND, human};
 
 const EXAMPLES: &str = "Examples:
@@ -16,18 +19,33 @@ const EXAMPLES: &str = "Examples:
   mkimage inspect curl.oci:curl:latest --why /usr/lib/x86_64-linux-gnu/libssl.so.3
   mkimage inspect curl.tar --json
   mkimage inspect curl.oci --sbom > curl.spdx.json
+  mkimage inspect docker://localhost:5000/curl:latest --insecure-registry localhost:5000
+  mkimage inspect docker-archive:curl.tar:curl:latest --platform linux/arm64
 
-IMAGE is an OCI layout directory, an oci-archive or a docker-archive; add
-:TAG when it holds more than one image.
+IMAGE is an OCI layout directory (DIR[:TAG] or oci:DIR[:TAG]), an archive
+(FILE[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF]) or an image
+in a registry (docker://HOST[:PORT]/REPO[:TAG|@DIGEST]); add :TAG when a
+layout or archive holds more than one image. From a multi-platform image,
+the machine's own platform is shown unless --platform names another.
 
-Exit status: 0 on success, 1 when the --why PATH is not in the image, 2 on bad input.";
+Exit status: 0 on success, 1 when the image or the --why PATH is not there,
+2 on bad input.";
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = EXAMPLES)]
 pub struct InspectArgs {
     /// Layout directory or archive file, with :TAG to pick one of several images
-    #[arg(value_name = "DIR[:TAG]|ARCHIVE[:TAG]")]
+    #[arg(value_name = "DIR[:TAG]|ARCHIVE[:TAG]|docker://REF")]
     image: String,
+    /// From a multi-platform image, the one for this platform
+    /// [default: this machine's]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", value_parser = parse_platform)]
+    platform: Option<Platform>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// Also trust this CA certificate (PEM) for the registry's TLS
+    #[arg(long, value_name = "PEM")]
+    ca_cert: Vec<PathBuf>,
     /// Print which artifact and dependency chain brought PATH into the image
     /// (images built by mkimage)
     #[arg(long, value_name = "PATH")]
@@ -52,8 +70,20 @@ struct Report<'a> {
     files: Option<Vec<FileInfo>>,
 }
 
+/// `--platform`, as an index names platforms.
+fn parse_platform(s: &str) -> Result<Platform, String> {
+    Platform::parse(s).map_err(|e| e.to_string())
+}
+
 pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
-    let mut image = Image::open(&args.image)?;
+    let opts = args.registry.registry_options(&args.ca_cert)?;
+    let mut image = match Image::open_with(&args.image, &opts, args.platform.as_ref()) {
+        Err(e) if e.is_not_found() => {
+            eprintln!("mkimage: error: {}", super::message(&anyhow::Error::new(e)));
+            return Ok(ExitCode::from(EXIT_NOT_FOUND));
+        }
+        r => r?,
+    };
     let mut out = io::stdout().lock();
     if args.sbom {
         out.write_all(&image.sbom()?)?;

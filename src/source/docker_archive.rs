@@ -27,7 +27,7 @@ use super::{
 use crate::digest::{Digest, HashingReader};
 use crate::oci::archive::{DockerManifestItem, MANIFEST_JSON};
 use crate::oci::{canonical_json, oci_digest, provenance};
-use crate::reference::Tagged;
+use crate::reference::{DEFAULT_TAG, Reference};
 
 const SBOM_TYPE: &str = "application/spdx+json";
 
@@ -75,17 +75,15 @@ impl DockerArchive {
         };
         let item = match reference.as_deref() {
             Some(r) => {
-                // As written, or as docker reads it (`app` is `app:latest`).
-                let normal = Tagged::parse(r).ok().map(|t| t.to_string());
+                // As written, or as docker reads it: `app` is
+                // `docker.io/library/app:latest`, which skopeo writes.
+                let normal = normalized(r);
                 items
                     .iter()
                     .position(|i| {
-                        tags_of(i).iter().any(|t| {
-                            t == r
-                                || normal.as_deref().is_some_and(|n| {
-                                    Tagged::parse(t).is_ok_and(|t| t.to_string() == n)
-                                })
-                        })
+                        tags_of(i)
+                            .iter()
+                            .any(|t| t == r || (normal.is_some() && normalized(t) == normal))
                     })
                     .ok_or_else(|| SourceError::TagNotFound {
                         image: name.to_owned(),
@@ -287,6 +285,16 @@ fn named_digest(member: &str) -> Option<Digest> {
     let base = member.rsplit('/').next().unwrap_or(member);
     let hex = base.split('.').next().unwrap_or_default();
     format!("sha256:{hex}").parse().ok()
+}
+
+/// `NAME[:TAG]` in docker's full form, `latest` when untagged.
+fn normalized(name: &str) -> Option<String> {
+    let r = Reference::parse(name).ok()?;
+    let r = match r.tag() {
+        Some(_) => r,
+        None => r.with_tag(DEFAULT_TAG),
+    };
+    Some(r.to_string())
 }
 
 fn tags_of(item: &DockerManifestItem) -> Vec<String> {

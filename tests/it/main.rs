@@ -19,6 +19,7 @@ mod registry_faults;
 mod runtimes;
 mod sbom;
 mod scanners;
+mod source;
 mod zstd;
 // Shared helpers: not every one is used by the tests of the moment.
 #[allow(dead_code)]

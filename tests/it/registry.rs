@@ -20,16 +20,16 @@ use crate::util::{
     run_image, skopeo_inspect, tempdir,
 };
 
-const USER: &str = "mkimage";
+pub(crate) const USER: &str = "mkimage";
 /// Distinctive, so a leak into any output is easy to spot.
-const PASSWORD: &str = "Pa55-w0rd-Zq9x";
+pub(crate) const PASSWORD: &str = "Pa55-w0rd-Zq9x";
 const GREETING: &str = "hello from the registry";
 
 /// How long the registry may take to start listening.
 const STARTUP: Duration = Duration::from_secs(30);
 
 /// A registry process with its own storage, config and log, killed on drop.
-struct Registry {
+pub(crate) struct Registry {
     child: Child,
     port: u16,
     dir: TempDir,
@@ -38,13 +38,13 @@ struct Registry {
 
 impl Registry {
     /// Plain HTTP, no auth.
-    fn http() -> Registry {
+    pub(crate) fn http() -> Registry {
         Registry::start(false)
     }
 
     /// HTTPS with a certificate from a fresh test CA, and basic auth for
     /// [`USER`]:[`PASSWORD`].
-    fn https_with_auth() -> Registry {
+    pub(crate) fn https_with_auth() -> Registry {
         Registry::start(true)
     }
 
@@ -113,12 +113,12 @@ impl Registry {
     }
 
     /// `127.0.0.1:PORT`
-    fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
     /// The test CA's certificate.
-    fn ca(&self) -> PathBuf {
+    pub(crate) fn ca(&self) -> PathBuf {
         assert!(self.tls);
         self.dir.path().join("ca.pem")
     }
@@ -140,7 +140,7 @@ impl Registry {
 
     /// Access-log lines for requests starting with `request`, e.g.
     /// `PUT /v2/app/blobs/uploads/`.
-    fn requests(&self, request: &str) -> usize {
+    pub(crate) fn requests(&self, request: &str) -> usize {
         let needle = format!("\"{request}");
         self.log().lines().filter(|l| l.contains(&needle)).count()
     }
@@ -239,7 +239,7 @@ fn build_image_with(dir: &Path, flags: &[&str]) -> PathBuf {
 
 /// `mkimage push ARGS` in `home`, with no saved logins from the machine:
 /// HOME and XDG_RUNTIME_DIR point into `home`, the auth variables are unset.
-fn push(home: &Path, args: &[&str]) -> Output {
+pub(crate) fn push(home: &Path, args: &[&str]) -> Output {
     run(&mut push_command(home, args))
 }
 

@@ -15,7 +15,7 @@ use crate::util::{mkimage, run_within, tempdir};
 
 /// Longer than any of these pushes may take: past it the push hangs, which
 /// is the bug, and the watchdog kills it.
-const WATCHDOG: Duration = Duration::from_secs(60);
+pub(crate) const WATCHDOG: Duration = Duration::from_secs(60);
 
 /// How long a fake server holds a connection it does not answer.
 const HOLD: Duration = Duration::from_secs(90);
@@ -26,10 +26,10 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 const SLACK: Duration = Duration::from_secs(6);
 
 /// How a fake server treats each connection.
-type Handler = fn(TcpStream);
+pub(crate) type Handler = fn(TcpStream);
 
 /// A fake server: its port, and how many connections it has accepted.
-struct Server {
+pub(crate) struct Server {
     port: u16,
     connections: Arc<AtomicUsize>,
 }
@@ -37,7 +37,7 @@ struct Server {
 impl Server {
     /// Serves each connection with `handle`, on a thread of its own, until
     /// the test process ends.
-    fn start(handle: Handler) -> Server {
+    pub(crate) fn start(handle: Handler) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let port = listener.local_addr().expect("local address").port();
         let connections = Arc::new(AtomicUsize::new(0));
@@ -52,17 +52,17 @@ impl Server {
     }
 
     /// `127.0.0.1:PORT`
-    fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
-    fn connections(&self) -> usize {
+    pub(crate) fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
     }
 }
 
 /// Accepts, then neither reads nor answers.
-fn silent(stream: TcpStream) {
+pub(crate) fn silent(stream: TcpStream) {
     std::thread::sleep(HOLD);
     drop(stream);
 }
@@ -113,7 +113,7 @@ fn read_request(r: &mut BufReader<TcpStream>) -> Option<(String, String)> {
 }
 
 /// Answers each request on the connection with `answer(method, path)`.
-fn answering(stream: TcpStream, answer: fn(&str, &str) -> String) {
+pub(crate) fn answering(stream: TcpStream, answer: fn(&str, &str) -> String) {
     let Ok(mut writer) = stream.try_clone() else {
         return;
     };
