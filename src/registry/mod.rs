@@ -46,6 +46,9 @@ pub enum RegistryError {
     Auth(#[from] AuthError),
     #[error(transparent)]
     Layout(#[from] OciError),
+    /// What the image reader found wrong with the image to push.
+    #[error(transparent)]
+    Source(Box<crate::source::SourceError>),
     #[error("{} is not an OCI image layout (it has no oci-layout file)", path.display())]
     NotALayout { path: PathBuf },
     #[error(

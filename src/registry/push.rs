@@ -27,14 +27,14 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
 use super::RegistryError;
 use super::options::RegistryOptions;
 use super::reference::{DEFAULT_TAG, Reference};
 use super::transport::{Body, Client, Http, Method, Request, Response, printable, with_query};
 use crate::digest::Digest;
-use crate::oci::{Descriptor, Layout, OciError, from_oci_digest, ref_name, referrers};
+use crate::oci::layout::INDEX_FILE;
+use crate::oci::{Descriptor, Layout, MediaType, OciError, from_oci_digest, referrers};
+use crate::source::{Document, SourceError, select};
 
 /// Blob uploads are raw bytes (distribution spec, "Pushing a blob
 /// monolithically").
@@ -155,44 +155,31 @@ pub fn push_with_events(
 }
 
 /// The manifest descriptor to push: the one `tag` names, or the only image
-/// in the layout (entries that differ only in tag are one image).
+/// in the layout (entries that differ only in tag are one image), by the
+/// reader's one rule (source::select::by_tag).
 fn select(layout: &Layout, tag: Option<&str>) -> Result<Descriptor, RegistryError> {
     let index = layout.read_index()?;
-    let tags = || -> Vec<String> {
-        let mut t: Vec<String> = index
-            .manifests()
-            .iter()
-            .filter_map(|d| ref_name(d).map(str::to_owned))
-            .collect();
-        t.sort();
-        t.dedup();
-        t
-    };
-    match tag {
-        Some(tag) => layout.resolve_tag(tag).map_err(|e| match e {
-            OciError::TagNotFound { layout, tag } => RegistryError::TagNotFound {
-                layout,
-                tag,
-                available: tags(),
-            },
-            e => e.into(),
-        }),
-        None => {
-            let digests: BTreeSet<String> = index
+    let name = layout.root().display().to_string();
+    select::by_tag(&index, tag, &name).map_err(|e| match e {
+        SourceError::TagNotFound { tag, tags, .. } => RegistryError::TagNotFound {
+            layout: layout.root().to_path_buf(),
+            tag,
+            available: tags,
+        },
+        SourceError::ChooseTag { .. } | SourceError::NoImage { .. } => {
+            let images: BTreeSet<String> = index
                 .manifests()
                 .iter()
                 .map(|d| d.digest().to_string())
                 .collect();
-            match (digests.len(), index.manifests().first()) {
-                (1, Some(only)) => Ok(only.clone()),
-                (count, _) => Err(RegistryError::TagRequired {
-                    layout: layout.root().to_path_buf(),
-                    count,
-                    tags: tags(),
-                }),
+            RegistryError::TagRequired {
+                layout: layout.root().to_path_buf(),
+                count: images.len(),
+                tags: select::tags(&index),
             }
         }
-    }
+        e => RegistryError::Source(Box::new(e)),
+    })
 }
 
 /// A blob to send, checked on disk.
@@ -231,36 +218,8 @@ impl Plan {
     }
 }
 
-/// The fields of image manifests and indexes (OCI and Docker v2 alike)
-/// that name other content.
-#[derive(Deserialize)]
-struct Shape {
-    #[serde(rename = "mediaType", default)]
-    media_type: String,
-    #[serde(default)]
-    config: Option<Desc>,
-    #[serde(default)]
-    layers: Vec<Desc>,
-    #[serde(default)]
-    manifests: Vec<Desc>,
-}
-
-#[derive(Deserialize)]
-struct Desc {
-    #[serde(rename = "mediaType", default)]
-    media_type: String,
-    digest: String,
-    size: u64,
-}
-
 fn plan(layout: &Layout, top: &Descriptor) -> Result<Plan, RegistryError> {
     let entry = top;
-    let digest = from_oci_digest(top.digest(), Path::new("index.json"))?;
-    let top = Desc {
-        media_type: top.media_type().to_string(),
-        digest: top.digest().to_string(),
-        size: top.size(),
-    };
     let mut plan = Plan {
         blobs: Vec::new(),
         manifests: Vec::new(),
@@ -268,22 +227,16 @@ fn plan(layout: &Layout, top: &Descriptor) -> Result<Plan, RegistryError> {
         image_blobs: 0,
     };
     let mut seen = BTreeSet::new();
-    add_manifest(layout, digest, &top, &mut plan, &mut seen)?;
+    add_manifest(layout, top, &mut plan, &mut seen)?;
     plan.image_blobs = plan.blobs.len();
     for r in referrers::list(layout, entry)? {
-        let d = from_oci_digest(r.manifest.digest(), Path::new("index.json"))?;
-        let desc = Desc {
-            media_type: r.manifest.media_type().to_string(),
-            digest: r.manifest.digest().to_string(),
-            size: r.manifest.size(),
-        };
         let mut own = Plan {
             blobs: Vec::new(),
             manifests: Vec::new(),
             referrers: Vec::new(),
             image_blobs: 0,
         };
-        add_manifest(layout, d, &desc, &mut own, &mut seen)?;
+        add_manifest(layout, &r.manifest, &mut own, &mut seen)?;
         plan.blobs.extend(own.blobs);
         plan.referrers
             .extend(own.manifests.into_iter().map(|m| (m, r.manifest.clone())));
@@ -291,50 +244,68 @@ fn plan(layout: &Layout, top: &Descriptor) -> Result<Plan, RegistryError> {
     Ok(plan)
 }
 
-/// The manifest or index `desc` describes, already parsed as `digest`.
+/// The manifest or index `desc` describes, read (checked against its
+/// digest and size) and parsed by the image reader, and what it names.
 fn add_manifest(
     layout: &Layout,
-    digest: Digest,
-    desc: &Desc,
+    desc: &Descriptor,
     plan: &mut Plan,
     seen: &mut BTreeSet<Digest>,
 ) -> Result<(), RegistryError> {
+    let digest = from_oci_digest(desc.digest(), &layout.root().join(INDEX_FILE))?;
     let bytes = layout.read_blob(&digest)?;
-    if bytes.len() as u64 != desc.size {
+    if bytes.len() as u64 != desc.size() {
         return Err(OciError::SizeMismatch {
             digest,
-            expected: desc.size,
+            expected: desc.size(),
             found: bytes.len() as u64,
         }
         .into());
     }
-    let shape: Shape = serde_json::from_slice(&bytes).map_err(|e| RegistryError::Manifest {
-        digest,
-        reason: format!("not a manifest or index: {e}"),
+    let location = layout.blob_path(&digest).display().to_string();
+    let document = Document::parse(&bytes, Some(desc.media_type()), &location).map_err(|e| {
+        RegistryError::Manifest {
+            digest,
+            reason: format!("not a manifest or index: {e}"),
+        }
     })?;
-    for child in &shape.manifests {
-        let d = parse_digest(&child.digest, &digest)?;
-        add_manifest(layout, d, child, plan, seen)?;
-    }
-    for blob in shape.config.iter().chain(&shape.layers) {
-        let d = parse_digest(&blob.digest, &digest)?;
-        layout.check_blob(&d, blob.size)?;
+    // The document's own media type is what a registry checks the
+    // Content-Type against; the descriptor's stands in when it has none.
+    let (own, blobs): (Option<MediaType>, Vec<&Descriptor>) = match &document {
+        Document::Index(index) => {
+            for child in index.manifests() {
+                add_manifest(layout, child, plan, seen)?;
+            }
+            (index.media_type().clone(), Vec::new())
+        }
+        Document::Manifest(m) => (
+            m.media_type().clone(),
+            std::iter::once(m.config()).chain(m.layers()).collect(),
+        ),
+    };
+    for blob in blobs {
+        let d = from_oci_digest(blob.digest(), Path::new(&location)).map_err(|e| {
+            RegistryError::Manifest {
+                digest,
+                reason: e.to_string(),
+            }
+        })?;
+        layout.check_blob(&d, blob.size())?;
         if seen.insert(d) {
             plan.blobs.push(Blob {
                 digest: d,
-                size: blob.size,
+                size: blob.size(),
                 path: layout.blob_path(&d),
             });
         }
     }
-    let media_type = [&desc.media_type, &shape.media_type]
-        .into_iter()
-        .find(|m| !m.is_empty())
-        .cloned()
-        .ok_or_else(|| RegistryError::Manifest {
+    let media_type = own.unwrap_or_else(|| desc.media_type().clone()).to_string();
+    if media_type.is_empty() {
+        return Err(RegistryError::Manifest {
             digest,
             reason: "no media type, in its descriptor or itself".into(),
-        })?;
+        });
+    }
     if !plan.manifests.iter().any(|m| m.digest == digest) {
         plan.manifests.push(Manifest {
             digest,
@@ -343,14 +314,6 @@ fn add_manifest(
         });
     }
     Ok(())
-}
-
-/// A digest that the manifest `parent` refers to.
-fn parse_digest(s: &str, parent: &Digest) -> Result<Digest, RegistryError> {
-    s.parse().map_err(|e| RegistryError::Manifest {
-        digest: *parent,
-        reason: format!("it refers to {s:?}: {e}"),
-    })
 }
 
 /// The network half: everything in `plan`, to `reference`'s repository.
@@ -755,9 +718,22 @@ mod tests {
                 let Body::Bytes(bytes) = &req.body else {
                     panic!("manifests are sent as bytes");
                 };
-                let shape: Shape = serde_json::from_slice(bytes).unwrap();
-                for b in shape.config.iter().chain(&shape.layers) {
-                    let d: Digest = b.digest.parse().unwrap();
+                let shape: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+                let named = |key: &str| -> Vec<String> {
+                    let v = &shape[key];
+                    let list = v.as_array().cloned().unwrap_or_else(|| {
+                        if v.is_object() {
+                            vec![v.clone()]
+                        } else {
+                            Vec::new()
+                        }
+                    });
+                    list.iter()
+                        .map(|d| d["digest"].as_str().unwrap().to_owned())
+                        .collect()
+                };
+                for b in named("config").iter().chain(&named("layers")) {
+                    let d: Digest = b.parse().unwrap();
                     if !self
                         .blobs
                         .borrow()
@@ -767,11 +743,11 @@ mod tests {
                         return answer(400, &[]);
                     }
                 }
-                for m in &shape.manifests {
+                for m in named("manifests") {
                     if !self
                         .manifests
                         .borrow()
-                        .contains_key(&(repo.to_owned(), m.digest.clone()))
+                        .contains_key(&(repo.to_owned(), m.clone()))
                     {
                         return answer(400, &[]);
                     }

@@ -21,6 +21,7 @@ use crate::oci::{provenance, referrers};
 /// The SBOM's artifact type (IANA's SPDX JSON media type).
 const SBOM_TYPE: &str = "application/spdx+json";
 
+/// A layout or oci-archive opened for reading.
 pub struct OciSource {
     name: String,
     store: Store,
@@ -30,7 +31,7 @@ pub struct OciSource {
 }
 
 impl OciSource {
-    /// A layout directory.
+    /// A layout directory; `name` is how messages call it.
     pub fn layout(name: &str, dir: &Path, tag: Option<String>) -> Result<OciSource, SourceError> {
         if !dir.is_dir() {
             return Err(SourceError::NotAnImage {
@@ -255,7 +256,17 @@ impl ImageSource for OciSource {
         &self,
         image: &SelectedImage,
     ) -> Result<BTreeMap<String, Attachment>, SourceError> {
-        let entry = self.top()?;
+        // The entry the image was reached by names its referrers; an image
+        // selected out of an index has them on the index's entry.
+        let named = |d: &Descriptor| {
+            d.annotations()
+                .as_ref()
+                .is_some_and(|a| a.contains_key(referrers::ANNOTATION))
+        };
+        let entry = match self.top() {
+            Ok(top) if !named(&image.descriptor) => top,
+            _ => image.descriptor.clone(),
+        };
         let mut out = self.referrers(&entry, image)?;
         // Images built before provenance became a referrer name it by a
         // manifest annotation.

@@ -38,6 +38,7 @@ use std::path::PathBuf;
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType};
 
 pub use self::document::{Document, layer_compression};
+pub use self::layout::OciSource;
 pub use self::name::SourceRef;
 pub use self::platform::Platform;
 pub use self::store::normalize as normalize_archive_path;

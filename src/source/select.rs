@@ -158,7 +158,17 @@ pub fn image<S: ImageSource + ?Sized>(
     source: &S,
     want: Option<&Platform>,
 ) -> Result<SelectedImage, SourceError> {
-    let mut descriptor = source.top()?;
+    image_at(source, source.top()?, want)
+}
+
+/// [`image`] from `descriptor` (a manifest or an index in `source`)
+/// rather than from the top: for writers that hold an `index.json` entry.
+pub fn image_at<S: ImageSource + ?Sized>(
+    source: &S,
+    descriptor: Descriptor,
+    want: Option<&Platform>,
+) -> Result<SelectedImage, SourceError> {
+    let mut descriptor = descriptor;
     for _ in 0..MAX_DEPTH {
         let location = source.locate(&descriptor);
         let bytes = source.document(&descriptor)?;

@@ -33,20 +33,23 @@
 //! it does not know.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{self, BufReader, Write};
 use std::path::Path;
 
-use oci_spec::image::{Descriptor, ImageManifest, MediaType};
+use oci_spec::image::Descriptor;
 use serde::{Deserialize, Serialize};
 
 use super::tar::TarWriter;
 use super::{ArchiveError, Output, flush, write_err};
-use crate::digest::{Digest, HashingReader, HashingWriter};
+use crate::digest::{Digest, HashingWriter};
 use crate::layer::{Algorithm, decompress};
-use crate::oci::{Layout, OciError, canonical_json, check_digest, from_oci_digest, io_err};
-use crate::oci::{provenance, referrers};
+use crate::oci::provenance;
+use crate::oci::{Layout, canonical_json, from_oci_digest};
 use crate::reference::Tagged;
+use crate::source::{
+    Attachment, ImageSource, OciSource, SourceError, check_error, layer_compression, read_error,
+    select,
+};
 
 /// The index of a docker-archive.
 pub const MANIFEST_JSON: &str = "manifest.json";
@@ -56,8 +59,6 @@ const REPOSITORIES: &str = "repositories";
 /// The SBOM's artifact type (sbom::spdx names it; the archive writer sits
 /// below the SBOM in the pipeline, so the string is repeated here).
 const SBOM_MEDIA_TYPE: &str = "application/spdx+json";
-const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
-const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 
 /// One image in `manifest.json` (Docker's `image/tarexport` manifestItem).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,49 +109,47 @@ pub fn write_docker_archive(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let root = layout.root();
-    let entry = manifest;
-    let manifest_digest = from_oci_digest(manifest.digest(), root)?;
-    let manifest_path = layout.blob_path(&manifest_digest);
-    let manifest: ImageManifest = serde_json::from_slice(&layout.read_blob(&manifest_digest)?)
-        .map_err(|source| OciError::ParseJson {
-            path: manifest_path,
-            source,
-        })?;
-
-    let config_digest = from_oci_digest(manifest.config().digest(), root)?;
-    let config = layout.read_blob(&config_digest)?;
-    let diff_ids = diff_ids(&config, &config_digest)?;
-    if diff_ids.len() != manifest.layers().len() {
-        return Err(ArchiveError::DiffIdCount {
-            config: config_digest,
-            diff_ids: diff_ids.len(),
-            layers: manifest.layers().len(),
-        });
-    }
+    // Read through the image reader: the manifest and config checked
+    // against their digests, the diff_ids counted against the layers,
+    // every layer streamed and checked as it is copied.
+    let source = OciSource::layout(&layout.root().display().to_string(), layout.root(), None)?;
+    let image = select::image_at(&source, manifest.clone(), None)?;
+    let config = &image.config_bytes;
+    let config_digest = image.config_digest;
+    let diff_ids = &image.diff_ids;
     let mut layers = Vec::new();
-    for (d, diff_id) in manifest.layers().iter().zip(&diff_ids) {
-        let digest = from_oci_digest(d.digest(), root)?;
+    for (d, diff_id) in image.layers.iter().zip(diff_ids) {
+        let digest = from_oci_digest(d.digest(), layout.root())?;
         let compression =
-            compression(d.media_type()).ok_or_else(|| ArchiveError::UnsupportedLayer {
+            layer_compression(d.media_type()).ok_or_else(|| ArchiveError::UnsupportedLayer {
                 digest,
                 media_type: d.media_type().to_string(),
             })?;
+        // Before the first byte is written: a missing blob is found here.
         layout.check_blob(&digest, d.size())?;
-        layers.push((digest, d.size(), compression, *diff_id));
+        layers.push((d, digest, compression, *diff_id));
     }
     // The provenance and SBOM the layout attaches to the image (its
     // index.json entry names them, see oci::referrers).
     let mut provenance = None;
     let mut sbom = None;
-    for r in referrers::list(layout, entry)? {
-        let slot = match r.artifact_type.as_str() {
+    for (kind, found) in source.attachments(&image)? {
+        let slot = match kind.as_str() {
             provenance::MEDIA_TYPE => &mut provenance,
             SBOM_MEDIA_TYPE => &mut sbom,
             _ => continue,
         };
-        let digest = from_oci_digest(r.blob.digest(), root)?;
-        *slot = Some((digest, layout.read_blob(&digest)?));
+        let d = match found {
+            Attachment::Present(d) => d,
+            Attachment::Missing(what) => {
+                return Err(SourceError::Missing {
+                    location: format!("{kind} {what}"),
+                }
+                .into());
+            }
+        };
+        let digest = from_oci_digest(d.digest(), layout.root())?;
+        *slot = Some((digest, source.document(&d)?));
     }
     let item = DockerManifestItem {
         config: format!("{}.json", config_digest.hex()),
@@ -184,22 +183,23 @@ pub fn write_docker_archive(
         tar.bytes(REPOSITORIES, &canonical_json(&repositories)?)
             .map_err(&w)?;
     }
-    tar.bytes(&item.config, &config).map_err(&w)?;
+    tar.bytes(&item.config, config).map_err(&w)?;
     for (name, blob) in [(&item.provenance, &provenance), (&item.sbom, &sbom)] {
         if let (Some(name), Some((_, bytes))) = (name, blob) {
             tar.bytes(name, bytes).map_err(&w)?;
         }
     }
     let mut written = std::collections::BTreeSet::new();
-    for (digest, size, compression, diff_id) in layers {
+    for (d, digest, compression, diff_id) in layers {
         // Two identical layers are one file, named twice in `Layers`.
         if !written.insert(diff_id) {
             continue;
         }
         tar.dir(&format!("{}/", diff_id.hex())).map_err(&w)?;
-        let path = layout.blob_path(&digest);
+        let blob = source.blob(d)?;
+        let location = source.locate(d);
         tar.stream(&format!("{}/layer.tar", diff_id.hex()), |out| {
-            copy_layer(&path, (digest, size), compression, diff_id, out)
+            copy_layer(blob, &location, digest, compression, diff_id, out)
         })
         .map_err(&w)??;
     }
@@ -207,30 +207,28 @@ pub fn write_docker_archive(
     output.commit()
 }
 
-/// Streams the layer blob at `path` into `out` uncompressed, checking the
-/// blob against its descriptor and the result against its diff_id.
+/// Streams the layer `blob` (a checked stream from the reader) into `out`
+/// uncompressed, checking the result against its diff_id.
 fn copy_layer(
-    path: &Path,
-    (digest, size): (Digest, u64),
+    blob: Box<dyn io::Read + Send>,
+    location: &str,
+    digest: Digest,
     compression: Option<Algorithm>,
     diff_id: Digest,
     out: &mut dyn Write,
 ) -> Result<(), ArchiveError> {
-    let file = File::open(path).map_err(io_err("read", path))?;
-    let mut blob = HashingReader::new(file);
+    let mut blob = blob;
     let mut tar = HashingWriter::new(out);
-    decompress(compression, BufReader::new(&mut blob))
-        .and_then(|mut layer| io::copy(&mut layer, &mut tar))
-        .map_err(io_err("uncompress", path))?;
-    let (found, read) = blob.finish();
-    check_digest(path, &digest, found)?;
-    if read != size {
-        return Err(OciError::SizeMismatch {
-            digest,
-            expected: size,
-            found: read,
-        }
-        .into());
+    let copied = decompress(compression, BufReader::new(&mut blob))
+        .and_then(|mut layer| io::copy(&mut layer, &mut tar));
+    // Whatever follows the compressed stream counts for the digest: read
+    // to the end so the reader checks it, and report a blob that is not
+    // the manifest's as that, before any decoder's symptom of it.
+    let drained = io::copy(&mut blob, &mut io::sink());
+    match (drained, copied) {
+        (Err(e), _) if check_error(&e).is_some() => return Err(read_error(location, e).into()),
+        (_, Err(e)) | (Err(e), _) => return Err(read_error(location, e).into()),
+        _ => {}
     }
     let (_, found, _) = tar.finish();
     if found != diff_id {
@@ -241,39 +239,6 @@ fn copy_layer(
         });
     }
     Ok(())
-}
-
-/// How a layer of this media type is compressed (`Some(None)`: not at
-/// all); `None` for media types that are not layers mkimage can read.
-fn compression(media_type: &MediaType) -> Option<Option<Algorithm>> {
-    match media_type {
-        MediaType::ImageLayer => Some(None),
-        MediaType::ImageLayerGzip => Some(Some(Algorithm::Gzip)),
-        MediaType::ImageLayerZstd => Some(Some(Algorithm::Zstd)),
-        MediaType::Other(t) if t == DOCKER_LAYER => Some(None),
-        MediaType::Other(t) if t == DOCKER_LAYER_GZIP => Some(Some(Algorithm::Gzip)),
-        _ => None,
-    }
-}
-
-/// The config's `rootfs.diff_ids`.
-fn diff_ids(config: &[u8], digest: &Digest) -> Result<Vec<Digest>, ArchiveError> {
-    let bad = |reason: String| ArchiveError::BadConfig {
-        config: *digest,
-        reason,
-    };
-    let value: serde_json::Value =
-        serde_json::from_slice(config).map_err(|e| bad(format!("not JSON: {e}")))?;
-    let list = value["rootfs"]["diff_ids"]
-        .as_array()
-        .ok_or_else(|| bad("no rootfs.diff_ids list".into()))?;
-    list.iter()
-        .map(|d| {
-            d.as_str()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| bad(format!("diff_id {d} is not a sha256 digest")))
-        })
-        .collect()
 }
 
 #[cfg(test)]

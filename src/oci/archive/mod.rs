@@ -31,6 +31,9 @@ const OUTPUT_BUFFER: usize = 256 * 1024;
 pub enum ArchiveError {
     #[error(transparent)]
     Oci(#[from] OciError),
+    /// What the image reader found wrong with the image to write.
+    #[error(transparent)]
+    Source(#[from] crate::source::SourceError),
     #[error("cannot write {}: directory {} does not exist", path.display(), dir.display())]
     MissingDirectory { path: PathBuf, dir: PathBuf },
     #[error("cannot write the archive {}: it is a directory", path.display())]
@@ -40,14 +43,6 @@ pub enum ArchiveError {
          from gzip, zstd or uncompressed tar layers"
     )]
     UnsupportedLayer { digest: Digest, media_type: String },
-    #[error("config {config} lists {diff_ids} diff_ids for {layers} layers")]
-    DiffIdCount {
-        config: Digest,
-        diff_ids: usize,
-        layers: usize,
-    },
-    #[error("config {config}: {reason}")]
-    BadConfig { config: Digest, reason: String },
     #[error("layer {digest} uncompresses to {found}, but the config says {expected}")]
     DiffIdMismatch {
         digest: Digest,

@@ -332,8 +332,7 @@ fn corrupt_blobs_fail_and_leave_the_old_archive() {
     assert!(
         matches!(
             err,
-            ArchiveError::Oci(OciError::DigestMismatch { .. })
-                | ArchiveError::Oci(OciError::Io { .. })
+            ArchiveError::Source(crate::source::SourceError::DigestMismatch { .. })
         ),
         "{err:?}"
     );
