@@ -2,6 +2,13 @@
 //! does (distribution/reference's grammar and its "normalized" rules): the
 //! names a build tags its image with (plan → layout, docker-archive), and
 //! the registry, repository and tag or digest a push goes to.
+//!
+//! Not oci-spec's `distribution::Reference` (its `distribution` feature):
+//! that one parses the same grammar, but answers a bad name with one
+//! opaque error where this says which part is wrong (uppercase, a bad
+//! host, a too-long name, a digest given as a tag), keeps the host as
+//! written for credentials, and is fuzzed (fuzz/ reference) with the
+//! round trip `parse(r.to_string()) == r`.
 
 use std::fmt;
 use std::str::FromStr;

@@ -124,7 +124,7 @@ pub fn run(args: PushArgs) -> anyhow::Result<ExitCode> {
     let reference = Reference::parse(&args.reference)?;
     let opts = args.registry.options(&args.ca_cert)?;
     let (dir, tag) = split_source(&args.source);
-    push_layout(&dir, tag, &reference, &opts, args.quiet)
+    push_layout(&dir, tag.as_deref(), &reference, &opts, args.quiet)
 }
 
 /// Pushes `tag` of the layout at `dir` and prints the result.
@@ -170,16 +170,11 @@ pub(super) fn push_layout(
     }
 }
 
-/// `DIR[:TAG]`: an existing directory is taken whole (its name may have a
-/// ':'); otherwise the first ':' splits, as skopeo's `oci:` transport does.
-fn split_source(s: &str) -> (PathBuf, Option<&str>) {
-    if Path::new(s).is_dir() {
-        return (PathBuf::from(s), None);
-    }
-    match s.split_once(':') {
-        Some((dir, tag)) if !dir.is_empty() && !tag.is_empty() => (PathBuf::from(dir), Some(tag)),
-        _ => (PathBuf::from(s), None),
-    }
+/// `DIR[:TAG]` by the image reader's one rule (the longest existing
+/// prefix before a `:` is the path, so directories with colons work); a
+/// path that does not exist is taken whole, for the layout's own error.
+fn split_source(s: &str) -> (PathBuf, Option<String>) {
+    crate::source::name::split_path(s).unwrap_or_else(|_| (PathBuf::from(s), None))
 }
 
 /// `Pushed REF@DIGEST (3 blobs uploaded, 0 skipped, 8.5 MiB)`.
@@ -227,12 +222,23 @@ mod tests {
         std::fs::create_dir(&with_colon).unwrap();
         let s = with_colon.to_str().unwrap();
         assert_eq!(split_source(s), (with_colon.clone(), None));
+        // The longest existing prefix, so a tag may have colons too.
         assert_eq!(
-            split_source("app.oci:app:latest"),
-            (PathBuf::from("app.oci"), Some("app:latest"))
+            split_source(&format!("{s}:app:latest")),
+            (with_colon.clone(), Some("app:latest".to_owned()))
         );
-        assert_eq!(split_source("app.oci"), (PathBuf::from("app.oci"), None));
-        assert_eq!(split_source("app.oci:"), (PathBuf::from("app.oci:"), None));
+        let plain = tmp.path().join("app.oci");
+        std::fs::create_dir(&plain).unwrap();
+        let p = plain.to_str().unwrap();
+        assert_eq!(
+            split_source(&format!("{p}:app:latest")),
+            (plain.clone(), Some("app:latest".to_owned()))
+        );
+        assert_eq!(split_source(&format!("{p}:")), (plain.clone(), None));
+        assert_eq!(
+            split_source("missing.oci:v1"),
+            (PathBuf::from("missing.oci:v1"), None)
+        );
     }
 
     #[test]

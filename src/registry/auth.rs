@@ -3,6 +3,10 @@
 //! look: auth files (`auths`), then credential helpers (`credHelpers`,
 //! `credsStore`, speaking docker-credential-helpers' `get` protocol).
 //!
+//! Not the docker_credential crate: it reads docker's config.json only,
+//! not podman's auth.json (`$REGISTRY_AUTH_FILE`, `$XDG_RUNTIME_DIR`),
+//! which containers/image looks at first and so do we.
+//!
 //! Secrets never reach a message: `Debug` redacts them, and errors name
 //! files, keys and helpers, never values (not even a JSON parser's excerpt).
 
