@@ -338,30 +338,6 @@ impl Layout {
         self.write_index(index)
     }
 
-    /// The manifest descriptor `tag` names.
-    pub fn resolve_tag(&self, tag: &str) -> Result<Descriptor, OciError> {
-        let index = self.read_index()?;
-        let mut found = index
-            .manifests()
-            .iter()
-            .filter(|d| ref_name(d) == Some(tag));
-        let first = found.next().ok_or_else(|| OciError::TagNotFound {
-            layout: self.root.clone(),
-            tag: tag.to_owned(),
-        })?;
-        // Another tool may have written the same tag twice; that is only
-        // ambiguous if the entries disagree.
-        let others = found.filter(|d| d.digest() != first.digest()).count();
-        if others > 0 {
-            return Err(OciError::AmbiguousTag {
-                layout: self.root.clone(),
-                tag: tag.to_owned(),
-                count: others + 1,
-            });
-        }
-        Ok(first.clone())
-    }
-
     fn write_index(&self, index: ImageIndex) -> Result<(), OciError> {
         write_atomic(&self.root, INDEX_FILE, &canonical_json(&index)?)
     }
@@ -591,6 +567,11 @@ mod tests {
 
     use super::*;
     use crate::oci::{ImageSpec, LayerInfo, write_image};
+
+    /// The entry `tag` names, by the reader's one rule.
+    fn tagged(layout: &Layout, tag: &str) -> Result<Descriptor, crate::source::SourceError> {
+        crate::source::select::by_tag(&layout.read_index()?, Some(tag), "test")
+    }
 
     const EMPTY_INDEX: &str = r#"{"manifests":[],"mediaType":"application/vnd.oci.image.index.v1+json","schemaVersion":2}"#;
 
@@ -886,7 +867,7 @@ mod tests {
         assert!(tmp.path().join("blobs/sha256").is_dir());
         assert!(layout.read_index().expect("index").manifests().is_empty());
         let m = image(&layout, "a", &["a"]);
-        assert_eq!(layout.resolve_tag("a").expect("tag"), {
+        assert_eq!(tagged(&layout, "a").expect("tag"), {
             let mut m = m.clone();
             m.set_annotations(Some(
                 [(ANNOTATION_REF_NAME.to_owned(), "a".to_owned())].into(),
@@ -1035,13 +1016,13 @@ mod tests {
             index_with(&[entry(&b, "latest"), entry(&a, "v1"), entry(&b, "v2")])
         );
         for (tag, m) in [("latest", &b), ("v1", &a), ("v2", &b)] {
-            let got = layout.resolve_tag(tag).expect("resolve");
+            let got = tagged(&layout, tag).expect("resolve");
             assert_eq!(got.digest(), m.digest(), "{tag}");
             assert_eq!(got.size(), m.size(), "{tag}");
         }
         assert!(matches!(
-            layout.resolve_tag("v3"),
-            Err(OciError::TagNotFound { tag, .. }) if tag == "v3"
+            tagged(&layout, "v3"),
+            Err(crate::source::SourceError::TagNotFound { tag, .. }) if tag == "v3"
         ));
 
         // Every blob of both images is still there and intact.

@@ -68,14 +68,6 @@ pub enum OciError {
          one of -._:@+ or \"--\", separated by '/'"
     )]
     InvalidTag { tag: String },
-    #[error("tag {tag:?} not found in {}", layout.display())]
-    TagNotFound { layout: PathBuf, tag: String },
-    #[error("tag {tag:?} names {count} manifests in {}", layout.display())]
-    AmbiguousTag {
-        layout: PathBuf,
-        tag: String,
-        count: usize,
-    },
     #[error("blob {digest} not found at {}", path.display())]
     BlobNotFound { digest: Digest, path: PathBuf },
     #[error("blob {} has digest {found}, expected {expected}", path.display())]
