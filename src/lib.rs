@@ -31,10 +31,13 @@
 //!   push them.
 //! * [`oci`] writes configs, manifests and the image layout, the provenance
 //!   blob that says why each file is there, and oci-/docker-archives.
-//! * [`inspect`] reads an image back (layout or archive): config, layers,
-//!   the merged file tree, and `--why` from the provenance.
+//! * [`source`] is the one image reader: layouts, oci- and
+//!   docker-archives and registries, opened as an `ImageSource` that hands
+//!   out typed documents and blob streams checked as they are read.
+//! * [`inspect`] reads an image back through it: config, layers, the
+//!   merged file tree, and `--why` from the provenance.
 //! * [`registry`] pushes an image from a layout to an OCI distribution
-//!   registry.
+//!   registry; its client also serves `source`'s `docker://` pulls.
 
 pub mod artifact;
 pub mod bounded;

@@ -4,7 +4,10 @@
 //! * [`reference`](mod@reference) parses `[HOST[:PORT]/]NAME[:TAG][@DIGEST]` as docker does.
 //! * [`auth`] finds credentials: `--creds`, podman's and docker's auth files,
 //!   credential helpers.
-//! * [`transport`] is the HTTP client: TLS, auth challenges, retries.
+//! * [`RegistryOptions`] say how to reach a registry (credentials, CAs,
+//!   plain-HTTP hosts, retries, time limits), for a push or a pull.
+//! * [`transport`] is the HTTP client: TLS, auth challenges, retries, and
+//!   streamed answers for pulls (`crate::source`'s `docker://`).
 //! * [`timeouts`] are its limits, from `--timeout`, so a registry that
 //!   stalls or trickles cannot hold a push forever.
 //! * [`push`](mod@push) walks the image and uploads what the registry lacks;

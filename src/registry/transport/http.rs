@@ -196,7 +196,7 @@ impl fmt::Debug for Streamed {
 
 impl Streamed {
     /// The answer with its body read whole (at most
-    /// [`MAX_RESPONSE_BODY`]): for errors and challenges, which are small.
+    /// `MAX_RESPONSE_BODY`): for errors and challenges, which are small.
     pub fn into_response(self) -> Response {
         let mut body = Vec::new();
         // A body that fails midway still says what it said so far.

@@ -6,11 +6,11 @@
 //! `WWW-Authenticate` challenges (Basic, or Bearer tokens from the realm),
 //! and retry what may succeed a moment later.
 //!
-//! * [`http`]: the seam, and the request and answer types;
-//! * [`adapter`]: the seam over ureq and rustls;
-//! * [`retry`]: what is tried again, and when;
-//! * [`challenge`]: `WWW-Authenticate` parsing;
-//! * [`client`]: the client, auth and retries on top.
+//! * `http`: the seam, and the request and answer types;
+//! * `adapter`: the seam over ureq and rustls;
+//! * `retry`: what is tried again, and when;
+//! * `challenge`: `WWW-Authenticate` parsing;
+//! * `client`: the client, auth and retries on top.
 
 mod adapter;
 mod challenge;

@@ -13,7 +13,7 @@ pub struct RetryPolicy {
     pub delays: Vec<Duration>,
     /// How to wait; tests record instead of sleeping.
     pub sleep: fn(Duration),
-    /// The clock the request budget ([`Timeouts::request`]) is kept by;
+    /// The clock the request budget ([`Timeouts::request`](crate::registry::Timeouts::request)) is kept by;
     /// tests advance their own.
     pub now: fn() -> Instant,
 }
