@@ -39,6 +39,8 @@ pub struct DockerArchive {
     item: usize,
     /// Archive members by the digest of their content, once known.
     members: OnceLock<BTreeMap<Digest, String>>,
+    /// The image, once made.
+    image: OnceLock<SelectedImage>,
 }
 
 impl DockerArchive {
@@ -112,6 +114,7 @@ impl DockerArchive {
             items,
             item,
             members: OnceLock::new(),
+            image: OnceLock::new(),
         })
     }
 
@@ -163,9 +166,32 @@ impl DockerArchive {
         Ok(Descriptor::new(media_type, size, oci_digest(digest)?))
     }
 
+    /// The image, made once (a compressed layer is hashed to name it),
+    /// checked against `want`.
+    fn make(&self, want: Option<&Platform>) -> Result<SelectedImage, SourceError> {
+        let image = match self.image.get() {
+            Some(image) => image.clone(),
+            None => {
+                let image = self.build()?;
+                let _ = self.image.set(image.clone());
+                image
+            }
+        };
+        if let Some(want) = want
+            && !image.platform.satisfies(want)
+        {
+            return Err(SourceError::PlatformNotFound {
+                image: self.name.clone(),
+                want: want.to_string(),
+                available: vec![image.platform.to_string()],
+            });
+        }
+        Ok(image)
+    }
+
     /// The image, its manifest made from `manifest.json` (see the module
     /// docs); fills in which member holds which digest.
-    fn make(&self, want: Option<&Platform>) -> Result<SelectedImage, SourceError> {
+    fn build(&self) -> Result<SelectedImage, SourceError> {
         let item = self.item();
         let config_location = self.store.describe(&item.config);
         let config_bytes = self.store.read(&item.config, DOCUMENT_LIMIT)?;
@@ -182,15 +208,6 @@ impl DockerArchive {
         }
         let config: ImageConfiguration = parse(&config_bytes, &config_location)?;
         let platform = Platform::of_config(&config);
-        if let Some(want) = want
-            && !platform.satisfies(want)
-        {
-            return Err(SourceError::PlatformNotFound {
-                image: self.name.clone(),
-                want: want.to_string(),
-                available: vec![platform.to_string()],
-            });
-        }
         let diff_ids = config
             .rootfs()
             .diff_ids()

@@ -197,7 +197,8 @@ impl SourceError {
             SourceError::NotFound { .. } | SourceError::TagNotFound { .. }
         ) || matches!(
             self,
-            SourceError::Registry(RegistryError::Status { status: 404, .. })
+            SourceError::Registry(RegistryError::Status { status: 404, action, .. })
+                if action.contains("/manifests/")
         )
     }
 }
