@@ -449,3 +449,51 @@ fn a_registry_serves_what_the_layout_holds() {
         assert!(err.to_string().contains(want), "{status}: {err}");
     }
 }
+
+#[test]
+fn a_docker_archive_with_a_compressed_layer_names_it_by_its_hash() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let tar = tar_of("f", b"data");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar).unwrap();
+    let gz = gz.finish().unwrap();
+    let config = format!(
+        r#"{{"architecture":"arm64","os":"linux","variant":"v8","rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
+        Digest::of(&tar)
+    );
+    let config_name = format!("{}.json", Digest::of(config.as_bytes()).hex());
+    let manifest = format!(
+        r#"[{{"Config":"{config_name}","RepoTags":["docker.io/library/app:latest"],"Layers":["l/layer.tar"]}}]"#
+    );
+    let path = tmp.path().join("d.tar");
+    let mut b = tar::Builder::new(std::fs::File::create(&path).unwrap());
+    for (name, data) in [
+        ("manifest.json", manifest.as_bytes()),
+        (config_name.as_str(), config.as_bytes()),
+        ("l/layer.tar", &gz[..]),
+    ] {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, name, data).unwrap();
+    }
+    b.into_inner().unwrap().flush().unwrap();
+
+    // `app` is docker.io/library/app:latest, as docker reads it.
+    let src = open(&format!("docker-archive:{}:app", path.display()));
+    let img = src.select(None).unwrap();
+    assert_eq!(img.layers[0].media_type(), &MediaType::ImageLayerGzip);
+    assert_eq!(
+        img.layers[0].digest().to_string(),
+        Digest::of(&gz).to_string()
+    );
+    assert_eq!(read(src.as_ref(), &img.layers[0]).unwrap(), gz);
+    assert_eq!(img.platform.to_string(), "linux/arm64/v8");
+    let amd64 = Platform::parse("linux/amd64").unwrap();
+    let err = src.select(Some(&amd64)).unwrap_err();
+    assert!(
+        matches!(&err, SourceError::PlatformNotFound { available, .. } if available == &["linux/arm64/v8"]),
+        "{err:?}"
+    );
+}
