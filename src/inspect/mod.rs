@@ -25,15 +25,13 @@ use crate::layer::decompress;
 use crate::oci::provenance::{self, FileOrigin, Provenance};
 use crate::oci::{Descriptor, OciError};
 use crate::source::{
-    Attachment, ImageSource, Platform, SelectedImage, SourceError, SourceOptions, SourceRef,
-    check_error, layer_compression, normalize_archive_path,
+    Attachment, ImageSource, Platform, SBOM_TYPE, SelectedImage, SourceError, SourceOptions,
+    SourceRef, check_error, layer_compression, normalize_archive_path,
 };
 
 /// Where an image was read from.
 pub use crate::source::Kind as Format;
 
-/// The SBOM's artifact type (IANA's SPDX JSON media type).
-const SBOM_TYPE: &str = "application/spdx+json";
 /// The layer annotation `build` writes: `base`, `libs`, `app`, …
 const LAYER_ANNOTATION: &str = "org.mkimage.layer";
 

@@ -21,15 +21,13 @@ use oci_spec::image::{
 use super::store::{GZIP_MAGIC, Store, ZSTD_MAGIC};
 use super::verify::VerifiedReader;
 use super::{
-    Attachment, DOCUMENT_LIMIT, ImageSource, Kind, Platform, SelectedImage, SourceError, digest_of,
-    parse,
+    Attachment, DOCUMENT_LIMIT, ImageSource, Kind, Platform, SBOM_TYPE, SelectedImage, SourceError,
+    digest_of, parse,
 };
 use crate::digest::{Digest, HashingReader};
 use crate::oci::archive::{DockerManifestItem, MANIFEST_JSON};
 use crate::oci::{canonical_json, oci_digest, provenance};
 use crate::reference::{DEFAULT_TAG, Reference};
-
-const SBOM_TYPE: &str = "application/spdx+json";
 
 pub struct DockerArchive {
     name: String,

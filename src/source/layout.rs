@@ -12,14 +12,11 @@ use super::document::is_index;
 use super::store::Store;
 use super::verify::VerifiedReader;
 use super::{
-    Attachment, DOCUMENT_LIMIT, ImageSource, Kind, SelectedImage, SourceError, check_document,
-    digest_of, parse, select,
+    Attachment, DOCUMENT_LIMIT, ImageSource, Kind, SBOM_TYPE, SelectedImage, SourceError,
+    check_document, digest_of, parse, select,
 };
 use crate::oci::layout::{INDEX_FILE, LAYOUT_VERSION, OCI_LAYOUT_FILE, blob_name};
 use crate::oci::{provenance, referrers};
-
-/// The SBOM's artifact type (IANA's SPDX JSON media type).
-const SBOM_TYPE: &str = "application/spdx+json";
 
 /// A layout or oci-archive opened for reading.
 pub struct OciSource {

@@ -497,3 +497,8 @@ fn a_docker_archive_with_a_compressed_layer_names_it_by_its_hash() {
         "{err:?}"
     );
 }
+
+#[test]
+fn the_sbom_type_is_the_one_the_build_attaches() {
+    assert_eq!(SBOM_TYPE, crate::sbom::spdx::MEDIA_TYPE);
+}

@@ -47,18 +47,14 @@ use crate::oci::provenance;
 use crate::oci::{Layout, canonical_json, from_oci_digest};
 use crate::reference::Tagged;
 use crate::source::{
-    Attachment, ImageSource, OciSource, SourceError, check_error, layer_compression, read_error,
-    select,
+    Attachment, ImageSource, OciSource, SBOM_TYPE, SourceError, check_error, layer_compression,
+    read_error, select,
 };
 
 /// The index of a docker-archive.
 pub const MANIFEST_JSON: &str = "manifest.json";
 /// The legacy index, read by Docker before 1.10.
 const REPOSITORIES: &str = "repositories";
-
-/// The SBOM's artifact type (sbom::spdx names it; the archive writer sits
-/// below the SBOM in the pipeline, so the string is repeated here).
-const SBOM_MEDIA_TYPE: &str = "application/spdx+json";
 
 /// One image in `manifest.json` (Docker's `image/tarexport` manifestItem).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,7 +132,7 @@ pub fn write_docker_archive(
     for (kind, found) in source.attachments(&image)? {
         let slot = match kind.as_str() {
             provenance::MEDIA_TYPE => &mut provenance,
-            SBOM_MEDIA_TYPE => &mut sbom,
+            SBOM_TYPE => &mut sbom,
             _ => continue,
         };
         let d = match found {
