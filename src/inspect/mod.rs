@@ -285,8 +285,7 @@ impl Image {
         let mut attached = source.attachments(&selected)?;
         let provenance = attached.remove(provenance::MEDIA_TYPE);
         let sbom = attached.remove(SBOM_TYPE);
-        let summary = summarize(reference, source.as_ref(), &selected)?;
-        let mut summary = summary;
+        let mut summary = summarize(reference, source.as_ref(), &selected)?;
         summary.provenance = describe(provenance.as_ref());
         summary.sbom = describe(sbom.as_ref());
         Ok(Image {

@@ -30,12 +30,7 @@ pub struct OciSource {
 impl OciSource {
     /// A layout directory; `name` is how messages call it.
     pub fn layout(name: &str, dir: &Path, tag: Option<String>) -> Result<OciSource, SourceError> {
-        if !dir.is_dir() {
-            return Err(SourceError::NotAnImage {
-                path: dir.to_path_buf(),
-            });
-        }
-        if !dir.join(OCI_LAYOUT_FILE).is_file() {
+        if !dir.is_dir() || !dir.join(OCI_LAYOUT_FILE).is_file() {
             return Err(SourceError::NotAnImage {
                 path: dir.to_path_buf(),
             });
