@@ -129,6 +129,10 @@ pub struct ConfigPlan {
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
     pub expose: BTreeSet<String>,
+    /// `--healthcheck` and its timings.
+    pub healthcheck: Option<crate::oci::Healthcheck>,
+    /// `--stop-signal`, normalised (`SIGTERM`).
+    pub stop_signal: Option<String>,
 }
 
 impl ConfigPlan {

@@ -119,6 +119,8 @@ pub(super) fn image_spec(
         user: run_as.to_string(),
         labels: plan.config.labels.clone(),
         exposed_ports,
+        healthcheck: plan.config.healthcheck.clone(),
+        stop_signal: plan.config.stop_signal.clone(),
         created_epoch: plan.epoch,
     }
 }

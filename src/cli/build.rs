@@ -115,6 +115,28 @@ pub struct BuildArgs {
     /// User to run as
     #[arg(long, value_name = "UID[:GID]", default_value = DEFAULT_USER)]
     user: String,
+    /// Health check the runtime runs in the container: a JSON array or
+    /// words split on whitespace, run directly (no shell), healthy when it
+    /// exits 0; or "none" to turn one off. Docker reads it from any image,
+    /// podman from Docker-format images (--format docker-archive, or pushed)
+    #[arg(long, value_name = "CMD|none")]
+    healthcheck: Option<String>,
+    /// Time between health checks, e.g. 30s, 1m30s [default: 30s]
+    #[arg(long, value_name = "DURATION", requires = "healthcheck")]
+    health_interval: Option<String>,
+    /// Time a health check may take before it counts as failed [default: 30s]
+    #[arg(long, value_name = "DURATION", requires = "healthcheck")]
+    health_timeout: Option<String>,
+    /// Failures in a row that make the container unhealthy [default: 3]
+    #[arg(long, value_name = "N", requires = "healthcheck")]
+    health_retries: Option<u32>,
+    /// Time after start during which failures do not count [default: 0s]
+    #[arg(long, value_name = "DURATION", requires = "healthcheck")]
+    health_start_period: Option<String>,
+    /// Signal that stops the container, e.g. SIGINT, SIGQUIT [default: the
+    /// runtime's, SIGTERM]
+    #[arg(long, value_name = "SIGNAL")]
+    stop_signal: Option<String>,
     /// Config label
     #[arg(long, value_name = "K=V")]
     label: Vec<String>,
@@ -404,6 +426,13 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
             labels,
             annotations,
             expose,
+            healthcheck: healthcheck(args)?,
+            stop_signal: args
+                .stop_signal
+                .as_deref()
+                .map(crate::oci::healthcheck::parse_signal)
+                .transpose()
+                .context("--stop-signal")?,
         },
         ca_certs,
         extra_cas: args.ca_cert.clone(),
@@ -608,6 +637,51 @@ fn port(s: &str) -> anyhow::Result<String> {
     Ok(format!("{n}/{proto}"))
 }
 
+/// `--healthcheck CMD|none` and its timings, checked as Docker checks
+/// them (`docker run --health-*`).
+fn healthcheck(args: &BuildArgs) -> anyhow::Result<Option<crate::oci::Healthcheck>> {
+    use crate::oci::HealthTest;
+    use crate::oci::healthcheck::parse_duration;
+    let Some(given) = args.healthcheck.as_deref() else {
+        return Ok(None);
+    };
+    let timings = args.health_interval.is_some()
+        || args.health_timeout.is_some()
+        || args.health_retries.is_some()
+        || args.health_start_period.is_some();
+    let test = if given.trim().eq_ignore_ascii_case("none") {
+        ensure!(
+            !timings,
+            "--healthcheck none turns the check off: leave out --health-interval, \
+             --health-timeout, --health-retries and --health-start-period"
+        );
+        HealthTest::Disabled
+    } else {
+        let argv = words(given).context("--healthcheck")?;
+        ensure!(
+            argv.first().is_some_and(|p| !p.is_empty()),
+            "--healthcheck {given:?}: give the program to run (a JSON array or words), or none"
+        );
+        HealthTest::Exec(argv)
+    };
+    let duration = |flag: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(parse_duration)
+            .transpose()
+            .with_context(|| format!("--{flag}"))
+    };
+    if args.health_retries == Some(0) {
+        bail!("--health-retries 0: give at least 1 (leave it out for the runtime's 3)");
+    }
+    Ok(Some(crate::oci::Healthcheck {
+        test,
+        interval: duration("health-interval", &args.health_interval)?,
+        timeout: duration("health-timeout", &args.health_timeout)?,
+        start_period: duration("health-start-period", &args.health_start_period)?,
+        retries: args.health_retries,
+    }))
+}
+
 /// A JSON array of strings, or words split on whitespace.
 fn words(s: &str) -> anyhow::Result<Vec<String>> {
     if s.trim_start().starts_with('[') {
@@ -718,6 +792,67 @@ mod tests {
         for bad in ["java..sql", "9java", "java.sql;rm", ".x"] {
             assert!(modules(&[bad.into()]).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn healthcheck_flags() {
+        let with = |f: fn(&mut BuildArgs)| {
+            let mut a = BuildArgs::default();
+            f(&mut a);
+            healthcheck(&a).map_err(|e| format!("{e:#}"))
+        };
+        assert_eq!(with(|_| {}), Ok(None));
+        let check = with(|a| {
+            a.healthcheck = Some(r#"["/app", "--ping"]"#.into());
+            a.health_interval = Some("5s".into());
+            a.health_retries = Some(2);
+        })
+        .expect("valid")
+        .expect("a check");
+        assert_eq!(
+            check.test,
+            crate::oci::HealthTest::Exec(vec!["/app".into(), "--ping".into()])
+        );
+        assert_eq!(
+            (check.interval, check.timeout, check.retries),
+            (Some(5_000_000_000), None, Some(2))
+        );
+        assert_eq!(
+            with(|a| a.healthcheck = Some("NONE".into())).map(|c| c.map(|c| c.test)),
+            Ok(Some(crate::oci::HealthTest::Disabled))
+        );
+        let err = |f| with(f).expect_err("invalid");
+        assert!(
+            err(|a| {
+                a.healthcheck = Some("none".into());
+                a.health_timeout = Some("1s".into());
+            })
+            .contains("turns the check off")
+        );
+        assert!(err(|a| a.healthcheck = Some("  ".into())).contains("give the program"));
+        assert!(err(|a| a.healthcheck = Some("[]".into())).contains("give the program"));
+        assert!(err(|a| a.healthcheck = Some("[1]".into())).contains("JSON array"));
+        assert!(
+            err(|a| {
+                a.healthcheck = Some("/app".into());
+                a.health_interval = Some("30".into());
+            })
+            .starts_with("--health-interval: duration \"30\": expected a number and a unit")
+        );
+        assert!(
+            err(|a| {
+                a.healthcheck = Some("/app".into());
+                a.health_start_period = Some("0s".into());
+            })
+            .contains("at least 1ms")
+        );
+        assert!(
+            err(|a| {
+                a.healthcheck = Some("/app".into());
+                a.health_retries = Some(0);
+            })
+            .contains("at least 1")
+        );
     }
 
     #[test]

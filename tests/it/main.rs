@@ -8,6 +8,7 @@ mod apps;
 mod foreign;
 mod formats;
 mod harness;
+mod health;
 mod hostile;
 mod image;
 mod inspect;
