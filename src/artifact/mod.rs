@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use crate::resolve::versions::VersionMissing;
 use crate::resolve::{Closure, Input, Link, Missing, ResolveError, Resolver};
 use crate::rootfs::host::{self, Grant};
 use crate::rootfs::{Entry, ImagePath, LayerKind, LayerSet, PathError, RootfsError};
@@ -40,6 +41,10 @@ pub enum ArtifactError {
     NotDirectory { path: PathBuf },
     #[error("{}", missing_message(.missing))]
     NotFound { missing: Vec<Missing> },
+    #[error("{}", versions_message(.missing))]
+    Versions { missing: Vec<VersionMissing> },
+    #[error("reading symbol versions: {0}")]
+    VersionsUnreadable(std::sync::Arc<crate::elf::ElfError>),
     #[error(
         "{path} is built for {found}, but the image is for {expected}; one image holds one architecture"
     )]
@@ -95,6 +100,20 @@ fn missing_message(missing: &[Missing]) -> String {
         s.push_str(&m.to_string().replace('\n', "\n  "));
     }
     s.push_str("\nInstall the package that provides it, add its directory with --sysroot or LD_LIBRARY_PATH (--env), or add the file with --include.");
+    s
+}
+
+fn versions_message(missing: &[VersionMissing]) -> String {
+    let mut s = format!(
+        "{} symbol version{} the loader would not find (it would stop the program with \"version ... not found\"):",
+        missing.len(),
+        if missing.len() == 1 { "" } else { "s" }
+    );
+    for m in missing {
+        s.push_str("\n  ");
+        s.push_str(&m.to_string());
+    }
+    s.push_str("\nThe program was built against newer libraries than the image holds: build it on (or for) the image's distribution, or take the libraries from a newer root (--sysroot).");
     s
 }
 
@@ -410,6 +429,20 @@ pub(crate) fn add_closure(
                         "{} needed by {} not found (the program may fail if it loads it) [{origin}]",
                         m.name.to_string_lossy(),
                         m.needed_by.display()
+                    ));
+                }
+            }
+        }
+    }
+    let versions = crate::resolve::versions::check(&mut cx.resolver, closure)
+        .map_err(ArtifactError::VersionsUnreadable)?;
+    if !versions.is_empty() {
+        match policy {
+            MissingPolicy::Error => return Err(ArtifactError::Versions { missing: versions }),
+            MissingPolicy::Warn(_) => {
+                for m in versions {
+                    cx.warnings.push(format!(
+                        "{m} (the program may fail if it loads it) [{origin}]"
                     ));
                 }
             }

@@ -21,6 +21,7 @@ mod runtimes;
 mod sbom;
 mod scanners;
 mod source;
+mod versions;
 mod zstd;
 // Shared helpers: not every one is used by the tests of the moment.
 #[allow(dead_code)]
