@@ -114,6 +114,8 @@ pub struct BuildPlan {
     /// `--sbom FILE`: also write the SBOM there (the layout always holds
     /// it, as a referrer of the image).
     pub sbom: Option<PathBuf>,
+    /// `--debug`: also the `<tag>-debug` image with a busybox shell.
+    pub debug: bool,
 }
 
 /// The image config as the user asked for it.

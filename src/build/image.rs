@@ -12,7 +12,7 @@ use crate::oci::provenance::{self, FileOrigin, Provenance};
 use crate::oci::referrers::{self, Artifact};
 use crate::oci::{self, Descriptor, ImageSpec, LayerInfo, Layout};
 use crate::plan::{BuildPlan, OutputFormat};
-use crate::rootfs::{ImagePath, base, certs};
+use crate::rootfs::{ImagePath, Tree, base, certs};
 use crate::sbom::Inventory;
 use crate::sbom::spdx::{self, ImageInfo};
 
@@ -28,6 +28,7 @@ pub(super) fn write_archive(
     cx: &Context,
     inventory: &Inventory,
     spec: &ImageSpec,
+    debug: Option<&Tree>,
     progress: &dyn Fn(Event),
 ) -> Result<Written, BuildError> {
     let dir = archive::parent_dir(&plan.output);
@@ -38,7 +39,7 @@ pub(super) fn write_archive(
             dir: dir.to_path_buf(),
             source,
         })?;
-    let written = write(plan, cx, inventory, spec, tmp.path(), progress)?;
+    let written = write(plan, cx, inventory, spec, debug, tmp.path(), progress)?;
     progress(Event::Archive { format });
     let layout = Layout::open(tmp.path())?;
     match format {
@@ -132,6 +133,7 @@ pub(super) fn write(
     cx: &Context,
     inventory: &Inventory,
     spec: &ImageSpec,
+    debug: Option<&Tree>,
     dir: &Path,
     progress: &dyn Fn(Event),
 ) -> Result<Written, BuildError> {
@@ -176,6 +178,14 @@ pub(super) fn write(
     }
     let manifest =
         oci::write_untagged(&layout, spec, &infos, &plan.config.annotations, &plan.tags)?;
+    // The debug image is tagged before the production one, whose tags
+    // are the build's last write.
+    let debug = match debug {
+        Some(tree) => Some(write_debug(
+            plan, &layout, spec, &infos, tree, &opts, progress,
+        )?),
+        None => None,
+    };
     let digest = oci::from_oci_digest(manifest.digest(), layout.root())?;
     // The SBOM and the provenance refer to the manifest; its index.json
     // entry names them (see oci::referrers), then the tags point at it.
@@ -199,8 +209,55 @@ pub(super) fn write(
         entry,
         digest,
         layers: built,
+        debug,
         sbom,
     })
+}
+
+/// `--debug`: the busybox layer and the `<tag>-debug` manifest over the
+/// production layers, tagged.
+fn write_debug(
+    plan: &BuildPlan,
+    layout: &Layout,
+    spec: &ImageSpec,
+    production: &[LayerInfo],
+    tree: &Tree,
+    opts: &LayerOptions,
+    progress: &dyn Fn(Event),
+) -> Result<(Vec<String>, Digest), BuildError> {
+    let layer = "debug";
+    progress(Event::LayerStart {
+        layer,
+        bytes: tree.content_size(),
+    });
+    let mut writer = layout.unhashed_blob_writer()?;
+    let digests = write_layer(tree, opts, &mut writer)
+        .map_err(|source| BuildError::Layer { layer, source })?;
+    writer.commit(&digests.digest, digests.size)?;
+    progress(Event::LayerDone {
+        layer,
+        size: digests.size,
+    });
+    let mut infos = production.to_vec();
+    infos.push(LayerInfo {
+        diff_id: digests.diff_id,
+        digest: digests.digest,
+        size: digests.size,
+        media_type: plan.compression.media_type(),
+        created_by: super::debug::CREATED_BY.to_string(),
+        annotations: [("org.mkimage.layer".to_string(), layer.to_string())].into(),
+    });
+    let tags = super::debug::tags(&plan.tags);
+    let manifest = oci::write_untagged(
+        layout,
+        &super::debug::spec(spec),
+        &infos,
+        &plan.config.annotations,
+        &tags,
+    )?;
+    layout.set_tags(&manifest, &tags)?;
+    let digest = oci::from_oci_digest(manifest.digest(), layout.root())?;
+    Ok((tags, digest))
 }
 
 /// What the SBOM says of the image itself.
@@ -228,6 +285,8 @@ pub(super) struct Written {
     pub(super) entry: Descriptor,
     pub(super) digest: Digest,
     pub(super) layers: Vec<BuiltLayer>,
+    /// `--debug`: the debug image's tags and manifest digest.
+    pub(super) debug: Option<(Vec<String>, Digest)>,
     /// The SPDX document, as stored.
     pub(super) sbom: Vec<u8>,
 }

@@ -8,6 +8,7 @@
 mod artifacts;
 mod base_layer;
 mod checks;
+pub mod debug;
 mod image;
 
 use std::path::{Path, PathBuf};
@@ -71,6 +72,8 @@ pub enum BuildError {
         "nothing to build: give --from-binary, --from-dir, --from-venv, --from-jar or --profile"
     )]
     Empty,
+    #[error("--debug takes busybox from {}, which {why}: apt-get install busybox-static (in the --sysroot, for another root)", path.display())]
+    Debug { path: PathBuf, why: String },
     #[error("the entrypoint {path} {why}")]
     Entrypoint { path: String, why: String },
 }
@@ -120,6 +123,8 @@ pub struct Built {
     pub tags: Vec<String>,
     pub manifest_digest: Digest,
     pub layers: Vec<BuiltLayer>,
+    /// `--debug`: the debug image's tags and manifest digest.
+    pub debug: Option<(Vec<String>, Digest)>,
     pub architecture: String,
     pub warnings: Vec<String>,
     /// Informational lines (e.g. the size a jlink runtime saved).
@@ -169,6 +174,11 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
     };
     let platform = oci::Platform::from(arch);
 
+    let debug = if plan.debug {
+        Some(debug::prepare(&mut cx, arch)?)
+    } else {
+        None
+    };
     add_locale(&mut cx)?;
     let bundle = add_base(&mut cx, plan)?;
     cx.check_kept_links()?;
@@ -205,25 +215,42 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
             // From here on we write. If we created the directory and fail,
             // remove it; an existing layout keeps its old index.json.
             let existed = plan.output.exists();
-            let result = write(plan, &cx, &inventory, &spec, &plan.output, progress);
+            let result = write(
+                plan,
+                &cx,
+                &inventory,
+                &spec,
+                debug.as_ref(),
+                &plan.output,
+                progress,
+            );
             if result.is_err() && !existed {
                 // Best effort, and never another build's images.
                 let _ = Layout::remove_if_untagged(&plan.output);
             }
             result?
         }
-        format => write_archive(plan, format, &cx, &inventory, &spec, progress)?,
+        format => write_archive(
+            plan,
+            format,
+            &cx,
+            &inventory,
+            &spec,
+            debug.as_ref(),
+            progress,
+        )?,
     };
     if let Some(path) = &plan.sbom {
         write_sbom_file(path, &written.sbom)?;
     }
-    let (manifest_digest, layers) = (written.digest, written.layers);
+    let (manifest_digest, layers, debug) = (written.digest, written.layers, written.debug);
     Ok(Built {
         output: plan.output.clone(),
         format: plan.format,
         tags: plan.tags.clone(),
         manifest_digest,
         layers,
+        debug,
         architecture: platform.architecture.to_string(),
         warnings: cx.warnings,
         notes: cx.notes,

@@ -176,6 +176,12 @@ pub struct BuildArgs {
     /// attached to the image: `mkimage inspect IMAGE --sbom`)
     #[arg(long, value_name = "FILE")]
     sbom: Option<PathBuf>,
+    /// Also write the image tagged <tag>-debug: the same layers plus one
+    /// with a static busybox (the root's /bin/busybox, from Debian's
+    /// busybox-static) at /busybox, PATH extended with /busybox and
+    /// /busybox/sh as the entrypoint
+    #[arg(long)]
+    debug: bool,
     /// No progress or summary, just errors
     #[arg(short, long)]
     quiet: bool,
@@ -253,15 +259,33 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
             if !args.quiet {
                 print_summary(&built);
             }
-            match push_to {
-                Some((reference, opts)) => super::push::push_layout(
-                    &built.output,
-                    built.tags.first().map(String::as_str),
-                    &reference,
-                    &opts,
-                    args.quiet,
-                ),
-                None => Ok(ExitCode::SUCCESS),
+            let Some((reference, opts)) = push_to else {
+                return Ok(ExitCode::SUCCESS);
+            };
+            let code = super::push::push_layout(
+                &built.output,
+                built.tags.first().map(String::as_str),
+                &reference,
+                &opts,
+                args.quiet,
+            )?;
+            // The debug image goes beside it, as REF's tag + "-debug"; its
+            // production layers are already there, so only busybox's is
+            // uploaded.
+            match (&built.debug, code == ExitCode::SUCCESS) {
+                (Some((tags, _)), true) => {
+                    let tag = reference.tag().unwrap_or(crate::reference::DEFAULT_TAG);
+                    let debug_ref =
+                        reference.with_tag(&format!("{tag}{}", crate::build::debug::TAG_SUFFIX));
+                    super::push::push_layout(
+                        &built.output,
+                        tags.first().map(String::as_str),
+                        &debug_ref,
+                        &opts,
+                        args.quiet,
+                    )
+                }
+                _ => Ok(code),
             }
         }
         Err(e) if e.is_not_found() => {
@@ -322,7 +346,17 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
     for t in &tags {
         crate::oci::check_tag(t)?;
     }
+    if args.debug {
+        for t in crate::build::debug::tags(&tags) {
+            crate::oci::check_tag(&t).context("--debug's tag")?;
+        }
+    }
     let format = OutputFormat::from(args.format);
+    ensure!(
+        !(args.debug && format == OutputFormat::DockerArchive),
+        "--debug writes two images, and a docker-archive here holds one: \
+         write an OCI layout or an oci-archive"
+    );
     ensure!(
         args.push.is_none() || !format.is_archive(),
         "--push reads the image from an OCI layout: leave out --format {} \
@@ -444,6 +478,7 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
         compression: Compression::new(args.compression.into(), args.compression_level)
             .map_err(|e| anyhow::anyhow!("--compression-level: {e}"))?,
         sbom: args.sbom.clone(),
+        debug: args.debug,
     })
 }
 
@@ -715,6 +750,9 @@ fn print_summary(b: &Built) {
         f => println!("Wrote {} to {out} ({})", b.tags.join(", "), f.name()),
     }
     println!("  digest  {}", b.manifest_digest);
+    if let Some((tags, digest)) = &b.debug {
+        println!("  debug   {} {digest}", tags.join(", "));
+    }
     println!(
         "  size    {} compressed, {} ({})",
         human(b.compressed_size()),
