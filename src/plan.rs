@@ -116,6 +116,16 @@ pub struct BuildPlan {
     pub sbom: Option<PathBuf>,
     /// `--debug`: also the `<tag>-debug` image with a busybox shell.
     pub debug: bool,
+    /// `--base REF`: the image to start from.
+    pub base: Option<BasePlan>,
+}
+
+/// `--base REF` and how to reach it.
+#[derive(Clone, Debug)]
+pub struct BasePlan {
+    /// As given: `DIR[:TAG]`, `oci-archive:FILE`, `docker://…`, ….
+    pub reference: String,
+    pub registry: crate::registry::RegistryOptions,
 }
 
 /// The image config as the user asked for it.
@@ -128,6 +138,8 @@ pub struct ConfigPlan {
     pub env: Vec<(String, String)>,
     pub workdir: Option<String>,
     pub user: UserSpec,
+    /// Whether `--user` was given (else a base's user is kept).
+    pub user_given: bool,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
     pub expose: BTreeSet<String>,

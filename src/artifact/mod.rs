@@ -153,6 +153,9 @@ pub struct Context {
     /// Symlinks of users' trees that lead out of them, kept as links
     /// ([`dir::Links::Keep`]); checked once the image is complete.
     pub kept_links: Vec<KeptLink>,
+    /// `--base`: the base image's files; libraries it has where the
+    /// loader looks are used from it and not copied.
+    pub base: Option<std::sync::Arc<crate::rootfs::base_view::BaseView>>,
 }
 
 /// A symlink of a user's tree that leads out of it, kept as it is.
@@ -167,6 +170,13 @@ pub struct KeptLink {
 }
 
 impl Context {
+    /// Adds a note unless it is there already.
+    pub fn notes_once(&mut self, note: String) {
+        if !self.notes.contains(&note) {
+            self.notes.push(note);
+        }
+    }
+
     pub fn new(resolver: Resolver) -> Self {
         Context {
             resolver,
@@ -180,6 +190,7 @@ impl Context {
             platform: None,
             kept_links: Vec::new(),
             generated: BTreeMap::new(),
+            base: None,
         }
     }
 
@@ -434,7 +445,25 @@ pub(crate) fn add_closure(
             }
         }
     }
-    let versions = crate::resolve::versions::check(&mut cx.resolver, closure)
+    // With a base, the library the loader opens is the base's where it has
+    // one: check versions against that file, and do not copy ours.
+    let from_base = |o: &crate::resolve::Object| -> Option<PathBuf> {
+        let base = cx.base.as_ref()?;
+        if !o.in_root {
+            return None;
+        }
+        base.lookup(&o.path.to_string_lossy())?;
+        Some(base.extracted(&o.path.to_string_lossy())?.to_path_buf())
+    };
+    let mut seen = closure.clone();
+    let mut provided = BTreeSet::new();
+    for (i, o) in seen.objects.iter_mut().enumerate().skip(1) {
+        if let Some(host) = from_base(o) {
+            o.host = host;
+            provided.insert(i);
+        }
+    }
+    let versions = crate::resolve::versions::check(&mut cx.resolver, &seen)
         .map_err(ArtifactError::VersionsUnreadable)?;
     if !versions.is_empty() {
         match policy {
@@ -448,7 +477,11 @@ pub(crate) fn add_closure(
             }
         }
     }
-    for o in &closure.objects[1..] {
+    for (i, o) in closure.objects.iter().enumerate().skip(1) {
+        if provided.contains(&i) {
+            cx.notes_once(format!("{} comes from the base image", o.path.display()));
+            continue;
+        }
         let why = match (&o.reason, o.needed_by) {
             (reason, Some(by)) => format!(
                 "{} ({reason}) of {} [{origin}]",

@@ -17,6 +17,7 @@ use crate::sbom::Inventory;
 use crate::sbom::spdx::{self, ImageInfo};
 
 use super::artifacts::Defaults;
+use super::base_image::BaseImage;
 use super::{BuildError, BuiltLayer, Event};
 
 /// Builds the image as a layout in a temporary directory beside the
@@ -28,7 +29,7 @@ pub(super) fn write_archive(
     cx: &Context,
     inventory: &Inventory,
     spec: &ImageSpec,
-    debug: Option<&Tree>,
+    extra: Extra<'_>,
     progress: &dyn Fn(Event),
 ) -> Result<Written, BuildError> {
     let dir = archive::parent_dir(&plan.output);
@@ -39,7 +40,7 @@ pub(super) fn write_archive(
             dir: dir.to_path_buf(),
             source,
         })?;
-    let written = write(plan, cx, inventory, spec, debug, tmp.path(), progress)?;
+    let written = write(plan, cx, inventory, spec, extra, tmp.path(), progress)?;
     progress(Event::Archive { format });
     let layout = Layout::open(tmp.path())?;
     match format {
@@ -87,8 +88,21 @@ pub(super) fn image_spec(
     has_bundle: bool,
     platform: &oci::Platform,
     run_as: base::RunAs,
+    from_base: Option<&oci_spec::image::Config>,
 ) -> ImageSpec {
-    let mut env: Vec<(String, String)> = vec![("PATH".into(), base::PATH_ENV.into())];
+    // A base's Env is the starting point (its PATH included); flags and
+    // the artifacts' defaults override by name.
+    let base_env: Vec<(String, String)> = from_base
+        .and_then(|c| c.env().clone())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|e| e.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect();
+    let mut env: Vec<(String, String)> = if from_base.is_some() {
+        base_env
+    } else {
+        vec![("PATH".into(), base::PATH_ENV.into())]
+    };
     if has_bundle {
         env.push(("SSL_CERT_FILE".into(), certs::BUNDLE_PATH.into()));
     }
@@ -98,11 +112,29 @@ pub(super) fn image_spec(
             None => env.push((k.clone(), v.clone())),
         }
     }
-    let (entrypoint, cmd) = match &plan.config.entrypoint {
+    let (mut entrypoint, mut cmd) = match &plan.config.entrypoint {
         Some(e) => (e.clone(), plan.config.cmd.clone()),
         None if plan.config.cmd.is_empty() => (defaults.entrypoint.clone(), defaults.cmd.clone()),
         None => (defaults.entrypoint.clone(), plan.config.cmd.clone()),
     };
+    // A build that adds no program keeps the base's entrypoint and cmd.
+    if let Some(c) = from_base
+        && entrypoint.is_empty()
+        && plan.config.entrypoint.is_none()
+    {
+        entrypoint = c.entrypoint().clone().unwrap_or_default();
+        if cmd.is_empty() {
+            cmd = c.cmd().clone().unwrap_or_default();
+        }
+    }
+    let mut labels: std::collections::BTreeMap<String, String> = from_base
+        .and_then(|c| c.labels().clone())
+        .map(|l| l.into_iter().collect())
+        .unwrap_or_default();
+    labels.extend(plan.config.labels.clone());
+    let base_workdir = from_base
+        .and_then(|c| c.working_dir().clone())
+        .filter(|w| !w.is_empty());
     let mut exposed_ports = plan.config.expose.clone();
     exposed_ports.extend(defaults.expose.iter().cloned());
     ImageSpec {
@@ -116,9 +148,10 @@ pub(super) fn image_spec(
             .config
             .workdir
             .clone()
-            .or_else(|| defaults.workdir.clone()),
+            .or_else(|| defaults.workdir.clone())
+            .or(base_workdir),
         user: run_as.to_string(),
-        labels: plan.config.labels.clone(),
+        labels,
         exposed_ports,
         healthcheck: plan.config.healthcheck.clone(),
         stop_signal: plan.config.stop_signal.clone(),
@@ -133,17 +166,21 @@ pub(super) fn write(
     cx: &Context,
     inventory: &Inventory,
     spec: &ImageSpec,
-    debug: Option<&Tree>,
+    extra: Extra<'_>,
     dir: &Path,
     progress: &dyn Fn(Event),
 ) -> Result<Written, BuildError> {
+    let Extra { debug, base } = extra;
     let layout = Layout::open_or_create(dir)?;
     let opts = LayerOptions {
         mtime: plan.epoch,
         threads: plan.threads,
         compression: plan.compression,
     };
-    let mut infos = Vec::new();
+    let mut infos = match base {
+        Some(b) => b.copy_layers(&layout)?,
+        None => Vec::new(),
+    };
     let mut built = Vec::new();
     for (kind, tree) in cx.layers.layers() {
         let layer = kind.name();
@@ -277,6 +314,14 @@ fn image_info(plan: &BuildPlan, spec: &ImageSpec, manifest: Digest) -> ImageInfo
         supplier: label("org.opencontainers.image.vendor")
             .or_else(|| label("org.opencontainers.image.authors")),
     }
+}
+
+/// What an image has besides its own layers: the `--debug` layer, the
+/// `--base` image under them.
+#[derive(Clone, Copy)]
+pub(super) struct Extra<'a> {
+    pub(super) debug: Option<&'a Tree>,
+    pub(super) base: Option<&'a BaseImage>,
 }
 
 /// What [`write`] stored.

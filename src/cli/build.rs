@@ -112,9 +112,16 @@ pub struct BuildArgs {
     /// Working directory of the image
     #[arg(long, value_name = "DIR")]
     workdir: Option<String>,
-    /// User to run as
-    #[arg(long, value_name = "UID[:GID]", default_value = DEFAULT_USER)]
-    user: String,
+    /// User to run as [default: the base's user, else nonroot]
+    #[arg(long, value_name = "UID[:GID]")]
+    user: Option<String>,
+    /// Start from this image: its layers (reused by digest) and config
+    /// (Env, User, Entrypoint, Cmd, WorkingDir, Labels; flags override);
+    /// libraries it provides are used from it. DIR[:TAG],
+    /// oci-archive:FILE[:TAG], docker-archive:FILE or
+    /// docker://HOST[:PORT]/REPO[:TAG|@DIGEST]
+    #[arg(long, value_name = "REF")]
+    base: Option<String>,
     /// Health check the runtime runs in the container: a JSON array or
     /// words split on whitespace, run directly (no shell), healthy when it
     /// exits 0; or "none" to turn one off. Docker reads it from any image,
@@ -235,10 +242,20 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let plan = plan(&args)?;
     // A bad reference or registry flag fails before the build, not after.
     let push_to = match args.push.as_deref() {
-        Some(r) => Some((
-            crate::registry::Reference::parse(r)?,
-            args.registry.options(&args.registry_ca_cert)?,
-        )),
+        Some(r) => {
+            let reference = crate::registry::Reference::parse(r)?;
+            let mut opts = args.registry.options(&args.registry_ca_cert)?;
+            // A base on the same registry: its layers are mounted from its
+            // repository, not uploaded again.
+            opts.mount_from = args
+                .base
+                .as_deref()
+                .and_then(|b| b.strip_prefix("docker://"))
+                .and_then(|b| crate::registry::Reference::parse(b).ok())
+                .filter(|b| b.registry() == reference.registry())
+                .map(|b| b.repository().to_owned());
+            Some((reference, opts))
+        }
         None => None,
     };
     let bar = spinner(args.quiet, "", "resolving");
@@ -397,8 +414,9 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
     for p in &args.expose {
         expose.insert(port(p)?);
     }
+    let given_user = args.user.as_deref().unwrap_or(DEFAULT_USER);
     let user =
-        UserSpec::parse(&args.user).map_err(|e| anyhow::anyhow!("--user {:?}: {e}", args.user))?;
+        UserSpec::parse(given_user).map_err(|e| anyhow::anyhow!("--user {given_user:?}: {e}"))?;
     if let Some(w) = &args.workdir {
         ensure!(
             w.starts_with('/'),
@@ -457,6 +475,7 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
             env,
             workdir: args.workdir.clone(),
             user,
+            user_given: args.user.is_some(),
             labels,
             annotations,
             expose,
@@ -479,6 +498,13 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
             .map_err(|e| anyhow::anyhow!("--compression-level: {e}"))?,
         sbom: args.sbom.clone(),
         debug: args.debug,
+        base: match &args.base {
+            Some(reference) => Some(crate::plan::BasePlan {
+                reference: reference.clone(),
+                registry: args.registry.registry_options(&args.registry_ca_cert)?,
+            }),
+            None => None,
+        },
     })
 }
 

@@ -5,6 +5,7 @@
 //! `scripts/test` installs the tools and runs them too.
 
 mod apps;
+mod base;
 mod debug;
 mod foreign;
 mod formats;
