@@ -463,8 +463,19 @@ pub(crate) fn add_closure(
             provided.insert(i);
         }
     }
-    let versions = crate::resolve::versions::check(&mut cx.resolver, &seen)
+    let mut versions = crate::resolve::versions::check(&mut cx.resolver, &seen)
         .map_err(ArtifactError::VersionsUnreadable)?;
+    // Name the base's file as the image has it, not its extracted copy.
+    for m in &mut versions {
+        if let Some(o) = provided
+            .iter()
+            .map(|&i| &seen.objects[i])
+            .find(|o| o.host == m.library_host)
+        {
+            m.library_path = o.path.clone();
+            m.library_host = PathBuf::from("the --base image");
+        }
+    }
     if !versions.is_empty() {
         match policy {
             MissingPolicy::Error => return Err(ArtifactError::Versions { missing: versions }),

@@ -249,3 +249,56 @@ fn registry_base_is_mounted_not_uploaded() {
     }
     assert!(registry.requests("POST /v2/app/blobs/uploads/?mount=") >= base_layers.len());
 }
+
+/// The symbol-version check against the base's own libc: a base whose
+/// libc.so.6 defines only GLIBC_2.2.5 (made by the test) cannot run a
+/// program built on Debian 12, and the build says so, writing nothing.
+#[test]
+fn too_old_base_libc_fails_the_build() {
+    let dir = tempdir();
+    let src = dir.path().join("libc.c");
+    std::fs::write(&src, "int puts(const char *s) { (void)s; return 0; }\n").expect("write");
+    let map = dir.path().join("libc.map");
+    std::fs::write(&map, "GLIBC_2.2.5 { global: *; };\n").expect("write");
+    let libc = dir.path().join("libc.so.6");
+    crate::util::check(
+        std::process::Command::new("gcc")
+            .args(["-shared", "-nostdlib", "-fPIC", "-Wl,-soname,libc.so.6"])
+            .arg(format!("-Wl,--version-script={}", map.display()))
+            .arg("-o")
+            .arg(&libc)
+            .arg(&src),
+    );
+    let base = dir.path().join("old.oci");
+    build(
+        &base,
+        "old:1",
+        &[
+            "--include".to_string(),
+            format!("{}:/lib/x86_64-linux-gnu/libc.so.6", libc.display()),
+        ],
+    );
+    let prog = crate::util::cc(
+        dir.path(),
+        "hello",
+        "#include <stdio.h>\nint main(void) { puts(\"hi\"); return 0; }\n",
+        &[],
+    );
+    let out = dir.path().join("out.oci");
+    let o = run(mkimage()
+        .arg("--base")
+        .arg(format!("{}:old:1", base.display()))
+        .arg("--from-binary")
+        .arg(&prog)
+        .arg("-o")
+        .arg(&out));
+    assert!(!o.status.success(), "{o}");
+    assert!(
+        o.stderr.contains(
+            "version GLIBC_2.34 of libc.so.6 not found (needed by /usr/local/bin/hello): \
+             /lib/x86_64-linux-gnu/libc.so.6 (the --base image) defines only GLIBC_2.2.5"
+        ),
+        "{o}"
+    );
+    assert!(!out.exists());
+}
