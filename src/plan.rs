@@ -118,6 +118,18 @@ pub struct BuildPlan {
     pub debug: bool,
     /// `--base REF`: the image to start from.
     pub base: Option<BasePlan>,
+    /// `--copy-from`: files out of other images.
+    pub copy_from: Vec<CopyFrom>,
+}
+
+/// `--copy-from REF:SRC[:DST]`.
+#[derive(Clone, Debug)]
+pub struct CopyFrom {
+    pub reference: String,
+    /// An absolute path in that image.
+    pub src: String,
+    pub dst: ImagePath,
+    pub registry: crate::registry::RegistryOptions,
 }
 
 /// `--base REF` and how to reach it.

@@ -14,7 +14,7 @@ use crate::elf::Arch;
 use crate::layer::Algorithm;
 use crate::oci::{LayerInfo, Layout};
 use crate::plan::BasePlan;
-use crate::rootfs::base_view::{BaseKind, BaseView};
+use crate::rootfs::base_view::{BaseKind, BaseView, wanted};
 use crate::rootfs::{ImagePath, Kind, LayerSet, RootfsError, Tree};
 use crate::source::{self, ImageSource, Platform, SelectedImage, layer_compression};
 
@@ -41,58 +41,12 @@ fn err(name: &str, why: impl std::fmt::Display) -> BuildError {
 /// (every layer streamed once, checked against its digest).
 pub fn open(plan: &BasePlan, arch: Arch) -> Result<BaseImage, BuildError> {
     let name = plan.reference.clone();
-    let src = source::open_str(&name, &plan.registry).map_err(|e| err(&name, format!("{e:#}")))?;
-    let (architecture, variant) = arch.oci();
-    let want = Platform {
-        os: "linux".into(),
-        architecture: architecture.into(),
-        variant: variant.map(str::to_owned),
-    };
-    let image = src.select(Some(&want)).map_err(|e| err(&name, e))?;
-    let same = image.platform.os == want.os
-        && image.platform.architecture == want.architecture
-        && (want.variant.is_none() || image.platform.variant == want.variant);
-    if !same {
-        return Err(err(
-            &name,
-            format!(
-                "it is for {}, but the image is for {}; REF's platforms: {}",
-                platform_string(&image.platform),
-                platform_string(&want),
-                platform_string(&image.platform)
-            ),
-        ));
-    }
+    let (src, image) = select(&name, &plan.registry, arch)?;
     let tmp = tempfile::Builder::new()
         .prefix("mkimage-base-")
         .tempdir()
         .map_err(|e| err(&name, format!("cannot create a temporary directory: {e}")))?;
-    let mut view = BaseView::default();
-    for layer in &image.layers {
-        let compression = layer_compression(layer.media_type()).ok_or_else(|| {
-            err(
-                &name,
-                format!(
-                    "layer {} has media type {}, which mkimage cannot read",
-                    layer.digest(),
-                    layer.media_type()
-                ),
-            )
-        })?;
-        let blob = src.blob(layer).map_err(|e| err(&name, e))?;
-        let stream: Box<dyn Read> = match compression {
-            None => blob,
-            Some(Algorithm::Gzip) => Box::new(flate2::read::MultiGzDecoder::new(blob)),
-            Some(Algorithm::Zstd) => {
-                Box::new(zstd::stream::read::Decoder::new(blob).map_err(|e| err(&name, e))?)
-            }
-        };
-        let mut counted = stream;
-        view.apply(layer.digest().as_ref(), &mut counted, tmp.path())
-            .map_err(|e| err(&name, e))?;
-        // Read to the end so the digest check runs over the whole blob.
-        std::io::copy(&mut counted, &mut std::io::sink()).map_err(|e| err(&name, e))?;
-    }
+    let view = read_view(&name, src.as_ref(), &image, tmp.path(), &wanted)?;
     Ok(BaseImage {
         name,
         source: src,
@@ -100,6 +54,74 @@ pub fn open(plan: &BasePlan, arch: Arch) -> Result<BaseImage, BuildError> {
         view: Arc::new(view),
         _extracted: tmp,
     })
+}
+
+/// Opens `reference` and selects its image for `arch`, checking that the
+/// image is for that platform.
+pub fn select(
+    name: &str,
+    registry: &crate::registry::RegistryOptions,
+    arch: Arch,
+) -> Result<(Box<dyn ImageSource>, SelectedImage), BuildError> {
+    let src = source::open_str(name, registry).map_err(|e| err(name, format!("{e:#}")))?;
+    let (architecture, variant) = arch.oci();
+    let want = Platform {
+        os: "linux".into(),
+        architecture: architecture.into(),
+        variant: variant.map(str::to_owned),
+    };
+    let image = src.select(Some(&want)).map_err(|e| err(name, e))?;
+    let same = image.platform.os == want.os
+        && image.platform.architecture == want.architecture
+        && (want.variant.is_none() || image.platform.variant == want.variant);
+    if !same {
+        return Err(err(
+            name,
+            format!(
+                "it is for {}, but the image is for {}",
+                platform_string(&image.platform),
+                platform_string(&want),
+            ),
+        ));
+    }
+    Ok((src, image))
+}
+
+/// Streams every layer of `image` once (each checked against its digest)
+/// into a merged view, extracting the files `extract` names into `dir`.
+pub fn read_view(
+    name: &str,
+    src: &dyn ImageSource,
+    image: &SelectedImage,
+    dir: &std::path::Path,
+    extract: &dyn Fn(&str) -> bool,
+) -> Result<BaseView, BuildError> {
+    let mut view = BaseView::default();
+    for layer in &image.layers {
+        let compression = layer_compression(layer.media_type()).ok_or_else(|| {
+            err(
+                name,
+                format!(
+                    "layer {} has media type {}, which mkimage cannot read",
+                    layer.digest(),
+                    layer.media_type()
+                ),
+            )
+        })?;
+        let blob = src.blob(layer).map_err(|e| err(name, e))?;
+        let mut stream: Box<dyn Read> = match compression {
+            None => blob,
+            Some(Algorithm::Gzip) => Box::new(flate2::read::MultiGzDecoder::new(blob)),
+            Some(Algorithm::Zstd) => {
+                Box::new(zstd::stream::read::Decoder::new(blob).map_err(|e| err(name, e))?)
+            }
+        };
+        view.apply(layer.digest().as_ref(), &mut stream, dir, extract)
+            .map_err(|e| err(name, e))?;
+        // Read to the end so the digest check runs over the whole blob.
+        std::io::copy(&mut stream, &mut std::io::sink()).map_err(|e| err(name, e))?;
+    }
+    Ok(view)
 }
 
 fn platform_string(p: &Platform) -> String {

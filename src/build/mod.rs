@@ -9,6 +9,7 @@ mod artifacts;
 pub mod base_image;
 mod base_layer;
 mod checks;
+mod copy_from;
 pub mod debug;
 mod image;
 
@@ -75,6 +76,8 @@ pub enum BuildError {
     Empty,
     #[error("--debug takes busybox from {}, which {why}: apt-get install busybox-static (in the --sysroot, for another root)", path.display())]
     Debug { path: PathBuf, why: String },
+    #[error("--copy-from {from}: {why}")]
+    CopyFrom { from: String, why: String },
     #[error("--base {base}: {why}")]
     Base { base: String, why: String },
     #[error("the entrypoint {path} {why}")]
@@ -144,6 +147,7 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
     if plan.binaries.is_empty()
         && plan.dirs.is_empty()
         && plan.includes.is_empty()
+        && plan.copy_from.is_empty()
         && plan.venvs.is_empty()
         && plan.jars.is_empty()
         && plan.profiles.is_empty()
@@ -181,6 +185,27 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
             Some(image)
         }
         None => None,
+    };
+    // --copy-from trees are extracted, then included like --include.
+    let with_copies;
+    let plan = if plan.copy_from.is_empty() {
+        plan
+    } else {
+        let arch = cx
+            .platform
+            .or_else(Arch::host)
+            .ok_or(BuildError::NoPlatform)?;
+        let mut p = plan.clone();
+        for copy in &plan.copy_from {
+            let tmp = copy_from::temp_dir().map_err(|source| BuildError::TempDir {
+                dir: std::env::temp_dir(),
+                source,
+            })?;
+            p.includes.push(copy_from::extract(copy, arch, tmp.path())?);
+            cx.temps.push(tmp);
+        }
+        with_copies = p;
+        &with_copies
     };
     let defaults = add_artifacts(&mut cx, plan)?;
     // Every program was checked against the first and --platform; an

@@ -122,6 +122,12 @@ pub struct BuildArgs {
     /// docker://HOST[:PORT]/REPO[:TAG|@DIGEST]
     #[arg(long, value_name = "REF")]
     base: Option<String>,
+    /// A file or tree out of another image (after its whiteouts; SRC's
+    /// symlinks followed in that image), modes and links kept; ELF files
+    /// bring their libraries as with --include. DST defaults to SRC.
+    /// REF as for --base
+    #[arg(long, value_name = "REF:SRC[:DST]")]
+    copy_from: Vec<String>,
     /// Health check the runtime runs in the container: a JSON array or
     /// words split on whitespace, run directly (no shell), healthy when it
     /// exits 0; or "none" to turn one off. Docker reads it from any image,
@@ -498,6 +504,22 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
             .map_err(|e| anyhow::anyhow!("--compression-level: {e}"))?,
         sbom: args.sbom.clone(),
         debug: args.debug,
+        copy_from: args
+            .copy_from
+            .iter()
+            .map(|c| {
+                let (reference, src, dst) = split_copy_from(c)?;
+                let dst =
+                    ImagePath::new(dst).with_context(|| format!("--copy-from {c}: bad DST"))?;
+                ensure!(!dst.is_root(), "--copy-from {c}: DST must not be /");
+                Ok(crate::plan::CopyFrom {
+                    reference,
+                    src,
+                    dst,
+                    registry: args.registry.registry_options(&args.registry_ca_cert)?,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?,
         base: match &args.base {
             Some(reference) => Some(crate::plan::BasePlan {
                 reference: reference.clone(),
@@ -649,6 +671,38 @@ fn split_mapping(arg: &str) -> (&str, Option<&str>) {
         Some((src, dst)) if !src.is_empty() => (src, Some(dst)),
         _ => (arg, None),
     }
+}
+
+/// Source names that end at a `:` before an absolute path
+/// (`oci-archive:/abs/file.tar`), so that path is not a SRC.
+const TRANSPORTS: &[&str] = &["oci", "oci-archive", "docker-archive", "docker"];
+
+/// `REF:SRC[:DST]`: SRC and DST are absolute paths without `:`, so they
+/// are split off at the last `:/`s; REF keeps its own colons (`DIR:TAG`,
+/// `docker://HOST:PORT/REPO:TAG`).
+fn split_copy_from(arg: &str) -> anyhow::Result<(String, String, String)> {
+    let bad = || {
+        anyhow::anyhow!(
+            "--copy-from {arg:?}: expected REF:SRC[:DST] with absolute SRC and DST, \
+             e.g. docker://registry/busybox:1:/bin/wget:/usr/local/bin/wget"
+        )
+    };
+    let last = arg.rfind(":/").ok_or_else(bad)?;
+    let (rest, tail) = (&arg[..last], &arg[last + 1..]);
+    let (reference, src, dst) = match rest.rfind(":/") {
+        Some(m)
+            if !rest[m + 1..].contains(':')
+                && !rest[..m].is_empty()
+                && !TRANSPORTS.contains(&&rest[..m]) =>
+        {
+            (&rest[..m], &rest[m + 1..], tail)
+        }
+        _ => (rest, tail, tail),
+    };
+    if reference.is_empty() || tail.contains(':') {
+        return Err(bad());
+    }
+    Ok((reference.to_owned(), src.to_owned(), dst.to_owned()))
 }
 
 /// `--from-binary SRC[:DST]`; DST defaults to /usr/local/bin/NAME.
@@ -855,6 +909,45 @@ mod tests {
         );
         for bad in ["java..sql", "9java", "java.sql;rm", ".x"] {
             assert!(modules(&[bad.into()]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn copy_from_splits() {
+        let ok = |s: &str, r: &str, src: &str, dst: &str| {
+            assert_eq!(
+                split_copy_from(s).unwrap(),
+                (r.to_owned(), src.to_owned(), dst.to_owned()),
+                "{s}"
+            );
+        };
+        ok(
+            "bb.oci:bb:1:/bin/wget",
+            "bb.oci:bb:1",
+            "/bin/wget",
+            "/bin/wget",
+        );
+        ok(
+            "bb.oci:/bin/wget:/usr/local/bin/wget",
+            "bb.oci",
+            "/bin/wget",
+            "/usr/local/bin/wget",
+        );
+        ok(
+            "docker://127.0.0.1:5000/busybox:1:/bin/wget",
+            "docker://127.0.0.1:5000/busybox:1",
+            "/bin/wget",
+            "/bin/wget",
+        );
+        ok(
+            "oci-archive:/tmp/b.tar:/bin/wget",
+            "oci-archive:/tmp/b.tar",
+            "/bin/wget",
+            "/bin/wget",
+        );
+        ok("oci:/d:/a:/b", "oci:/d", "/a", "/b");
+        for bad in ["bb.oci", ":/bin/wget", "bb.oci:bin/wget"] {
+            assert!(split_copy_from(bad).is_err(), "{bad}");
         }
     }
 

@@ -103,6 +103,7 @@ impl BaseView {
         layer: &str,
         tar: impl Read,
         extract_dir: &Path,
+        extract: &dyn Fn(&str) -> bool,
     ) -> Result<(), BaseViewError> {
         let read = |source| BaseViewError::Read {
             layer: layer.to_owned(),
@@ -164,7 +165,7 @@ impl BaseView {
             }
             self.extracted.remove(&path);
             match &kind {
-                BaseKind::File { .. } if wanted(&path) => {
+                BaseKind::File { .. } if extract(&path) => {
                     let dest = extract_dir.join(path.trim_start_matches('/'));
                     let fail = |source| BaseViewError::Extract {
                         path: path.clone(),
@@ -178,7 +179,7 @@ impl BaseView {
                     std::io::copy(&mut entry, &mut out).map_err(read)?;
                     self.extracted.insert(path.clone(), dest);
                 }
-                BaseKind::Hardlink { target } if wanted(&path) => {
+                BaseKind::Hardlink { target } if extract(&path) => {
                     if let Some(src) = self.extracted.get(target).cloned() {
                         self.extracted.insert(path.clone(), src);
                     }
@@ -224,6 +225,18 @@ impl BaseView {
             self.entries.remove(&k);
             self.extracted.remove(&k);
         }
+    }
+
+    /// Every entry at or below `dir`, in path order.
+    pub fn below<'a>(&'a self, dir: &'a str) -> impl Iterator<Item = (&'a String, &'a BaseEntry)> {
+        self.entries
+            .range(dir.to_owned()..)
+            .take_while(move |(k, _)| k.as_str() == dir || is_below(k, dir))
+    }
+
+    /// The extracted copy of the file at exactly `path`.
+    pub fn extracted_at(&self, path: &str) -> Option<&Path> {
+        self.extracted.get(path).map(PathBuf::as_path)
     }
 
     /// The entry at `path` exactly (no symlink followed).
@@ -372,6 +385,7 @@ mod tests {
                 ("bin/sh", None),
             ])[..],
             tmp.path(),
+            &wanted,
         )
         .expect("layer 1");
         v.apply(
@@ -384,6 +398,7 @@ mod tests {
                 (".wh.bin", None),
             ])[..],
             tmp.path(),
+            &wanted,
         )
         .expect("layer 2");
         assert!(v.get("/usr/lib/gone").is_none());
@@ -410,6 +425,7 @@ mod tests {
             "l",
             &layer(&[("a", Some("b")), ("b", Some("a"))])[..],
             tmp.path(),
+            &wanted,
         )
         .expect("loop layer");
         assert_eq!(l.real_path("/a/x"), None);
@@ -425,7 +441,7 @@ mod tests {
         bad.append(&h, std::io::empty()).expect("append");
         let bytes = bad.into_inner().expect("tar");
         assert!(matches!(
-            BaseView::default().apply("x", &bytes[..], tmp.path()),
+            BaseView::default().apply("x", &bytes[..], tmp.path(), &wanted),
             Err(BaseViewError::BadPath { .. })
         ));
     }

@@ -302,3 +302,103 @@ fn too_old_base_libc_fails_the_build() {
     );
     assert!(!out.exists());
 }
+
+/// A busybox image whose /bin/wget is a link to busybox, as busybox
+/// images have their applets.
+fn busybox_image(dir: &Path) -> PathBuf {
+    crate::util::require_tool("busybox");
+    let tree = dir.join("bbtree");
+    std::fs::create_dir_all(&tree).expect("mkdir");
+    std::fs::copy("/bin/busybox", tree.join("busybox")).expect("copy busybox");
+    std::os::unix::fs::symlink("busybox", tree.join("wget")).expect("link wget");
+    let layout = dir.join("bb.oci");
+    build(
+        &layout,
+        "bb:1",
+        &[
+            "--from-dir".to_string(),
+            format!("{}:/bin", tree.display()),
+            "--entrypoint".into(),
+            "/bin/busybox".into(),
+        ],
+    );
+    layout
+}
+
+#[test]
+fn copy_from_follows_links_and_keeps_trees() {
+    let dir = tempdir();
+    let bb = busybox_image(dir.path());
+    let app = dir.path().join("app.oci");
+    build(
+        &app,
+        "wget:1",
+        &[
+            "--copy-from".to_string(),
+            format!("{}:bb:1:/bin/wget:/usr/local/bin/wget", bb.display()),
+            "--copy-from".into(),
+            format!("{}:bb:1:/bin:/opt/bb", bb.display()),
+            "--entrypoint".into(),
+            "/usr/local/bin/wget".into(),
+        ],
+    );
+    let merged = crate::util::merged(&layers(&app, "wget:1"));
+    let busybox = std::fs::read("/bin/busybox").expect("read busybox");
+    // SRC, a link in that image, is copied as the file it leads to.
+    assert_eq!(crate::util::file_in(&merged, "usr/local/bin/wget"), busybox);
+    assert_eq!(merged["usr/local/bin/wget"].mode & 0o777, 0o755);
+    // A tree keeps its links.
+    assert_eq!(
+        merged["opt/bb/wget"].kind,
+        crate::util::Kind::Symlink("busybox".into())
+    );
+    assert_eq!(crate::util::file_in(&merged, "opt/bb/busybox"), busybox);
+
+    let out = dir.path().join("x.oci");
+    let o = run(mkimage()
+        .arg("--copy-from")
+        .arg(format!("{}:bb:1:/bin/nothere", bb.display()))
+        .arg("-o")
+        .arg(&out));
+    assert!(!o.status.success(), "{o}");
+    assert!(
+        o.stderr
+            .contains("/bin/nothere: no such file or directory in the image"),
+        "{o}"
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+#[ignore = "needs root/runc"]
+fn copied_wget_runs() {
+    let dir = tempdir();
+    let bb = busybox_image(dir.path());
+    let app = dir.path().join("app.oci");
+    build(
+        &app,
+        "wget:1",
+        &[
+            "--copy-from".to_string(),
+            format!("{}:bb:1:/bin/wget:/usr/local/bin/wget", bb.display()),
+            "--entrypoint".into(),
+            "/usr/local/bin/wget".into(),
+        ],
+    );
+    // Nothing listens on port 1: busybox's wget applet says so.
+    let out = run_image(
+        &app,
+        "wget:1",
+        RunOpts::args(&[
+            "/usr/local/bin/wget",
+            "-O",
+            "/dev/null",
+            "http://127.0.0.1:1/",
+        ]),
+    );
+    assert!(!out.status.success(), "{out}");
+    assert!(
+        out.stderr.contains("wget: can't connect to remote host"),
+        "{out}"
+    );
+}
