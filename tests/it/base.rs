@@ -402,3 +402,45 @@ fn copied_wget_runs() {
         "{out}"
     );
 }
+
+/// A base with `/lib -> usr/lib` (merged /usr): what the build writes
+/// below /lib goes to /usr/lib, and the base's link stays, as it would
+/// have to for the base's own programs to keep working.
+#[test]
+fn paths_below_a_base_symlink_go_to_its_target() {
+    let dir = tempdir();
+    let tree = dir.path().join("t");
+    std::fs::create_dir_all(tree.join("usr/lib")).expect("mkdir");
+    std::os::unix::fs::symlink("usr/lib", tree.join("lib")).expect("link");
+    let base = dir.path().join("b.oci");
+    build(
+        &base,
+        "b:1",
+        &[
+            "--include".to_string(),
+            format!("{}:/lib", tree.join("lib").display()),
+        ],
+    );
+    let app = dir.path().join("a.oci");
+    let note = dir.path().join("note.txt");
+    std::fs::write(&note, "hi\n").expect("write");
+    build(
+        &app,
+        "a:1",
+        &[
+            "--base".to_string(),
+            format!("{}:b:1", base.display()),
+            "--include".into(),
+            format!("{}:/lib/custom/note.txt", note.display()),
+        ],
+    );
+    let merged = crate::util::merged(&layers(&app, "a:1"));
+    assert_eq!(
+        merged["lib"].kind,
+        crate::util::Kind::Symlink("usr/lib".into())
+    );
+    assert_eq!(
+        crate::util::file_in(&merged, "usr/lib/custom/note.txt"),
+        b"hi\n"
+    );
+}
