@@ -444,3 +444,25 @@ fn paths_below_a_base_symlink_go_to_its_target() {
         b"hi\n"
     );
 }
+
+/// `mkimage ldd --base REF` says which side each library comes from.
+#[test]
+fn ldd_shows_the_side_of_each_library() {
+    let dir = tempdir();
+    let base = base_layout(dir.path());
+    let out = crate::util::check(
+        mkimage()
+            .args(["ldd", "--base"])
+            .arg(format!("{}:{BASE}", base.display()))
+            .arg("/usr/bin/curl"),
+    );
+    let line = |name: &str| {
+        out.stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("{name}: {out}"))
+            .to_owned()
+    };
+    assert!(line("libc.so.6 =>").ends_with("[base]"), "{out}");
+    assert!(line("libcurl.so.4 =>").ends_with("[root]"), "{out}");
+}
