@@ -114,6 +114,30 @@ pub struct BuildPlan {
     /// `--sbom FILE`: also write the SBOM there (the layout always holds
     /// it, as a referrer of the image).
     pub sbom: Option<PathBuf>,
+    /// `--debug`: also the `<tag>-debug` image with a busybox shell.
+    pub debug: bool,
+    /// `--base REF`: the image to start from.
+    pub base: Option<BasePlan>,
+    /// `--copy-from`: files out of other images.
+    pub copy_from: Vec<CopyFrom>,
+}
+
+/// `--copy-from REF:SRC[:DST]`.
+#[derive(Clone, Debug)]
+pub struct CopyFrom {
+    pub reference: String,
+    /// An absolute path in that image.
+    pub src: String,
+    pub dst: ImagePath,
+    pub registry: crate::registry::RegistryOptions,
+}
+
+/// `--base REF` and how to reach it.
+#[derive(Clone, Debug)]
+pub struct BasePlan {
+    /// As given: `DIR[:TAG]`, `oci-archive:FILE`, `docker://…`, ….
+    pub reference: String,
+    pub registry: crate::registry::RegistryOptions,
 }
 
 /// The image config as the user asked for it.
@@ -126,9 +150,15 @@ pub struct ConfigPlan {
     pub env: Vec<(String, String)>,
     pub workdir: Option<String>,
     pub user: UserSpec,
+    /// Whether `--user` was given (else a base's user is kept).
+    pub user_given: bool,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
     pub expose: BTreeSet<String>,
+    /// `--healthcheck` and its timings.
+    pub healthcheck: Option<crate::oci::Healthcheck>,
+    /// `--stop-signal`, normalised (`SIGTERM`).
+    pub stop_signal: Option<String>,
 }
 
 impl ConfigPlan {

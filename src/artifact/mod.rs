@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use crate::resolve::versions::VersionMissing;
 use crate::resolve::{Closure, Input, Link, Missing, ResolveError, Resolver};
 use crate::rootfs::host::{self, Grant};
 use crate::rootfs::{Entry, ImagePath, LayerKind, LayerSet, PathError, RootfsError};
@@ -40,6 +41,10 @@ pub enum ArtifactError {
     NotDirectory { path: PathBuf },
     #[error("{}", missing_message(.missing))]
     NotFound { missing: Vec<Missing> },
+    #[error("{}", versions_message(.missing))]
+    Versions { missing: Vec<VersionMissing> },
+    #[error("reading symbol versions: {0}")]
+    VersionsUnreadable(std::sync::Arc<crate::elf::ElfError>),
     #[error(
         "{path} is built for {found}, but the image is for {expected}; one image holds one architecture"
     )]
@@ -98,6 +103,20 @@ fn missing_message(missing: &[Missing]) -> String {
     s
 }
 
+fn versions_message(missing: &[VersionMissing]) -> String {
+    let mut s = format!(
+        "{} symbol version{} the loader would not find (it would stop the program with \"version ... not found\"):",
+        missing.len(),
+        if missing.len() == 1 { "" } else { "s" }
+    );
+    for m in missing {
+        s.push_str("\n  ");
+        s.push_str(&m.to_string());
+    }
+    s.push_str("\nThe program was built against newer libraries than the image holds: build it on (or for) the image's distribution, or take the libraries from a newer root (--sysroot).");
+    s
+}
+
 /// Why one image path is in the image.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Origin {
@@ -134,6 +153,9 @@ pub struct Context {
     /// Symlinks of users' trees that lead out of them, kept as links
     /// ([`dir::Links::Keep`]); checked once the image is complete.
     pub kept_links: Vec<KeptLink>,
+    /// `--base`: the base image's files; libraries it has where the
+    /// loader looks are used from it and not copied.
+    pub base: Option<std::sync::Arc<crate::rootfs::base_view::BaseView>>,
 }
 
 /// A symlink of a user's tree that leads out of it, kept as it is.
@@ -148,6 +170,13 @@ pub struct KeptLink {
 }
 
 impl Context {
+    /// Adds a note unless it is there already.
+    pub fn notes_once(&mut self, note: String) {
+        if !self.notes.contains(&note) {
+            self.notes.push(note);
+        }
+    }
+
     pub fn new(resolver: Resolver) -> Self {
         Context {
             resolver,
@@ -161,6 +190,7 @@ impl Context {
             platform: None,
             kept_links: Vec::new(),
             generated: BTreeMap::new(),
+            base: None,
         }
     }
 
@@ -415,7 +445,54 @@ pub(crate) fn add_closure(
             }
         }
     }
-    for o in &closure.objects[1..] {
+    // With a base, the library the loader opens is the base's where it has
+    // one: check versions against that file, and do not copy ours.
+    let from_base = |o: &crate::resolve::Object| -> Option<PathBuf> {
+        let base = cx.base.as_ref()?;
+        if !o.in_root {
+            return None;
+        }
+        base.lookup(&o.path.to_string_lossy())?;
+        Some(base.extracted(&o.path.to_string_lossy())?.to_path_buf())
+    };
+    let mut seen = closure.clone();
+    let mut provided = BTreeSet::new();
+    for (i, o) in seen.objects.iter_mut().enumerate().skip(1) {
+        if let Some(host) = from_base(o) {
+            o.host = host;
+            provided.insert(i);
+        }
+    }
+    let mut versions = crate::resolve::versions::check(&mut cx.resolver, &seen)
+        .map_err(ArtifactError::VersionsUnreadable)?;
+    // Name the base's file as the image has it, not its extracted copy.
+    for m in &mut versions {
+        if let Some(o) = provided
+            .iter()
+            .map(|&i| &seen.objects[i])
+            .find(|o| o.host == m.library_host)
+        {
+            m.library_path = o.path.clone();
+            m.library_host = PathBuf::from("the --base image");
+        }
+    }
+    if !versions.is_empty() {
+        match policy {
+            MissingPolicy::Error => return Err(ArtifactError::Versions { missing: versions }),
+            MissingPolicy::Warn(_) => {
+                for m in versions {
+                    cx.warnings.push(format!(
+                        "{m} (the program may fail if it loads it) [{origin}]"
+                    ));
+                }
+            }
+        }
+    }
+    for (i, o) in closure.objects.iter().enumerate().skip(1) {
+        if provided.contains(&i) {
+            cx.notes_once(format!("{} comes from the base image", o.path.display()));
+            continue;
+        }
         let why = match (&o.reason, o.needed_by) {
             (reason, Some(by)) => format!(
                 "{} ({reason}) of {} [{origin}]",

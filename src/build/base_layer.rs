@@ -14,9 +14,53 @@ use super::BuildError;
 
 /// Users, groups, certificates and time zones, each recorded in the
 /// provenance. Returns whether a CA bundle was installed.
-pub(super) fn add_base(cx: &mut Context, plan: &BuildPlan) -> Result<bool, BuildError> {
+pub(super) fn add_base(
+    cx: &mut Context,
+    plan: &BuildPlan,
+    from: Option<&super::base_image::BaseImage>,
+) -> Result<bool, BuildError> {
     let mut tree = std::mem::take(cx.layers.tree(LayerKind::Base));
     base::add_base_files(&mut tree).map_err(RootfsError::from)?;
+    // A base keeps its users and groups; nonroot is added when missing.
+    if let Some(b) = from {
+        for (path, ours) in [
+            (base::PASSWD_PATH, base::PASSWD),
+            (base::GROUP_PATH, base::GROUP),
+        ] {
+            let Some(file) = b.view.extracted(path) else {
+                continue;
+            };
+            let theirs = std::fs::read_to_string(file).map_err(|e| BuildError::Base {
+                base: b.name.clone(),
+                why: format!("its {path}: {e}"),
+            })?;
+            let merged = merge_users(&theirs, ours);
+            tree.replace(
+                &ImagePath::new(path).map_err(RootfsError::from)?,
+                Entry::bytes(merged.into_bytes(), 0o644),
+            );
+        }
+    }
+    // ... and its CA bundle and time zones, unless flags ask for others.
+    let base_has = |p: &str| from.is_some_and(|b| b.view.lookup(p).is_some());
+    let keep_certs = base_has(certs::BUNDLE_PATH)
+        && matches!(plan.ca_certs, CaCerts::Default)
+        && plan.extra_cas.is_empty();
+    let keep_tz = base_has(tzdata::ZONEINFO) && matches!(plan.tzdata, Tzdata::All);
+    let plan_owned;
+    let plan = if keep_certs || keep_tz {
+        let mut p = plan.clone();
+        if keep_certs {
+            p.ca_certs = CaCerts::None;
+        }
+        if keep_tz {
+            p.tzdata = Tzdata::None;
+        }
+        plan_owned = p;
+        &plan_owned
+    } else {
+        plan
+    };
     record_new(
         cx,
         &tree,
@@ -63,6 +107,57 @@ pub(super) fn add_base(cx: &mut Context, plan: &BuildPlan) -> Result<bool, Build
 /// over `/etc`) would silently replace it when the layers unpack, so it
 /// is refused, naming the flag that sets what the user wanted. The same
 /// bytes (a zone file also in a user's tree) are fine.
+/// The base's passwd or group lines, then mkimage's `nonroot` line when
+/// the base has no entry of that name or id.
+fn merge_users(theirs: &str, ours: &str) -> String {
+    let fields = |l: &str| {
+        let mut f = l.split(':');
+        (f.next().map(str::to_owned), f.nth(1).map(str::to_owned))
+    };
+    let mut out = theirs.to_owned();
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    for line in ours.lines().filter(|l| l.starts_with("nonroot:")) {
+        let (name, id) = fields(line);
+        let clash = theirs
+            .lines()
+            .map(fields)
+            .any(|(n, i)| n == name || i == id);
+        if !clash {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The passwd and group files the image will have.
+pub(super) fn users(cx: &Context) -> (String, String) {
+    let read = |path: &str, fallback: &str| -> String {
+        let Ok(p) = ImagePath::new(path) else {
+            return fallback.to_owned();
+        };
+        match cx
+            .layers
+            .trees
+            .get(&LayerKind::Base)
+            .and_then(|t| t.get(&p))
+            .map(|e| &e.kind)
+        {
+            Some(crate::rootfs::Kind::File {
+                source: crate::rootfs::Source::Bytes(b),
+                ..
+            }) => String::from_utf8_lossy(b).into_owned(),
+            _ => fallback.to_owned(),
+        }
+    };
+    (
+        read(base::PASSWD_PATH, base::PASSWD),
+        read(base::GROUP_PATH, base::GROUP),
+    )
+}
+
 fn check_generated(cx: &Context, tree: &Tree) -> Result<(), BuildError> {
     for (path, entry) in tree.iter() {
         if path.is_root() {

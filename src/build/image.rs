@@ -12,11 +12,12 @@ use crate::oci::provenance::{self, FileOrigin, Provenance};
 use crate::oci::referrers::{self, Artifact};
 use crate::oci::{self, Descriptor, ImageSpec, LayerInfo, Layout};
 use crate::plan::{BuildPlan, OutputFormat};
-use crate::rootfs::{ImagePath, base, certs};
+use crate::rootfs::{ImagePath, Tree, base, certs};
 use crate::sbom::Inventory;
 use crate::sbom::spdx::{self, ImageInfo};
 
 use super::artifacts::Defaults;
+use super::base_image::BaseImage;
 use super::{BuildError, BuiltLayer, Event};
 
 /// Builds the image as a layout in a temporary directory beside the
@@ -28,6 +29,7 @@ pub(super) fn write_archive(
     cx: &Context,
     inventory: &Inventory,
     spec: &ImageSpec,
+    extra: Extra<'_>,
     progress: &dyn Fn(Event),
 ) -> Result<Written, BuildError> {
     let dir = archive::parent_dir(&plan.output);
@@ -38,7 +40,7 @@ pub(super) fn write_archive(
             dir: dir.to_path_buf(),
             source,
         })?;
-    let written = write(plan, cx, inventory, spec, tmp.path(), progress)?;
+    let written = write(plan, cx, inventory, spec, extra, tmp.path(), progress)?;
     progress(Event::Archive { format });
     let layout = Layout::open(tmp.path())?;
     match format {
@@ -86,8 +88,21 @@ pub(super) fn image_spec(
     has_bundle: bool,
     platform: &oci::Platform,
     run_as: base::RunAs,
+    from_base: Option<&oci_spec::image::Config>,
 ) -> ImageSpec {
-    let mut env: Vec<(String, String)> = vec![("PATH".into(), base::PATH_ENV.into())];
+    // A base's Env is the starting point (its PATH included); flags and
+    // the artifacts' defaults override by name.
+    let base_env: Vec<(String, String)> = from_base
+        .and_then(|c| c.env().clone())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|e| e.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect();
+    let mut env: Vec<(String, String)> = if from_base.is_some() {
+        base_env
+    } else {
+        vec![("PATH".into(), base::PATH_ENV.into())]
+    };
     if has_bundle {
         env.push(("SSL_CERT_FILE".into(), certs::BUNDLE_PATH.into()));
     }
@@ -97,11 +112,29 @@ pub(super) fn image_spec(
             None => env.push((k.clone(), v.clone())),
         }
     }
-    let (entrypoint, cmd) = match &plan.config.entrypoint {
+    let (mut entrypoint, mut cmd) = match &plan.config.entrypoint {
         Some(e) => (e.clone(), plan.config.cmd.clone()),
         None if plan.config.cmd.is_empty() => (defaults.entrypoint.clone(), defaults.cmd.clone()),
         None => (defaults.entrypoint.clone(), plan.config.cmd.clone()),
     };
+    // A build that adds no program keeps the base's entrypoint and cmd.
+    if let Some(c) = from_base
+        && entrypoint.is_empty()
+        && plan.config.entrypoint.is_none()
+    {
+        entrypoint = c.entrypoint().clone().unwrap_or_default();
+        if cmd.is_empty() {
+            cmd = c.cmd().clone().unwrap_or_default();
+        }
+    }
+    let mut labels: std::collections::BTreeMap<String, String> = from_base
+        .and_then(|c| c.labels().clone())
+        .map(|l| l.into_iter().collect())
+        .unwrap_or_default();
+    labels.extend(plan.config.labels.clone());
+    let base_workdir = from_base
+        .and_then(|c| c.working_dir().clone())
+        .filter(|w| !w.is_empty());
     let mut exposed_ports = plan.config.expose.clone();
     exposed_ports.extend(defaults.expose.iter().cloned());
     ImageSpec {
@@ -115,10 +148,13 @@ pub(super) fn image_spec(
             .config
             .workdir
             .clone()
-            .or_else(|| defaults.workdir.clone()),
+            .or_else(|| defaults.workdir.clone())
+            .or(base_workdir),
         user: run_as.to_string(),
-        labels: plan.config.labels.clone(),
+        labels,
         exposed_ports,
+        healthcheck: plan.config.healthcheck.clone(),
+        stop_signal: plan.config.stop_signal.clone(),
         created_epoch: plan.epoch,
     }
 }
@@ -130,16 +166,21 @@ pub(super) fn write(
     cx: &Context,
     inventory: &Inventory,
     spec: &ImageSpec,
+    extra: Extra<'_>,
     dir: &Path,
     progress: &dyn Fn(Event),
 ) -> Result<Written, BuildError> {
+    let Extra { debug, base } = extra;
     let layout = Layout::open_or_create(dir)?;
     let opts = LayerOptions {
         mtime: plan.epoch,
         threads: plan.threads,
         compression: plan.compression,
     };
-    let mut infos = Vec::new();
+    let mut infos = match base {
+        Some(b) => b.copy_layers(&layout)?,
+        None => Vec::new(),
+    };
     let mut built = Vec::new();
     for (kind, tree) in cx.layers.layers() {
         let layer = kind.name();
@@ -174,6 +215,14 @@ pub(super) fn write(
     }
     let manifest =
         oci::write_untagged(&layout, spec, &infos, &plan.config.annotations, &plan.tags)?;
+    // The debug image is tagged before the production one, whose tags
+    // are the build's last write.
+    let debug = match debug {
+        Some(tree) => Some(write_debug(
+            plan, &layout, spec, &infos, tree, &opts, progress,
+        )?),
+        None => None,
+    };
     let digest = oci::from_oci_digest(manifest.digest(), layout.root())?;
     // The SBOM and the provenance refer to the manifest; its index.json
     // entry names them (see oci::referrers), then the tags point at it.
@@ -197,8 +246,55 @@ pub(super) fn write(
         entry,
         digest,
         layers: built,
+        debug,
         sbom,
     })
+}
+
+/// `--debug`: the busybox layer and the `<tag>-debug` manifest over the
+/// production layers, tagged.
+fn write_debug(
+    plan: &BuildPlan,
+    layout: &Layout,
+    spec: &ImageSpec,
+    production: &[LayerInfo],
+    tree: &Tree,
+    opts: &LayerOptions,
+    progress: &dyn Fn(Event),
+) -> Result<(Vec<String>, Digest), BuildError> {
+    let layer = "debug";
+    progress(Event::LayerStart {
+        layer,
+        bytes: tree.content_size(),
+    });
+    let mut writer = layout.unhashed_blob_writer()?;
+    let digests = write_layer(tree, opts, &mut writer)
+        .map_err(|source| BuildError::Layer { layer, source })?;
+    writer.commit(&digests.digest, digests.size)?;
+    progress(Event::LayerDone {
+        layer,
+        size: digests.size,
+    });
+    let mut infos = production.to_vec();
+    infos.push(LayerInfo {
+        diff_id: digests.diff_id,
+        digest: digests.digest,
+        size: digests.size,
+        media_type: plan.compression.media_type(),
+        created_by: super::debug::CREATED_BY.to_string(),
+        annotations: [("org.mkimage.layer".to_string(), layer.to_string())].into(),
+    });
+    let tags = super::debug::tags(&plan.tags);
+    let manifest = oci::write_untagged(
+        layout,
+        &super::debug::spec(spec),
+        &infos,
+        &plan.config.annotations,
+        &tags,
+    )?;
+    layout.set_tags(&manifest, &tags)?;
+    let digest = oci::from_oci_digest(manifest.digest(), layout.root())?;
+    Ok((tags, digest))
 }
 
 /// What the SBOM says of the image itself.
@@ -220,12 +316,22 @@ fn image_info(plan: &BuildPlan, spec: &ImageSpec, manifest: Digest) -> ImageInfo
     }
 }
 
+/// What an image has besides its own layers: the `--debug` layer, the
+/// `--base` image under them.
+#[derive(Clone, Copy)]
+pub(super) struct Extra<'a> {
+    pub(super) debug: Option<&'a Tree>,
+    pub(super) base: Option<&'a BaseImage>,
+}
+
 /// What [`write`] stored.
 pub(super) struct Written {
     /// The manifest's `index.json` entry (naming its referrers).
     pub(super) entry: Descriptor,
     pub(super) digest: Digest,
     pub(super) layers: Vec<BuiltLayer>,
+    /// `--debug`: the debug image's tags and manifest digest.
+    pub(super) debug: Option<(Vec<String>, Digest)>,
     /// The SPDX document, as stored.
     pub(super) sbom: Vec<u8>,
 }

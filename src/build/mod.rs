@@ -6,8 +6,11 @@
 //! in a temporary directory beside it, converted, and renamed into place.
 
 mod artifacts;
+pub mod base_image;
 mod base_layer;
 mod checks;
+mod copy_from;
+pub mod debug;
 mod image;
 
 use std::path::{Path, PathBuf};
@@ -71,6 +74,12 @@ pub enum BuildError {
         "nothing to build: give --from-binary, --from-dir, --from-venv, --from-jar or --profile"
     )]
     Empty,
+    #[error("--debug takes busybox from {}, which {why}: apt-get install busybox-static (in the --sysroot, for another root)", path.display())]
+    Debug { path: PathBuf, why: String },
+    #[error("--copy-from {from}: {why}")]
+    CopyFrom { from: String, why: String },
+    #[error("--base {base}: {why}")]
+    Base { base: String, why: String },
     #[error("the entrypoint {path} {why}")]
     Entrypoint { path: String, why: String },
 }
@@ -120,6 +129,8 @@ pub struct Built {
     pub tags: Vec<String>,
     pub manifest_digest: Digest,
     pub layers: Vec<BuiltLayer>,
+    /// `--debug`: the debug image's tags and manifest digest.
+    pub debug: Option<(Vec<String>, Digest)>,
     pub architecture: String,
     pub warnings: Vec<String>,
     /// Informational lines (e.g. the size a jlink runtime saved).
@@ -136,6 +147,7 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
     if plan.binaries.is_empty()
         && plan.dirs.is_empty()
         && plan.includes.is_empty()
+        && plan.copy_from.is_empty()
         && plan.venvs.is_empty()
         && plan.jars.is_empty()
         && plan.profiles.is_empty()
@@ -156,6 +168,45 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
     });
     let mut cx = Context::new(resolver);
     cx.platform = plan.platform;
+    // The base is read first: its files decide which libraries the
+    // closure takes from it. Its platform is the one asked for, else this
+    // machine's; the programs must then match it.
+    let base = match &plan.base {
+        Some(b) => {
+            let arch = plan
+                .platform
+                .or_else(Arch::host)
+                .ok_or(BuildError::NoPlatform)?;
+            let image = base_image::open(b, arch)?;
+            cx.base = Some(image.view.clone());
+            if cx.platform.is_none() {
+                cx.platform = Some(arch);
+            }
+            Some(image)
+        }
+        None => None,
+    };
+    // --copy-from trees are extracted, then included like --include.
+    let with_copies;
+    let plan = if plan.copy_from.is_empty() {
+        plan
+    } else {
+        let arch = cx
+            .platform
+            .or_else(Arch::host)
+            .ok_or(BuildError::NoPlatform)?;
+        let mut p = plan.clone();
+        for copy in &plan.copy_from {
+            let tmp = copy_from::temp_dir().map_err(|source| BuildError::TempDir {
+                dir: std::env::temp_dir(),
+                source,
+            })?;
+            p.includes.push(copy_from::extract(copy, arch, tmp.path())?);
+            cx.temps.push(tmp);
+        }
+        with_copies = p;
+        &with_copies
+    };
     let defaults = add_artifacts(&mut cx, plan)?;
     // Every program was checked against the first and --platform; an
     // image of no program (files, a venv of pure Python) is for the
@@ -169,12 +220,20 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
     };
     let platform = oci::Platform::from(arch);
 
+    let debug = if plan.debug {
+        Some(debug::prepare(&mut cx, arch)?)
+    } else {
+        None
+    };
     add_locale(&mut cx)?;
-    let bundle = add_base(&mut cx, plan)?;
+    let bundle = add_base(&mut cx, plan, base.as_ref())?;
     cx.check_kept_links()?;
     open_root_for_artifacts(&mut cx)?;
     checks::check_programs(&mut cx);
     let inventory = add_package_records(&mut cx, plan)?;
+    if let Some(b) = &base {
+        base_image::follow_base_links(&mut cx.layers, &b.view)?;
+    }
     cx.layers.harmonize_dirs();
     for tree in cx.layers.trees.values_mut() {
         host::link_hardlinks(tree)?;
@@ -185,7 +244,28 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
 
     // The image's /etc/passwd and /etc/group are mkimage's own (inputs
     // may not replace them), so names resolve against those.
-    let run_as = base::resolve_user(&plan.config.user, base::PASSWD, base::GROUP)?;
+    let (passwd, group) = base_layer::users(&cx);
+    let base_user = base
+        .as_ref()
+        .and_then(|b| b.config())
+        .and_then(|c| c.user().clone())
+        .filter(|u| !u.is_empty() && !plan.config.user_given);
+    let run_as = match &base_user {
+        // The base's user, as its config says it (its passwd decides).
+        Some(u) => base::resolve_user(
+            &base::UserSpec::parse(u).map_err(|e| BuildError::Base {
+                base: plan
+                    .base
+                    .as_ref()
+                    .map(|b| b.reference.clone())
+                    .unwrap_or_default(),
+                why: format!("its User {u:?}: {e}"),
+            })?,
+            &passwd,
+            &group,
+        )?,
+        None => base::resolve_user(&plan.config.user, &passwd, &group)?,
+    };
     if run_as.uid == 0 {
         cx.warnings.push(format!(
             "--user {}: the image runs as root (uid 0); leave --user out to run as the non-root user {}",
@@ -193,37 +273,49 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
             base::DEFAULT_USER
         ));
     }
-    let spec = image_spec(plan, &defaults, bundle, &platform, run_as);
+    let spec = image_spec(
+        plan,
+        &defaults,
+        bundle,
+        &platform,
+        run_as,
+        base.as_ref().and_then(|b| b.config()),
+    );
     check_entrypoint(&mut cx, &spec, run_as)?;
     if spec.entrypoint.is_empty() && spec.cmd.is_empty() {
         cx.warnings
             .push("the image has no entrypoint or cmd: give --entrypoint".into());
     }
 
+    let extra = image::Extra {
+        debug: debug.as_ref(),
+        base: base.as_ref(),
+    };
     let written = match plan.format {
         OutputFormat::Oci => {
             // From here on we write. If we created the directory and fail,
             // remove it; an existing layout keeps its old index.json.
             let existed = plan.output.exists();
-            let result = write(plan, &cx, &inventory, &spec, &plan.output, progress);
+            let result = write(plan, &cx, &inventory, &spec, extra, &plan.output, progress);
             if result.is_err() && !existed {
                 // Best effort, and never another build's images.
                 let _ = Layout::remove_if_untagged(&plan.output);
             }
             result?
         }
-        format => write_archive(plan, format, &cx, &inventory, &spec, progress)?,
+        format => write_archive(plan, format, &cx, &inventory, &spec, extra, progress)?,
     };
     if let Some(path) = &plan.sbom {
         write_sbom_file(path, &written.sbom)?;
     }
-    let (manifest_digest, layers) = (written.digest, written.layers);
+    let (manifest_digest, layers, debug) = (written.digest, written.layers, written.debug);
     Ok(Built {
         output: plan.output.clone(),
         format: plan.format,
         tags: plan.tags.clone(),
         manifest_digest,
         layers,
+        debug,
         architecture: platform.architecture.to_string(),
         warnings: cx.warnings,
         notes: cx.notes,

@@ -112,9 +112,44 @@ pub struct BuildArgs {
     /// Working directory of the image
     #[arg(long, value_name = "DIR")]
     workdir: Option<String>,
-    /// User to run as
-    #[arg(long, value_name = "UID[:GID]", default_value = DEFAULT_USER)]
-    user: String,
+    /// User to run as [default: the base's user, else nonroot]
+    #[arg(long, value_name = "UID[:GID]")]
+    user: Option<String>,
+    /// Start from this image: its layers (reused by digest) and config
+    /// (Env, User, Entrypoint, Cmd, WorkingDir, Labels; flags override);
+    /// libraries it provides are used from it. DIR[:TAG],
+    /// oci-archive:FILE[:TAG], docker-archive:FILE or
+    /// docker://HOST[:PORT]/REPO[:TAG|@DIGEST]
+    #[arg(long, value_name = "REF")]
+    base: Option<String>,
+    /// A file or tree out of another image (after its whiteouts; SRC's
+    /// symlinks followed in that image), modes and links kept; ELF files
+    /// bring their libraries as with --include. DST defaults to SRC.
+    /// REF as for --base
+    #[arg(long, value_name = "REF:SRC[:DST]")]
+    copy_from: Vec<String>,
+    /// Health check the runtime runs in the container: a JSON array or
+    /// words split on whitespace, run directly (no shell), healthy when it
+    /// exits 0; or "none" to turn one off. Docker reads it from any image,
+    /// podman from Docker-format images (--format docker-archive, or pushed)
+    #[arg(long, value_name = "CMD|none")]
+    healthcheck: Option<String>,
+    /// Time between health checks, e.g. 30s, 1m30s [default: 30s]
+    #[arg(long, value_name = "DURATION", requires = "healthcheck")]
+    health_interval: Option<String>,
+    /// Time a health check may take before it counts as failed [default: 30s]
+    #[arg(long, value_name = "DURATION", requires = "healthcheck")]
+    health_timeout: Option<String>,
+    /// Failures in a row that make the container unhealthy [default: 3]
+    #[arg(long, value_name = "N", requires = "healthcheck")]
+    health_retries: Option<u32>,
+    /// Time after start during which failures do not count [default: 0s]
+    #[arg(long, value_name = "DURATION", requires = "healthcheck")]
+    health_start_period: Option<String>,
+    /// Signal that stops the container, e.g. SIGINT, SIGQUIT [default: the
+    /// runtime's, SIGTERM]
+    #[arg(long, value_name = "SIGNAL")]
+    stop_signal: Option<String>,
     /// Config label
     #[arg(long, value_name = "K=V")]
     label: Vec<String>,
@@ -154,6 +189,12 @@ pub struct BuildArgs {
     /// attached to the image: `mkimage inspect IMAGE --sbom`)
     #[arg(long, value_name = "FILE")]
     sbom: Option<PathBuf>,
+    /// Also write the image tagged <tag>-debug: the same layers plus one
+    /// with a static busybox (the root's /bin/busybox, from Debian's
+    /// busybox-static) at /busybox, PATH extended with /busybox and
+    /// /busybox/sh as the entrypoint
+    #[arg(long)]
+    debug: bool,
     /// No progress or summary, just errors
     #[arg(short, long)]
     quiet: bool,
@@ -207,10 +248,20 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let plan = plan(&args)?;
     // A bad reference or registry flag fails before the build, not after.
     let push_to = match args.push.as_deref() {
-        Some(r) => Some((
-            crate::registry::Reference::parse(r)?,
-            args.registry.options(&args.registry_ca_cert)?,
-        )),
+        Some(r) => {
+            let reference = crate::registry::Reference::parse(r)?;
+            let mut opts = args.registry.options(&args.registry_ca_cert)?;
+            // A base on the same registry: its layers are mounted from its
+            // repository, not uploaded again.
+            opts.mount_from = args
+                .base
+                .as_deref()
+                .and_then(|b| b.strip_prefix("docker://"))
+                .and_then(|b| crate::registry::Reference::parse(b).ok())
+                .filter(|b| b.registry() == reference.registry())
+                .map(|b| b.repository().to_owned());
+            Some((reference, opts))
+        }
         None => None,
     };
     let bar = spinner(args.quiet, "", "resolving");
@@ -231,15 +282,33 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
             if !args.quiet {
                 print_summary(&built);
             }
-            match push_to {
-                Some((reference, opts)) => super::push::push_layout(
-                    &built.output,
-                    built.tags.first().map(String::as_str),
-                    &reference,
-                    &opts,
-                    args.quiet,
-                ),
-                None => Ok(ExitCode::SUCCESS),
+            let Some((reference, opts)) = push_to else {
+                return Ok(ExitCode::SUCCESS);
+            };
+            let code = super::push::push_layout(
+                &built.output,
+                built.tags.first().map(String::as_str),
+                &reference,
+                &opts,
+                args.quiet,
+            )?;
+            // The debug image goes beside it, as REF's tag + "-debug"; its
+            // production layers are already there, so only busybox's is
+            // uploaded.
+            match (&built.debug, code == ExitCode::SUCCESS) {
+                (Some((tags, _)), true) => {
+                    let tag = reference.tag().unwrap_or(crate::reference::DEFAULT_TAG);
+                    let debug_ref =
+                        reference.with_tag(&format!("{tag}{}", crate::build::debug::TAG_SUFFIX));
+                    super::push::push_layout(
+                        &built.output,
+                        tags.first().map(String::as_str),
+                        &debug_ref,
+                        &opts,
+                        args.quiet,
+                    )
+                }
+                _ => Ok(code),
             }
         }
         Err(e) if e.is_not_found() => {
@@ -300,7 +369,17 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
     for t in &tags {
         crate::oci::check_tag(t)?;
     }
+    if args.debug {
+        for t in crate::build::debug::tags(&tags) {
+            crate::oci::check_tag(&t).context("--debug's tag")?;
+        }
+    }
     let format = OutputFormat::from(args.format);
+    ensure!(
+        !(args.debug && format == OutputFormat::DockerArchive),
+        "--debug writes two images, and a docker-archive here holds one: \
+         write an OCI layout or an oci-archive"
+    );
     ensure!(
         args.push.is_none() || !format.is_archive(),
         "--push reads the image from an OCI layout: leave out --format {} \
@@ -341,8 +420,9 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
     for p in &args.expose {
         expose.insert(port(p)?);
     }
+    let given_user = args.user.as_deref().unwrap_or(DEFAULT_USER);
     let user =
-        UserSpec::parse(&args.user).map_err(|e| anyhow::anyhow!("--user {:?}: {e}", args.user))?;
+        UserSpec::parse(given_user).map_err(|e| anyhow::anyhow!("--user {given_user:?}: {e}"))?;
     if let Some(w) = &args.workdir {
         ensure!(
             w.starts_with('/'),
@@ -401,9 +481,17 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
             env,
             workdir: args.workdir.clone(),
             user,
+            user_given: args.user.is_some(),
             labels,
             annotations,
             expose,
+            healthcheck: healthcheck(args)?,
+            stop_signal: args
+                .stop_signal
+                .as_deref()
+                .map(crate::oci::healthcheck::parse_signal)
+                .transpose()
+                .context("--stop-signal")?,
         },
         ca_certs,
         extra_cas: args.ca_cert.clone(),
@@ -415,6 +503,30 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
         compression: Compression::new(args.compression.into(), args.compression_level)
             .map_err(|e| anyhow::anyhow!("--compression-level: {e}"))?,
         sbom: args.sbom.clone(),
+        debug: args.debug,
+        copy_from: args
+            .copy_from
+            .iter()
+            .map(|c| {
+                let (reference, src, dst) = split_copy_from(c)?;
+                let dst =
+                    ImagePath::new(dst).with_context(|| format!("--copy-from {c}: bad DST"))?;
+                ensure!(!dst.is_root(), "--copy-from {c}: DST must not be /");
+                Ok(crate::plan::CopyFrom {
+                    reference,
+                    src,
+                    dst,
+                    registry: args.registry.registry_options(&args.registry_ca_cert)?,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?,
+        base: match &args.base {
+            Some(reference) => Some(crate::plan::BasePlan {
+                reference: reference.clone(),
+                registry: args.registry.registry_options(&args.registry_ca_cert)?,
+            }),
+            None => None,
+        },
     })
 }
 
@@ -561,6 +673,38 @@ fn split_mapping(arg: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// Source names that end at a `:` before an absolute path
+/// (`oci-archive:/abs/file.tar`), so that path is not a SRC.
+const TRANSPORTS: &[&str] = &["oci", "oci-archive", "docker-archive", "docker"];
+
+/// `REF:SRC[:DST]`: SRC and DST are absolute paths without `:`, so they
+/// are split off at the last `:/`s; REF keeps its own colons (`DIR:TAG`,
+/// `docker://HOST:PORT/REPO:TAG`).
+fn split_copy_from(arg: &str) -> anyhow::Result<(String, String, String)> {
+    let bad = || {
+        anyhow::anyhow!(
+            "--copy-from {arg:?}: expected REF:SRC[:DST] with absolute SRC and DST, \
+             e.g. docker://registry/busybox:1:/bin/wget:/usr/local/bin/wget"
+        )
+    };
+    let last = arg.rfind(":/").ok_or_else(bad)?;
+    let (rest, tail) = (&arg[..last], &arg[last + 1..]);
+    let (reference, src, dst) = match rest.rfind(":/") {
+        Some(m)
+            if !rest[m + 1..].contains(':')
+                && !rest[..m].is_empty()
+                && !TRANSPORTS.contains(&&rest[..m]) =>
+        {
+            (&rest[..m], &rest[m + 1..], tail)
+        }
+        _ => (rest, tail, tail),
+    };
+    if reference.is_empty() || tail.contains(':') {
+        return Err(bad());
+    }
+    Ok((reference.to_owned(), src.to_owned(), dst.to_owned()))
+}
+
 /// `--from-binary SRC[:DST]`; DST defaults to /usr/local/bin/NAME.
 fn binary_spec(arg: &str) -> anyhow::Result<Mapping> {
     let (src, dst) = split_mapping(arg);
@@ -608,6 +752,51 @@ fn port(s: &str) -> anyhow::Result<String> {
     Ok(format!("{n}/{proto}"))
 }
 
+/// `--healthcheck CMD|none` and its timings, checked as Docker checks
+/// them (`docker run --health-*`).
+fn healthcheck(args: &BuildArgs) -> anyhow::Result<Option<crate::oci::Healthcheck>> {
+    use crate::oci::HealthTest;
+    use crate::oci::healthcheck::parse_duration;
+    let Some(given) = args.healthcheck.as_deref() else {
+        return Ok(None);
+    };
+    let timings = args.health_interval.is_some()
+        || args.health_timeout.is_some()
+        || args.health_retries.is_some()
+        || args.health_start_period.is_some();
+    let test = if given.trim().eq_ignore_ascii_case("none") {
+        ensure!(
+            !timings,
+            "--healthcheck none turns the check off: leave out --health-interval, \
+             --health-timeout, --health-retries and --health-start-period"
+        );
+        HealthTest::Disabled
+    } else {
+        let argv = words(given).context("--healthcheck")?;
+        ensure!(
+            argv.first().is_some_and(|p| !p.is_empty()),
+            "--healthcheck {given:?}: give the program to run (a JSON array or words), or none"
+        );
+        HealthTest::Exec(argv)
+    };
+    let duration = |flag: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(parse_duration)
+            .transpose()
+            .with_context(|| format!("--{flag}"))
+    };
+    if args.health_retries == Some(0) {
+        bail!("--health-retries 0: give at least 1 (leave it out for the runtime's 3)");
+    }
+    Ok(Some(crate::oci::Healthcheck {
+        test,
+        interval: duration("health-interval", &args.health_interval)?,
+        timeout: duration("health-timeout", &args.health_timeout)?,
+        start_period: duration("health-start-period", &args.health_start_period)?,
+        retries: args.health_retries,
+    }))
+}
+
 /// A JSON array of strings, or words split on whitespace.
 fn words(s: &str) -> anyhow::Result<Vec<String>> {
     if s.trim_start().starts_with('[') {
@@ -641,6 +830,9 @@ fn print_summary(b: &Built) {
         f => println!("Wrote {} to {out} ({})", b.tags.join(", "), f.name()),
     }
     println!("  digest  {}", b.manifest_digest);
+    if let Some((tags, digest)) = &b.debug {
+        println!("  debug   {} {digest}", tags.join(", "));
+    }
     println!(
         "  size    {} compressed, {} ({})",
         human(b.compressed_size()),
@@ -718,6 +910,106 @@ mod tests {
         for bad in ["java..sql", "9java", "java.sql;rm", ".x"] {
             assert!(modules(&[bad.into()]).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn copy_from_splits() {
+        let ok = |s: &str, r: &str, src: &str, dst: &str| {
+            assert_eq!(
+                split_copy_from(s).unwrap(),
+                (r.to_owned(), src.to_owned(), dst.to_owned()),
+                "{s}"
+            );
+        };
+        ok(
+            "bb.oci:bb:1:/bin/wget",
+            "bb.oci:bb:1",
+            "/bin/wget",
+            "/bin/wget",
+        );
+        ok(
+            "bb.oci:/bin/wget:/usr/local/bin/wget",
+            "bb.oci",
+            "/bin/wget",
+            "/usr/local/bin/wget",
+        );
+        ok(
+            "docker://127.0.0.1:5000/busybox:1:/bin/wget",
+            "docker://127.0.0.1:5000/busybox:1",
+            "/bin/wget",
+            "/bin/wget",
+        );
+        ok(
+            "oci-archive:/tmp/b.tar:/bin/wget",
+            "oci-archive:/tmp/b.tar",
+            "/bin/wget",
+            "/bin/wget",
+        );
+        ok("oci:/d:/a:/b", "oci:/d", "/a", "/b");
+        for bad in ["bb.oci", ":/bin/wget", "bb.oci:bin/wget"] {
+            assert!(split_copy_from(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn healthcheck_flags() {
+        let with = |f: fn(&mut BuildArgs)| {
+            let mut a = BuildArgs::default();
+            f(&mut a);
+            healthcheck(&a).map_err(|e| format!("{e:#}"))
+        };
+        assert_eq!(with(|_| {}), Ok(None));
+        let check = with(|a| {
+            a.healthcheck = Some(r#"["/app", "--ping"]"#.into());
+            a.health_interval = Some("5s".into());
+            a.health_retries = Some(2);
+        })
+        .expect("valid")
+        .expect("a check");
+        assert_eq!(
+            check.test,
+            crate::oci::HealthTest::Exec(vec!["/app".into(), "--ping".into()])
+        );
+        assert_eq!(
+            (check.interval, check.timeout, check.retries),
+            (Some(5_000_000_000), None, Some(2))
+        );
+        assert_eq!(
+            with(|a| a.healthcheck = Some("NONE".into())).map(|c| c.map(|c| c.test)),
+            Ok(Some(crate::oci::HealthTest::Disabled))
+        );
+        let err = |f| with(f).expect_err("invalid");
+        assert!(
+            err(|a| {
+                a.healthcheck = Some("none".into());
+                a.health_timeout = Some("1s".into());
+            })
+            .contains("turns the check off")
+        );
+        assert!(err(|a| a.healthcheck = Some("  ".into())).contains("give the program"));
+        assert!(err(|a| a.healthcheck = Some("[]".into())).contains("give the program"));
+        assert!(err(|a| a.healthcheck = Some("[1]".into())).contains("JSON array"));
+        assert!(
+            err(|a| {
+                a.healthcheck = Some("/app".into());
+                a.health_interval = Some("30".into());
+            })
+            .starts_with("--health-interval: duration \"30\": expected a number and a unit")
+        );
+        assert!(
+            err(|a| {
+                a.healthcheck = Some("/app".into());
+                a.health_start_period = Some("0s".into());
+            })
+            .contains("at least 1ms")
+        );
+        assert!(
+            err(|a| {
+                a.healthcheck = Some("/app".into());
+                a.health_retries = Some(0);
+            })
+            .contains("at least 1")
+        );
     }
 
     #[test]

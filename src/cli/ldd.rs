@@ -34,6 +34,13 @@ pub struct LddArgs {
     /// Machine-readable output
     #[arg(long)]
     json: bool,
+    /// Resolve as a build with --base REF would: each library is marked
+    /// [base] when the base image provides it (and the build would not
+    /// copy it), [root] when it comes from the root
+    #[arg(long, value_name = "REF")]
+    base: Option<String>,
+    #[command(flatten)]
+    registry: super::push::RegistryArgs,
 }
 
 pub fn run(args: LddArgs) -> anyhow::Result<ExitCode> {
@@ -44,6 +51,34 @@ pub fn run(args: LddArgs) -> anyhow::Result<ExitCode> {
         ld_library_path: args.ld_library_path.clone(),
         companions: !args.no_companions,
     });
+    let base = match &args.base {
+        Some(reference) => {
+            let arch = args
+                .files
+                .first()
+                .and_then(|f| crate::elf::read_elf(f).ok())
+                .and_then(|i| i.ident.arch())
+                .or_else(crate::elf::Arch::host)
+                .context("no platform to pick the base's image for")?;
+            let plan = crate::plan::BasePlan {
+                reference: reference.clone(),
+                registry: args.registry.registry_options(&[])?,
+            };
+            Some(crate::build::base_image::open(&plan, arch)?)
+        }
+        None => None,
+    };
+    let side = |o: &crate::resolve::Object| -> Option<&'static str> {
+        let b = base.as_ref()?;
+        if !o.in_root {
+            return None;
+        }
+        Some(if b.view.lookup(&o.path.to_string_lossy()).is_some() {
+            "base"
+        } else {
+            "root"
+        })
+    };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut code = 0u8;
@@ -67,12 +102,12 @@ pub fn run(args: LddArgs) -> anyhow::Result<ExitCode> {
                     code = code.max(EXIT_NOT_FOUND);
                 }
                 if args.json {
-                    json_items.push(to_json(file, &closure));
+                    json_items.push(to_json(file, &closure, &side));
                 } else {
                     if many {
                         writeln!(out, "{}:", file.display())?;
                     }
-                    print_text(&mut out, &closure)?;
+                    print_text(&mut out, &closure, &side)?;
                     out.flush()?;
                     for m in &closure.missing {
                         let kind = if m.required { "error" } else { "note" };
@@ -112,17 +147,23 @@ fn resolve_file(resolver: &mut Resolver, root: &Path, file: &Path) -> anyhow::Re
     Ok(closure)
 }
 
-fn print_text(out: &mut impl Write, c: &Closure) -> std::io::Result<()> {
+/// Where a library comes from with `--base`: `base` or `root`.
+type Side<'a> = dyn Fn(&crate::resolve::Object) -> Option<&'static str> + 'a;
+
+fn print_text(out: &mut impl Write, c: &Closure, side: &Side<'_>) -> std::io::Result<()> {
     if c.is_static() {
         return writeln!(out, "\tstatically linked (no shared libraries needed)");
     }
     for o in &c.objects[1..] {
         let name = o.name.to_string_lossy();
-        let real = if o.real != o.path {
+        let mut real = if o.real != o.path {
             format!(" -> {}", o.real.display())
         } else {
             String::new()
         };
+        if let Some(s) = side(o) {
+            real.push_str(&format!(" [{s}]"));
+        }
         match &o.reason {
             Reason::Interpreter => writeln!(out, "\t{}{real} (interpreter)", o.path.display())?,
             Reason::Needed => writeln!(out, "\t{name} => {}{real}", o.path.display())?,
@@ -136,7 +177,7 @@ fn print_text(out: &mut impl Write, c: &Closure) -> std::io::Result<()> {
     Ok(())
 }
 
-fn to_json(file: &Path, c: &Closure) -> Value {
+fn to_json(file: &Path, c: &Closure, side: &Side<'_>) -> Value {
     let objects: Vec<Value> = c.objects[1..]
         .iter()
         .map(|o| {
@@ -146,6 +187,7 @@ fn to_json(file: &Path, c: &Closure) -> Value {
                 "real": o.real,
                 "host": o.host,
                 "reason": o.reason.to_string(),
+                "from": side(o),
                 "needed_by": o.needed_by.map(|i| &c.objects[i].path),
                 "links": o.links.iter().map(|l| json!({"at": l.at, "target": l.target})).collect::<Vec<_>>(),
             })

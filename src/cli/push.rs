@@ -76,7 +76,7 @@ impl RegistryArgs {
     }
 
     /// How to reach a registry, to push or to read from.
-    pub(super) fn registry_options(&self, ca_certs: &[PathBuf]) -> anyhow::Result<RegistryOptions> {
+    pub(crate) fn registry_options(&self, ca_certs: &[PathBuf]) -> anyhow::Result<RegistryOptions> {
         for host in &self.insecure_registry {
             check_registry(host).context("--insecure-registry")?;
         }

@@ -10,11 +10,14 @@ pub mod ldconf;
 pub mod parse;
 pub mod read;
 pub mod strings;
+pub mod symver;
 #[cfg(test)]
 pub(crate) mod synth;
+pub mod versions;
 
 pub use arch::Arch;
 pub use imports::{read_imports, read_path_strings};
 pub use ldcache::LdCache;
 pub use parse::Ident;
 pub use read::{ElfError, ElfInfo, is_elf, read_elf};
+pub use versions::{Versions, read_versions};

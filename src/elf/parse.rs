@@ -206,6 +206,12 @@ pub struct DynamicRaw {
     pub syment: u64,
     pub hash_vaddr: Option<u64>,
     pub gnu_hash_vaddr: Option<u64>,
+    /// DT_VERNEED/DT_VERNEEDNUM and DT_VERDEF/DT_VERDEFNUM: the symbol
+    /// versions needed and defined (see `symver.rs`).
+    pub verneed_vaddr: Option<u64>,
+    pub verneednum: u64,
+    pub verdef_vaddr: Option<u64>,
+    pub verdefnum: u64,
 }
 
 /// Parses the PT_DYNAMIC segment's bytes.
@@ -229,6 +235,10 @@ pub fn parse_dynamic(bytes: &[u8], ident: &Ident) -> Result<DynamicRaw, ParseErr
             dynamic::DT_SYMENT => out.syment = d.d_val,
             dynamic::DT_HASH => out.hash_vaddr = Some(d.d_val),
             dynamic::DT_GNU_HASH => out.gnu_hash_vaddr = Some(d.d_val),
+            dynamic::DT_VERNEED => out.verneed_vaddr = Some(d.d_val),
+            dynamic::DT_VERNEEDNUM => out.verneednum = d.d_val,
+            dynamic::DT_VERDEF => out.verdef_vaddr = Some(d.d_val),
+            dynamic::DT_VERDEFNUM => out.verdefnum = d.d_val,
             _ => {}
         }
     }

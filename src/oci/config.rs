@@ -9,6 +9,7 @@ use oci_spec::image::{
 };
 
 use super::OciError;
+use super::healthcheck::Healthcheck;
 use super::time::rfc3339_utc;
 use crate::digest::Digest;
 
@@ -32,6 +33,12 @@ pub struct ImageSpec {
     pub labels: BTreeMap<String, String>,
     /// `8080/tcp`, `53/udp`, or a bare port (tcp).
     pub exposed_ports: BTreeSet<String>,
+    /// Docker's `Healthcheck` (see [`super::healthcheck`]); `None` writes
+    /// none.
+    pub healthcheck: Option<Healthcheck>,
+    /// `StopSignal`, e.g. `SIGTERM`, as [`super::healthcheck::parse_signal`]
+    /// writes it.
+    pub stop_signal: Option<String>,
     /// SOURCE_DATE_EPOCH: the `created` time of the image and every layer.
     pub created_epoch: u64,
 }
@@ -49,6 +56,8 @@ impl Default for ImageSpec {
             user: String::new(),
             labels: BTreeMap::new(),
             exposed_ports: BTreeSet::new(),
+            healthcheck: None,
+            stop_signal: None,
             created_epoch: 0,
         }
     }
@@ -123,6 +132,9 @@ pub fn build_config(
     if !spec.exposed_ports.is_empty() {
         config = config.exposed_ports(spec.exposed_ports.iter().cloned().collect::<Vec<_>>());
     }
+    if let Some(signal) = &spec.stop_signal {
+        config = config.stop_signal(signal.clone());
+    }
     let config = config.build().map_err(spec_err("config"))?;
 
     let rootfs = RootFsBuilder::default()
@@ -167,6 +179,20 @@ pub fn build_config(
         image = image.variant(variant.clone());
     }
     image.build().map_err(spec_err("configuration"))
+}
+
+/// The config blob as written: [`build_config`] plus the Docker extension
+/// fields oci-spec has no place for (`config.Healthcheck`).
+pub fn config_json(spec: &ImageSpec, layers: &[LayerInfo]) -> Result<serde_json::Value, OciError> {
+    let image = build_config(spec, layers)?;
+    let mut value =
+        serde_json::to_value(&image).map_err(|source| OciError::Serialize { source })?;
+    if let Some(check) = &spec.healthcheck
+        && let Some(config) = value.get_mut("config").and_then(|c| c.as_object_mut())
+    {
+        config.insert("Healthcheck".to_owned(), check.to_json());
+    }
+    Ok(value)
 }
 
 /// Checks that oci-spec will write `value` back unchanged: it parses
@@ -240,6 +266,8 @@ mod tests {
                 .into_iter()
                 .map(str::to_owned)
                 .collect(),
+            healthcheck: None,
+            stop_signal: None,
             created_epoch: 1_709_164_800,
         }
     }
@@ -333,6 +361,36 @@ mod tests {
             ),
             Err(OciError::EpochOutOfRange { .. })
         ));
+    }
+
+    #[test]
+    fn healthcheck_and_stop_signal() {
+        let spec = ImageSpec {
+            healthcheck: Some(Healthcheck {
+                test: super::super::HealthTest::Exec(vec!["/app".into(), "ping".into()]),
+                interval: Some(2_000_000_000),
+                timeout: Some(1_000_000_000),
+                start_period: None,
+                retries: Some(5),
+            }),
+            stop_signal: Some("SIGINT".into()),
+            ..ImageSpec::default()
+        };
+        let json = canonical_json(&config_json(&spec, &[]).expect("config")).expect("json");
+        assert_eq!(
+            std::str::from_utf8(&json).expect("utf-8"),
+            concat!(
+                r#"{"architecture":"amd64","config":{"Healthcheck":{"Interval":2000000000,"#,
+                r#""Retries":5,"Test":["CMD","/app","ping"],"Timeout":1000000000},"#,
+                r#""StopSignal":"SIGINT"},"created":"1970-01-01T00:00:00Z","os":"linux","#,
+                r#""rootfs":{"diff_ids":[],"type":"layers"}}"#
+            )
+        );
+        // Without either, the blob is build_config's.
+        assert_eq!(
+            canonical_json(&config_json(&ImageSpec::default(), &[]).expect("plain")).expect("a"),
+            canonical_json(&build_config(&ImageSpec::default(), &[]).expect("b")).expect("b")
+        );
     }
 
     #[test]

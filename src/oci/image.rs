@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use oci_spec::image::{Descriptor, MediaType};
 
 use super::OciError;
-use super::config::{ImageSpec, LayerInfo, build_config};
+use super::config::{ImageSpec, LayerInfo, config_json};
 use super::layout::{Layout, check_tag};
 use super::manifest::build_manifest;
 
@@ -45,7 +45,7 @@ pub fn write_untagged(
     for layer in layers {
         layout.check_blob(&layer.digest, layer.size)?;
     }
-    let config = layout.put_json(MediaType::ImageConfig, &build_config(spec, layers)?)?;
+    let config = layout.put_json(MediaType::ImageConfig, &config_json(spec, layers)?)?;
     let manifest = build_manifest(&config, layers, manifest_annotations)?;
     layout.put_json(MediaType::ImageManifest, &manifest)
 }

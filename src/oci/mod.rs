@@ -7,6 +7,7 @@
 
 pub mod archive;
 pub mod config;
+pub mod healthcheck;
 pub mod image;
 pub mod json;
 pub mod layout;
@@ -20,7 +21,8 @@ use std::io;
 use std::path::PathBuf;
 
 pub use crate::digest::{Digest, DigestError};
-pub use config::{ImageSpec, LayerInfo, build_config};
+pub use config::{ImageSpec, LayerInfo, build_config, config_json};
+pub use healthcheck::{HealthTest, Healthcheck};
 pub use image::{write_image, write_untagged};
 pub use json::canonical_json;
 pub use layout::{BlobWriter, Layout, UnhashedBlobWriter, check_tag, ref_name};

@@ -13,6 +13,7 @@ mod dst;
 pub mod platform;
 pub mod root;
 mod search;
+pub mod versions;
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -226,6 +227,7 @@ pub struct Resolver {
     root: Root,
     opts: Options,
     elf_cache: HashMap<PathBuf, Result<Arc<ElfInfo>, Arc<ElfError>>>,
+    versions_cache: HashMap<PathBuf, Result<Arc<crate::elf::Versions>, Arc<ElfError>>>,
     /// `None` until first needed; `Some(None)` when the root has no cache.
     ld_cache: Option<Option<Arc<LdCache>>>,
     conf_dirs: Option<Vec<PathBuf>>,
@@ -237,6 +239,7 @@ impl Resolver {
             root: Root::new(opts.root.clone()),
             opts,
             elf_cache: HashMap::new(),
+            versions_cache: HashMap::new(),
             ld_cache: None,
             conf_dirs: None,
         }
@@ -257,6 +260,18 @@ impl Resolver {
         }
         let r = crate::elf::read_elf(host).map(Arc::new).map_err(Arc::new);
         self.elf_cache.insert(host.to_path_buf(), r.clone());
+        r
+    }
+
+    /// Reads (once) the symbol versions of the ELF file at a host path.
+    pub fn versions(&mut self, host: &Path) -> Result<Arc<crate::elf::Versions>, Arc<ElfError>> {
+        if let Some(hit) = self.versions_cache.get(host) {
+            return hit.clone();
+        }
+        let r = crate::elf::read_versions(host)
+            .map(Arc::new)
+            .map_err(Arc::new);
+        self.versions_cache.insert(host.to_path_buf(), r.clone());
         r
     }
 

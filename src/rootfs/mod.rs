@@ -2,6 +2,8 @@
 //! how often they change, and the standard files every image gets.
 
 pub mod base;
+pub mod base_view;
+pub mod busybox;
 pub mod certs;
 pub mod host;
 pub mod locale;

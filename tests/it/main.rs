@@ -5,9 +5,12 @@
 //! `scripts/test` installs the tools and runs them too.
 
 mod apps;
+mod base;
+mod debug;
 mod foreign;
 mod formats;
 mod harness;
+mod health;
 mod hostile;
 mod image;
 mod inspect;
@@ -20,6 +23,7 @@ mod runtimes;
 mod sbom;
 mod scanners;
 mod source;
+mod versions;
 mod zstd;
 // Shared helpers: not every one is used by the tests of the moment.
 #[allow(dead_code)]

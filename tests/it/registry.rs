@@ -140,6 +140,10 @@ impl Registry {
 
     /// Access-log lines for requests starting with `request`, e.g.
     /// `PUT /v2/app/blobs/uploads/`.
+    pub(crate) fn log_lines(&self) -> Vec<String> {
+        self.log().lines().map(str::to_owned).collect()
+    }
+
     pub(crate) fn requests(&self, request: &str) -> usize {
         let needle = format!("\"{request}");
         self.log().lines().filter(|l| l.contains(&needle)).count()
