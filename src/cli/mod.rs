@@ -2,8 +2,10 @@
 //! turned into validated plans here; the library below never sees clap.
 
 mod build;
+mod completions;
 mod inspect;
 mod ldd;
+mod man;
 mod profiles;
 mod push;
 
@@ -59,6 +61,10 @@ pub enum Command {
     Profiles(profiles::ProfilesArgs),
     /// Push an image from an OCI layout to a registry, without a daemon
     Push(push::PushArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions(completions::CompletionsArgs),
+    /// Print the manual page, or write every page into a directory
+    Man(man::ManArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -67,6 +73,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Inspect(args)) => inspect::run(args),
         Some(Command::Profiles(args)) => profiles::run(args),
         Some(Command::Push(args)) => push::run(args),
+        Some(Command::Completions(args)) => completions::run(args),
+        Some(Command::Man(args)) => man::run(args),
         None => build::run(cli.build),
     }
 }
