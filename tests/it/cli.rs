@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::util::{check, mkimage, require_tool, run, tempdir};
+use crate::util::{cc, check, mkimage, require_tool, run, tempdir};
 
 /// Writes `mkimage completions SHELL` to `dir/name` and returns the path.
 fn completion_script(dir: &Path, shell: &str, name: &str) -> std::path::PathBuf {
@@ -185,4 +185,223 @@ fn man_into_a_missing_directory_fails_naming_it() {
     assert!(!missing.exists());
     let out = run(mkimage().args(["man", "nosuch"]));
     assert_eq!(out.status.code(), Some(2), "{out}");
+}
+
+/// A program `dir/app` that needs `libfoo.so` from `dir/lib` through its
+/// DT_RUNPATH, built with gcc.
+fn app_with_runpath(dir: &Path) -> std::path::PathBuf {
+    let lib = dir.join("lib");
+    std::fs::create_dir(&lib).expect("create lib/");
+    let so = cc(
+        &lib,
+        "libfoo.so",
+        "int foo(void) { return 42; }\n",
+        &["-shared", "-fPIC", "-Wl,-soname,libfoo.so"],
+    );
+    let rpath = format!("-Wl,-rpath,{}", lib.display());
+    cc(
+        dir,
+        "app",
+        "int foo(void);\nint main(void) { return foo() - 42; }\n",
+        &[
+            so.to_str().expect("UTF-8 path"),
+            "-Wl,--enable-new-dtags",
+            &rpath,
+        ],
+    )
+}
+
+/// `-v` says which step of the loader's search found each library: here
+/// the program's DT_RUNPATH, and ld.so.cache for libc; `--json` always
+/// carries it. A build's `-v` says the same on stderr.
+#[test]
+fn verbose_says_how_each_library_was_found() {
+    let dir = tempdir();
+    let app = app_with_runpath(dir.path());
+    let lib = dir.path().join("lib");
+    let runpath = format!("RUNPATH of {}", app.display());
+    let out = check(mkimage().args(["ldd", "-v"]).arg(&app));
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("\tlibfoo.so => "))
+        .unwrap_or_else(|| panic!("no libfoo.so line: {out}"));
+    assert_eq!(
+        lines[at + 1],
+        format!("\t    found in {} ({runpath})", lib.display()),
+        "{out}"
+    );
+    let libc = lines
+        .iter()
+        .position(|l| l.starts_with("\tlibc.so.6 => "))
+        .unwrap_or_else(|| panic!("no libc line: {out}"));
+    // libc is not in the RUNPATH directory: the search says it looked there.
+    assert_eq!(
+        lines[libc + 1],
+        format!(
+            "\t    found in ld.so.cache; not in {} ({runpath})",
+            lib.display()
+        ),
+        "{out}"
+    );
+    // Without -v, the ldd(1) lines alone.
+    let plain = check(mkimage().arg("ldd").arg(&app));
+    assert!(!plain.stdout.contains("found in"), "{plain}");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&check(mkimage().args(["ldd", "--json"]).arg(&app)).stdout)
+            .expect("ldd --json is JSON");
+    let foo = json[0]["objects"]
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["name"] == "libfoo.so"))
+        .unwrap_or_else(|| panic!("no libfoo.so: {json}"));
+    assert_eq!(foo["found_by"]["why"], runpath.as_str());
+    assert_eq!(foo["found_by"]["dir"], lib.to_str().expect("UTF-8 path"));
+    assert_eq!(foo["found_by"]["passed"], serde_json::json!([]));
+
+    let image = dir.path().join("app.oci");
+    let out = check(
+        mkimage()
+            .args(["-v", "--from-binary"])
+            .arg(&app)
+            .arg("-o")
+            .arg(&image),
+    );
+    let want = format!(
+        "mkimage: libfoo.so => {}/libfoo.so (needed by /usr/local/bin/app): found in {} (RUNPATH of /usr/local/bin/app)",
+        lib.display(),
+        lib.display()
+    );
+    assert!(
+        out.stderr.lines().any(|l| l == want),
+        "want {want:?}: {out}"
+    );
+    assert!(
+        out.stderr.contains("libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (needed by /usr/local/bin/app): found in ld.so.cache"),
+        "{out}"
+    );
+    let quiet = check(
+        mkimage()
+            .args(["--from-binary"])
+            .arg(&app)
+            .arg("-o")
+            .arg(&image),
+    );
+    assert!(!quiet.stderr.contains("found in"), "{quiet}");
+}
+
+/// Runs `mkimage ARGS` on a pseudo-terminal (script(1)), as a user at a
+/// terminal would, with `env` set; returns what the terminal showed.
+fn on_a_terminal(args: &str, env: &[(&str, &str)]) -> String {
+    require_tool("script");
+    let assignments: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let line = format!(
+        "env {} {} {args}",
+        assignments.join(" "),
+        env!("CARGO_BIN_EXE_mkimage")
+    );
+    let out = run(Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .env("TERM", "xterm"));
+    out.stdout
+}
+
+const ESC: &str = "\x1b[";
+
+/// Whether `s` holds an SGR escape (colour, bold: `ESC [ 1 ; 31 m`), as
+/// opposed to the spinner's line erasing (`ESC [ 2 K`), which is no colour.
+fn has_color(s: &str) -> bool {
+    s.split(ESC).skip(1).any(|rest| {
+        let params = rest.trim_start_matches(|c: char| c.is_ascii_digit() || c == ';');
+        params.starts_with('m')
+    })
+}
+
+#[test]
+fn color_follows_the_terminal_no_color_and_the_flag() {
+    let dir = tempdir();
+    let missing = dir.path().join("missing");
+    let args = format!("--from-binary {}", missing.display());
+    // A terminal gets colour, unless NO_COLOR says no; --color decides over both.
+    let tty = on_a_terminal(&args, &[]);
+    assert!(
+        tty.contains(&format!("{ESC}1m{ESC}31merror:{ESC}0m")),
+        "{tty:?}"
+    );
+    let no_color = on_a_terminal(&args, &[("NO_COLOR", "1")]);
+    assert!(
+        no_color.contains("mkimage: error: cannot read"),
+        "{no_color:?}"
+    );
+    assert!(!has_color(&no_color), "NO_COLOR: {no_color:?}");
+    let never = on_a_terminal(&format!("--color never {args}"), &[]);
+    assert!(!has_color(&never), "--color never: {never:?}");
+    let dumb = on_a_terminal(&args, &[("TERM", "dumb")]);
+    assert!(!has_color(&dumb), "TERM=dumb: {dumb:?}");
+
+    // A pipe gets none, unless asked; clap's usage errors follow the flag.
+    let piped = run(mkimage()
+        .env_remove("CLICOLOR_FORCE")
+        .args(["--from-binary"])
+        .arg(&missing));
+    assert_eq!(piped.status.code(), Some(2), "{piped}");
+    assert!(!has_color(&piped.stderr), "{piped}");
+    for args in [
+        vec![
+            "--color",
+            "always",
+            "--from-binary",
+            missing.to_str().unwrap_or_default(),
+        ],
+        vec![
+            "inspect",
+            "--color=always",
+            missing.to_str().unwrap_or_default(),
+        ],
+    ] {
+        let out = run(mkimage().env("NO_COLOR", "1").args(&args));
+        assert!(
+            out.stderr.contains(&format!("{ESC}1m{ESC}31merror:")),
+            "{args:?}: {out}"
+        );
+    }
+    let usage = run(mkimage().args(["--color", "always", "--no-such-flag"]));
+    assert_eq!(usage.status.code(), Some(2), "{usage}");
+    assert!(has_color(&usage.stderr), "{usage}");
+    let bad = run(mkimage().args(["--color", "purple"]));
+    assert_eq!(bad.status.code(), Some(2), "{bad}");
+    assert!(
+        bad.stderr
+            .contains("[possible values: auto, always, never]"),
+        "{bad}"
+    );
+}
+
+/// The spinner draws on a terminal and nowhere else: a log or a pipe
+/// gets the summary alone, without carriage returns and redraws.
+#[test]
+fn progress_only_on_a_terminal() {
+    let dir = tempdir();
+    let app = app_with_runpath(dir.path());
+    let image = dir.path().join("app.oci");
+    let args = format!("--from-binary {} -o {}", app.display(), image.display());
+    let tty = on_a_terminal(&args, &[]);
+    assert!(
+        tty.contains("resolving"),
+        "no spinner on a terminal: {tty:?}"
+    );
+    assert!(tty.contains("Wrote app:latest"), "{tty:?}");
+    let piped = check(
+        mkimage()
+            .args(["--from-binary"])
+            .arg(&app)
+            .arg("-o")
+            .arg(&image),
+    );
+    assert!(piped.stdout.contains("Wrote app:latest"), "{piped}");
+    assert_eq!(piped.stderr, "", "nothing but the summary when piped");
+    let quiet = on_a_terminal(&format!("-q {args}"), &[]);
+    assert!(!quiet.contains("resolving"), "-q: {quiet:?}");
 }
