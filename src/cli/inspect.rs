@@ -1,13 +1,16 @@
-//! `mkimage inspect IMAGE [--why PATH] [--sbom] [--json]`: open the image, print
-//! what the library found.
+//! `mkimage inspect IMAGE [--why PATH] [--sbom] [--json] [--html FILE
+//! [--diff OTHER]]`: open the image, print (or write) what the library found.
 
 use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::inspect::{FileInfo, FileKind, Image, InspectError, Packages, Summary, Why, printable};
+use crate::inspect::{
+    FileInfo, FileKind, Image, InspectError, Packages, Summary, Why, html, printable,
+};
 
 use super::{EXIT_NOT_FOUND, human};
 
@@ -16,6 +19,8 @@ const EXAMPLES: &str = "Examples:
   mkimage inspect curl.oci:curl:latest --why /usr/lib/x86_64-linux-gnu/libssl.so.3
   mkimage inspect curl.tar --json
   mkimage inspect curl.oci --sbom > curl.spdx.json
+  mkimage inspect curl.oci --html report.html
+  mkimage inspect new.oci --html report.html --diff old.oci
 
 IMAGE is an OCI layout directory, an oci-archive or a docker-archive; add
 :TAG when it holds more than one image.
@@ -41,6 +46,14 @@ pub struct InspectArgs {
     /// Print the SPDX SBOM attached to the image, byte for byte
     #[arg(long, conflicts_with_all = ["why", "json", "no_files"])]
     sbom: bool,
+    /// Write a self-contained HTML page (no network): a treemap of the
+    /// bytes by layer, package and directory, and each file's why-chain
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["why", "json", "no_files", "sbom"])]
+    html: Option<PathBuf>,
+    /// With --html: compare with OTHER (e.g. the previous build), showing
+    /// what grew and why
+    #[arg(long, value_name = "OTHER", requires = "html")]
+    diff: Option<String>,
 }
 
 /// The `--json` document: the summary with the files beside it.
@@ -58,6 +71,9 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     if args.sbom {
         out.write_all(&image.sbom()?)?;
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(page) = &args.html {
+        return write_html(&mut image, args.diff.as_deref(), page);
     }
     if let Some(path) = &args.why {
         let why = match image.why(path) {
@@ -98,6 +114,36 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
             print_files(&mut out, files)?;
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--html FILE [--diff OTHER]`: the page, written through a temporary
+/// file beside FILE, so FILE is either the old page or the whole new one.
+fn write_html(image: &mut Image, diff: Option<&str>, page: &Path) -> anyhow::Result<ExitCode> {
+    let loaded = html::load(image)?;
+    let other = match diff {
+        Some(reference) => {
+            let mut other =
+                Image::open(reference).with_context(|| format!("--diff {reference}"))?;
+            let loaded = html::load(&mut other).with_context(|| format!("--diff {reference}"))?;
+            Some((other, loaded))
+        }
+        None => None,
+    };
+    let text = html::render((image, &loaded), other.as_ref().map(|(i, l)| (i, l)));
+    let dir = match page.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let cannot = || format!("cannot write {}", page.display());
+    let mut tmp = tempfile::Builder::new()
+        // 0666 less the umask, as a file the shell writes (not 0600).
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(dir)
+        .with_context(cannot)?;
+    tmp.write_all(text.as_bytes()).with_context(cannot)?;
+    tmp.persist(page).with_context(cannot)?;
+    println!("Wrote {} ({})", page.display(), human(text.len() as u64));
     Ok(ExitCode::SUCCESS)
 }
 

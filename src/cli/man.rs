@@ -154,7 +154,10 @@ fn after_help(text: &str) -> roff::Roff {
 /// there (a reader such as mandb may be scanning the directory).
 fn write_page(dir: &Path, name: &str, text: &[u8]) -> anyhow::Result<()> {
     let path = dir.join(name);
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+    let mut tmp = tempfile::Builder::new()
+        // 0666 less the umask, as a file the shell writes (not 0600).
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(dir)
         .with_context(|| format!("cannot write manual pages into {}", dir.display()))?;
     tmp.write_all(text)
         .with_context(|| format!("cannot write {}", path.display()))?;

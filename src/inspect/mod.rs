@@ -8,6 +8,7 @@
 //! `inspect` is also a verification of the image. Nothing is written.
 
 mod files;
+pub mod html;
 mod packages;
 mod source;
 

@@ -17,6 +17,7 @@ mod oci_layout;
 mod records;
 mod registry;
 mod registry_faults;
+mod report;
 mod runtimes;
 mod sbom;
 mod scanners;
