@@ -61,6 +61,7 @@ fn bash_completes_subcommands_flags_and_values() {
 }
 
 #[test]
+#[ignore = "needs fish"]
 fn fish_completes_subcommands_and_flags() {
     require_tool("fish");
     let dir = tempdir();
@@ -85,6 +86,7 @@ fn fish_completes_subcommands_and_flags() {
 }
 
 #[test]
+#[ignore = "needs zsh"]
 fn zsh_completion_parses_and_defines_the_function() {
     require_tool("zsh");
     let dir = tempdir();
@@ -114,6 +116,7 @@ fn zsh_completion_parses_and_defines_the_function() {
 /// Every page `mkimage man --dir` writes renders with man(1) and groff's
 /// warnings on, without one, and holds its command's synopsis.
 #[test]
+#[ignore = "needs man-db, groff"]
 fn man_pages_render_without_warnings() {
     require_tool("man");
     require_tool("groff");
