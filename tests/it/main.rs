@@ -21,7 +21,7 @@ mod report;
 mod runtimes;
 mod sbom;
 mod scanners;
+mod support;
 mod zstd;
-// Shared helpers: not every one is used by the tests of the moment.
-#[allow(dead_code)]
-mod util;
+/// The helpers, under the name every test module imports them by.
+use support as util;
