@@ -188,6 +188,11 @@ fn man_into_a_missing_directory_fails_naming_it() {
     assert!(!missing.exists());
     let out = run(mkimage().args(["man", "nosuch"]));
     assert_eq!(out.status.code(), Some(2), "{out}");
+    assert!(
+        out.stderr
+            .contains("no manual page mkimage-nosuch.1: the subcommands are ldd, inspect"),
+        "{out}"
+    );
 }
 
 /// A program `dir/app` that needs `libfoo.so` from `dir/lib` through its
