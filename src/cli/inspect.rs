@@ -9,7 +9,7 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::inspect::{
-    FileInfo, FileKind, Image, InspectError, Packages, Summary, Why, html, printable,
+    FileInfo, FileKind, Image, InspectError, Packages, Summary, Why, diff, html, printable,
 };
 
 use super::{EXIT_NOT_FOUND, human};
@@ -20,6 +20,7 @@ const EXAMPLES: &str = "Examples:
   mkimage inspect curl.tar --json
   mkimage inspect curl.oci --sbom > curl.spdx.json
   mkimage inspect curl.oci --html report.html
+  mkimage inspect new.oci --diff old.oci
   mkimage inspect new.oci --html report.html --diff old.oci
 
 IMAGE is an OCI layout directory, an oci-archive or a docker-archive; add
@@ -50,9 +51,10 @@ pub struct InspectArgs {
     /// bytes by layer, package and directory, and each file's why-chain
     #[arg(long, value_name = "FILE", conflicts_with_all = ["why", "json", "no_files", "sbom"])]
     html: Option<PathBuf>,
-    /// With --html: compare with OTHER (e.g. the previous build), showing
-    /// what grew and why
-    #[arg(long, value_name = "OTHER", requires = "html")]
+    /// Compare with OTHER (e.g. the previous build): what grew and why,
+    /// per package and per file (with --html, on the page; with --json,
+    /// as JSON)
+    #[arg(long, value_name = "OTHER", conflicts_with_all = ["why", "no_files", "sbom"])]
     diff: Option<String>,
 }
 
@@ -74,6 +76,9 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(page) = &args.html {
         return write_html(&mut image, args.diff.as_deref(), page);
+    }
+    if let Some(other) = &args.diff {
+        return print_diff(&mut image, other, args.json);
     }
     if let Some(path) = &args.why {
         let why = match image.why(path) {
@@ -144,6 +149,86 @@ fn write_html(image: &mut Image, diff: Option<&str>, page: &Path) -> anyhow::Res
     tmp.write_all(text.as_bytes()).with_context(cannot)?;
     tmp.persist(page).with_context(cannot)?;
     println!("Wrote {} ({})", page.display(), human(text.len() as u64));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Files shown by the text `--diff`; `--json` has them all.
+const DIFF_FILES: usize = 40;
+
+/// `--diff OTHER` without `--html`: the comparison as text or JSON.
+fn print_diff(image: &mut Image, other: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let new = html::load(image)?;
+    let mut old_image = Image::open(other).with_context(|| format!("--diff {other}"))?;
+    let old = html::load(&mut old_image).with_context(|| format!("--diff {other}"))?;
+    let d = diff::diff(&new.side(), &old.side());
+    let mut out = io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &d)?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let signed = |n: i128| {
+        let sign = if n < 0 { '-' } else { '+' };
+        format!(
+            "{sign}{}",
+            human(u64::try_from(n.unsigned_abs()).unwrap_or(u64::MAX))
+        )
+    };
+    let growth = i128::from(d.new_bytes) - i128::from(d.old_bytes);
+    writeln!(
+        out,
+        "{} against {}: {} -> {} ({})",
+        image.summary().image,
+        old_image.summary().image,
+        human(d.old_bytes),
+        human(d.new_bytes),
+        signed(growth)
+    )?;
+    writeln!(
+        out,
+        "{} files added, {} removed, {} changed in size",
+        d.added, d.removed, d.changed
+    )?;
+    if !d.packages.is_empty() {
+        writeln!(out, "\nPackages:")?;
+        for p in &d.packages {
+            let change = i128::from(p.new_bytes) - i128::from(p.old_bytes);
+            writeln!(
+                out,
+                "  {:>12}  {}  ({} -> {})",
+                signed(change),
+                p.name,
+                human(p.old_bytes),
+                human(p.new_bytes)
+            )?;
+        }
+    }
+    if !d.files.is_empty() {
+        writeln!(out, "\nFiles, largest growth first:")?;
+        for f in d.files.iter().take(DIFF_FILES) {
+            let state = match (f.old_size, f.new_size) {
+                (None, _) => " (new)",
+                (_, None) => " (removed)",
+                _ => "",
+            };
+            writeln!(
+                out,
+                "  {:>12}  {}{state}",
+                signed(f.delta()),
+                printable(&f.path)
+            )?;
+            if let Some(why) = &f.why {
+                writeln!(out, "  {:>12}  {}", "", printable(why))?;
+            }
+        }
+        if d.files.len() > DIFF_FILES {
+            writeln!(
+                out,
+                "  ... {} more (--json lists all)",
+                d.files.len() - DIFF_FILES
+            )?;
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

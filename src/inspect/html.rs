@@ -49,6 +49,16 @@ pub struct Loaded {
     provenance: Option<Provenance>,
 }
 
+impl Loaded {
+    /// This image for [`super::diff::diff`].
+    pub fn side(&self) -> super::diff::Side<'_> {
+        super::diff::Side {
+            tree: &self.tree,
+            provenance: self.provenance.as_ref(),
+        }
+    }
+}
+
 /// Reads `image`'s layers and provenance (an image mkimage did not build
 /// has none: its page lacks why-chains, nothing else).
 pub fn load(image: &mut Image) -> Result<Loaded, InspectError> {

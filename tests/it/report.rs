@@ -332,6 +332,71 @@ fn html_report_in_chromium_matches_inspect_json() {
         ("", new_sizes[LIBSSL])
     );
 
+    // `--diff` alone says the same, as JSON and as text.
+    let rust: Value = serde_json::from_str(
+        &check(
+            mkimage()
+                .arg("inspect")
+                .arg(&new)
+                .arg("--diff")
+                .arg(&old)
+                .arg("--json"),
+        )
+        .stdout,
+    )
+    .expect("--diff --json is JSON");
+    for (key, attr) in [
+        ("old_bytes", "data-old-bytes"),
+        ("new_bytes", "data-new-bytes"),
+        ("added", "data-added"),
+        ("removed", "data-removed"),
+        ("changed", "data-changed"),
+    ] {
+        assert_eq!(rust[key].as_u64(), Some(num(&diff, attr)), "{key}");
+    }
+    let page_packages: Vec<(String, u64, u64)> = elements(&dom, "<tr class=\"pkgdiff\"")
+        .iter()
+        .map(|r| {
+            (
+                r["data-name"].clone(),
+                num(r, "data-old"),
+                num(r, "data-new"),
+            )
+        })
+        .collect();
+    let rust_packages: Vec<(String, u64, u64)> = rust["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .map(|p| {
+            let n = |k: &str| p[k].as_u64().unwrap_or(u64::MAX);
+            (
+                p["name"].as_str().unwrap_or_default().to_owned(),
+                n("old_bytes"),
+                n("new_bytes"),
+            )
+        })
+        .collect();
+    assert_eq!(page_packages, rust_packages);
+    let first = rust["files"][0].clone();
+    assert_eq!(
+        first["old_size"],
+        Value::Null,
+        "the largest growth is a new file: {first}"
+    );
+    let text = check(mkimage().arg("inspect").arg(&new).arg("--diff").arg(&old)).stdout;
+    assert!(
+        text.contains(&format!(
+            "{added} files added, {removed} removed, {changed} changed in size"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("libcurl4"), "{text}");
+    assert!(
+        text.contains("(needed) of /usr/local/bin/curl [--from-binary curl]"),
+        "no why in: {text}"
+    );
+
     // And a screenshot: a PNG of the window's size, with a picture in it.
     let shot = dir.path().join("report.png");
     let out = run_within(
@@ -426,8 +491,17 @@ fn html_report_refuses_bad_input_without_writing() {
         "app:1",
         &["--tzdata", "none", "-q", "--from-binary", "/usr/bin/gzip"].map(String::from),
     );
-    // --diff needs --html; an unwritable page and a bad OTHER fail, naming them.
-    let out = run(mkimage().arg("inspect").arg(&image).args(["--diff", "x"]));
+    // A bad OTHER and an unwritable page fail, naming them.
+    let out = run(mkimage()
+        .arg("inspect")
+        .arg(&image)
+        .args(["--diff", "/no/such/image"]));
+    assert_eq!(out.status.code(), Some(2), "{out}");
+    assert!(out.stderr.contains("--diff /no/such/image"), "{out}");
+    let out = run(mkimage()
+        .arg("inspect")
+        .arg(&image)
+        .args(["--diff", "x", "--no-files"]));
     assert_eq!(out.status.code(), Some(2), "{out}");
     let missing = dir.path().join("no-such-dir/report.html");
     let out = run(mkimage()
