@@ -528,3 +528,90 @@ fn html_report_refuses_bad_input_without_writing() {
     );
     assert_eq!(std::fs::read_to_string(&page).expect("read"), "old page");
 }
+
+/// An image another tool wrote (no provenance, no package records): the
+/// page still draws its files and says it has no why-chains.
+#[test]
+#[ignore = "needs chromium"]
+fn html_report_of_an_image_without_provenance() {
+    use mkimage::oci::{ImageSpec, LayerInfo, Layout, MediaType, write_image};
+    let dir = tempdir();
+    let layout_dir = dir.path().join("plain.oci");
+    let layout = Layout::open_or_create(&layout_dir).expect("layout");
+    let mut tar = tar::Builder::new(Vec::new());
+    for (path, data) in [
+        ("etc/hello", &b"hello"[..]),
+        ("usr/bin/tool", &[7u8; 3000][..]),
+    ] {
+        let mut header = tar::Header::new_ustar();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o755);
+        header.set_cksum();
+        tar.append_data(&mut header, path, data).expect("tar entry");
+    }
+    let tar = tar.into_inner().expect("tar");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &tar).expect("gzip");
+    let blob = layout
+        .put_blob(MediaType::ImageLayerGzip, &gz.finish().expect("gzip"))
+        .expect("layer");
+    let layer = LayerInfo {
+        diff_id: mkimage::oci::Digest::of(&tar),
+        digest: blob.digest().to_string().parse().expect("digest"),
+        size: blob.size(),
+        media_type: MediaType::ImageLayerGzip,
+        created_by: "another tool".into(),
+        annotations: BTreeMap::new(),
+    };
+    write_image(
+        &layout,
+        &ImageSpec::default(),
+        &[layer],
+        &BTreeMap::new(),
+        &["plain:1".to_owned()],
+    )
+    .expect("image");
+
+    let page = dir.path().join("plain.html");
+    check(
+        mkimage()
+            .arg("inspect")
+            .arg(&layout_dir)
+            .arg("--html")
+            .arg(&page),
+    );
+    let profile = tempdir();
+    let url = format!("file://{}#file=/usr/bin/tool", page.display());
+    let dump = run_within(
+        chromium(profile.path()).arg("--dump-dom").arg(&url),
+        Duration::from_secs(90),
+    );
+    assert!(dump.status.success(), "{dump}");
+    let dom = dump.stdout;
+    assert!(
+        dom.contains("data-ready=\"1\""),
+        "the script did not finish"
+    );
+    assert_eq!(
+        num(&one(&dom, "<span id=\"total-bytes\""), "data-bytes"),
+        3005
+    );
+    assert!(
+        dom.contains("no provenance (not built by mkimage)"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("data-path=\"/usr/bin/tool\""),
+        "no cell for the file"
+    );
+    assert!(
+        dom.contains("The image has no provenance"),
+        "the details say why there is no chain"
+    );
+    let rows = elements(&dom, "<tr class=\"package\"");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (rows[0]["data-name"].as_str(), num(&rows[0], "data-files")),
+        ("(no package)", 2)
+    );
+}
