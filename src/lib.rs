@@ -32,7 +32,9 @@
 //! * [`oci`] writes configs, manifests and the image layout, the provenance
 //!   blob that says why each file is there, and oci-/docker-archives.
 //! * [`inspect`] reads an image back (layout or archive): config, layers,
-//!   the merged file tree, and `--why` from the provenance.
+//!   the merged file tree, and `--why` from the provenance; compares two
+//!   images ([`inspect::diff`]) and renders the HTML report
+//!   ([`inspect::html`]).
 //! * [`registry`] pushes an image from a layout to an OCI distribution
 //!   registry.
 
