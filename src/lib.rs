@@ -35,7 +35,9 @@
 //!   docker-archives and registries, opened as an `ImageSource` that hands
 //!   out typed documents and blob streams checked as they are read.
 //! * [`inspect`] reads an image back through it: config, layers, the
-//!   merged file tree, and `--why` from the provenance.
+//!   merged file tree, and `--why` from the provenance; compares two
+//!   images ([`inspect::diff`]) and renders the HTML report
+//!   ([`inspect::html`]).
 //! * [`registry`] pushes an image from a layout to an OCI distribution
 //!   registry; its client also serves `source`'s `docker://` pulls.
 

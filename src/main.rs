@@ -3,10 +3,8 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = mkimage::cli::Cli::parse();
+    let cli = mkimage::cli::parse();
     match mkimage::cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -17,7 +15,11 @@ fn main() -> ExitCode {
             {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("mkimage: error: {}", mkimage::cli::message(&e));
+            anstream::eprintln!(
+                "mkimage: {} {}",
+                mkimage::cli::style::error(),
+                mkimage::cli::message(&e)
+            );
             ExitCode::from(mkimage::cli::EXIT_ERROR)
         }
     }

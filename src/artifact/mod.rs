@@ -137,6 +137,8 @@ pub struct Context {
     pub warnings: Vec<String>,
     /// Informational lines for the summary (e.g. jlink sizes).
     pub notes: Vec<String>,
+    /// How the resolver found each library, one line each, for `-v`.
+    pub reasoning: Vec<String>,
     /// Image path → why it is in the image (for `mkimage inspect --why`).
     pub provenance: BTreeMap<String, Origin>,
     /// The program `--dlopen` libraries are opened by: the first one added.
@@ -183,6 +185,7 @@ impl Context {
             layers: LayerSet::default(),
             warnings: Vec::new(),
             notes: Vec::new(),
+            reasoning: Vec::new(),
             provenance: BTreeMap::new(),
             main_input: None,
             temps: Vec::new(),
@@ -508,6 +511,14 @@ pub(crate) fn add_closure(
             .needed_by
             .map(|by| closure.objects[by].real.display().to_string());
         let kind = if o.in_root { LayerKind::Libs } else { layer };
+        if let (Some(found_by), Some(by)) = (&o.found_by, o.needed_by) {
+            cx.reasoning.push(format!(
+                "{} => {} (needed by {}): {found_by}",
+                o.name.to_string_lossy(),
+                o.path.display(),
+                closure.objects[by].path.display()
+            ));
+        }
         cx.add_links(
             kind,
             &o.links,

@@ -135,6 +135,8 @@ pub struct Built {
     pub warnings: Vec<String>,
     /// Informational lines (e.g. the size a jlink runtime saved).
     pub notes: Vec<String>,
+    /// How the resolver found each library (`-v`).
+    pub reasoning: Vec<String>,
 }
 
 impl Built {
@@ -319,6 +321,7 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
         architecture: platform.architecture.to_string(),
         warnings: cx.warnings,
         notes: cx.notes,
+        reasoning: cx.reasoning,
     })
 }
 

@@ -198,6 +198,11 @@ pub struct BuildArgs {
     /// No progress or summary, just errors
     #[arg(short, long)]
     quiet: bool,
+    /// Also say how each library was found: the step of the loader's
+    /// search order (RPATH, LD_LIBRARY_PATH, RUNPATH, ld.so.cache, the
+    /// default directories, a hwcaps subdirectory) and where it looked before
+    #[arg(short, long, conflicts_with = "quiet")]
+    verbose: bool,
     /// Push the image to a registry after building it
     #[arg(long, value_name = "REF")]
     push: Option<String>,
@@ -279,6 +284,11 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     bar.finish_and_clear();
     match result {
         Ok(built) => {
+            if args.verbose {
+                for line in &built.reasoning {
+                    eprintln!("mkimage: {line}");
+                }
+            }
             if !args.quiet {
                 print_summary(&built);
             }
@@ -312,7 +322,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
             }
         }
         Err(e) if e.is_not_found() => {
-            eprintln!("mkimage: error: {e}");
+            anstream::eprintln!("mkimage: {} {e}", super::style::error());
             Ok(ExitCode::from(EXIT_NOT_FOUND))
         }
         Err(e) => Err(e.into()),
@@ -819,7 +829,7 @@ fn source_date_epoch() -> anyhow::Result<u64> {
 
 fn print_summary(b: &Built) {
     for w in &b.warnings {
-        eprintln!("mkimage: warning: {w}");
+        anstream::eprintln!("mkimage: {} {w}", super::style::warning());
     }
     for n in &b.notes {
         println!("{n}");

@@ -1,14 +1,17 @@
-//! `mkimage inspect IMAGE [--why PATH] [--sbom] [--json]`: open the image
-//! (any source: layout, archive, registry), print what the library found.
+//! `mkimage inspect IMAGE [--why PATH] [--sbom] [--json] [--html FILE
+//! [--diff OTHER]]`: open the image (any source: layout, archive,
+//! registry), print (or write) what the library found.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::inspect::{FileInfo, FileKind, Image, InspectError, Packages, Summary, Why, printable};
+use crate::inspect::{
+    FileInfo, FileKind, Image, InspectError, Packages, Summary, Why, diff, html, printable,
+};
 use crate::source::Platform;
 
 use super::push::RegistryArgs;
@@ -21,6 +24,9 @@ const EXAMPLES: &str = "Examples:
   mkimage inspect curl.oci --sbom > curl.spdx.json
   mkimage inspect docker://localhost:5000/curl:latest --insecure-registry localhost:5000
   mkimage inspect docker-archive:curl.tar:curl:latest --platform linux/arm64
+  mkimage inspect curl.oci --html report.html
+  mkimage inspect new.oci --diff old.oci
+  mkimage inspect new.oci --html report.html --diff old.oci
 
 IMAGE is an OCI layout directory (DIR[:TAG] or oci:DIR[:TAG]), an archive
 (FILE[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF]) or an image
@@ -59,6 +65,15 @@ pub struct InspectArgs {
     /// Print the SPDX SBOM attached to the image, byte for byte
     #[arg(long, conflicts_with_all = ["why", "json", "no_files"])]
     sbom: bool,
+    /// Write a self-contained HTML page (no network): a treemap of the
+    /// bytes by layer, package and directory, and each file's why-chain
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["why", "json", "no_files", "sbom"])]
+    html: Option<PathBuf>,
+    /// Compare with OTHER (e.g. the previous build): what grew and why,
+    /// per package and per file (with --html, on the page; with --json,
+    /// as JSON)
+    #[arg(long, value_name = "OTHER", conflicts_with_all = ["why", "no_files", "sbom"])]
+    diff: Option<String>,
 }
 
 /// The `--json` document: the summary with the files beside it.
@@ -88,6 +103,12 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     if args.sbom {
         out.write_all(&image.sbom()?)?;
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(page) = &args.html {
+        return write_html(&mut image, args.diff.as_deref(), page);
+    }
+    if let Some(other) = &args.diff {
+        return print_diff(&mut image, other, args.json);
     }
     if let Some(path) = &args.why {
         let why = match image.why(path) {
@@ -126,6 +147,116 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
         }
         if let Some(files) = &files {
             print_files(&mut out, files)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--html FILE [--diff OTHER]`: the page, written through a temporary
+/// file beside FILE, so FILE is either the old page or the whole new one.
+fn write_html(image: &mut Image, diff: Option<&str>, page: &Path) -> anyhow::Result<ExitCode> {
+    let loaded = html::load(image)?;
+    let other = match diff {
+        Some(reference) => {
+            let mut other =
+                Image::open(reference).with_context(|| format!("--diff {reference}"))?;
+            let loaded = html::load(&mut other).with_context(|| format!("--diff {reference}"))?;
+            Some((other, loaded))
+        }
+        None => None,
+    };
+    let text = html::render((image, &loaded), other.as_ref().map(|(i, l)| (i, l)));
+    let dir = match page.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let cannot = || format!("cannot write {}", page.display());
+    let mut tmp = tempfile::Builder::new()
+        // 0666 less the umask, as a file the shell writes (not 0600).
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(dir)
+        .with_context(cannot)?;
+    tmp.write_all(text.as_bytes()).with_context(cannot)?;
+    tmp.persist(page).with_context(cannot)?;
+    println!("Wrote {} ({})", page.display(), human(text.len() as u64));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Files shown by the text `--diff`; `--json` has them all.
+const DIFF_FILES: usize = 40;
+
+/// `--diff OTHER` without `--html`: the comparison as text or JSON.
+fn print_diff(image: &mut Image, other: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let new = html::load(image)?;
+    let mut old_image = Image::open(other).with_context(|| format!("--diff {other}"))?;
+    let old = html::load(&mut old_image).with_context(|| format!("--diff {other}"))?;
+    let d = diff::diff(&new.side(), &old.side());
+    let mut out = io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &d)?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let signed = |n: i128| {
+        let sign = if n < 0 { '-' } else { '+' };
+        format!(
+            "{sign}{}",
+            human(u64::try_from(n.unsigned_abs()).unwrap_or(u64::MAX))
+        )
+    };
+    let growth = i128::from(d.new_bytes) - i128::from(d.old_bytes);
+    writeln!(
+        out,
+        "{} against {}: {} -> {} ({})",
+        image.summary().image,
+        old_image.summary().image,
+        human(d.old_bytes),
+        human(d.new_bytes),
+        signed(growth)
+    )?;
+    writeln!(
+        out,
+        "{} files added, {} removed, {} changed in size",
+        d.added, d.removed, d.changed
+    )?;
+    if !d.packages.is_empty() {
+        writeln!(out, "\nPackages:")?;
+        for p in &d.packages {
+            let change = i128::from(p.new_bytes) - i128::from(p.old_bytes);
+            writeln!(
+                out,
+                "  {:>12}  {}  ({} -> {})",
+                signed(change),
+                p.name,
+                human(p.old_bytes),
+                human(p.new_bytes)
+            )?;
+        }
+    }
+    if !d.files.is_empty() {
+        writeln!(out, "\nFiles, largest growth first:")?;
+        for f in d.files.iter().take(DIFF_FILES) {
+            let state = match (f.old_size, f.new_size) {
+                (None, _) => " (new)",
+                (_, None) => " (removed)",
+                _ => "",
+            };
+            writeln!(
+                out,
+                "  {:>12}  {}{state}",
+                signed(f.delta()),
+                printable(&f.path)
+            )?;
+            if let Some(why) = &f.why {
+                writeln!(out, "  {:>12}  {}", "", printable(why))?;
+            }
+        }
+        if d.files.len() > DIFF_FILES {
+            writeln!(
+                out,
+                "  ... {} more (--json lists all)",
+                d.files.len() - DIFF_FILES
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -41,6 +41,11 @@ pub struct LddArgs {
     base: Option<String>,
     #[command(flatten)]
     registry: super::push::RegistryArgs,
+    /// Say how the loader finds each library: the step of its search order
+    /// (RPATH, LD_LIBRARY_PATH, RUNPATH, ld.so.cache, the default
+    /// directories), the hwcaps subdirectory, and where it looked before
+    #[arg(short, long, conflicts_with = "json")]
+    verbose: bool,
 }
 
 pub fn run(args: LddArgs) -> anyhow::Result<ExitCode> {
@@ -94,7 +99,11 @@ pub fn run(args: LddArgs) -> anyhow::Result<ExitCode> {
                     json_items.push(json!({"file": file, "error": super::message(&e)}));
                 } else {
                     out.flush()?;
-                    eprintln!("mkimage ldd: {}", super::message(&e));
+                    anstream::eprintln!(
+                        "mkimage ldd: {} {}",
+                        super::style::error(),
+                        super::message(&e)
+                    );
                 }
             }
             Ok(closure) => {
@@ -107,11 +116,15 @@ pub fn run(args: LddArgs) -> anyhow::Result<ExitCode> {
                     if many {
                         writeln!(out, "{}:", file.display())?;
                     }
-                    print_text(&mut out, &closure, &side)?;
+                    print_text(&mut out, &closure, &side, args.verbose)?;
                     out.flush()?;
                     for m in &closure.missing {
-                        let kind = if m.required { "error" } else { "note" };
-                        eprintln!("mkimage ldd: {kind}: {m}");
+                        let kind = if m.required {
+                            super::style::error()
+                        } else {
+                            super::style::note()
+                        };
+                        anstream::eprintln!("mkimage ldd: {kind} {m}");
                     }
                 }
             }
@@ -150,7 +163,12 @@ fn resolve_file(resolver: &mut Resolver, root: &Path, file: &Path) -> anyhow::Re
 /// Where a library comes from with `--base`: `base` or `root`.
 type Side<'a> = dyn Fn(&crate::resolve::Object) -> Option<&'static str> + 'a;
 
-fn print_text(out: &mut impl Write, c: &Closure, side: &Side<'_>) -> std::io::Result<()> {
+fn print_text(
+    out: &mut impl Write,
+    c: &Closure,
+    side: &Side<'_>,
+    verbose: bool,
+) -> std::io::Result<()> {
     if c.is_static() {
         return writeln!(out, "\tstatically linked (no shared libraries needed)");
     }
@@ -169,10 +187,18 @@ fn print_text(out: &mut impl Write, c: &Closure, side: &Side<'_>) -> std::io::Re
             Reason::Needed => writeln!(out, "\t{name} => {}{real}", o.path.display())?,
             other => writeln!(out, "\t{name} => {}{real} ({other})", o.path.display())?,
         }
+        if verbose && let Some(by) = &o.found_by {
+            writeln!(out, "\t    {by}")?;
+        }
     }
     for m in &c.missing {
         let note = if m.required { "" } else { " (optional)" };
         writeln!(out, "\t{} => not found{note}", m.name.to_string_lossy())?;
+        if verbose {
+            for s in &m.searched {
+                writeln!(out, "\t    not in {} ({})", s.dir.display(), s.why)?;
+            }
+        }
     }
     Ok(())
 }
@@ -190,6 +216,12 @@ fn to_json(file: &Path, c: &Closure, side: &Side<'_>) -> Value {
                 "from": side(o),
                 "needed_by": o.needed_by.map(|i| &c.objects[i].path),
                 "links": o.links.iter().map(|l| json!({"at": l.at, "target": l.target})).collect::<Vec<_>>(),
+                "found_by": o.found_by.as_ref().map(|f| json!({
+                    "why": f.step.why,
+                    "dir": f.step.dir,
+                    "hwcaps": f.hwcaps,
+                    "passed": f.passed.iter().map(|s| json!({"dir": s.dir, "why": s.why})).collect::<Vec<_>>(),
+                })),
             })
         })
         .collect();

@@ -2,15 +2,20 @@
 //! turned into validated plans here; the library below never sees clap.
 
 mod build;
+mod completions;
 mod inspect;
 mod ldd;
+mod man;
 mod profiles;
 mod push;
+pub mod style;
 
+use std::ffi::OsString;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{ColorChoice, CommandFactory, FromArgMatches, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Exit code when a needed file is not found.
@@ -47,6 +52,20 @@ pub struct Cli {
     pub command: Option<Command>,
     #[command(flatten)]
     pub build: build::BuildArgs,
+    /// Colour in messages and help: auto (on a terminal, unless NO_COLOR
+    /// is set or TERM=dumb), always or never
+    #[arg(long, global = true, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+/// Parses the process's arguments, with `--color` (or `NO_COLOR`) already
+/// in force for clap's own help and errors, and for ours.
+pub fn parse() -> Cli {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let choice = style::color_flag(&args).unwrap_or(ColorChoice::Auto);
+    style::apply(choice);
+    let matches = Cli::command().color(choice).get_matches_from(args);
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 #[derive(Debug, Subcommand)]
@@ -59,6 +78,10 @@ pub enum Command {
     Profiles(profiles::ProfilesArgs),
     /// Push an image from an OCI layout to a registry, without a daemon
     Push(push::PushArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions(completions::CompletionsArgs),
+    /// Print the manual page, or write every page into a directory
+    Man(man::ManArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -67,14 +90,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Inspect(args)) => inspect::run(args),
         Some(Command::Profiles(args)) => profiles::run(args),
         Some(Command::Push(args)) => push::run(args),
+        Some(Command::Completions(args)) => completions::run(args),
+        Some(Command::Man(args)) => man::run(args),
         None => build::run(cli.build),
     }
 }
 
 /// A spinner on stderr showing `{elapsed} {prefix}{msg}`, starting at
-/// `first`; hidden when `quiet`.
+/// `first`; hidden when `quiet`, and when stderr is not a terminal (a log
+/// or a pipe gets no redrawn lines to pick apart).
 pub(crate) fn spinner(quiet: bool, prefix: &str, first: &'static str) -> ProgressBar {
-    if quiet {
+    if quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new_spinner();

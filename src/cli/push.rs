@@ -163,7 +163,7 @@ pub(super) fn push_layout(
             Ok(ExitCode::SUCCESS)
         }
         Err(e) if e.is_not_found() => {
-            eprintln!("mkimage: error: {e}");
+            anstream::eprintln!("mkimage: {} {e}", super::style::error());
             Ok(ExitCode::from(EXIT_NOT_FOUND))
         }
         Err(e) => Err(e).with_context(|| format!("cannot push to {reference}")),

@@ -8,7 +8,9 @@
 //! layers as streams, every blob checked against its digest on the way, so
 //! `inspect` is also a verification of the image. Nothing is written.
 
+pub mod diff;
 mod files;
+pub mod html;
 mod packages;
 
 use std::collections::BTreeMap;

@@ -7,7 +7,9 @@ use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 use super::search::{Found, Origin, Outcome, Request};
-use super::{Closure, Input, Missing, Object, Platform, Reason, ResolveError, Resolver};
+use super::{
+    Closure, FoundBy, Input, Missing, Object, Platform, Reason, ResolveError, Resolver, Searched,
+};
 
 /// Libraries glibc opens without a DT_NEEDED, when libc.so.6 is loaded.
 /// (name, why, required)
@@ -66,6 +68,7 @@ pub(super) fn resolve(r: &mut Resolver, input: &Input) -> Result<Closure, Resolv
             reason: Reason::Input,
             needed_by: None,
             info: info.clone(),
+            found_by: None,
         }],
         origins: vec![origin],
         missing: Vec::new(),
@@ -94,6 +97,14 @@ pub(super) fn resolve(r: &mut Resolver, input: &Input) -> Result<Closure, Resolv
                 let host = r.root.host(&found.real);
                 r.elf(&host)
                     .map(|info| Found {
+                        found_by: Some(FoundBy {
+                            step: Searched {
+                                dir: found.path.parent().unwrap_or(Path::new("/")).to_path_buf(),
+                                why: "PT_INTERP".into(),
+                            },
+                            hwcaps: None,
+                            passed: Vec::new(),
+                        }),
                         path: found.path,
                         real: found.real,
                         host,
@@ -235,6 +246,7 @@ impl Walk {
             reason,
             needed_by: Some(by),
             info: f.info,
+            found_by: f.found_by,
         });
         self.queue.push_back(idx);
         idx

@@ -135,6 +135,48 @@ pub struct Object {
     /// Index of the object that asked for this one.
     pub needed_by: Option<usize>,
     pub info: Arc<ElfInfo>,
+    /// Which step of the loader's search found it (`None` for the input).
+    pub found_by: Option<FoundBy>,
+}
+
+/// The step of ld.so(8)'s search order that found an object, and the
+/// directories searched before it in vain: the resolver's reasoning, for
+/// `mkimage ldd -v` and a build's `-v`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FoundBy {
+    /// The directory (or `/etc/ld.so.cache`) and the rule that searched it:
+    /// "RPATH of X", "LD_LIBRARY_PATH", "RUNPATH of X", "ld.so.cache",
+    /// "ld.so.conf", "system search path", "PT_INTERP", "path in DT_NEEDED".
+    pub step: Searched,
+    /// The glibc-hwcaps (or legacy hwcaps) subdirectory it was in, e.g.
+    /// `glibc-hwcaps/x86-64-v3`, or the ld.so.cache entry's hwcaps name.
+    pub hwcaps: Option<String>,
+    /// Directories searched before, where the name was not.
+    pub passed: Vec<Searched>,
+}
+
+impl fmt::Display for FoundBy {
+    /// `found in /opt/app/lib (RUNPATH of /usr/local/bin/app); not in
+    /// /opt/old (LD_LIBRARY_PATH)`, `found in ld.so.cache (its
+    /// glibc-hwcaps/x86-64-v3 entry)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Searched { dir, why } = &self.step;
+        match (&self.hwcaps, why.as_str()) {
+            (None, "ld.so.cache") => write!(f, "found in ld.so.cache")?,
+            (Some(h), "ld.so.cache") => write!(f, "found in ld.so.cache (its {h} entry)")?,
+            (None, _) => write!(f, "found in {} ({why})", dir.display())?,
+            (Some(h), _) => write!(
+                f,
+                "found in {} ({why}, hwcaps subdirectory)",
+                dir.join(h).display()
+            )?,
+        }
+        for (i, s) in self.passed.iter().enumerate() {
+            let lead = if i == 0 { "; not in " } else { ", " };
+            write!(f, "{lead}{} ({})", s.dir.display(), s.why)?;
+        }
+        Ok(())
+    }
 }
 
 /// A directory searched for a name, with why it was searched.

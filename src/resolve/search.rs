@@ -14,7 +14,7 @@ const ELFOSABI_GNU: u8 = 3;
 
 use super::dst::{self, Tokens};
 use super::root::{Link, MAX_SYMLINKS, normalise};
-use super::{Platform, Resolver, Searched};
+use super::{FoundBy, Platform, Resolver, Searched};
 
 /// Where `$ORIGIN` of an object points: its directory in the image, and,
 /// for objects outside the root, the same directory on the host.
@@ -44,6 +44,8 @@ pub(super) struct Found {
     pub info: Arc<ElfInfo>,
     /// For files outside the root: the directory `$ORIGIN` means on the host.
     pub host_origin: Option<PathBuf>,
+    /// Set by the search once it accepts the file.
+    pub found_by: Option<FoundBy>,
 }
 
 pub(super) enum Outcome {
@@ -81,7 +83,17 @@ impl Resolver {
             let (_, origin, _) = req.chain[0];
             let dir = self.dir_from(name, origin, platform, "path in DT_NEEDED");
             match self.probe(&dir.image, dir.outside.as_deref(), req.main) {
-                Probe::Accept(f) => return Outcome::Found(f, Vec::new()),
+                Probe::Accept(mut f) => {
+                    f.found_by = Some(FoundBy {
+                        step: Searched {
+                            dir: f.path.parent().unwrap_or(Path::new("/")).to_path_buf(),
+                            why: dir.why,
+                        },
+                        hwcaps: None,
+                        passed: Vec::new(),
+                    });
+                    return Outcome::Found(f, Vec::new());
+                }
                 Probe::Skip(p, why) | Probe::Fatal(p, why) => rejected.push((p, why)),
                 Probe::Absent => {}
             }
@@ -120,11 +132,12 @@ impl Resolver {
         let nodeflib = requester.nodeflib;
         match self.cache() {
             Some(cache) => {
+                let passed = searched.clone();
                 searched.push(Searched {
                     dir: PathBuf::from("/etc/ld.so.cache"),
                     why: "ld.so.cache".into(),
                 });
-                let mut entries: Vec<(usize, PathBuf)> = cache
+                let mut entries: Vec<(usize, PathBuf, Option<String>)> = cache
                     .lookup(name.as_bytes())
                     .iter()
                     .filter(|e| e.matches_arch(platform.cache_flags))
@@ -134,19 +147,30 @@ impl Resolver {
                             .as_ref()
                             .map(|h| platform.hwcaps_rank(h))
                             .unwrap_or(usize::MAX);
-                        (rank, PathBuf::from(OsStr::from_bytes(&e.path)))
+                        let hwcaps = e
+                            .hwcaps
+                            .as_ref()
+                            .map(|h| format!("glibc-hwcaps/{}", String::from_utf8_lossy(h)));
+                        (rank, PathBuf::from(OsStr::from_bytes(&e.path)), hwcaps)
                     })
                     .collect();
                 entries.sort_by_key(|e| e.0);
                 let mut accepted = Vec::new();
-                for (_, path) in entries {
+                for (_, path, hwcaps) in entries {
                     // Under DF_1_NODEFLIB a cache entry in a system
                     // directory is not used (dl-load.c).
                     if nodeflib && in_system_dir(&path, platform) {
                         continue;
                     }
                     match self.probe(&path, None, req.main) {
-                        Probe::Accept(f) => accepted.push(f),
+                        Probe::Accept(mut f) => {
+                            f.found_by = Some(FoundBy {
+                                step: searched[searched.len() - 1].clone(),
+                                hwcaps,
+                                passed: passed.clone(),
+                            });
+                            accepted.push(f)
+                        }
                         Probe::Absent => {}
                         Probe::Skip(p, why) | Probe::Fatal(p, why) => rejected.push((p, why)),
                     }
@@ -230,7 +254,15 @@ impl Resolver {
                 let outside = d.outside.as_ref().map(|o| o.join(sub).join(name));
                 match self.probe(&image, outside.as_deref(), main) {
                     Probe::Absent => {}
-                    Probe::Accept(f) => accepted.push(f),
+                    Probe::Accept(mut f) => {
+                        let (step, passed) = searched.split_last().unzip();
+                        f.found_by = step.map(|step| FoundBy {
+                            step: step.clone(),
+                            hwcaps: (!sub.is_empty()).then(|| sub.trim_end_matches('/').to_owned()),
+                            passed: passed.unwrap_or_default().to_vec(),
+                        });
+                        accepted.push(f)
+                    }
                     Probe::Skip(p, why) => rejected.push((p, why)),
                     Probe::Fatal(p, why) => {
                         if accepted.is_empty() {
@@ -309,6 +341,7 @@ impl Resolver {
                     links,
                     info,
                     host_origin,
+                    found_by: None,
                 })
             }
             Err(e) => match &*e {

@@ -537,3 +537,101 @@ fn input_outside_the_root_keeps_origin_relative_files() {
     let libc = c.objects.iter().find(|o| o.name == "libc.so.6").unwrap();
     assert!(libc.host.starts_with(root.path()));
 }
+
+/// Each object says which step of the search order found it, in which
+/// hwcaps subdirectory, and where the search looked before.
+#[test]
+fn found_by_names_the_search_step() {
+    let case = Case {
+        nodes: vec![
+            Elf(
+                "/app/bin/app",
+                exe()
+                    .needed("libr.so")
+                    .needed("libl.so")
+                    .needed("libk.so")
+                    .needed("libs.so")
+                    .needed("libv.so")
+                    .needed("libc.so.6")
+                    .rpath("/r"),
+            ),
+            Elf("/app/bin/run", exe().needed("libu.so").runpath("/u")),
+            Elf("/r/libr.so", lib("libr.so")),
+            Elf("/r/glibc-hwcaps/x86-64-v3/libv.so", lib("libv.so")),
+            Elf("/l/libl.so", lib("libl.so")),
+            Elf("/u/libu.so", lib("libu.so")),
+            Elf("/usr/lib/x86_64-linux-gnu/libk.so", lib("libk.so")),
+            Elf("/usr/lib/libs.so", lib("libs.so")),
+        ],
+        cache: vec![("libk.so", "/usr/lib/x86_64-linux-gnu/libk.so", None)],
+        ld_library_path: Some("/l"),
+        ..Default::default()
+    };
+    let by = |c: &Closure, name: &str| -> FoundBy {
+        let o = c.objects.iter().find(|o| o.name == name).unwrap();
+        o.found_by.clone().unwrap()
+    };
+    let step = |dir: &str, why: &str| Searched {
+        dir: dir.into(),
+        why: why.into(),
+    };
+    let rpath = step("/r", "RPATH of /app/bin/app");
+    let llp = step("/l", "LD_LIBRARY_PATH");
+    let cache = step("/etc/ld.so.cache", "ld.so.cache");
+
+    let c = run(&case, "/app/bin/app");
+    assert!(
+        c.objects[0].found_by.is_none(),
+        "the input is not searched for"
+    );
+    assert_eq!(
+        by(&c, "libr.so"),
+        FoundBy {
+            step: rpath.clone(),
+            hwcaps: None,
+            passed: vec![]
+        }
+    );
+    assert_eq!(
+        by(&c, "libr.so").to_string(),
+        "found in /r (RPATH of /app/bin/app)"
+    );
+    let v = by(&c, "libv.so");
+    assert_eq!(
+        (&v.step, v.hwcaps.as_deref()),
+        (&rpath, Some("glibc-hwcaps/x86-64-v3"))
+    );
+    assert_eq!(
+        v.to_string(),
+        "found in /r/glibc-hwcaps/x86-64-v3 (RPATH of /app/bin/app, hwcaps subdirectory)"
+    );
+    assert_eq!(by(&c, "libl.so").step, llp);
+    assert_eq!(by(&c, "libl.so").passed, std::slice::from_ref(&rpath));
+    let k = by(&c, "libk.so");
+    assert_eq!(
+        (&k.step, &k.passed),
+        (&cache, &vec![rpath.clone(), llp.clone()])
+    );
+    assert_eq!(
+        k.to_string(),
+        "found in ld.so.cache; not in /r (RPATH of /app/bin/app), /l (LD_LIBRARY_PATH)"
+    );
+    let s = by(&c, "libs.so");
+    // /lib (a link to usr/lib in this root) comes before /usr/lib.
+    assert_eq!(s.step, step("/lib", "system search path"));
+    assert_eq!(s.passed[..3], [rpath, llp.clone(), cache]);
+    assert!(
+        s.passed[3..].iter().all(|p| p.why == "system search path"),
+        "{s}"
+    );
+    let interp = by(&c, "/lib64/ld-linux-x86-64.so.2");
+    assert_eq!(interp.step, step("/lib64", "PT_INTERP"));
+
+    let c = run(&case, "/app/bin/run");
+    let u = by(&c, "libu.so");
+    // RUNPATH: LD_LIBRARY_PATH comes first (ld.so(8)).
+    assert_eq!(
+        (&u.step, &u.passed),
+        (&step("/u", "RUNPATH of /app/bin/run"), &vec![llp])
+    );
+}

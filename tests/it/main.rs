@@ -6,6 +6,7 @@
 
 mod apps;
 mod base;
+mod cli;
 mod debug;
 mod foreign;
 mod formats;
@@ -19,12 +20,13 @@ mod oci_layout;
 mod records;
 mod registry;
 mod registry_faults;
+mod report;
 mod runtimes;
 mod sbom;
 mod scanners;
 mod source;
+mod support;
 mod versions;
 mod zstd;
-// Shared helpers: not every one is used by the tests of the moment.
-#[allow(dead_code)]
-mod util;
+/// The helpers, under the name every test module imports them by.
+use support as util;
