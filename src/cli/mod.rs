@@ -4,6 +4,7 @@
 mod build;
 mod inspect;
 mod ldd;
+pub mod output;
 mod profiles;
 mod push;
 
