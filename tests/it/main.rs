@@ -8,6 +8,7 @@ mod apps;
 mod foreign;
 mod formats;
 mod harness;
+mod hermetic;
 mod hostile;
 mod image;
 mod inspect;
