@@ -122,7 +122,25 @@ pub(super) fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaul
                 continue;
             }
             let layer = layering.layer(&m.dst, &m.src);
-            cx.add_named(layer, &m.src, m.dst.clone(), origin.clone())?;
+            // A file named on the command line that is a symlink brings
+            // what it points to, as `cp` and `tar -h` treat their
+            // arguments: build sandboxes (Bazel's) hand inputs over as
+            // symlinks to paths that differ from build to build.
+            let named = if std::fs::symlink_metadata(&m.src).is_ok_and(|l| l.is_symlink()) {
+                let real =
+                    std::fs::canonicalize(&m.src).map_err(|e| ArtifactError::io(&m.src, e))?;
+                if let Some(fs) = crate::rootfs::host::virtual_fs(&real) {
+                    return Err(RootfsError::Virtual {
+                        path: m.src.clone(),
+                        fs,
+                    }
+                    .into());
+                }
+                real
+            } else {
+                m.src.clone()
+            };
+            cx.add_named(layer, &named, m.dst.clone(), origin.clone())?;
             let input = crate::resolve::Input::outside(&m.src, m.dst.as_path());
             if let Ok(closure) = cx.resolver.resolve(&input) {
                 crate::artifact::add_closure(

@@ -295,3 +295,32 @@ fn sysroot_builds_name_the_flag_for_what_they_lack() {
     );
     assert!(!dir.path().join("out.oci").exists());
 }
+
+/// Bazel hands an action its inputs as symlinks into its execroot: an
+/// `--include` of one is the file, or the image would depend on where
+/// the sandbox was.
+#[test]
+fn include_of_a_symlink_adds_the_file() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("real.html"), "<h1>hi</h1>\n").unwrap();
+    let link = dir.path().join("index.html");
+    std::os::unix::fs::symlink(dir.path().join("real.html"), &link).unwrap();
+    let layout = dir.path().join("out.oci");
+    crate::util::build(
+        &layout,
+        "site:1",
+        &[
+            "--include".into(),
+            format!("{}:/srv/index.html", link.display()),
+            "--tzdata".into(),
+            "none".into(),
+            "--ca-certs".into(),
+            "none".into(),
+        ],
+    );
+    let files = crate::util::merged(&crate::util::layers(&layout, "site:1"));
+    assert_eq!(
+        crate::util::file_in(&files, "srv/index.html"),
+        b"<h1>hi</h1>\n"
+    );
+}
