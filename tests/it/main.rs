@@ -14,6 +14,7 @@ mod image;
 mod inspect;
 mod ldd;
 mod machine;
+mod nix;
 mod oci_layout;
 mod records;
 mod registry;
