@@ -5,6 +5,7 @@
 //! `scripts/test` installs the tools and runs them too.
 
 mod apps;
+mod bazel;
 mod foreign;
 mod formats;
 mod harness;
