@@ -61,6 +61,53 @@ pub fn find_java_home(
     Ok(home)
 }
 
+/// With `--sysroot`: the Java home `--java-home` names inside the root
+/// (its host directory and its image path). JAVA_HOME and PATH describe
+/// this machine, not the sysroot, so they are not consulted; `--jlink`
+/// would run the sysroot's jlink with this machine's loader and
+/// libraries, so it is refused.
+pub fn find_java_home_in_root(
+    cx: &mut Context,
+    explicit: Option<&Path>,
+    jlink: bool,
+) -> Result<(PathBuf, ImagePath), ArtifactError> {
+    if jlink {
+        return Err(ArtifactError::invalid(
+            "--jlink",
+            "runs the runtime's jlink on this machine, which --sysroot keeps out of the build: \
+             jlink the runtime beforehand, put it in the sysroot and name it with --java-home",
+        ));
+    }
+    let Some(home) = explicit else {
+        return Err(ArtifactError::invalid(
+            "--sysroot",
+            "a Java runtime from the sysroot needs --java-home DIR, its path inside the sysroot \
+             (JAVA_HOME and PATH are this machine's, not the sysroot's)",
+        ));
+    };
+    let root = cx.resolver.root();
+    let found = root
+        .lookup_dir(home)
+        .map_err(crate::resolve::ResolveError::from)?
+        .ok_or_else(|| {
+            ArtifactError::invalid(
+                home.display(),
+                format!(
+                    "--java-home: not a directory in the sysroot {}",
+                    root.dir().display()
+                ),
+            )
+        })?;
+    let host = root.host(&found.real);
+    if !host.join("bin/java").is_file() {
+        return Err(ArtifactError::invalid(
+            host.display(),
+            "--java-home: is not a Java home (no bin/java)",
+        ));
+    }
+    Ok((host, ImagePath::new(&found.real)?))
+}
+
 /// What `--jlink` builds a runtime for.
 pub struct JlinkFor<'a> {
     /// Every jar of the class path, on the host.
@@ -73,6 +120,7 @@ pub struct JlinkFor<'a> {
 pub fn add_java_runtime(
     cx: &mut Context,
     home: &Path,
+    image_home: &ImagePath,
     jlink_for: Option<JlinkFor<'_>>,
 ) -> Result<ImagePath, ArtifactError> {
     let runtime = |_: &Path| LayerKind::Runtime;
@@ -106,8 +154,8 @@ pub fn add_java_runtime(
         cx.temps.push(out.dir);
         return Ok(dst.join("bin/java")?);
     }
-    let dst = ImagePath::new(home)?;
-    let origin = format!("Java runtime {}", home.display());
+    let dst = image_home.clone();
+    let origin = format!("Java runtime {image_home}");
     add_dir(
         cx,
         home,

@@ -30,6 +30,10 @@ const STDLIB_EXCLUDE: &[&str] = &[
     "config-*",
 ];
 
+/// Links `bin/python -> python3 -> /usr/bin/python3` followed inside a
+/// venv before giving up (a loop).
+const MAX_VENV_LINKS: usize = 16;
+
 /// A venv as read from disk.
 #[derive(Clone, Debug)]
 pub struct Venv {
@@ -59,12 +63,31 @@ impl Venv {
         Ok(Venv { dir, cfg })
     }
 
-    /// The interpreter the venv runs: `bin/python` resolved inside the
-    /// root (the venv's symlink points there), or `home`/python3.
+    /// The interpreter the venv runs, as a path of the root: `bin/python`'s
+    /// links followed while they stay in the venv, up to the first
+    /// absolute one (`/usr/bin/python3`), which the caller resolves inside
+    /// the root. Following it on the host instead would read this
+    /// machine's `/usr` even with `--sysroot`, and pick the host's Python
+    /// version. Without the link, `home`/python3.
     pub fn interpreter(&self) -> Result<PathBuf, ArtifactError> {
-        let link = self.dir.join("bin/python");
-        if let Ok(p) = std::fs::canonicalize(&link) {
-            return Ok(p);
+        let mut link = self.dir.join("bin/python");
+        for _ in 0..MAX_VENV_LINKS {
+            let Ok(target) = std::fs::read_link(&link) else {
+                break;
+            };
+            if target.is_absolute() {
+                return Ok(target);
+            }
+            let next =
+                crate::resolve::root::normalise(&link.parent().unwrap_or(&self.dir).join(&target));
+            if !next.starts_with(&self.dir) {
+                // A relative link out of the venv leads to the host.
+                return std::fs::canonicalize(&link).map_err(|e| ArtifactError::io(&link, e));
+            }
+            link = next;
+        }
+        if link.is_file() && std::fs::read_link(&link).is_err() {
+            return Ok(link);
         }
         let home = self.cfg.get("home").ok_or_else(|| {
             ArtifactError::invalid(self.dir.join("pyvenv.cfg").display(), "has no home = line")

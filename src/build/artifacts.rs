@@ -76,17 +76,25 @@ pub(super) fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaul
         }
     }
     if java_runtime {
-        let home = java::find_java_home(
-            plan.java.home.as_deref(),
-            plan.java.env_home.as_deref(),
-            plan.java.path.as_deref(),
-        )?;
+        // A sysroot is the whole world of the build: the runtime comes
+        // from it, never from this machine's JAVA_HOME or PATH.
+        let (home, image_home) = if cx.resolver.root().dir() == Path::new("/") {
+            let home = java::find_java_home(
+                plan.java.home.as_deref(),
+                plan.java.env_home.as_deref(),
+                plan.java.path.as_deref(),
+            )?;
+            let image = ImagePath::new(&home).map_err(ArtifactError::from)?;
+            (home, image)
+        } else {
+            java::find_java_home_in_root(cx, plan.java.home.as_deref(), plan.java.jlink)?
+        };
         let jars = class_path.host_jars();
         let jlink_for = plan.java.jlink.then(|| java::JlinkFor {
             jars: &jars,
             add_modules: &plan.java.add_modules,
         });
-        let java_bin = java::add_java_runtime(cx, &home, jlink_for)?;
+        let java_bin = java::add_java_runtime(cx, &home, &image_home, jlink_for)?;
         for jar in &plan.jars {
             java::add_jar(cx, &jar.src, &jar.dst)?;
         }
@@ -114,7 +122,25 @@ pub(super) fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaul
                 continue;
             }
             let layer = layering.layer(&m.dst, &m.src);
-            cx.add_named(layer, &m.src, m.dst.clone(), origin.clone())?;
+            // A file named on the command line that is a symlink brings
+            // what it points to, as `cp` and `tar -h` treat their
+            // arguments: build sandboxes (Bazel's) hand inputs over as
+            // symlinks to paths that differ from build to build.
+            let named = if std::fs::symlink_metadata(&m.src).is_ok_and(|l| l.is_symlink()) {
+                let real =
+                    std::fs::canonicalize(&m.src).map_err(|e| ArtifactError::io(&m.src, e))?;
+                if let Some(fs) = crate::rootfs::host::virtual_fs(&real) {
+                    return Err(RootfsError::Virtual {
+                        path: m.src.clone(),
+                        fs,
+                    }
+                    .into());
+                }
+                real
+            } else {
+                m.src.clone()
+            };
+            cx.add_named(layer, &named, m.dst.clone(), origin.clone())?;
             let input = crate::resolve::Input::outside(&m.src, m.dst.as_path());
             if let Ok(closure) = cx.resolver.resolve(&input) {
                 crate::artifact::add_closure(

@@ -209,7 +209,9 @@ pub(super) fn write(
         built.push(BuiltLayer {
             kind,
             digest,
+            diff_id: digests.diff_id,
             size,
+            media_type: plan.compression.media_type().to_string(),
             files: tree.len(),
         });
     }

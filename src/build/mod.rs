@@ -117,7 +117,11 @@ pub enum Event {
 pub struct BuiltLayer {
     pub kind: LayerKind,
     pub digest: Digest,
+    /// The digest of the uncompressed tar (the config's `rootfs.diff_ids`).
+    pub diff_id: Digest,
     pub size: u64,
+    /// The descriptor's media type, e.g. `application/vnd.oci.image.layer.v1.tar+gzip`.
+    pub media_type: String,
     pub files: usize,
 }
 
@@ -128,10 +132,14 @@ pub struct Built {
     pub format: OutputFormat,
     pub tags: Vec<String>,
     pub manifest_digest: Digest,
+    /// The manifest's size in bytes (with its digest, its descriptor).
+    pub manifest_size: u64,
     pub layers: Vec<BuiltLayer>,
     /// `--debug`: the debug image's tags and manifest digest.
     pub debug: Option<(Vec<String>, Digest)>,
     pub architecture: String,
+    /// The platform's variant (`v8` for arm64), if it has one.
+    pub variant: Option<String>,
     pub warnings: Vec<String>,
     /// Informational lines (e.g. the size a jlink runtime saved).
     pub notes: Vec<String>,
@@ -316,9 +324,11 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
         format: plan.format,
         tags: plan.tags.clone(),
         manifest_digest,
+        manifest_size: written.entry.size(),
         layers,
         debug,
         architecture: platform.architecture.to_string(),
+        variant: platform.variant.map(str::to_string),
         warnings: cx.warnings,
         notes: cx.notes,
         reasoning: cx.reasoning,

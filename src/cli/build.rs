@@ -18,7 +18,7 @@ use crate::rootfs::base::{DEFAULT_USER, UserSpec};
 use crate::rootfs::certs::CaCerts;
 use crate::rootfs::tzdata::Tzdata;
 
-use super::{EXIT_NOT_FOUND, human, spinner};
+use super::{EXIT_NOT_FOUND, human, output, spinner};
 
 const EXAMPLES: &str = "Examples:
   mkimage --from-binary target/release/app
@@ -203,6 +203,15 @@ pub struct BuildArgs {
     /// default directories, a hwcaps subdirectory) and where it looked before
     #[arg(short, long, conflicts_with = "quiet")]
     verbose: bool,
+    /// Print one JSON object on stdout: digest, tags, platform, layers
+    /// (digest, diff_id, size, media type), output path and format (the
+    /// human summary goes to stderr, or nowhere with --quiet)
+    #[arg(long)]
+    json: bool,
+    /// Write the manifest digest (sha256:...) to FILE once the output is
+    /// complete, as docker build --iidfile does
+    #[arg(long, value_name = "FILE")]
+    digest_file: Option<PathBuf>,
     /// Push the image to a registry after building it
     #[arg(long, value_name = "REF")]
     push: Option<String>,
@@ -269,6 +278,9 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    if let Some(f) = &args.digest_file {
+        output::check_digest_file(f)?;
+    }
     let bar = spinner(args.quiet, "", "resolving");
     let on_event = |e: Event| match e {
         Event::Resolved { files, bytes } => {
@@ -289,37 +301,57 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
                     eprintln!("mkimage: {line}");
                 }
             }
-            if !args.quiet {
-                print_summary(&built);
+            if let Some(f) = &args.digest_file {
+                output::write_digest_file(f, &built.manifest_digest.to_string())?;
             }
-            let Some((reference, opts)) = push_to else {
-                return Ok(ExitCode::SUCCESS);
-            };
-            let code = super::push::push_layout(
-                &built.output,
-                built.tags.first().map(String::as_str),
-                &reference,
-                &opts,
-                args.quiet,
-            )?;
-            // The debug image goes beside it, as REF's tag + "-debug"; its
-            // production layers are already there, so only busybox's is
-            // uploaded.
-            match (&built.debug, code == ExitCode::SUCCESS) {
-                (Some((tags, _)), true) => {
+            if !args.quiet {
+                print_summary(&built, args.json);
+            }
+            let mut summary = args.json.then(|| output::Summary::of_build(&built));
+            if let Some((reference, opts)) = push_to {
+                let tag = built.tags.first().map(String::as_str);
+                match super::push::push_quietly(&built.output, tag, &reference, &opts, args.quiet)?
+                {
+                    Ok(report) => match &mut summary {
+                        Some(s) => {
+                            if !args.quiet {
+                                super::push::print_summary_to_stderr(&report);
+                            }
+                            s.set_pushed(&report);
+                        }
+                        None if !args.quiet => println!("{}", super::push::summary(&report)),
+                        None => {}
+                    },
+                    Err(code) => return Ok(code),
+                }
+                // The debug image goes beside it, as REF's tag + "-debug";
+                // its production layers are already there, so only
+                // busybox's is uploaded.
+                if let Some((tags, _)) = &built.debug {
                     let tag = reference.tag().unwrap_or(crate::reference::DEFAULT_TAG);
                     let debug_ref =
                         reference.with_tag(&format!("{tag}{}", crate::build::debug::TAG_SUFFIX));
-                    super::push::push_layout(
+                    let debug_tag = tags.first().map(String::as_str);
+                    match super::push::push_quietly(
                         &built.output,
-                        tags.first().map(String::as_str),
+                        debug_tag,
                         &debug_ref,
                         &opts,
                         args.quiet,
-                    )
+                    )? {
+                        Ok(report) if summary.is_none() && !args.quiet => {
+                            println!("{}", super::push::summary(&report))
+                        }
+                        Ok(report) if !args.quiet => super::push::print_summary_to_stderr(&report),
+                        Ok(_) => {}
+                        Err(code) => return Ok(code),
+                    }
                 }
-                _ => Ok(code),
             }
+            if let Some(s) = summary {
+                s.print()?;
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Err(e) if e.is_not_found() => {
             anstream::eprintln!("mkimage: {} {e}", super::style::error());
@@ -827,23 +859,23 @@ fn source_date_epoch() -> anyhow::Result<u64> {
     }
 }
 
-fn print_summary(b: &Built) {
+/// The human summary: on stdout, or on stderr when stdout is for
+/// `--json`. Warnings always go to stderr.
+fn print_summary(b: &Built, to_stderr: bool) {
     for w in &b.warnings {
         anstream::eprintln!("mkimage: {} {w}", super::style::warning());
     }
-    for n in &b.notes {
-        println!("{n}");
-    }
+    let mut lines: Vec<String> = b.notes.clone();
     let out = b.output.display();
-    match b.format {
-        OutputFormat::Oci => println!("Wrote {} to {out}", b.tags.join(", ")),
-        f => println!("Wrote {} to {out} ({})", b.tags.join(", "), f.name()),
-    }
-    println!("  digest  {}", b.manifest_digest);
+    lines.push(match b.format {
+        OutputFormat::Oci => format!("Wrote {} to {out}", b.tags.join(", ")),
+        f => format!("Wrote {} to {out} ({})", b.tags.join(", "), f.name()),
+    });
+    lines.push(format!("  digest  {}", b.manifest_digest));
     if let Some((tags, digest)) = &b.debug {
-        println!("  debug   {} {digest}", tags.join(", "));
+        lines.push(format!("  debug   {} {digest}", tags.join(", ")));
     }
-    println!(
+    lines.push(format!(
         "  size    {} compressed, {} ({})",
         human(b.compressed_size()),
         b.architecture,
@@ -852,22 +884,33 @@ fn print_summary(b: &Built) {
             .map(|l| format!("{} {}", l.kind.name(), human(l.size)))
             .collect::<Vec<_>>()
             .join(", ")
-    );
+    ));
     let tag = &b.tags[0];
     let name = tag.rsplit('/').next().unwrap_or(tag);
-    println!("Run it:");
+    lines.push("Run it:".into());
     match b.format {
         OutputFormat::Oci => {
-            println!("  podman run --rm oci:{out}:{tag}");
-            println!("  skopeo copy oci:{out}:{tag} docker-daemon:{name}");
+            lines.push(format!("  podman run --rm oci:{out}:{tag}"));
+            lines.push(format!(
+                "  skopeo copy oci:{out}:{tag} docker-daemon:{name}"
+            ));
         }
         OutputFormat::OciArchive => {
-            println!("  podman run --rm oci-archive:{out}:{tag}");
-            println!("  skopeo copy oci-archive:{out}:{tag} docker-daemon:{name}");
+            lines.push(format!("  podman run --rm oci-archive:{out}:{tag}"));
+            lines.push(format!(
+                "  skopeo copy oci-archive:{out}:{tag} docker-daemon:{name}"
+            ));
         }
         OutputFormat::DockerArchive => {
-            println!("  docker load -i {out} && docker run --rm {tag}");
-            println!("  podman load -i {out} && podman run --rm {tag}");
+            lines.push(format!("  docker load -i {out} && docker run --rm {tag}"));
+            lines.push(format!("  podman load -i {out} && podman run --rm {tag}"));
+        }
+    }
+    for line in lines {
+        if to_stderr {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
         }
     }
 }

@@ -6,6 +6,7 @@ mod completions;
 mod inspect;
 mod ldd;
 mod man;
+pub mod output;
 mod profiles;
 mod push;
 pub mod style;

@@ -48,6 +48,10 @@ pub struct PushArgs {
     /// No progress or summary, just errors
     #[arg(short, long)]
     quiet: bool,
+    /// Write the pushed manifest's digest to FILE once the registry has
+    /// it (as podman push --digestfile)
+    #[arg(long, value_name = "FILE")]
+    digest_file: Option<PathBuf>,
 }
 
 /// How to reach a registry: shared by `mkimage push` and `--push`.
@@ -123,18 +127,33 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
 pub fn run(args: PushArgs) -> anyhow::Result<ExitCode> {
     let reference = Reference::parse(&args.reference)?;
     let opts = args.registry.options(&args.ca_cert)?;
+    if let Some(f) = &args.digest_file {
+        super::output::check_digest_file(f)?;
+    }
     let (dir, tag) = split_source(&args.source);
-    push_layout(&dir, tag.as_deref(), &reference, &opts, args.quiet)
+    match push_quietly(&dir, tag.as_deref(), &reference, &opts, args.quiet)? {
+        Ok(report) => {
+            if let Some(f) = &args.digest_file {
+                super::output::write_digest_file(f, &report.digest.to_string())?;
+            }
+            if !args.quiet {
+                println!("{}", summary(&report));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(code) => Ok(code),
+    }
 }
 
-/// Pushes `tag` of the layout at `dir` and prints the result.
-pub(super) fn push_layout(
+/// Pushes with a spinner (unless `quiet`) and returns what the registry
+/// confirmed, or the exit code of a failure already reported.
+pub(super) fn push_quietly(
     dir: &Path,
     tag: Option<&str>,
     reference: &Reference,
     opts: &PushOptions,
     quiet: bool,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Result<PushReport, ExitCode>> {
     let bar = spinner(quiet, "pushing ", "connecting");
     let on_event = |e: PushEvent| match e {
         PushEvent::Blob {
@@ -156,18 +175,18 @@ pub(super) fn push_layout(
         .and_then(|layout| registry::push_with_events(&layout, tag, reference, opts, &on_event));
     bar.finish_and_clear();
     match result {
-        Ok(report) => {
-            if !quiet {
-                println!("{}", summary(&report));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Ok(report) => Ok(Ok(report)),
         Err(e) if e.is_not_found() => {
             anstream::eprintln!("mkimage: {} {e}", super::style::error());
-            Ok(ExitCode::from(EXIT_NOT_FOUND))
+            Ok(Err(ExitCode::from(EXIT_NOT_FOUND)))
         }
         Err(e) => Err(e).with_context(|| format!("cannot push to {reference}")),
     }
+}
+
+/// `Pushed REF@DIGEST (...)` on stderr: `--json` keeps stdout for JSON.
+pub(super) fn print_summary_to_stderr(report: &PushReport) {
+    eprintln!("{}", summary(report));
 }
 
 /// `DIR[:TAG]` by the image reader's one rule (the longest existing
@@ -178,7 +197,7 @@ fn split_source(s: &str) -> (PathBuf, Option<String>) {
 }
 
 /// `Pushed REF@DIGEST (3 blobs uploaded, 0 skipped, 8.5 MiB)`.
-fn summary(r: &PushReport) -> String {
+pub(super) fn summary(r: &PushReport) -> String {
     let mut counts = vec![
         format!(
             "{} blob{} uploaded",

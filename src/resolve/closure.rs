@@ -86,7 +86,10 @@ pub(super) fn resolve(r: &mut Resolver, input: &Input) -> Result<Closure, Resolv
             missing: w.missing,
         });
     }
-    let platform = Platform::detect(&info.ident, &mut r.root);
+    let mut platform = Platform::detect(&info.ident, &mut r.root);
+    if let Some(interp) = &info.interp {
+        platform.add_store_loader_dir(interp);
+    }
 
     // The interpreter is mapped before any DT_NEEDED and answers to its
     // PT_INTERP path and its soname.

@@ -85,6 +85,20 @@ impl Platform {
         }
     }
 
+    /// A loader in a Nix or Guix store (`/nix/store/HASH-glibc-2.38/lib/
+    /// ld-linux-x86-64.so.2`) belongs to a glibc configured with that store
+    /// path as its prefix, so its compiled-in system directory, searched
+    /// first (ld.so(8)), is the loader's own: where the libraries glibc
+    /// opens by itself (libgcc_s.so.1, NSS modules) are found.
+    pub fn add_store_loader_dir(&mut self, interp: &Path) {
+        let in_store = interp.starts_with("/nix/store") || interp.starts_with("/gnu/store");
+        if let Some(dir) = interp.parent().filter(|_| in_store)
+            && !self.system_dirs.iter().any(|d| d == dir)
+        {
+            self.system_dirs.insert(0, dir.to_path_buf());
+        }
+    }
+
     /// Rank of a glibc-hwcaps subdirectory name; lower is preferred.
     pub fn hwcaps_rank(&self, name: &[u8]) -> usize {
         self.subdirs
@@ -145,5 +159,15 @@ mod tests {
         assert_eq!(p.cache_flags, 0x0903);
         assert_eq!(p.subdirs, ["tls"]);
         assert_eq!(p.system_dirs, [Path::new("/lib"), Path::new("/usr/lib")]);
+        let mut nix = p.clone();
+        nix.add_store_loader_dir(Path::new("/nix/store/abc-glibc-2.38/lib/ld-linux.so.2"));
+        assert_eq!(
+            nix.system_dirs[0],
+            Path::new("/nix/store/abc-glibc-2.38/lib")
+        );
+        assert_eq!(nix.system_dirs.len(), 3);
+        let mut debian = p.clone();
+        debian.add_store_loader_dir(Path::new("/lib/ld-linux.so.2"));
+        assert_eq!(debian, p);
     }
 }

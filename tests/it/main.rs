@@ -6,16 +6,20 @@
 
 mod apps;
 mod base;
+mod bazel;
 mod cli;
 mod debug;
 mod foreign;
 mod formats;
 mod harness;
 mod health;
+mod hermetic;
 mod hostile;
 mod image;
 mod inspect;
 mod ldd;
+mod machine;
+mod nix;
 mod oci_layout;
 mod records;
 mod registry;
