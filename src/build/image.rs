@@ -4,15 +4,18 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use oci_spec::image::MediaType;
+
 use crate::artifact::Context;
+use crate::cache::LayerCache;
 use crate::digest::Digest;
-use crate::layer::{LayerOptions, write_layer};
+use crate::layer::{LayerDigests, LayerOptions, write_layer};
 use crate::oci::archive;
 use crate::oci::provenance::{self, FileOrigin, Provenance};
 use crate::oci::referrers::{self, Artifact};
 use crate::oci::{self, Descriptor, ImageSpec, LayerInfo, Layout};
 use crate::plan::{BuildPlan, OutputFormat};
-use crate::rootfs::{ImagePath, base, certs};
+use crate::rootfs::{ImagePath, Tree, base, certs};
 use crate::sbom::Inventory;
 use crate::sbom::spdx::{self, ImageInfo};
 
@@ -139,6 +142,13 @@ pub(super) fn write(
         threads: plan.threads,
         compression: plan.compression,
     };
+    let media_type = plan.compression.media_type();
+    // Opened before any layer input is looked at: see LayerCache::open.
+    let (mut cache, mut cache_warning) = match plan.cache.as_ref().map(LayerCache::open) {
+        Some(Ok(c)) => (Some(c), None),
+        Some(Err(warning)) => (None, Some(warning)),
+        None => (None, None),
+    };
     let mut infos = Vec::new();
     let mut built = Vec::new();
     for (kind, tree) in cx.layers.layers() {
@@ -147,13 +157,9 @@ pub(super) fn write(
             layer,
             bytes: tree.content_size(),
         });
-        // write_layer hashes the compressed stream as it makes it; the
-        // blob writer need not hash it again.
-        let mut writer = layout.unhashed_blob_writer()?;
-        let digests = write_layer(tree, &opts, &mut writer)
-            .map_err(|source| BuildError::Layer { layer, source })?;
+        let (digests, cached) =
+            layer_blob(&layout, cache.as_mut(), (layer, tree), &opts, &media_type)?;
         let (digest, size) = (digests.digest, digests.size);
-        writer.commit(&digest, size)?;
         progress(Event::LayerDone { layer, size });
         let mut annotations = BTreeMap::new();
         annotations.insert("org.mkimage.layer".to_string(), layer.to_string());
@@ -161,7 +167,7 @@ pub(super) fn write(
             diff_id: digests.diff_id,
             digest,
             size,
-            media_type: plan.compression.media_type(),
+            media_type: media_type.clone(),
             created_by: kind.description().to_string(),
             annotations,
         });
@@ -170,7 +176,11 @@ pub(super) fn write(
             digest,
             size,
             files: tree.len(),
+            cached,
         });
+    }
+    if let Some(c) = &mut cache {
+        cache_warning = c.take_warning();
     }
     let manifest =
         oci::write_untagged(&layout, spec, &infos, &plan.config.annotations, &plan.tags)?;
@@ -198,7 +208,37 @@ pub(super) fn write(
         digest,
         layers: built,
         sbom,
+        cache_used: cache.is_some(),
+        cache_warning,
     })
+}
+
+/// Puts `tree`'s layer blob in the layout: from the cache when it knows
+/// the layer (then `true`), else written (and recorded).
+fn layer_blob(
+    layout: &Layout,
+    mut cache: Option<&mut LayerCache>,
+    (layer, tree): (&'static str, &Tree),
+    opts: &LayerOptions,
+    media_type: &MediaType,
+) -> Result<(LayerDigests, bool), BuildError> {
+    let key = cache.as_ref().and_then(|c| c.key(tree, opts));
+    let blob_at = |d: &Digest| layout.blob_path(d);
+    if let (Some(c), Some(k)) = (cache.as_mut(), &key)
+        && let Some(digests) = c.lookup(k, media_type.as_ref(), &blob_at)
+    {
+        return Ok((digests, true));
+    }
+    // write_layer hashes the compressed stream as it makes it; the blob
+    // writer need not hash it again.
+    let mut writer = layout.unhashed_blob_writer()?;
+    let digests = write_layer(tree, opts, &mut writer)
+        .map_err(|source| BuildError::Layer { layer, source })?;
+    writer.commit(&digests.digest, digests.size)?;
+    if let (Some(c), Some(k)) = (cache, &key) {
+        c.record(k, &digests, media_type.as_ref(), &blob_at(&digests.digest));
+    }
+    Ok((digests, false))
 }
 
 /// What the SBOM says of the image itself.
@@ -228,4 +268,7 @@ pub(super) struct Written {
     pub(super) layers: Vec<BuiltLayer>,
     /// The SPDX document, as stored.
     pub(super) sbom: Vec<u8>,
+    /// Whether the layer cache was opened, and its one warning.
+    pub(super) cache_used: bool,
+    pub(super) cache_warning: Option<String>,
 }

@@ -110,6 +110,8 @@ pub struct BuiltLayer {
     pub digest: Digest,
     pub size: u64,
     pub files: usize,
+    /// Taken from the layer cache, not written.
+    pub cached: bool,
 }
 
 /// What a build wrote.
@@ -124,11 +126,25 @@ pub struct Built {
     pub warnings: Vec<String>,
     /// Informational lines (e.g. the size a jlink runtime saved).
     pub notes: Vec<String>,
+    /// Whether the layer cache was used (not `--no-cache`, and usable).
+    pub cache_used: bool,
 }
 
 impl Built {
     pub fn compressed_size(&self) -> u64 {
         self.layers.iter().map(|l| l.size).sum()
+    }
+
+    /// The layers taken from the cache, by name; `None` when the cache
+    /// was not used.
+    pub fn cache_reused(&self) -> Option<Vec<&'static str>> {
+        self.cache_used.then(|| {
+            self.layers
+                .iter()
+                .filter(|l| l.cached)
+                .map(|l| l.kind.name())
+                .collect()
+        })
     }
 }
 
@@ -217,6 +233,8 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
     if let Some(path) = &plan.sbom {
         write_sbom_file(path, &written.sbom)?;
     }
+    let mut warnings = cx.warnings;
+    warnings.extend(written.cache_warning);
     let (manifest_digest, layers) = (written.digest, written.layers);
     Ok(Built {
         output: plan.output.clone(),
@@ -225,8 +243,9 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
         manifest_digest,
         layers,
         architecture: platform.architecture.to_string(),
-        warnings: cx.warnings,
+        warnings,
         notes: cx.notes,
+        cache_used: written.cache_used,
     })
 }
 

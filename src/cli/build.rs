@@ -154,6 +154,10 @@ pub struct BuildArgs {
     /// attached to the image: `mkimage inspect IMAGE --sbom`)
     #[arg(long, value_name = "FILE")]
     sbom: Option<PathBuf>,
+    /// Write every layer afresh: neither use nor fill the layer cache
+    /// ($XDG_CACHE_HOME/mkimage, default ~/.cache/mkimage)
+    #[arg(long)]
+    no_cache: bool,
     /// No progress or summary, just errors
     #[arg(short, long)]
     quiet: bool,
@@ -415,6 +419,7 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
         compression: Compression::new(args.compression.into(), args.compression_level)
             .map_err(|e| anyhow::anyhow!("--compression-level: {e}"))?,
         sbom: args.sbom.clone(),
+        cache: super::cache::cache_plan(args.no_cache)?,
     })
 }
 
@@ -651,6 +656,18 @@ fn print_summary(b: &Built) {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if let Some(reused) = b.cache_reused() {
+        println!(
+            "  cache   {} of {} layers reused{}",
+            reused.len(),
+            b.layers.len(),
+            if reused.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", reused.join(", "))
+            }
+        );
+    }
     let tag = &b.tags[0];
     let name = tag.rsplit('/').next().unwrap_or(tag);
     println!("Run it:");

@@ -5,6 +5,7 @@
 //! `scripts/test` installs the tools and runs them too.
 
 mod apps;
+mod cache;
 mod foreign;
 mod formats;
 mod harness;

@@ -32,9 +32,16 @@ const PODMAN_TIMEOUT: Duration = Duration::from_secs(120);
 /// How often a running child is polled for exit.
 const POLL: Duration = Duration::from_millis(10);
 
-/// The built `mkimage` binary.
+/// The built `mkimage` binary, with its layer cache under target/ (one
+/// for every test, so they also run it concurrently), never the user's.
 pub fn mkimage() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mkimage"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mkimage"));
+    cmd.env(
+        "XDG_CACHE_HOME",
+        concat!(env!("CARGO_TARGET_TMPDIR"), "/xdg-cache"),
+    )
+    .env_remove("MKIMAGE_CACHE_SIZE");
+    cmd
 }
 
 /// A new temporary directory, removed on drop.
