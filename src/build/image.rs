@@ -31,6 +31,7 @@ pub(super) fn write_archive(
     cx: &Context,
     inventory: &Inventory,
     spec: &ImageSpec,
+    cache: Option<&mut LayerCache>,
     progress: &dyn Fn(Event),
 ) -> Result<Written, BuildError> {
     let dir = archive::parent_dir(&plan.output);
@@ -41,7 +42,7 @@ pub(super) fn write_archive(
             dir: dir.to_path_buf(),
             source,
         })?;
-    let written = write(plan, cx, inventory, spec, tmp.path(), progress)?;
+    let written = write(plan, cx, inventory, spec, tmp.path(), cache, progress)?;
     progress(Event::Archive { format });
     let layout = Layout::open(tmp.path())?;
     match format {
@@ -134,6 +135,7 @@ pub(super) fn write(
     inventory: &Inventory,
     spec: &ImageSpec,
     dir: &Path,
+    mut cache: Option<&mut LayerCache>,
     progress: &dyn Fn(Event),
 ) -> Result<Written, BuildError> {
     let layout = Layout::open_or_create(dir)?;
@@ -143,12 +145,6 @@ pub(super) fn write(
         compression: plan.compression,
     };
     let media_type = plan.compression.media_type();
-    // Opened before any layer input is looked at: see LayerCache::open.
-    let (mut cache, mut cache_warning) = match plan.cache.as_ref().map(LayerCache::open) {
-        Some(Ok(c)) => (Some(c), None),
-        Some(Err(warning)) => (None, Some(warning)),
-        None => (None, None),
-    };
     let mut infos = Vec::new();
     let mut built = Vec::new();
     for (kind, tree) in cx.layers.layers() {
@@ -157,8 +153,13 @@ pub(super) fn write(
             layer,
             bytes: tree.content_size(),
         });
-        let (digests, cached) =
-            layer_blob(&layout, cache.as_mut(), (layer, tree), &opts, &media_type)?;
+        let (digests, cached) = layer_blob(
+            &layout,
+            cache.as_deref_mut(),
+            (layer, tree),
+            &opts,
+            &media_type,
+        )?;
         let (digest, size) = (digests.digest, digests.size);
         progress(Event::LayerDone { layer, size });
         let mut annotations = BTreeMap::new();
@@ -178,9 +179,6 @@ pub(super) fn write(
             files: tree.len(),
             cached,
         });
-    }
-    if let Some(c) = &mut cache {
-        cache_warning = c.take_warning();
     }
     let manifest =
         oci::write_untagged(&layout, spec, &infos, &plan.config.annotations, &plan.tags)?;
@@ -208,8 +206,6 @@ pub(super) fn write(
         digest,
         layers: built,
         sbom,
-        cache_used: cache.is_some(),
-        cache_warning,
     })
 }
 
@@ -268,7 +264,4 @@ pub(super) struct Written {
     pub(super) layers: Vec<BuiltLayer>,
     /// The SPDX document, as stored.
     pub(super) sbom: Vec<u8>,
-    /// Whether the layer cache was opened, and its one warning.
-    pub(super) cache_used: bool,
-    pub(super) cache_warning: Option<String>,
 }

@@ -13,6 +13,7 @@ mod image;
 use std::path::{Path, PathBuf};
 
 use crate::artifact::{ArtifactError, Context};
+use crate::cache::{FileMemo, LayerCache};
 use crate::digest::Digest;
 use crate::elf::Arch;
 use crate::layer::LayerError;
@@ -21,7 +22,7 @@ use crate::oci::{self, Layout, OciError};
 use crate::plan::{BuildPlan, OutputFormat};
 use crate::resolve::{Options, Resolver};
 use crate::rootfs::{LayerKind, RootfsError, base, host};
-use crate::sbom::{self, Inventory, SbomError};
+use crate::sbom::{self, HashMemo, Inventory, SbomError};
 
 use artifacts::{add_artifacts, open_root_for_artifacts};
 use base_layer::{add_base, add_locale};
@@ -160,6 +161,12 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
     }
     // Refuse a bad output before doing any work.
     check_output(plan)?;
+    // Opened before any input is looked at: see LayerCache::open.
+    let (mut cache, cache_warning) = match plan.cache.as_ref().map(LayerCache::open) {
+        Some(Ok(c)) => (Some(c), None),
+        Some(Err(warning)) => (None, Some(warning)),
+        None => (None, None),
+    };
 
     let sysroot = std::fs::canonicalize(&plan.sysroot).map_err(|source| BuildError::Sysroot {
         path: plan.sysroot.clone(),
@@ -190,7 +197,7 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
     cx.check_kept_links()?;
     open_root_for_artifacts(&mut cx)?;
     checks::check_programs(&mut cx);
-    let inventory = add_package_records(&mut cx, plan)?;
+    let inventory = add_package_records(&mut cx, plan, cache.as_ref().and_then(|c| c.memo()))?;
     cx.layers.harmonize_dirs();
     for tree in cx.layers.trees.values_mut() {
         host::link_hardlinks(tree)?;
@@ -221,20 +228,40 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
             // From here on we write. If we created the directory and fail,
             // remove it; an existing layout keeps its old index.json.
             let existed = plan.output.exists();
-            let result = write(plan, &cx, &inventory, &spec, &plan.output, progress);
+            let result = write(
+                plan,
+                &cx,
+                &inventory,
+                &spec,
+                &plan.output,
+                cache.as_mut(),
+                progress,
+            );
             if result.is_err() && !existed {
                 // Best effort, and never another build's images.
                 let _ = Layout::remove_if_untagged(&plan.output);
             }
             result?
         }
-        format => write_archive(plan, format, &cx, &inventory, &spec, progress)?,
+        format => write_archive(
+            plan,
+            format,
+            &cx,
+            &inventory,
+            &spec,
+            cache.as_mut(),
+            progress,
+        )?,
     };
     if let Some(path) = &plan.sbom {
         write_sbom_file(path, &written.sbom)?;
     }
     let mut warnings = cx.warnings;
-    warnings.extend(written.cache_warning);
+    warnings.extend(cache_warning);
+    if let Some(c) = &mut cache {
+        c.finish();
+        warnings.extend(c.take_warning());
+    }
     let (manifest_digest, layers) = (written.digest, written.layers);
     Ok(Built {
         output: plan.output.clone(),
@@ -245,7 +272,7 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
         architecture: platform.architecture.to_string(),
         warnings,
         notes: cx.notes,
-        cache_used: written.cache_used,
+        cache_used: cache.is_some(),
     })
 }
 
@@ -315,7 +342,11 @@ fn check_entrypoint(
 /// Surveys the plan against the root's dpkg database and adds the
 /// package records and os-release scanners read; says once when the root
 /// has no database.
-fn add_package_records(cx: &mut Context, plan: &BuildPlan) -> Result<Inventory, BuildError> {
+fn add_package_records(
+    cx: &mut Context,
+    plan: &BuildPlan,
+    memo: Option<&FileMemo>,
+) -> Result<Inventory, BuildError> {
     for (path, why) in sbom::add_os_release(&mut cx.layers, cx.resolver.root(), &mut cx.warnings)? {
         cx.record(&path, why);
     }
@@ -323,6 +354,7 @@ fn add_package_records(cx: &mut Context, plan: &BuildPlan) -> Result<Inventory, 
         &cx.layers,
         cx.resolver.root(),
         plan.threads.get(),
+        memo.map(|m| m as &dyn HashMemo),
         &mut cx.warnings,
     )?;
     if let Some(why) = &inventory.no_database {
@@ -334,6 +366,22 @@ fn add_package_records(cx: &mut Context, plan: &BuildPlan) -> Result<Inventory, 
         cx.record(&path, why);
     }
     Ok(inventory)
+}
+
+/// The survey's hashes are remembered in the layer cache's memo.
+impl HashMemo for FileMemo {
+    fn lookup(
+        &self,
+        host: &Path,
+        file: &std::fs::File,
+        what: &[u8],
+    ) -> Result<Vec<u8>, Option<[u8; 32]>> {
+        FileMemo::lookup(self, host, file, what)
+    }
+
+    fn store(&self, key: [u8; 32], value: Vec<u8>) {
+        FileMemo::store(self, key, value)
+    }
 }
 
 /// `--sbom FILE`: the SBOM the layout holds, also as a file (written

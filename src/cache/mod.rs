@@ -19,6 +19,7 @@
 //! and writes what it says; it knows nothing of artifacts or images.
 
 mod key;
+mod memo;
 mod record;
 mod store;
 
@@ -27,6 +28,7 @@ use std::path::{Path, PathBuf};
 
 pub use self::key::LayerKey;
 use self::key::Writer;
+pub use self::memo::FileMemo;
 use self::record::{Record, RecordError};
 use self::store::Store;
 use crate::digest::Digest;
@@ -86,6 +88,8 @@ pub struct LayerCache {
     /// Something was wrong: no more lookups or records this build.
     off: bool,
     warning: Option<String>,
+    /// `None` when its file could not be trusted.
+    memo: Option<FileMemo>,
 }
 
 impl LayerCache {
@@ -103,13 +107,41 @@ impl LayerCache {
         };
         let store = Store::open(&plan.dir, plan.max_bytes).map_err(open)?;
         let start = store.fs_now().map_err(open)?;
+        let (memo, warning) = match FileMemo::load(store.memo_path(), writer.version(), start) {
+            Ok(m) => (Some(m), None),
+            Err(why) => {
+                // Gone, so the next build starts a good one.
+                let _ = std::fs::remove_file(store.memo_path());
+                (None, Some(format!("the file hash memo is ignored: {why}")))
+            }
+        };
         Ok(LayerCache {
             store,
             writer,
             start,
             off: false,
-            warning: None,
+            warning,
+            memo,
         })
+    }
+
+    /// The hashes of host files known from earlier builds.
+    pub fn memo(&self) -> Option<&FileMemo> {
+        self.memo.as_ref().filter(|_| !self.off)
+    }
+
+    /// Stores what the memo learnt; call once, after the layers.
+    pub fn finish(&mut self) {
+        let saved = match &self.memo {
+            Some(m) if !self.off => m.save(&self.store.tmp_dir()),
+            _ => Ok(()),
+        };
+        if let Err(source) = saved {
+            self.fail(CacheError::Write {
+                dir: self.store.root().to_path_buf(),
+                source,
+            });
+        }
     }
 
     /// The one warning the cache has for this build, if any.
@@ -121,10 +153,10 @@ impl LayerCache {
     fn fail(&mut self, e: CacheError) {
         if !self.off {
             self.off = true;
-            self.warning = Some(format!(
+            self.warning = self.warning.take().or(Some(format!(
                 "the layer cache is ignored for this build: {e}; building without it (remove {} to clear it)",
                 self.store.root().display()
-            ));
+            )));
         }
     }
 

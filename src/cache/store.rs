@@ -69,6 +69,14 @@ impl Store {
         &self.root
     }
 
+    pub(super) fn memo_path(&self) -> PathBuf {
+        self.root.join("hashes")
+    }
+
+    pub(super) fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
     pub(super) fn record_path(&self, key_hex: &str) -> PathBuf {
         self.root.join("records").join(key_hex)
     }
@@ -188,7 +196,7 @@ pub(super) fn touch(path: &Path) {
     }
 }
 
-fn ns_since_epoch(t: SystemTime) -> io::Result<i128> {
+pub(super) fn ns_since_epoch(t: SystemTime) -> io::Result<i128> {
     let d = t
         .duration_since(UNIX_EPOCH)
         .map_err(|_| io::Error::other("the clock is before 1970"))?;
@@ -236,7 +244,7 @@ pub(crate) fn link_or_copy(from: &Path, to: &Path, size: u64) -> io::Result<()> 
 }
 
 /// Replaces `to` with `bytes`, through a synced temporary file in `tmp`.
-fn write_atomic(tmp: &Path, to: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(super) fn write_atomic(tmp: &Path, to: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut f = NamedTempFile::with_prefix_in(TEMP_PREFIX, tmp)?;
     f.write_all(bytes)?;
     f.as_file().sync_all()?;

@@ -1,14 +1,15 @@
 //! The layer cache never changes a byte: after every way a user can change
 //! the inputs, a cached build gives the digests a `--no-cache` build gives,
-//! and it reuses exactly the layers whose inputs did not change (as the
-//! build's summary line `cache   N of M layers reused (...)` says).
+//! and the same SBOM, and it reuses exactly the layers whose inputs did
+//! not change (as the build's summary line `cache   N of M layers reused
+//! (...)` says).
 
 use std::fs::{self, File, FileTimes};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::util::{self, check, manifest_digest, mkimage, tempdir};
+use crate::util::{self, check, index_entry, mkimage, tempdir};
 
 const TAG: &str = "cached:latest";
 
@@ -82,9 +83,12 @@ impl Inputs {
             !cold.stdout.contains("  cache "),
             "--no-cache must not use the cache: {cold}"
         );
+        // The index entry names the manifest and, in an annotation, the
+        // referrers: the SBOM (whose file hashes the cache remembers too)
+        // and the provenance.
         assert_eq!(
-            manifest_digest(&layout, TAG),
-            manifest_digest(&cold_layout, TAG),
+            index_entry(&layout, TAG),
+            index_entry(&cold_layout, TAG),
             "after {what}: the cached build differs from a cold one\n{cached}"
         );
         assert!(!cached.stderr.contains("layer cache"), "{cached}");
@@ -230,7 +234,7 @@ fn every_mutation_gives_the_cold_digests() {
     assert_eq!(reused(&epoch_build(&warm, &[])), none);
     assert_eq!(reused(&epoch_build(&warm, &[])), all);
     epoch_build(&cold, &["--no-cache"]);
-    assert_eq!(manifest_digest(&warm, TAG), manifest_digest(&cold, TAG));
+    assert_eq!(index_entry(&warm, TAG), index_entry(&cold, TAG));
 }
 
 /// The per-user cache holds the blobs too: a build into a new layout or an
@@ -243,7 +247,7 @@ fn new_outputs_reuse_the_user_cache_and_damage_is_ignored() {
     assert!(reused(&i.build(&first, &[])).is_empty());
     let second = i.dir.path().join("second.oci");
     assert_eq!(reused(&i.build(&second, &[])).len(), 3);
-    assert_eq!(manifest_digest(&first, TAG), manifest_digest(&second, TAG));
+    assert_eq!(index_entry(&first, TAG), index_entry(&second, TAG));
 
     let archive = |name: &str, extra: &[&str]| {
         let path = i.dir.path().join(name);
@@ -275,7 +279,7 @@ fn new_outputs_reuse_the_user_cache_and_damage_is_ignored() {
         "{out}"
     );
     assert!(reused(&out).is_empty(), "{out}");
-    assert_eq!(manifest_digest(&third, TAG), manifest_digest(&first, TAG));
+    assert_eq!(index_entry(&third, TAG), index_entry(&first, TAG));
 
     // An unusable cache directory: one warning, the same image.
     let blocked = i.dir.path().join("blocked");
@@ -298,5 +302,5 @@ fn new_outputs_reuse_the_user_cache_and_damage_is_ignored() {
         1,
         "{out}"
     );
-    assert_eq!(manifest_digest(&fourth, TAG), manifest_digest(&first, TAG));
+    assert_eq!(index_entry(&fourth, TAG), index_entry(&first, TAG));
 }
