@@ -81,7 +81,7 @@ impl Writer {
 }
 
 /// Device, inode, size, mtime and ctime (ns).
-fn identity(m: &Metadata) -> [i128; 5] {
+pub(super) fn identity(m: &Metadata) -> [i128; 5] {
     [
         i128::from(m.dev()),
         i128::from(m.ino()),

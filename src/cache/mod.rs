@@ -24,6 +24,7 @@ mod record;
 mod store;
 
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 pub use self::key::LayerKey;
@@ -74,6 +75,8 @@ enum CacheError {
         found: u64,
         expected: u64,
     },
+    #[error("{} does not hold the blob {digest} it is named for", path.display())]
+    Damaged { path: PathBuf, digest: Digest },
     #[error("cannot store in {}: {source}", dir.display())]
     Write { dir: PathBuf, source: io::Error },
 }
@@ -234,7 +237,8 @@ impl LayerCache {
             })
         };
         let cached = self.store.blob_path(&d.digest);
-        if read(&at)? != Some(d.size) {
+        if read(&at)? != Some(d.size) || !self.verified(&at, &d.digest) {
+            // Not in the layout as it should be: from the cache, checked.
             match read(&cached)? {
                 None => return Ok(None),
                 Some(found) if found != d.size => {
@@ -250,12 +254,51 @@ impl LayerCache {
                         // Evicted by another build meanwhile.
                         return Ok(None);
                     }
+                    if !self.verified(&at, &d.digest) {
+                        // Never again; the layer is written afresh.
+                        let _ = std::fs::remove_file(&cached);
+                        let _ = std::fs::remove_file(&at);
+                        return Err(CacheError::Damaged {
+                            path: cached,
+                            digest: d.digest,
+                        });
+                    }
                 }
             }
         }
         store::touch(&path);
-        store::touch(&cached);
+        self.store.mark_used(&d.digest);
         Ok(Some(d))
+    }
+
+    /// Whether the file at `blob` holds the blob `digest` names: known from
+    /// its stamp (its identity when last checked) if that still matches,
+    /// else hashed, and stamped unless too fresh to be told apart later
+    /// (as layer records are). A layout blob damaged in place (a disk
+    /// error, a hand edit) has a new ctime, so it is hashed and refused.
+    fn verified(&self, blob: &Path, digest: &Digest) -> bool {
+        let Ok(m) = std::fs::metadata(blob) else {
+            return false;
+        };
+        let id = key::identity(&m);
+        let stamp = format!(
+            "{digest} {} {} {} {} {}\n",
+            id[0], id[1], id[2], id[3], id[4]
+        );
+        let stamp_path = self.store.stamp_path(blob);
+        if std::fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp) {
+            return true;
+        }
+        if !store::hash_file(blob).is_ok_and(|h| h == *digest) {
+            return false;
+        }
+        let coarse = m.mtime_nsec() == 0 || m.ctime_nsec() == 0;
+        let slack = if coarse { COARSE_SLACK_NS } else { 0 };
+        if id[3].max(id[4]) + slack < self.start {
+            // Best effort: without it the next build hashes again.
+            let _ = self.store.write_stamp(blob, &stamp);
+        }
+        true
     }
 
     /// Records that `key`'s layer is `digests`, its blob at `blob`: the

@@ -51,7 +51,7 @@ impl Store {
     /// there (a read-only cache is no cache: it could never learn).
     pub(super) fn open(dir: &Path, max_bytes: u64) -> io::Result<Store> {
         let root = dir.join(format!("layers-v{FORMAT}"));
-        for sub in ["records", "blobs/sha256", "tmp"] {
+        for sub in ["records", "stamps", "used", "blobs/sha256", "tmp"] {
             fs::create_dir_all(root.join(sub))?;
         }
         let tag = dir.join("CACHEDIR.TAG");
@@ -75,6 +75,22 @@ impl Store {
 
     pub(super) fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
+    }
+
+    /// Where the stamp of the blob file at `blob` is kept: named by the
+    /// hash of its absolute path.
+    pub(super) fn stamp_path(&self, blob: &Path) -> PathBuf {
+        let abs = fs::canonicalize(blob).unwrap_or_else(|_| blob.to_path_buf());
+        let name = Digest::of(std::os::unix::ffi::OsStrExt::as_bytes(abs.as_os_str()));
+        self.root.join("stamps").join(name.hex())
+    }
+
+    pub(super) fn write_stamp(&self, blob: &Path, text: &str) -> io::Result<()> {
+        write_atomic(
+            &self.root.join("tmp"),
+            &self.stamp_path(blob),
+            text.as_bytes(),
+        )
     }
 
     pub(super) fn record_path(&self, key_hex: &str) -> PathBuf {
@@ -107,11 +123,22 @@ impl Store {
             return Ok(());
         }
         let to = self.blob_path(digest);
+        self.mark_used(digest);
         if fs::metadata(&to).is_ok_and(|m| m.len() == size) {
-            touch(&to);
             return Ok(());
         }
         link_or_copy(from, &to, size)
+    }
+
+    /// Marks a blob as just used, for eviction (least recently used
+    /// first), in a file of its own: changing the blob's own times would
+    /// change those of the layout's hard link to it, and so its stamp.
+    /// Best effort.
+    pub(super) fn mark_used(&self, digest: &Digest) {
+        let marker = self.root.join("used").join(digest.hex());
+        if let Ok(f) = File::options().create(true).append(true).open(marker) {
+            let _ = f.set_modified(SystemTime::now());
+        }
     }
 
     /// Size of a file, `None` when it is not there.
@@ -134,6 +161,14 @@ impl Store {
             Err(fs::TryLockError::Error(e)) => return Err(e),
         }
         let mut blobs = listing(&self.root.join("blobs/sha256"))?;
+        let markers = self.root.join("used");
+        for b in &mut blobs {
+            if let Some(name) = b.path.file_name()
+                && let Ok(used) = fs::metadata(markers.join(name)).and_then(|m| m.modified())
+            {
+                b.used = b.used.max(used);
+            }
+        }
         let mut total: u64 = blobs.iter().map(|f| f.size).sum();
         blobs.sort_by_key(|f| f.used);
         for f in &blobs {
@@ -141,13 +176,18 @@ impl Store {
                 break;
             }
             remove(&f.path)?;
+            if let Some(name) = f.path.file_name() {
+                remove(&markers.join(name))?;
+            }
             total -= f.size;
         }
-        let mut records = listing(&self.root.join("records"))?;
-        if records.len() > MAX_RECORDS {
-            records.sort_by_key(|f| f.used);
-            for f in &records[..records.len() - MAX_RECORDS] {
-                remove(&f.path)?;
+        for dir in ["records", "stamps"] {
+            let mut records = listing(&self.root.join(dir))?;
+            if records.len() > MAX_RECORDS {
+                records.sort_by_key(|f| f.used);
+                for f in &records[..records.len() - MAX_RECORDS] {
+                    remove(&f.path)?;
+                }
             }
         }
         Ok(())
@@ -243,6 +283,13 @@ pub(crate) fn link_or_copy(from: &Path, to: &Path, size: u64) -> io::Result<()> 
     Ok(())
 }
 
+/// The sha256 of the file at `path`, read through.
+pub(super) fn hash_file(path: &Path) -> io::Result<Digest> {
+    let mut w = crate::digest::HashingWriter::new(io::sink());
+    io::copy(&mut File::open(path)?, &mut w)?;
+    Ok(w.finish().1)
+}
+
 /// Replaces `to` with `bytes`, through a synced temporary file in `tmp`.
 pub(super) fn write_atomic(tmp: &Path, to: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut f = NamedTempFile::with_prefix_in(TEMP_PREFIX, tmp)?;
@@ -268,14 +315,16 @@ mod tests {
             std::fs::write(&src, vec![i; 100]).unwrap();
             let d = Digest::of(&[i]);
             store.put_blob(&src, &d, 100).unwrap();
-            // Distinct mtimes, oldest first.
-            let f = File::open(store.blob_path(&d)).unwrap();
-            f.set_modified(UNIX_EPOCH + Duration::from_secs(1_000 + u64::from(i)))
-                .unwrap();
+            // Distinct times of use, oldest first.
+            for p in [store.blob_path(&d), store.root.join("used").join(d.hex())] {
+                let f = File::open(p).unwrap();
+                f.set_modified(UNIX_EPOCH + Duration::from_secs(1_000 + u64::from(i)))
+                    .unwrap();
+            }
             digests.push(d);
         }
         // The oldest is used again.
-        touch(&store.blob_path(&digests[0]));
+        store.mark_used(&digests[0]);
         store.evict().unwrap();
         let there: Vec<bool> = digests
             .iter()

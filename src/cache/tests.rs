@@ -233,3 +233,37 @@ fn an_unusable_directory_is_one_warning() {
         "{w}"
     );
 }
+
+#[test]
+fn a_blob_damaged_in_place_is_never_used() {
+    let f = fixture();
+    let mut cache = LayerCache::open(&f.plan).unwrap();
+    let (digests, _) = f.write_and_record(&mut cache);
+    std::thread::sleep(TICK);
+    // A warm build checks the blob once and stamps it; the next trusts
+    // the stamp.
+    let mut warm = LayerCache::open(&f.plan).unwrap();
+    assert_eq!(f.lookup(&mut warm), Some(digests));
+    let at = (f.blob_at())(&digests.digest);
+    let stamp = warm.store.stamp_path(&at);
+    assert!(stamp.exists());
+    assert_eq!(f.lookup(&mut warm), Some(digests));
+
+    // Same size, one byte changed, written in place (the cache's hard
+    // link shares the damage); even the mtime put back.
+    let before = fs::metadata(&at).unwrap();
+    let mut bytes = fs::read(&at).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&at)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, &bytes))
+        .unwrap();
+    set_mtime(&at, before.modified().unwrap());
+    let mut after = LayerCache::open(&f.plan).unwrap();
+    assert_eq!(f.lookup(&mut after), None);
+    let w = after.take_warning().unwrap();
+    assert!(w.contains("does not hold the blob"), "{w}");
+    assert!(!at.exists());
+}
