@@ -26,6 +26,8 @@
 //! * [`layer`] writes a tree as a deterministic tar, gzip- or
 //!   zstd-compressed on several threads;
 //!   [`digest`] names every blob.
+//! * [`cache`] remembers the layers written, keyed by all that decides
+//!   their bytes, so an unchanged layer is not written again.
 //! * [`reference`](mod@reference) is docker's image-reference grammar: the
 //!   names images are tagged with in layouts and archives, and where to
 //!   push them.
@@ -44,6 +46,7 @@
 pub mod artifact;
 pub mod bounded;
 pub mod build;
+pub mod cache;
 pub mod cli;
 pub mod digest;
 pub mod elf;

@@ -111,6 +111,8 @@ pub struct BuildPlan {
     pub threads: NonZeroUsize,
     /// How layers are compressed.
     pub compression: Compression,
+    /// The layer cache; `None` with `--no-cache` (or with no home).
+    pub cache: Option<crate::cache::CachePlan>,
     /// `--sbom FILE`: also write the SBOM there (the layout always holds
     /// it, as a referrer of the image).
     pub sbom: Option<PathBuf>,

@@ -4,9 +4,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use oci_spec::image::MediaType;
+
 use crate::artifact::Context;
+use crate::cache::LayerCache;
 use crate::digest::Digest;
-use crate::layer::{LayerOptions, write_layer};
+use crate::layer::{LayerDigests, LayerOptions, write_layer};
 use crate::oci::archive;
 use crate::oci::provenance::{self, FileOrigin, Provenance};
 use crate::oci::referrers::{self, Artifact};
@@ -30,6 +33,7 @@ pub(super) fn write_archive(
     inventory: &Inventory,
     spec: &ImageSpec,
     extra: Extra<'_>,
+    cache: Option<&mut LayerCache>,
     progress: &dyn Fn(Event),
 ) -> Result<Written, BuildError> {
     let dir = archive::parent_dir(&plan.output);
@@ -40,7 +44,16 @@ pub(super) fn write_archive(
             dir: dir.to_path_buf(),
             source,
         })?;
-    let written = write(plan, cx, inventory, spec, extra, tmp.path(), progress)?;
+    let written = write(
+        plan,
+        cx,
+        inventory,
+        spec,
+        extra,
+        tmp.path(),
+        cache,
+        progress,
+    )?;
     progress(Event::Archive { format });
     let layout = Layout::open(tmp.path())?;
     match format {
@@ -168,6 +181,7 @@ pub(super) fn write(
     spec: &ImageSpec,
     extra: Extra<'_>,
     dir: &Path,
+    mut cache: Option<&mut LayerCache>,
     progress: &dyn Fn(Event),
 ) -> Result<Written, BuildError> {
     let Extra { debug, base } = extra;
@@ -177,6 +191,7 @@ pub(super) fn write(
         threads: plan.threads,
         compression: plan.compression,
     };
+    let media_type = plan.compression.media_type();
     let mut infos = match base {
         Some(b) => b.copy_layers(&layout)?,
         None => Vec::new(),
@@ -188,13 +203,14 @@ pub(super) fn write(
             layer,
             bytes: tree.content_size(),
         });
-        // write_layer hashes the compressed stream as it makes it; the
-        // blob writer need not hash it again.
-        let mut writer = layout.unhashed_blob_writer()?;
-        let digests = write_layer(tree, &opts, &mut writer)
-            .map_err(|source| BuildError::Layer { layer, source })?;
+        let (digests, cached) = layer_blob(
+            &layout,
+            cache.as_deref_mut(),
+            (layer, tree),
+            &opts,
+            &media_type,
+        )?;
         let (digest, size) = (digests.digest, digests.size);
-        writer.commit(&digest, size)?;
         progress(Event::LayerDone { layer, size });
         let mut annotations = BTreeMap::new();
         annotations.insert("org.mkimage.layer".to_string(), layer.to_string());
@@ -202,7 +218,7 @@ pub(super) fn write(
             diff_id: digests.diff_id,
             digest,
             size,
-            media_type: plan.compression.media_type(),
+            media_type: media_type.clone(),
             created_by: kind.description().to_string(),
             annotations,
         });
@@ -213,6 +229,7 @@ pub(super) fn write(
             size,
             media_type: plan.compression.media_type().to_string(),
             files: tree.len(),
+            cached,
         });
     }
     let manifest =
@@ -297,6 +314,34 @@ fn write_debug(
     layout.set_tags(&manifest, &tags)?;
     let digest = oci::from_oci_digest(manifest.digest(), layout.root())?;
     Ok((tags, digest))
+}
+
+/// Puts `tree`'s layer blob in the layout: from the cache when it knows
+/// the layer (then `true`), else written (and recorded).
+fn layer_blob(
+    layout: &Layout,
+    mut cache: Option<&mut LayerCache>,
+    (layer, tree): (&'static str, &Tree),
+    opts: &LayerOptions,
+    media_type: &MediaType,
+) -> Result<(LayerDigests, bool), BuildError> {
+    let key = cache.as_ref().and_then(|c| c.key(tree, opts));
+    let blob_at = |d: &Digest| layout.blob_path(d);
+    if let (Some(c), Some(k)) = (cache.as_mut(), &key)
+        && let Some(digests) = c.lookup(k, media_type.as_ref(), &blob_at)
+    {
+        return Ok((digests, true));
+    }
+    // write_layer hashes the compressed stream as it makes it; the blob
+    // writer need not hash it again.
+    let mut writer = layout.unhashed_blob_writer()?;
+    let digests = write_layer(tree, opts, &mut writer)
+        .map_err(|source| BuildError::Layer { layer, source })?;
+    writer.commit(&digests.digest, digests.size)?;
+    if let (Some(c), Some(k)) = (cache, &key) {
+        c.record(k, &digests, media_type.as_ref(), &blob_at(&digests.digest));
+    }
+    Ok((digests, false))
 }
 
 /// What the SBOM says of the image itself.

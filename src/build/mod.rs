@@ -16,6 +16,7 @@ mod image;
 use std::path::{Path, PathBuf};
 
 use crate::artifact::{ArtifactError, Context};
+use crate::cache::{FileMemo, LayerCache};
 use crate::digest::Digest;
 use crate::elf::Arch;
 use crate::layer::LayerError;
@@ -24,7 +25,7 @@ use crate::oci::{self, Layout, OciError};
 use crate::plan::{BuildPlan, OutputFormat};
 use crate::resolve::{Options, Resolver};
 use crate::rootfs::{LayerKind, RootfsError, base, host};
-use crate::sbom::{self, Inventory, SbomError};
+use crate::sbom::{self, HashMemo, Inventory, SbomError};
 
 use artifacts::{add_artifacts, open_root_for_artifacts};
 use base_layer::{add_base, add_locale};
@@ -123,6 +124,8 @@ pub struct BuiltLayer {
     /// The descriptor's media type, e.g. `application/vnd.oci.image.layer.v1.tar+gzip`.
     pub media_type: String,
     pub files: usize,
+    /// Taken from the layer cache, not written.
+    pub cached: bool,
 }
 
 /// What a build wrote.
@@ -145,11 +148,25 @@ pub struct Built {
     pub notes: Vec<String>,
     /// How the resolver found each library (`-v`).
     pub reasoning: Vec<String>,
+    /// Whether the layer cache was used (not `--no-cache`, and usable).
+    pub cache_used: bool,
 }
 
 impl Built {
     pub fn compressed_size(&self) -> u64 {
         self.layers.iter().map(|l| l.size).sum()
+    }
+
+    /// The layers taken from the cache, by name; `None` when the cache
+    /// was not used.
+    pub fn cache_reused(&self) -> Option<Vec<&'static str>> {
+        self.cache_used.then(|| {
+            self.layers
+                .iter()
+                .filter(|l| l.cached)
+                .map(|l| l.kind.name())
+                .collect()
+        })
     }
 }
 
@@ -166,6 +183,12 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
     }
     // Refuse a bad output before doing any work.
     check_output(plan)?;
+    // Opened before any input is looked at: see LayerCache::open.
+    let (mut cache, cache_warning) = match plan.cache.as_ref().map(LayerCache::open) {
+        Some(Ok(c)) => (Some(c), None),
+        Some(Err(warning)) => (None, Some(warning)),
+        None => (None, None),
+    };
 
     let sysroot = std::fs::canonicalize(&plan.sysroot).map_err(|source| BuildError::Sysroot {
         path: plan.sysroot.clone(),
@@ -240,7 +263,7 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
     cx.check_kept_links()?;
     open_root_for_artifacts(&mut cx)?;
     checks::check_programs(&mut cx);
-    let inventory = add_package_records(&mut cx, plan)?;
+    let inventory = add_package_records(&mut cx, plan, cache.as_ref().and_then(|c| c.memo()))?;
     if let Some(b) = &base {
         base_image::follow_base_links(&mut cx.layers, &b.view)?;
     }
@@ -306,17 +329,41 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
             // From here on we write. If we created the directory and fail,
             // remove it; an existing layout keeps its old index.json.
             let existed = plan.output.exists();
-            let result = write(plan, &cx, &inventory, &spec, extra, &plan.output, progress);
+            let result = write(
+                plan,
+                &cx,
+                &inventory,
+                &spec,
+                extra,
+                &plan.output,
+                cache.as_mut(),
+                progress,
+            );
             if result.is_err() && !existed {
                 // Best effort, and never another build's images.
                 let _ = Layout::remove_if_untagged(&plan.output);
             }
             result?
         }
-        format => write_archive(plan, format, &cx, &inventory, &spec, extra, progress)?,
+        format => write_archive(
+            plan,
+            format,
+            &cx,
+            &inventory,
+            &spec,
+            extra,
+            cache.as_mut(),
+            progress,
+        )?,
     };
     if let Some(path) = &plan.sbom {
         write_sbom_file(path, &written.sbom)?;
+    }
+    let mut warnings = cx.warnings;
+    warnings.extend(cache_warning);
+    if let Some(c) = &mut cache {
+        c.finish();
+        warnings.extend(c.take_warning());
     }
     let (manifest_digest, layers, debug) = (written.digest, written.layers, written.debug);
     Ok(Built {
@@ -329,9 +376,10 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
         debug,
         architecture: platform.architecture.to_string(),
         variant: platform.variant.map(str::to_string),
-        warnings: cx.warnings,
+        warnings,
         notes: cx.notes,
         reasoning: cx.reasoning,
+        cache_used: cache.is_some(),
     })
 }
 
@@ -401,7 +449,11 @@ fn check_entrypoint(
 /// Surveys the plan against the root's dpkg database and adds the
 /// package records and os-release scanners read; says once when the root
 /// has no database.
-fn add_package_records(cx: &mut Context, plan: &BuildPlan) -> Result<Inventory, BuildError> {
+fn add_package_records(
+    cx: &mut Context,
+    plan: &BuildPlan,
+    memo: Option<&FileMemo>,
+) -> Result<Inventory, BuildError> {
     for (path, why) in sbom::add_os_release(&mut cx.layers, cx.resolver.root(), &mut cx.warnings)? {
         cx.record(&path, why);
     }
@@ -409,6 +461,7 @@ fn add_package_records(cx: &mut Context, plan: &BuildPlan) -> Result<Inventory, 
         &cx.layers,
         cx.resolver.root(),
         plan.threads.get(),
+        memo.map(|m| m as &dyn HashMemo),
         &mut cx.warnings,
     )?;
     if let Some(why) = &inventory.no_database {
@@ -420,6 +473,22 @@ fn add_package_records(cx: &mut Context, plan: &BuildPlan) -> Result<Inventory, 
         cx.record(&path, why);
     }
     Ok(inventory)
+}
+
+/// The survey's hashes are remembered in the layer cache's memo.
+impl HashMemo for FileMemo {
+    fn lookup(
+        &self,
+        host: &Path,
+        file: &std::fs::File,
+        what: &[u8],
+    ) -> Result<Vec<u8>, Option<[u8; 32]>> {
+        FileMemo::lookup(self, host, file, what)
+    }
+
+    fn store(&self, key: [u8; 32], value: Vec<u8>) {
+        FileMemo::store(self, key, value)
+    }
 }
 
 /// `--sbom FILE`: the SBOM the layout holds, also as a file (written

@@ -195,6 +195,10 @@ pub struct BuildArgs {
     /// /busybox/sh as the entrypoint
     #[arg(long)]
     debug: bool,
+    /// Write every layer afresh: neither use nor fill the layer cache
+    /// ($XDG_CACHE_HOME/mkimage, default ~/.cache/mkimage)
+    #[arg(long)]
+    no_cache: bool,
     /// No progress or summary, just errors
     #[arg(short, long)]
     quiet: bool,
@@ -569,6 +573,7 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
             }),
             None => None,
         },
+        cache: super::cache::cache_plan(args.no_cache)?,
     })
 }
 
@@ -885,6 +890,18 @@ fn print_summary(b: &Built, to_stderr: bool) {
             .collect::<Vec<_>>()
             .join(", ")
     ));
+    if let Some(reused) = b.cache_reused() {
+        lines.push(format!(
+            "  cache   {} of {} layers reused{}",
+            reused.len(),
+            b.layers.len(),
+            if reused.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", reused.join(", "))
+            }
+        ));
+    }
     let tag = &b.tags[0];
     let name = tag.rsplit('/').next().unwrap_or(tag);
     lines.push("Run it:".into());

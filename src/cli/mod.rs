@@ -2,6 +2,7 @@
 //! turned into validated plans here; the library below never sees clap.
 
 mod build;
+mod cache;
 mod completions;
 mod inspect;
 mod ldd;

@@ -107,7 +107,7 @@ impl Compression {
     /// The cut points depend only on this and the stream's length, never
     /// on the thread count or on how callers write, which is what makes
     /// the output reproducible.
-    pub(super) fn chunk_size(self) -> usize {
+    pub(crate) fn chunk_size(self) -> usize {
         match self.algorithm {
             // Within 0.1% of one stream: deflate's window is 32 KiB.
             Algorithm::Gzip => 1 << 20,

@@ -6,6 +6,7 @@
 //! records and the SBOM are both made from it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::File;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -135,12 +136,24 @@ struct Hashes {
     sha1: [u8; 20],
 }
 
+/// Remembers the hashes of host files across builds (the layer cache
+/// does), so unchanged files are not read again.
+pub trait HashMemo: Sync {
+    /// The bytes stored for `what` of the file at `host`, open as `file`
+    /// (its fstat says which file it is); else the key to store them
+    /// under once computed, or `None` when they must not be stored.
+    fn lookup(&self, host: &Path, file: &File, what: &[u8]) -> Result<Vec<u8>, Option<[u8; 32]>>;
+    fn store(&self, key: [u8; 32], value: Vec<u8>);
+}
+
 /// Surveys the plan against `root` (whose database is read, never the
-/// host's unless the root is `/`). `threads` hash files in parallel.
+/// host's unless the root is `/`). `threads` hash files in parallel,
+/// asking `memo` first.
 pub fn survey(
     layers: &LayerSet,
     root: &mut Root,
     threads: usize,
+    memo: Option<&dyn HashMemo>,
     warnings: &mut Vec<String>,
 ) -> Result<Inventory, SbomError> {
     let files = planned_files(layers);
@@ -195,7 +208,7 @@ pub fn survey(
             (md5 || sha).then_some((i, md5, sha))
         })
         .collect();
-    let hashes = hash_all(&files, &jobs, threads)?;
+    let hashes = hash_all(&files, &jobs, threads, memo)?;
 
     let mut owner: HashMap<usize, String> = HashMap::new();
     if let Some(db) = &db {
@@ -376,6 +389,7 @@ fn hash_all(
     files: &[PlannedFile],
     jobs: &[(usize, bool, bool)],
     threads: usize,
+    memo: Option<&dyn HashMemo>,
 ) -> Result<HashMap<usize, Hashes>, SbomError> {
     let threads = threads.clamp(1, 16);
     let results: Vec<Result<Vec<(usize, Hashes)>, SbomError>> = std::thread::scope(|s| {
@@ -385,7 +399,7 @@ fn hash_all(
                     jobs.iter()
                         .skip(t)
                         .step_by(threads)
-                        .map(|&(i, md5, sha)| Ok((i, hash(&files[i], md5, sha)?)))
+                        .map(|&(i, md5, sha)| Ok((i, hash(&files[i], md5, sha, memo)?)))
                         .collect()
                 })
             })
@@ -402,7 +416,12 @@ fn hash_all(
     Ok(out)
 }
 
-fn hash(f: &PlannedFile, want_md5: bool, want_sha: bool) -> Result<Hashes, SbomError> {
+fn hash(
+    f: &PlannedFile,
+    want_md5: bool,
+    want_sha: bool,
+    memo: Option<&dyn HashMemo>,
+) -> Result<Hashes, SbomError> {
     let mut md5 = Md5::new();
     let mut sha256 = Sha256::new();
     let mut sha1 = Sha1::new();
@@ -422,7 +441,18 @@ fn hash(f: &PlannedFile, want_md5: bool, want_sha: bool) -> Result<Hashes, SbomE
                 path: h.clone(),
                 source,
             };
-            let mut file = std::fs::File::open(h).map_err(io)?;
+            let mut file = File::open(h).map_err(io)?;
+            let what = [u8::from(want_md5), u8::from(want_sha)];
+            let key = match memo.map(|m| m.lookup(h, &file, &what)) {
+                Some(Ok(known)) => {
+                    if let Some(hashes) = Hashes::from_bytes(&known) {
+                        return Ok(hashes);
+                    }
+                    None
+                }
+                Some(Err(key)) => key,
+                None => None,
+            };
             let mut buf = vec![0u8; 256 * 1024];
             loop {
                 let n = file.read(&mut buf).map_err(io)?;
@@ -431,6 +461,15 @@ fn hash(f: &PlannedFile, want_md5: bool, want_sha: bool) -> Result<Hashes, SbomE
                 }
                 feed(&buf[..n]);
             }
+            let hashes = Hashes {
+                md5: md5.finalize().into(),
+                sha256: sha256.finalize().into(),
+                sha1: sha1.finalize().into(),
+            };
+            if let (Some(m), Some(key)) = (memo, key) {
+                m.store(key, hashes.to_bytes());
+            }
+            return Ok(hashes);
         }
     }
     Ok(Hashes {
@@ -438,6 +477,25 @@ fn hash(f: &PlannedFile, want_md5: bool, want_sha: bool) -> Result<Hashes, SbomE
         sha256: sha256.finalize().into(),
         sha1: sha1.finalize().into(),
     })
+}
+
+impl Hashes {
+    const LEN: usize = 16 + 32 + 20;
+
+    fn to_bytes(self) -> Vec<u8> {
+        [&self.md5[..], &self.sha256, &self.sha1].concat()
+    }
+
+    fn from_bytes(b: &[u8]) -> Option<Hashes> {
+        if b.len() != Self::LEN {
+            return None;
+        }
+        Some(Hashes {
+            md5: b[..16].try_into().ok()?,
+            sha256: b[16..48].try_into().ok()?,
+            sha1: b[48..].try_into().ok()?,
+        })
+    }
 }
 
 /// An image path as bytes (file names need not be UTF-8).

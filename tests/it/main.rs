@@ -7,6 +7,7 @@
 mod apps;
 mod base;
 mod bazel;
+mod cache;
 mod cli;
 mod debug;
 mod foreign;

@@ -5,9 +5,16 @@ use std::process::Command;
 
 use super::process::{Output, check};
 
-/// The built `mkimage` binary.
+/// The built `mkimage` binary, with its layer cache under target/ (one
+/// for every test, so they also run it concurrently), never the user's.
 pub fn mkimage() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mkimage"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mkimage"));
+    cmd.env(
+        "XDG_CACHE_HOME",
+        concat!(env!("CARGO_TARGET_TMPDIR"), "/xdg-cache"),
+    )
+    .env_remove("MKIMAGE_CACHE_SIZE");
+    cmd
 }
 
 /// `mkimage -o LAYOUT -t TAG ARGS...` without SOURCE_DATE_EPOCH from the
