@@ -5,6 +5,7 @@
 pub mod binary;
 pub mod classpath;
 pub mod dir;
+pub mod gconv;
 pub mod jar;
 pub mod java;
 pub mod jlink;
@@ -134,6 +135,8 @@ pub struct Context {
     /// Symlinks of users' trees that lead out of them, kept as links
     /// ([`dir::Links::Keep`]); checked once the image is complete.
     pub kept_links: Vec<KeptLink>,
+    /// Programs that import `iconv_open` (image paths), for `--gconv auto`.
+    pub iconv_users: Vec<String>,
 }
 
 /// A symlink of a user's tree that leads out of it, kept as it is.
@@ -161,6 +164,7 @@ impl Context {
             platform: None,
             kept_links: Vec::new(),
             generated: BTreeMap::new(),
+            iconv_users: Vec::new(),
         }
     }
 

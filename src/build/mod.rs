@@ -169,7 +169,8 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
     };
     let platform = oci::Platform::from(arch);
 
-    add_locale(&mut cx)?;
+    crate::artifact::gconv::add_gconv(&mut cx, &plan.gconv)?;
+    add_locale(&mut cx, &plan.locales)?;
     let bundle = add_base(&mut cx, plan)?;
     cx.check_kept_links()?;
     open_root_for_artifacts(&mut cx)?;

@@ -11,7 +11,7 @@ use anyhow::{Context, bail, ensure};
 use crate::build::{Built, Event, build};
 use crate::layer::{Algorithm, Compression};
 use crate::oci::provenance;
-use crate::plan::{BuildPlan, ConfigPlan, JavaPlan, Mapping, OutputFormat, Writable};
+use crate::plan::{BuildPlan, ConfigPlan, Gconv, JavaPlan, Mapping, OutputFormat, Writable};
 use crate::reference::Tagged;
 use crate::rootfs::ImagePath;
 use crate::rootfs::base::{DEFAULT_USER, UserSpec};
@@ -133,6 +133,16 @@ pub struct BuildArgs {
     /// Time zone data: all, none, or a list such as Europe/Paris,UTC
     #[arg(long, value_name = "all|none|ZONE,...", default_value = "all")]
     tzdata: String,
+    /// glibc's iconv modules (gconv): auto adds all of them (8 MB on
+    /// amd64) when a program imports iconv_open, since the charsets it
+    /// converts are run-time data; a list such as ISO-8859-1,UTF-16 adds
+    /// only theirs (UTF-8, UCS-2/4 and ASCII need none)
+    #[arg(long, value_name = "auto|all|none|CHARSET,...", default_value = "auto")]
+    gconv: String,
+    /// A compiled locale of the root to add, e.g. en_US.UTF-8 (C.UTF-8 is
+    /// always added with glibc)
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    locale: Vec<String>,
     /// Take libraries, certificates and time zones from DIR instead of /
     #[arg(long, value_name = "DIR", default_value = "/")]
     sysroot: PathBuf,
@@ -365,6 +375,30 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
                 .collect(),
         ),
     };
+    let gconv = match args.gconv.as_str() {
+        "auto" => Gconv::Auto,
+        "all" => Gconv::All,
+        "none" => Gconv::None,
+        list => {
+            let names: Vec<String> = list
+                .split(',')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(String::from)
+                .collect();
+            ensure!(
+                !names.is_empty(),
+                "--gconv {list:?}: give auto, all, none or charset names"
+            );
+            Gconv::Charsets(names)
+        }
+    };
+    for l in &args.locale {
+        ensure!(
+            !l.is_empty() && !l.contains('/') && !l.starts_with('.'),
+            "--locale {l:?}: a locale name such as en_US.UTF-8"
+        );
+    }
     let mut writable = Vec::new();
     for w in &args.writable {
         writable.push(writable_dir(w)?);
@@ -408,6 +442,8 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
         ca_certs,
         extra_cas: args.ca_cert.clone(),
         tzdata,
+        gconv,
+        locales: args.locale.clone(),
         sysroot: args.sysroot.clone(),
         platform: args.platform,
         epoch: source_date_epoch()?,

@@ -16,6 +16,7 @@ mod oci_layout;
 mod records;
 mod registry;
 mod registry_faults;
+mod runtime_data;
 mod runtimes;
 mod sbom;
 mod scanners;
