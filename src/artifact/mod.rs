@@ -404,6 +404,12 @@ pub(crate) fn add_closure(
     origin: &str,
     policy: MissingPolicy<'_>,
 ) -> Result<(), ArtifactError> {
+    for (path, why) in &closure.bad_notes {
+        cx.warnings.push(format!(
+            "{}: {why}; the libraries it names are not added [{origin}]",
+            path.display()
+        ));
+    }
     let missing: Vec<Missing> = closure.required_missing().cloned().collect();
     if !missing.is_empty() {
         match policy {

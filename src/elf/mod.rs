@@ -7,6 +7,7 @@ pub mod dynsym;
 pub mod imports;
 pub mod ldcache;
 pub mod ldconf;
+pub mod notes;
 pub mod parse;
 pub mod read;
 pub mod strings;

@@ -113,3 +113,140 @@ fn an_iconv_program_converts_latin1_in_the_image() {
         }
     }
 }
+
+/// An FDO dlopen note (the spec's ELF note: owner `FDO`, type
+/// 0x407c0c0a, a JSON array), as a note section's bytes.
+fn dlopen_note(json: &str) -> Vec<u8> {
+    let mut desc = json.as_bytes().to_vec();
+    desc.push(0);
+    desc.resize(desc.len().next_multiple_of(4), 0);
+    let mut out = Vec::new();
+    out.extend_from_slice(&4u32.to_le_bytes());
+    out.extend_from_slice(&(desc.len() as u32).to_le_bytes());
+    out.extend_from_slice(&0x407c_0c0au32.to_le_bytes());
+    out.extend_from_slice(b"FDO\0");
+    out.extend_from_slice(&desc);
+    out
+}
+
+/// A gcc-built program with `note` added as `.note.dlopen` by objcopy
+/// (in no segment, as with systemd's tools on a linked file), its
+/// libraries below `$ORIGIN/lib`.
+fn noted_program(dir: &std::path::Path, name: &str, json: &str) -> std::path::PathBuf {
+    crate::util::require_tool("objcopy");
+    let plain = cc(
+        dir,
+        &format!("{name}-plain"),
+        "int main(void){return 0;}\n",
+        &["-Wl,-rpath,$ORIGIN/lib"],
+    );
+    let note = dir.join(format!("{name}.note"));
+    std::fs::write(&note, dlopen_note(json)).expect("write the note");
+    let prog = dir.join(name);
+    crate::util::check(
+        std::process::Command::new("objcopy")
+            .arg(format!("--add-section=.note.dlopen={}", note.display()))
+            .arg("--set-section-flags=.note.dlopen=readonly")
+            .arg(&plain)
+            .arg(&prog),
+    );
+    prog
+}
+
+#[test]
+fn dlopen_notes_add_required_and_recommended_libraries() {
+    let dir = tempdir();
+    let lib = dir.path().join("lib");
+    std::fs::create_dir(&lib).expect("mkdir lib");
+    for soname in ["libreq.so.1", "librec.so.2", "libsug.so.3"] {
+        let src = dir.path().join("l.c");
+        std::fs::write(&src, "int f(void){return 1;}\n").expect("write l.c");
+        crate::util::check(
+            std::process::Command::new("gcc")
+                .args(["-shared", "-fPIC", "-o"])
+                .arg(lib.join(soname))
+                .arg(&src)
+                .arg(format!("-Wl,-soname,{soname}")),
+        );
+    }
+    let json = r#"[{"feature":"req","description":"needed","priority":"required","soname":["libreq.so.1"]},
+        {"feature":"rec","soname":["libnope.so.9","librec.so.2"]},
+        {"feature":"sug","priority":"suggested","soname":["libsug.so.3"]}]"#;
+    let prog = noted_program(dir.path(), "noted", json);
+
+    let out = run(mkimage().args(["ldd", "--json"]).arg(&prog));
+    out.assert_success();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("ldd --json");
+    let reasons: Vec<(String, String)> = v[0]["objects"]
+        .as_array()
+        .expect("objects")
+        .iter()
+        .filter(|o| {
+            o["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("dlopen note"))
+        })
+        .map(|o| {
+            (
+                o["name"].as_str().unwrap_or("").into(),
+                o["reason"].as_str().unwrap_or("").into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            (
+                "libreq.so.1".to_string(),
+                "dlopen note: req, required".to_string()
+            ),
+            ("librec.so.2".into(), "dlopen note: rec, recommended".into()),
+        ],
+        "{}",
+        out.stdout
+    );
+    // The first alternative was not found, the second was: no report.
+    assert_eq!(v[0]["missing"], serde_json::json!([]), "{}", out.stdout);
+    assert_eq!(
+        v[0]["suggested"][0]["sonames"],
+        serde_json::json!(["libsug.so.3"])
+    );
+    let text = run(mkimage().arg("ldd").arg(&prog));
+    assert!(
+        text.stdout
+            .contains("libsug.so.3 (suggested by the dlopen note of"),
+        "{text}"
+    );
+
+    // In an image: required and recommended, beside the program.
+    let layout = dir.path().join("img.oci");
+    build(&layout, TAG, &args(&prog, &[]));
+    let tree = merged(&layers(&layout, TAG));
+    assert!(tree.contains_key("usr/local/bin/lib/libreq.so.1"));
+    assert!(tree.contains_key("usr/local/bin/lib/librec.so.2"));
+    assert!(!tree.contains_key("usr/local/bin/lib/libsug.so.3"));
+
+    // A required library nobody has fails the build, naming it; a
+    // recommended one is a note, and a note that is not JSON a warning.
+    let missing = noted_program(
+        dir.path(),
+        "missing",
+        r#"[{"priority":"required","soname":["libgone.so.1"]}]"#,
+    );
+    let out = run(mkimage()
+        .arg("-o")
+        .arg(dir.path().join("bad.oci"))
+        .args(args(&missing, &[])));
+    assert_eq!(out.status.code(), Some(1), "{out}");
+    assert!(out.stderr.contains("libgone.so.1"), "{out}");
+    let broken = noted_program(dir.path(), "broken", "[{\"soname\": 7}]");
+    let out = run(mkimage()
+        .arg("-o")
+        .arg(dir.path().join("broken.oci"))
+        .args(args(&broken, &[])));
+    out.assert_success();
+    assert!(
+        out.stderr.contains("dlopen note is not the spec's JSON"),
+        "{out}"
+    );
+}
