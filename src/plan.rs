@@ -86,6 +86,16 @@ pub enum Gconv {
     Charsets(Vec<String>),
 }
 
+/// `--ld-cache`: whether the image gets its own `/etc/ld.so.cache`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LdCacheMode {
+    /// When it has libraries outside the loader's default directories.
+    #[default]
+    Auto,
+    Always,
+    None,
+}
+
 #[derive(Clone, Debug)]
 pub struct BuildPlan {
     pub binaries: Vec<Mapping>,
@@ -118,6 +128,7 @@ pub struct BuildPlan {
     pub gconv: Gconv,
     /// `--locale`: compiled locales of the root to add (C.UTF-8 always is).
     pub locales: Vec<String>,
+    pub ld_cache: LdCacheMode,
     /// Where libraries, certificates and time zones come from.
     pub sysroot: PathBuf,
     /// `--platform`: the architecture every program must be built for.

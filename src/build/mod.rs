@@ -9,6 +9,7 @@ mod artifacts;
 mod base_layer;
 mod checks;
 mod image;
+mod ld_cache;
 
 use std::path::{Path, PathBuf};
 
@@ -171,6 +172,7 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
 
     crate::artifact::gconv::add_gconv(&mut cx, &plan.gconv)?;
     add_locale(&mut cx, &plan.locales)?;
+    ld_cache::add_ld_cache(&mut cx, plan, arch)?;
     let bundle = add_base(&mut cx, plan)?;
     cx.check_kept_links()?;
     open_root_for_artifacts(&mut cx)?;

@@ -11,7 +11,9 @@ use anyhow::{Context, bail, ensure};
 use crate::build::{Built, Event, build};
 use crate::layer::{Algorithm, Compression};
 use crate::oci::provenance;
-use crate::plan::{BuildPlan, ConfigPlan, Gconv, JavaPlan, Mapping, OutputFormat, Writable};
+use crate::plan::{
+    BuildPlan, ConfigPlan, Gconv, JavaPlan, LdCacheMode, Mapping, OutputFormat, Writable,
+};
 use crate::reference::Tagged;
 use crate::rootfs::ImagePath;
 use crate::rootfs::base::{DEFAULT_USER, UserSpec};
@@ -143,6 +145,11 @@ pub struct BuildArgs {
     /// always added with glibc)
     #[arg(long, value_name = "NAME", value_delimiter = ',')]
     locale: Vec<String>,
+    /// Write the image's own /etc/ld.so.cache (and ld.so.conf): auto when
+    /// it has libraries outside the loader's default directories (the
+    /// root's ld.so.conf directories, --include trees), always, or none
+    #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
+    ld_cache: LdCacheArg,
     /// Take libraries, certificates and time zones from DIR instead of /
     #[arg(long, value_name = "DIR", default_value = "/")]
     sysroot: PathBuf,
@@ -184,6 +191,15 @@ enum FormatArg {
     Oci,
     OciArchive,
     DockerArchive,
+}
+
+/// `--ld-cache`; the plan gets an [`LdCacheMode`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+enum LdCacheArg {
+    #[default]
+    Auto,
+    Always,
+    None,
 }
 
 /// `--compression`; the plan gets a [`Compression`].
@@ -444,6 +460,11 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
         tzdata,
         gconv,
         locales: args.locale.clone(),
+        ld_cache: match args.ld_cache {
+            LdCacheArg::Auto => LdCacheMode::Auto,
+            LdCacheArg::Always => LdCacheMode::Always,
+            LdCacheArg::None => LdCacheMode::None,
+        },
         sysroot: args.sysroot.clone(),
         platform: args.platform,
         epoch: source_date_epoch()?,

@@ -6,6 +6,7 @@ pub mod arch;
 pub mod dynsym;
 pub mod imports;
 pub mod ldcache;
+pub mod ldcache_write;
 pub mod ldconf;
 pub mod notes;
 pub mod parse;

@@ -288,6 +288,12 @@ impl Resolver {
         closure::resolve(self, input)
     }
 
+    /// The directories of the root's ld.so.conf (includes expanded), in
+    /// its order.
+    pub fn configured_dirs(&mut self) -> Vec<PathBuf> {
+        self.conf_dirs()
+    }
+
     /// Resolves a file inside the root given by its image path, as `ldd`
     /// would be run on it.
     pub fn resolve_in_root(&mut self, image: &Path) -> Result<Closure, ResolveError> {
