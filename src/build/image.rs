@@ -38,7 +38,7 @@ pub(super) fn write_archive(
             dir: dir.to_path_buf(),
             source,
         })?;
-    let written = write(plan, cx, inventory, spec, tmp.path(), progress)?;
+    let written = write(plan, cx, inventory, spec, tmp.path(), progress, true)?;
     progress(Event::Archive { format });
     let layout = Layout::open(tmp.path())?;
     match format {
@@ -132,6 +132,7 @@ pub(super) fn write(
     spec: &ImageSpec,
     dir: &Path,
     progress: &dyn Fn(Event),
+    tag: bool,
 ) -> Result<Written, BuildError> {
     let layout = Layout::open_or_create(dir)?;
     let opts = LayerOptions {
@@ -191,7 +192,7 @@ pub(super) fn write(
                 bytes: provenance(cx).to_json()?,
             },
         ],
-        &plan.tags,
+        if tag { &plan.tags } else { &[] },
     )?;
     Ok(Written {
         entry,

@@ -10,6 +10,7 @@ mod base_layer;
 mod checks;
 mod image;
 mod ld_cache;
+pub mod multi;
 
 use std::path::{Path, PathBuf};
 
@@ -72,6 +73,8 @@ pub enum BuildError {
         "nothing to build: give --from-binary, --from-dir, --from-venv, --from-jar or --profile"
     )]
     Empty,
+    #[error("multi-platform build: {why}")]
+    MultiPlatform { why: String },
     #[error("the entrypoint {path} {why}")]
     Entrypoint { path: String, why: String },
 }
@@ -116,6 +119,10 @@ pub struct BuiltLayer {
 /// What a build wrote.
 #[derive(Clone, Debug)]
 pub struct Built {
+    /// The manifest's descriptor as `index.json` holds it (naming its
+    /// referrers).
+    pub entry: oci_spec::image::Descriptor,
+    pub platform: Arch,
     pub output: PathBuf,
     pub format: OutputFormat,
     pub tags: Vec<String>,
@@ -134,6 +141,17 @@ impl Built {
 }
 
 pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildError> {
+    build_with(plan, progress, true)
+}
+
+/// [`build`] into a layout without tagging: the manifest and its
+/// referrers are stored and `index.json` is left as it was, for an image
+/// index that lists the manifest ([`multi::build_index`]).
+pub fn build_untagged(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildError> {
+    build_with(plan, progress, false)
+}
+
+fn build_with(plan: &BuildPlan, progress: &dyn Fn(Event), tag: bool) -> Result<Built, BuildError> {
     if plan.binaries.is_empty()
         && plan.dirs.is_empty()
         && plan.includes.is_empty()
@@ -208,7 +226,7 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
             // From here on we write. If we created the directory and fail,
             // remove it; an existing layout keeps its old index.json.
             let existed = plan.output.exists();
-            let result = write(plan, &cx, &inventory, &spec, &plan.output, progress);
+            let result = write(plan, &cx, &inventory, &spec, &plan.output, progress, tag);
             if result.is_err() && !existed {
                 // Best effort, and never another build's images.
                 let _ = Layout::remove_if_untagged(&plan.output);
@@ -222,6 +240,8 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
     }
     let (manifest_digest, layers) = (written.digest, written.layers);
     Ok(Built {
+        entry: written.entry,
+        platform: arch,
         output: plan.output.clone(),
         format: plan.format,
         tags: plan.tags.clone(),

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail, ensure};
 
-use crate::build::{Built, Event, build};
+use crate::build::{Built, Event, build, multi};
 use crate::layer::{Algorithm, Compression};
 use crate::oci::provenance;
 use crate::plan::{
@@ -20,6 +20,7 @@ use crate::rootfs::base::{DEFAULT_USER, UserSpec};
 use crate::rootfs::certs::CaCerts;
 use crate::rootfs::tzdata::Tzdata;
 
+use super::platforms::Target;
 use super::{EXIT_NOT_FOUND, human, spinner};
 
 const EXAMPLES: &str = "Examples:
@@ -150,14 +151,19 @@ pub struct BuildArgs {
     /// root's ld.so.conf directories, --include trees), always, or none
     #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
     ld_cache: LdCacheArg,
-    /// Take libraries, certificates and time zones from DIR instead of /
-    #[arg(long, value_name = "DIR", default_value = "/")]
-    sysroot: PathBuf,
+    /// Take libraries, certificates and time zones from DIR instead of /;
+    /// PLATFORM=DIR for one platform of several
+    #[arg(long, value_name = "[PLATFORM=]DIR", default_value = "/")]
+    sysroot: Vec<String>,
     /// The image's platform, e.g. linux/arm64 or linux/arm/v7; every
-    /// program must be built for it. Default: the programs' own (their ELF
-    /// headers), or this machine's when the image holds none
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]", value_parser = parse_platform)]
-    platform: Option<crate::elf::Arch>,
+    /// program must be built for it. Several (linux/amd64,linux/arm64)
+    /// build one image per platform and an index of them, the artifact
+    /// paths naming each platform's with {arch}, {variant}, {triplet}
+    /// (aarch64-linux-gnu) or {triple} (aarch64-unknown-linux-gnu).
+    /// Default: the programs' own (their ELF headers), or this machine's
+    /// when the image holds none
+    #[arg(long, value_name = "OS/ARCH[/VARIANT],...", value_parser = parse_platform, value_delimiter = ',')]
+    platform: Vec<crate::elf::Arch>,
     /// How layers are compressed: gzip, which every tool reads, or zstd,
     /// about twice as fast to build and about as small, for containerd
     /// 1.5+, Docker 23+ and podman (not umoci)
@@ -230,7 +236,11 @@ impl From<FormatArg> for OutputFormat {
 }
 
 pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
-    let plan = plan(&args)?;
+    let targets = super::platforms::targets(&args.platform, &args.sysroot)?;
+    let plans = targets
+        .iter()
+        .map(|t| plan(&args, t))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     // A bad reference or registry flag fails before the build, not after.
     let push_to = match args.push.as_deref() {
         Some(r) => Some((
@@ -250,24 +260,34 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         Event::LayerDone { .. } => {}
         Event::Archive { format } => bar.set_message(format!("writing the {}", format.name())),
     };
-    let result = build(&plan, &on_event);
+    let result = match plans.as_slice() {
+        [plan] => build(plan, &on_event).map(|b| {
+            if !args.quiet {
+                bar.finish_and_clear();
+                print_summary(&b);
+            }
+            (b.output, b.tags)
+        }),
+        many => multi::build_index(many, &on_event).map(|b| {
+            if !args.quiet {
+                bar.finish_and_clear();
+                print_index_summary(&b);
+            }
+            (b.output, b.tags)
+        }),
+    };
     bar.finish_and_clear();
     match result {
-        Ok(built) => {
-            if !args.quiet {
-                print_summary(&built);
-            }
-            match push_to {
-                Some((reference, opts)) => super::push::push_layout(
-                    &built.output,
-                    built.tags.first().map(String::as_str),
-                    &reference,
-                    &opts,
-                    args.quiet,
-                ),
-                None => Ok(ExitCode::SUCCESS),
-            }
-        }
+        Ok((output, tags)) => match push_to {
+            Some((reference, opts)) => super::push::push_layout(
+                &output,
+                tags.first().map(String::as_str),
+                &reference,
+                &opts,
+                args.quiet,
+            ),
+            None => Ok(ExitCode::SUCCESS),
+        },
         Err(e) if e.is_not_found() => {
             eprintln!("mkimage: error: {e}");
             Ok(ExitCode::from(EXIT_NOT_FOUND))
@@ -276,15 +296,24 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Turns flags (and SOURCE_DATE_EPOCH) into a checked plan.
-fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
+/// Turns flags (and SOURCE_DATE_EPOCH) into a checked plan for one
+/// platform, the patterns of artifact paths expanded for it.
+fn plan(args: &BuildArgs, target: &Target) -> anyhow::Result<BuildPlan> {
+    let expand = |v: &[String]| -> anyhow::Result<Vec<String>> {
+        v.iter().map(|s| target.expand(s)).collect()
+    };
     let mut binaries = Vec::new();
-    for arg in &args.from_binary {
+    for arg in &expand(&args.from_binary)? {
         binaries.push(binary_spec(arg)?);
     }
-    let dirs = mappings(&args.from_dir, "--from-dir", Some("/app"))?;
-    let includes = mappings(&args.include, "--include", None)?;
-    let jars = mappings(&args.from_jar, "--from-jar", Some("/app/app.jar"))?;
+    let dirs = mappings(&expand(&args.from_dir)?, "--from-dir", Some("/app"))?;
+    let includes = mappings(&expand(&args.include)?, "--include", None)?;
+    let jars = mappings(&expand(&args.from_jar)?, "--from-jar", Some("/app/app.jar"))?;
+    let venvs = args
+        .from_venv
+        .iter()
+        .map(|v| Ok(PathBuf::from(target.expand(&v.to_string_lossy())?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut profiles = Vec::new();
     for p in &args.profile {
         profiles.push((p.clone(), crate::profile::load(p)?));
@@ -423,7 +452,7 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
         binaries,
         dirs,
         includes,
-        venvs: args.from_venv.clone(),
+        venvs,
         jars,
         profiles,
         java: JavaPlan {
@@ -465,8 +494,8 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
             LdCacheArg::Always => LdCacheMode::Always,
             LdCacheArg::None => LdCacheMode::None,
         },
-        sysroot: args.sysroot.clone(),
-        platform: args.platform,
+        sysroot: target.sysroot.clone(),
+        platform: target.platform,
         epoch: source_date_epoch()?,
         threads: std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
         compression: Compression::new(args.compression.into(), args.compression_level)
@@ -725,6 +754,33 @@ fn print_summary(b: &Built) {
             println!("  podman load -i {out} && podman run --rm {tag}");
         }
     }
+}
+
+fn print_index_summary(b: &multi::BuiltIndex) {
+    for image in &b.images {
+        for w in &image.warnings {
+            eprintln!("mkimage: warning: {}: {w}", image.platform);
+        }
+    }
+    let out = b.output.display();
+    println!(
+        "Wrote {} to {out}: an index of {} platforms",
+        b.tags.join(", "),
+        b.images.len()
+    );
+    println!("  digest  {}", b.index_digest);
+    for image in &b.images {
+        println!(
+            "  {:<16} {} ({} compressed)",
+            image.platform.to_string(),
+            image.manifest_digest,
+            human(image.compressed_size())
+        );
+    }
+    println!(
+        "Copy it: skopeo copy --all oci:{out}:{} docker://REGISTRY/NAME",
+        b.tags[0]
+    );
 }
 
 /// `--platform`: one of the platforms of [`crate::elf::Arch`].

@@ -41,6 +41,10 @@ pub struct InspectArgs {
     /// Print the SPDX SBOM attached to the image, byte for byte
     #[arg(long, conflicts_with_all = ["why", "json", "no_files"])]
     sbom: bool,
+    /// Of a multi-platform image, the platform's image (without it, the
+    /// platforms are listed)
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    platform: Option<String>,
 }
 
 /// The `--json` document: the summary with the files beside it.
@@ -53,8 +57,18 @@ struct Report<'a> {
 }
 
 pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
-    let mut image = Image::open(&args.image)?;
     let mut out = io::stdout().lock();
+    let mut image = match Image::open_platform(&args.image, args.platform.as_deref()) {
+        Err(InspectError::MultiPlatform {
+            media_type,
+            platforms,
+            ..
+        }) if !platforms.is_empty() && args.why.is_none() && !args.sbom => {
+            print_platforms(&mut out, &args.image, &media_type, &platforms, args.json)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        r => r?,
+    };
     if args.sbom {
         out.write_all(&image.sbom()?)?;
         return Ok(ExitCode::SUCCESS);
@@ -99,6 +113,36 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A multi-platform image: its platforms and their manifests.
+fn print_platforms(
+    out: &mut impl Write,
+    image: &str,
+    media_type: &str,
+    platforms: &[(String, String)],
+    json: bool,
+) -> anyhow::Result<()> {
+    if json {
+        let list: Vec<serde_json::Value> = platforms
+            .iter()
+            .map(|(p, d)| serde_json::json!({"platform": p, "digest": d}))
+            .collect();
+        let doc = serde_json::json!({"image": image, "mediaType": media_type, "platforms": list});
+        serde_json::to_writer_pretty(&mut *out, &doc)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(out, "{:<12}{media_type}", "Index")?;
+    for (p, d) in platforms {
+        writeln!(out, "{:<12}{p:<16} {d}", "Platform")?;
+    }
+    writeln!(
+        out,
+        "Inspect one with --platform, e.g. --platform {}",
+        platforms[0].0
+    )?;
+    Ok(())
 }
 
 fn print_summary(out: &mut impl Write, s: &Summary) -> io::Result<()> {

@@ -4,6 +4,7 @@
 mod build;
 mod inspect;
 mod ldd;
+mod platforms;
 mod profiles;
 mod push;
 

@@ -101,8 +101,20 @@ pub enum InspectError {
         tag: String,
         tags: Vec<String>,
     },
-    #[error("{image} is a multi-platform image ({media_type}); inspect one platform's manifest")]
-    MultiPlatform { image: String, media_type: String },
+    #[error("{image} is a multi-platform image ({media_type}){}; pick one with --platform", platform_list(.platforms))]
+    MultiPlatform {
+        image: String,
+        media_type: String,
+        /// (platform, manifest digest) of each entry of the index, when
+        /// it could be read.
+        platforms: Vec<(String, String)>,
+    },
+    #[error("{image} has no image for {platform}: it has {}", platform_list(.platforms).trim_start_matches(" for "))]
+    PlatformNotFound {
+        image: String,
+        platform: String,
+        platforms: Vec<(String, String)>,
+    },
     #[error("layer {index} ({location}) has media type {media_type}, which inspect cannot read")]
     UnsupportedLayer {
         index: usize,
@@ -292,6 +304,12 @@ impl Image {
     /// work; TAG is the layout's `org.opencontainers.image.ref.name`, or a
     /// docker-archive's RepoTag.
     pub fn open(reference: &str) -> Result<Image, InspectError> {
+        Image::open_platform(reference, None)
+    }
+
+    /// [`Image::open`], taking `platform`'s image when the tag names a
+    /// multi-platform image index (`None`: the error lists them).
+    pub fn open_platform(reference: &str, platform: Option<&str>) -> Result<Image, InspectError> {
         let (path, tag) = split_reference(reference)?;
         let meta = std::fs::metadata(&path).map_err(|source| InspectError::Io {
             action: "inspect",
@@ -307,11 +325,18 @@ impl Image {
                 Format::OciLayout,
                 reference,
                 tag.as_deref(),
+                platform,
             );
         }
         let store = Store::tar(&path)?;
         if store.has("oci-layout") && store.has("index.json") {
-            open_oci(store, Format::OciArchive, reference, tag.as_deref())
+            open_oci(
+                store,
+                Format::OciArchive,
+                reference,
+                tag.as_deref(),
+                platform,
+            )
         } else if store.has(MANIFEST_JSON) {
             open_docker(store, reference, tag.as_deref())
         } else {
@@ -742,12 +767,84 @@ fn config_summary(
     Ok((summary, diff_ids))
 }
 
+/// ", for linux/amd64, linux/arm64/v8" for an error message.
+fn platform_list(platforms: &[(String, String)]) -> String {
+    if platforms.is_empty() {
+        return String::new();
+    }
+    let names: Vec<&str> = platforms.iter().map(|(p, _)| p.as_str()).collect();
+    format!(" for {}", names.join(", "))
+}
+
+/// The `os/architecture[/variant]` of an index entry.
+fn entry_platform(d: &Value) -> String {
+    let p = &d["platform"];
+    let mut s = format!(
+        "{}/{}",
+        p["os"].as_str().unwrap_or("?"),
+        p["architecture"].as_str().unwrap_or("?")
+    );
+    if let Some(v) = p["variant"].as_str() {
+        s.push('/');
+        s.push_str(v);
+    }
+    s
+}
+
+/// The entry of the image index `index_digest` names for `platform`
+/// (compared as `--platform` parses them, so `linux/arm64` is
+/// `linux/arm64/v8`); without a platform, the error that lists them.
+fn pick_platform(
+    store: &Store,
+    image: &str,
+    media_type: String,
+    index_digest: &Digest,
+    platform: Option<&str>,
+) -> Result<Value, InspectError> {
+    let name = blob_name(index_digest);
+    let loc = store.describe(&name);
+    let index: Value = parse(&store.read_json(&name, Some(index_digest))?, &loc)?;
+    let entries: Vec<Value> = index["manifests"].as_array().cloned().unwrap_or_default();
+    let platforms: Vec<(String, String)> = entries
+        .iter()
+        .map(|d| {
+            (
+                entry_platform(d),
+                d["digest"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let Some(wanted) = platform else {
+        return Err(InspectError::MultiPlatform {
+            image: image.to_owned(),
+            media_type,
+            platforms,
+        });
+    };
+    let same = |a: &str, b: &str| match (
+        crate::elf::Arch::from_platform(a),
+        crate::elf::Arch::from_platform(b),
+    ) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    };
+    entries
+        .into_iter()
+        .find(|d| same(&entry_platform(d), wanted))
+        .ok_or_else(|| InspectError::PlatformNotFound {
+            image: image.to_owned(),
+            platform: wanted.to_owned(),
+            platforms,
+        })
+}
+
 /// A layout directory or an oci-archive.
 fn open_oci(
     store: Store,
     format: Format,
     image: &str,
     tag: Option<&str>,
+    platform: Option<&str>,
 ) -> Result<Image, InspectError> {
     let index_loc = store.describe("index.json");
     let index: Value = parse(&store.read_json("index.json", None)?, &index_loc)?;
@@ -794,12 +891,14 @@ fn open_oci(
             }
         }
     };
-    let media_type = chosen["mediaType"].as_str().unwrap_or_default().to_owned();
+    let mut media_type = chosen["mediaType"].as_str().unwrap_or_default().to_owned();
+    let picked;
+    let mut chosen = chosen;
     if INDEX_TYPES.contains(&media_type.as_str()) {
-        return Err(InspectError::MultiPlatform {
-            image: image.to_owned(),
-            media_type,
-        });
+        let index_digest = descriptor_digest(chosen, &index_loc)?;
+        picked = pick_platform(&store, image, media_type, &index_digest, platform)?;
+        chosen = &picked;
+        media_type = chosen["mediaType"].as_str().unwrap_or_default().to_owned();
     }
     let manifest_digest = descriptor_digest(chosen, &index_loc)?;
     let tags: Vec<String> = entries
@@ -819,6 +918,7 @@ fn open_oci(
         return Err(InspectError::MultiPlatform {
             image: image.to_owned(),
             media_type,
+            platforms: Vec::new(),
         });
     }
     let annotations = string_map(&manifest["annotations"]);

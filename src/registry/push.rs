@@ -312,7 +312,7 @@ fn plan(layout: &Layout, top: &Descriptor) -> Result<Plan, RegistryError> {
     let mut seen = BTreeSet::new();
     add_manifest(layout, digest, &top, &mut plan, &mut seen)?;
     plan.image_blobs = plan.blobs.len();
-    for r in referrers::list(layout, entry)? {
+    for r in attached(layout, entry, &digest)? {
         let d = from_oci_digest(r.manifest.digest(), Path::new("index.json"))?;
         let desc = Desc {
             media_type: r.manifest.media_type().to_string(),
@@ -331,6 +331,30 @@ fn plan(layout: &Layout, top: &Descriptor) -> Result<Plan, RegistryError> {
             .extend(own.manifests.into_iter().map(|m| (m, r.manifest.clone())));
     }
     Ok(plan)
+}
+
+/// The artifacts attached to `entry` (the `index.json` entry pushed) and,
+/// when it is a multi-platform index mkimage wrote, to each of its
+/// manifests (their descriptors in the index name their referrers, as
+/// their own `index.json` entries would).
+fn attached(
+    layout: &Layout,
+    entry: &Descriptor,
+    digest: &Digest,
+) -> Result<Vec<referrers::Referrer>, RegistryError> {
+    let mut out = referrers::list(layout, entry)?;
+    if *entry.media_type() == oci_spec::image::MediaType::ImageIndex {
+        let bytes = layout.read_blob(digest)?;
+        let index: oci_spec::image::ImageIndex =
+            serde_json::from_slice(&bytes).map_err(|e| RegistryError::Manifest {
+                digest: *digest,
+                reason: format!("not an image index: {e}"),
+            })?;
+        for child in index.manifests() {
+            out.extend(referrers::list(layout, child)?);
+        }
+    }
+    Ok(out)
 }
 
 /// The manifest or index `desc` describes, already parsed as `digest`.

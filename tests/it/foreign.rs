@@ -23,7 +23,7 @@ int main(int argc, char **argv) {
     return 0;
 }
 "#;
-const HELLO_CC: &str = r#"#include <iostream>
+pub(crate) const HELLO_CC: &str = r#"#include <iostream>
 #include <string>
 #include <vector>
 int main() {
@@ -95,7 +95,7 @@ fn build(layout: &Path, root: &Path, prog: &Path, extra: &[&str]) -> crate::util
 
 /// The unpacked image runs its program under qemu with the image's own
 /// loader and libraries only (`-L ROOTFS`).
-fn run_in_rootfs(qemu: &str, bundle: &Bundle, prog: &str) -> crate::util::Output {
+pub(crate) fn run_in_rootfs(qemu: &str, bundle: &Bundle, prog: &str) -> crate::util::Output {
     let rootfs = bundle.rootfs();
     run(Command::new(qemu)
         .arg("-L")

@@ -12,6 +12,7 @@ mod hostile;
 mod image;
 mod inspect;
 mod ldd;
+mod multiplatform;
 mod oci_layout;
 mod records;
 mod registry;

@@ -29,7 +29,7 @@ const GREETING: &str = "hello from the registry";
 const STARTUP: Duration = Duration::from_secs(30);
 
 /// A registry process with its own storage, config and log, killed on drop.
-struct Registry {
+pub(crate) struct Registry {
     child: Child,
     port: u16,
     dir: TempDir,
@@ -38,7 +38,7 @@ struct Registry {
 
 impl Registry {
     /// Plain HTTP, no auth.
-    fn http() -> Registry {
+    pub(crate) fn http() -> Registry {
         Registry::start(false)
     }
 
@@ -113,7 +113,7 @@ impl Registry {
     }
 
     /// `127.0.0.1:PORT`
-    fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
