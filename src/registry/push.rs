@@ -263,6 +263,9 @@ struct Plan {
     /// it, with their descriptors; their blobs are in `blobs`, after the
     /// image's first `image_blobs`.
     referrers: Vec<(Manifest, Descriptor)>,
+    /// Those of the manifests of a multi-platform index, by manifest:
+    /// each listed under its own subject.
+    child_referrers: Vec<(Digest, Vec<(Manifest, Descriptor)>)>,
     image_blobs: usize,
 }
 
@@ -307,12 +310,13 @@ fn plan(layout: &Layout, top: &Descriptor) -> Result<Plan, RegistryError> {
         blobs: Vec::new(),
         manifests: Vec::new(),
         referrers: Vec::new(),
+        child_referrers: Vec::new(),
         image_blobs: 0,
     };
     let mut seen = BTreeSet::new();
     add_manifest(layout, digest, &top, &mut plan, &mut seen)?;
     plan.image_blobs = plan.blobs.len();
-    for r in attached(layout, entry, &digest)? {
+    for (subject, r) in attached(layout, entry, &digest)? {
         let d = from_oci_digest(r.manifest.digest(), Path::new("index.json"))?;
         let desc = Desc {
             media_type: r.manifest.media_type().to_string(),
@@ -323,12 +327,20 @@ fn plan(layout: &Layout, top: &Descriptor) -> Result<Plan, RegistryError> {
             blobs: Vec::new(),
             manifests: Vec::new(),
             referrers: Vec::new(),
+            child_referrers: Vec::new(),
             image_blobs: 0,
         };
         add_manifest(layout, d, &desc, &mut own, &mut seen)?;
         plan.blobs.extend(own.blobs);
-        plan.referrers
-            .extend(own.manifests.into_iter().map(|m| (m, r.manifest.clone())));
+        let sent = own.manifests.into_iter().map(|m| (m, r.manifest.clone()));
+        if subject == digest {
+            plan.referrers.extend(sent);
+        } else {
+            match plan.child_referrers.iter_mut().find(|(s, _)| *s == subject) {
+                Some((_, list)) => list.extend(sent),
+                None => plan.child_referrers.push((subject, sent.collect())),
+            }
+        }
     }
     Ok(plan)
 }
@@ -341,8 +353,11 @@ fn attached(
     layout: &Layout,
     entry: &Descriptor,
     digest: &Digest,
-) -> Result<Vec<referrers::Referrer>, RegistryError> {
-    let mut out = referrers::list(layout, entry)?;
+) -> Result<Vec<(Digest, referrers::Referrer)>, RegistryError> {
+    let mut out: Vec<_> = referrers::list(layout, entry)?
+        .into_iter()
+        .map(|r| (*digest, r))
+        .collect();
     if *entry.media_type() == oci_spec::image::MediaType::ImageIndex {
         let bytes = layout.read_blob(digest)?;
         let index: oci_spec::image::ImageIndex =
@@ -351,7 +366,12 @@ fn attached(
                 reason: format!("not an image index: {e}"),
             })?;
         for child in index.manifests() {
-            out.extend(referrers::list(layout, child)?);
+            let subject = from_oci_digest(child.digest(), Path::new("index.json"))?;
+            out.extend(
+                referrers::list(layout, child)?
+                    .into_iter()
+                    .map(|r| (subject, r)),
+            );
         }
     }
     Ok(out)
@@ -521,6 +541,9 @@ fn send<H: Http>(
     let pushed = super::referrers::send(client, repo, &scope, &top.digest, &plan.referrers)?;
     report.referrers = pushed.count;
     report.referrers_tag = pushed.tag;
+    for (subject, list) in &plan.child_referrers {
+        report.referrers += super::referrers::send(client, repo, &scope, subject, list)?.count;
+    }
     Ok(report)
 }
 

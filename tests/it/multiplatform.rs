@@ -143,6 +143,24 @@ fn an_amd64_and_arm64_index_goes_to_a_registry_and_back() {
     );
     let raw: Value = serde_json::from_str(&raw.stdout).expect("skopeo inspect --raw");
     assert_eq!(raw, index);
+    // Each platform's SBOM and provenance went with it (the registry has
+    // no referrers API: the sha256-<hex> tag lists them).
+    for (p, digest) in &platforms {
+        let tag = digest.replace(':', "-");
+        let listed = check(
+            Command::new("skopeo")
+                .args(["inspect", "--raw", "--tls-verify=false"])
+                .arg(format!("docker://{host}/hello:{tag}")),
+        );
+        let listed: Value = serde_json::from_str(&listed.stdout).expect("referrers index");
+        let types: Vec<&str> = listed["manifests"]
+            .as_array()
+            .expect("manifests")
+            .iter()
+            .filter_map(|m| m["artifactType"].as_str())
+            .collect();
+        assert_eq!(types.len(), 2, "{p}: {listed}");
+    }
     let back = d.join("back.oci");
     check(
         Command::new("skopeo")
