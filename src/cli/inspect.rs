@@ -69,6 +69,24 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
         }
         r => r?,
     };
+    // A single-platform image is fine for --platform only if it is that
+    // platform's.
+    if let Some(wanted) = &args.platform {
+        let c = &image.summary().config;
+        let mut has = format!("{}/{}", c.os, c.architecture);
+        if let Some(v) = &c.variant {
+            has.push('/');
+            has.push_str(v);
+        }
+        let same = match (
+            crate::elf::Arch::from_platform(wanted),
+            crate::elf::Arch::from_platform(&has),
+        ) {
+            (Some(a), Some(b)) => a == b,
+            _ => *wanted == has,
+        };
+        anyhow::ensure!(same, "{} is an image for {has}, not {wanted}", args.image);
+    }
     if args.sbom {
         out.write_all(&image.sbom()?)?;
         return Ok(ExitCode::SUCCESS);

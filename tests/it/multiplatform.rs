@@ -182,6 +182,20 @@ fn an_amd64_and_arm64_index_goes_to_a_registry_and_back() {
         );
         let want = &platforms[usize::from(arch == "arm64")].1;
         assert_eq!(&manifest_digest(&single, name), want, "{arch}");
+        // --platform on a single image checks it.
+        let other = if arch == "arm64" {
+            "linux/amd64"
+        } else {
+            "linux/arm64"
+        };
+        let wrong = crate::util::run(
+            mkimage()
+                .arg("inspect")
+                .arg(format!("{}:{name}", single.display()))
+                .args(["--platform", other, "--no-files"]),
+        );
+        assert_eq!(wrong.status.code(), Some(2), "{wrong}");
+        assert!(wrong.stderr.contains(&format!("not {other}")), "{wrong}");
         let out = if arch == "arm64" {
             let bundle = Bundle::unpack(&single, name);
             run_in_rootfs("qemu-aarch64-static", &bundle, "/usr/local/bin/hellocc")
