@@ -72,6 +72,30 @@ pub struct JavaPlan {
     pub add_modules: Vec<String>,
 }
 
+/// `--gconv`: which of glibc's iconv modules the image gets. Charsets
+/// are run-time data (a file's encoding, a user's argument), so no
+/// reading of the program can say which it converts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Gconv {
+    /// All of them when a program imports `iconv_open` itself, else none.
+    #[default]
+    Auto,
+    All,
+    None,
+    /// The modules of these charsets (and the configuration).
+    Charsets(Vec<String>),
+}
+
+/// `--ld-cache`: whether the image gets its own `/etc/ld.so.cache`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LdCacheMode {
+    /// When it has libraries outside the loader's default directories.
+    #[default]
+    Auto,
+    Always,
+    None,
+}
+
 #[derive(Clone, Debug)]
 pub struct BuildPlan {
     pub binaries: Vec<Mapping>,
@@ -101,6 +125,10 @@ pub struct BuildPlan {
     pub ca_certs: CaCerts,
     pub extra_cas: Vec<PathBuf>,
     pub tzdata: Tzdata,
+    pub gconv: Gconv,
+    /// `--locale`: compiled locales of the root to add (C.UTF-8 always is).
+    pub locales: Vec<String>,
+    pub ld_cache: LdCacheMode,
     /// Where libraries, certificates and time zones come from.
     pub sysroot: PathBuf,
     /// `--platform`: the architecture every program must be built for.

@@ -37,6 +37,7 @@ pub fn add_program(
     let closure = cx.resolver.resolve(&input)?;
     cx.check_arch(closure.input().info.ident, src)?;
     let host = closure.input().host.clone();
+    super::gconv::note_iconv_user(cx, &host, dst.as_path());
     match grant {
         Grant::Named => cx.add_named(layer, &host, dst.clone(), origin)?,
         Grant::Host => cx.add_host(layer, &host, dst.clone(), origin)?,
@@ -78,6 +79,7 @@ pub fn add_root_program(
     let input = Input::in_root(&found.real, cx.resolver.root());
     let closure = cx.resolver.resolve(&input)?;
     cx.check_arch(closure.input().info.ident, image)?;
+    super::gconv::note_iconv_user(cx, &host, image);
     cx.add_host(layer, &host, real.clone(), origin.to_string())?;
     add_closure(cx, &closure, layer, origin, MissingPolicy::Error)?;
     if cx.main_input.is_none() {

@@ -5,6 +5,7 @@
 pub mod binary;
 pub mod classpath;
 pub mod dir;
+pub mod gconv;
 pub mod jar;
 pub mod java;
 pub mod jlink;
@@ -158,6 +159,8 @@ pub struct Context {
     /// `--base`: the base image's files; libraries it has where the
     /// loader looks are used from it and not copied.
     pub base: Option<std::sync::Arc<crate::rootfs::base_view::BaseView>>,
+    /// Programs that import `iconv_open` (image paths), for `--gconv auto`.
+    pub iconv_users: Vec<String>,
 }
 
 /// A symlink of a user's tree that leads out of it, kept as it is.
@@ -194,6 +197,7 @@ impl Context {
             kept_links: Vec::new(),
             generated: BTreeMap::new(),
             base: None,
+            iconv_users: Vec::new(),
         }
     }
 
@@ -433,6 +437,12 @@ pub(crate) fn add_closure(
     origin: &str,
     policy: MissingPolicy<'_>,
 ) -> Result<(), ArtifactError> {
+    for (path, why) in &closure.bad_notes {
+        cx.warnings.push(format!(
+            "{}: {why}; the libraries it names are not added [{origin}]",
+            path.display()
+        ));
+    }
     let missing: Vec<Missing> = closure.required_missing().cloned().collect();
     if !missing.is_empty() {
         match policy {

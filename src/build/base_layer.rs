@@ -193,8 +193,16 @@ fn check_generated(cx: &Context, tree: &Tree) -> Result<(), BuildError> {
 
 /// The root's C.UTF-8 locale, in the libraries layer, when the image
 /// has glibc (a `libc.so.6`): the locale is glibc's data, and a static
-/// or Go program has no use for it.
-pub(super) fn add_locale(cx: &mut Context) -> Result<(), BuildError> {
+/// or Go program has no use for it. `--locale` names more.
+pub(super) fn add_locale(cx: &mut Context, names: &[String]) -> Result<(), BuildError> {
+    for name in names {
+        let mut tree = Tree::new();
+        let at = locale::add_locale(&mut tree, cx.resolver.root(), name, &mut cx.warnings)?;
+        let why = format!("the {name} locale ({at} of the root, --locale {name})");
+        for (path, entry) in tree.iter().filter(|(p, _)| !tree.is_implicit(p)) {
+            cx.add(LayerKind::Libs, path.clone(), entry.clone(), why.as_str())?;
+        }
+    }
     let has_glibc = cx.layers.trees.get(&LayerKind::Libs).is_some_and(|t| {
         t.iter()
             .any(|(p, _)| p.file_name().is_some_and(|n| n == "libc.so.6"))

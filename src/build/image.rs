@@ -29,9 +29,7 @@ use super::{BuildError, BuiltLayer, Event};
 pub(super) fn write_archive(
     plan: &BuildPlan,
     format: OutputFormat,
-    cx: &Context,
-    inventory: &Inventory,
-    spec: &ImageSpec,
+    parts: Parts<'_>,
     extra: Extra<'_>,
     cache: Option<&mut LayerCache>,
     progress: &dyn Fn(Event),
@@ -44,16 +42,7 @@ pub(super) fn write_archive(
             dir: dir.to_path_buf(),
             source,
         })?;
-    let written = write(
-        plan,
-        cx,
-        inventory,
-        spec,
-        extra,
-        tmp.path(),
-        cache,
-        progress,
-    )?;
+    let written = write(plan, parts, extra, tmp.path(), cache, progress, true)?;
     progress(Event::Archive { format });
     let layout = Layout::open(tmp.path())?;
     match format {
@@ -176,14 +165,18 @@ pub(super) fn image_spec(
 /// and digest, and the layers.
 pub(super) fn write(
     plan: &BuildPlan,
-    cx: &Context,
-    inventory: &Inventory,
-    spec: &ImageSpec,
+    parts: Parts<'_>,
     extra: Extra<'_>,
     dir: &Path,
     mut cache: Option<&mut LayerCache>,
     progress: &dyn Fn(Event),
+    tag: bool,
 ) -> Result<Written, BuildError> {
+    let Parts {
+        cx,
+        inventory,
+        spec,
+    } = parts;
     let Extra { debug, base } = extra;
     let layout = Layout::open_or_create(dir)?;
     let opts = LayerOptions {
@@ -259,7 +252,7 @@ pub(super) fn write(
                 bytes: provenance(cx).to_json()?,
             },
         ],
-        &plan.tags,
+        if tag { &plan.tags } else { &[] },
     )?;
     Ok(Written {
         entry,
@@ -361,6 +354,15 @@ fn image_info(plan: &BuildPlan, spec: &ImageSpec, manifest: Digest) -> ImageInfo
         supplier: label("org.opencontainers.image.vendor")
             .or_else(|| label("org.opencontainers.image.authors")),
     }
+}
+
+/// What the image is made of: the layer trees (and what the build
+/// noted), the package inventory for the SBOM, and the config.
+#[derive(Clone, Copy)]
+pub(super) struct Parts<'a> {
+    pub(super) cx: &'a Context,
+    pub(super) inventory: &'a Inventory,
+    pub(super) spec: &'a ImageSpec,
 }
 
 /// What an image has besides its own layers: the `--debug` layer, the

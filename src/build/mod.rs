@@ -12,6 +12,8 @@ mod checks;
 mod copy_from;
 pub mod debug;
 mod image;
+mod ld_cache;
+pub mod multi;
 
 use std::path::{Path, PathBuf};
 
@@ -81,6 +83,8 @@ pub enum BuildError {
     CopyFrom { from: String, why: String },
     #[error("--base {base}: {why}")]
     Base { base: String, why: String },
+    #[error("multi-platform build: {why}")]
+    MultiPlatform { why: String },
     #[error("the entrypoint {path} {why}")]
     Entrypoint { path: String, why: String },
 }
@@ -131,6 +135,10 @@ pub struct BuiltLayer {
 /// What a build wrote.
 #[derive(Clone, Debug)]
 pub struct Built {
+    /// The manifest's descriptor as `index.json` holds it (naming its
+    /// referrers).
+    pub entry: oci_spec::image::Descriptor,
+    pub platform: Arch,
     pub output: PathBuf,
     pub format: OutputFormat,
     pub tags: Vec<String>,
@@ -171,6 +179,17 @@ impl Built {
 }
 
 pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildError> {
+    build_with(plan, progress, true)
+}
+
+/// [`build`] into a layout without tagging: the manifest and its
+/// referrers are stored and `index.json` is left as it was, for an image
+/// index that lists the manifest ([`multi::build_index`]).
+pub fn build_untagged(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildError> {
+    build_with(plan, progress, false)
+}
+
+fn build_with(plan: &BuildPlan, progress: &dyn Fn(Event), tag: bool) -> Result<Built, BuildError> {
     if plan.binaries.is_empty()
         && plan.dirs.is_empty()
         && plan.includes.is_empty()
@@ -258,7 +277,9 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
     } else {
         None
     };
-    add_locale(&mut cx)?;
+    crate::artifact::gconv::add_gconv(&mut cx, &plan.gconv)?;
+    add_locale(&mut cx, &plan.locales)?;
+    ld_cache::add_ld_cache(&mut cx, plan, arch)?;
     let bundle = add_base(&mut cx, plan, base.as_ref())?;
     cx.check_kept_links()?;
     open_root_for_artifacts(&mut cx)?;
@@ -324,6 +345,11 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
         debug: debug.as_ref(),
         base: base.as_ref(),
     };
+    let parts = image::Parts {
+        cx: &cx,
+        inventory: &inventory,
+        spec: &spec,
+    };
     let written = match plan.format {
         OutputFormat::Oci => {
             // From here on we write. If we created the directory and fail,
@@ -331,13 +357,12 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
             let existed = plan.output.exists();
             let result = write(
                 plan,
-                &cx,
-                &inventory,
-                &spec,
+                parts,
                 extra,
                 &plan.output,
                 cache.as_mut(),
                 progress,
+                tag,
             );
             if result.is_err() && !existed {
                 // Best effort, and never another build's images.
@@ -345,16 +370,7 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
             }
             result?
         }
-        format => write_archive(
-            plan,
-            format,
-            &cx,
-            &inventory,
-            &spec,
-            extra,
-            cache.as_mut(),
-            progress,
-        )?,
+        format => write_archive(plan, format, parts, extra, cache.as_mut(), progress)?,
     };
     if let Some(path) = &plan.sbom {
         write_sbom_file(path, &written.sbom)?;
@@ -367,11 +383,13 @@ pub fn build(plan: &BuildPlan, progress: &dyn Fn(Event)) -> Result<Built, BuildE
     }
     let (manifest_digest, layers, debug) = (written.digest, written.layers, written.debug);
     Ok(Built {
+        platform: arch,
         output: plan.output.clone(),
         format: plan.format,
         tags: plan.tags.clone(),
         manifest_digest,
         manifest_size: written.entry.size(),
+        entry: written.entry,
         layers,
         debug,
         architecture: platform.architecture.to_string(),

@@ -8,16 +8,19 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail, ensure};
 
-use crate::build::{Built, Event, build};
+use crate::build::{Built, Event, build, multi};
 use crate::layer::{Algorithm, Compression};
 use crate::oci::provenance;
-use crate::plan::{BuildPlan, ConfigPlan, JavaPlan, Mapping, OutputFormat, Writable};
+use crate::plan::{
+    BuildPlan, ConfigPlan, Gconv, JavaPlan, LdCacheMode, Mapping, OutputFormat, Writable,
+};
 use crate::reference::Tagged;
 use crate::rootfs::ImagePath;
 use crate::rootfs::base::{DEFAULT_USER, UserSpec};
 use crate::rootfs::certs::CaCerts;
 use crate::rootfs::tzdata::Tzdata;
 
+use super::platforms::Target;
 use super::{EXIT_NOT_FOUND, human, output, spinner};
 
 const EXAMPLES: &str = "Examples:
@@ -168,14 +171,34 @@ pub struct BuildArgs {
     /// Time zone data: all, none, or a list such as Europe/Paris,UTC
     #[arg(long, value_name = "all|none|ZONE,...", default_value = "all")]
     tzdata: String,
-    /// Take libraries, certificates and time zones from DIR instead of /
-    #[arg(long, value_name = "DIR", default_value = "/")]
-    sysroot: PathBuf,
+    /// glibc's iconv modules (gconv): auto adds all of them (8 MB on
+    /// amd64) when a program imports iconv_open, since the charsets it
+    /// converts are run-time data; a list such as ISO-8859-1,UTF-16 adds
+    /// only theirs (UTF-8, UCS-2/4 and ASCII need none)
+    #[arg(long, value_name = "auto|all|none|CHARSET,...", default_value = "auto")]
+    gconv: String,
+    /// A compiled locale of the root to add, e.g. en_US.UTF-8 (C.UTF-8 is
+    /// always added with glibc)
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    locale: Vec<String>,
+    /// Write the image's own /etc/ld.so.cache (and ld.so.conf): auto when
+    /// it has libraries outside the loader's default directories (the
+    /// root's ld.so.conf directories, --include trees), always, or none
+    #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
+    ld_cache: LdCacheArg,
+    /// Take libraries, certificates and time zones from DIR instead of /;
+    /// PLATFORM=DIR for one platform of several
+    #[arg(long, value_name = "[PLATFORM=]DIR", default_value = "/")]
+    sysroot: Vec<String>,
     /// The image's platform, e.g. linux/arm64 or linux/arm/v7; every
-    /// program must be built for it. Default: the programs' own (their ELF
-    /// headers), or this machine's when the image holds none
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]", value_parser = parse_platform)]
-    platform: Option<crate::elf::Arch>,
+    /// program must be built for it. Several (linux/amd64,linux/arm64)
+    /// build one image per platform and an index of them, the artifact
+    /// paths naming each platform's with {arch}, {variant}, {triplet}
+    /// (aarch64-linux-gnu) or {triple} (aarch64-unknown-linux-gnu).
+    /// Default: the programs' own (their ELF headers), or this machine's
+    /// when the image holds none
+    #[arg(long, value_name = "OS/ARCH[/VARIANT],...", value_parser = parse_platform, value_delimiter = ',')]
+    platform: Vec<crate::elf::Arch>,
     /// How layers are compressed: gzip, which every tool reads, or zstd,
     /// about twice as fast to build and about as small, for containerd
     /// 1.5+, Docker 23+ and podman (not umoci)
@@ -235,6 +258,15 @@ enum FormatArg {
     DockerArchive,
 }
 
+/// `--ld-cache`; the plan gets an [`LdCacheMode`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+enum LdCacheArg {
+    #[default]
+    Auto,
+    Always,
+    None,
+}
+
 /// `--compression`; the plan gets a [`Compression`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 enum CompressionArg {
@@ -263,7 +295,17 @@ impl From<FormatArg> for OutputFormat {
 }
 
 pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
-    let plan = plan(&args)?;
+    let targets = super::platforms::targets(&args.platform, &args.sysroot)?;
+    let plans = targets
+        .iter()
+        .map(|t| plan(&args, t))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    // The JSON summary and the debug image describe one image; an index
+    // of several has neither yet.
+    anyhow::ensure!(
+        plans.len() == 1 || !(args.json || args.debug),
+        "--json and --debug build one platform's image: give one --platform"
+    );
     // A bad reference or registry flag fails before the build, not after.
     let push_to = match args.push.as_deref() {
         Some(r) => {
@@ -296,10 +338,13 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         Event::LayerDone { .. } => {}
         Event::Archive { format } => bar.set_message(format!("writing the {}", format.name())),
     };
-    let result = build(&plan, &on_event);
+    let result = match plans.as_slice() {
+        [plan] => build(plan, &on_event).map(|b| Outcome::One(Box::new(b))),
+        many => multi::build_index(many, &on_event).map(Outcome::Index),
+    };
     bar.finish_and_clear();
     match result {
-        Ok(built) => {
+        Ok(Outcome::One(built)) => {
             if args.verbose {
                 for line in &built.reasoning {
                     eprintln!("mkimage: {line}");
@@ -357,6 +402,27 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Ok(Outcome::Index(b)) => {
+            if let Some(f) = &args.digest_file {
+                output::write_digest_file(f, &b.index_digest.to_string())?;
+            }
+            if !args.quiet {
+                print_index_summary(&b);
+            }
+            match push_to {
+                Some((reference, opts)) => {
+                    let tag = b.tags.first().map(String::as_str);
+                    match super::push::push_quietly(&b.output, tag, &reference, &opts, args.quiet)?
+                    {
+                        Ok(report) if !args.quiet => println!("{}", super::push::summary(&report)),
+                        Ok(_) => {}
+                        Err(code) => return Ok(code),
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => Ok(ExitCode::SUCCESS),
+            }
+        }
         Err(e) if e.is_not_found() => {
             anstream::eprintln!("mkimage: {} {e}", super::style::error());
             Ok(ExitCode::from(EXIT_NOT_FOUND))
@@ -365,15 +431,24 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Turns flags (and SOURCE_DATE_EPOCH) into a checked plan.
-fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
+/// Turns flags (and SOURCE_DATE_EPOCH) into a checked plan for one
+/// platform, the patterns of artifact paths expanded for it.
+fn plan(args: &BuildArgs, target: &Target) -> anyhow::Result<BuildPlan> {
+    let expand = |v: &[String]| -> anyhow::Result<Vec<String>> {
+        v.iter().map(|s| target.expand(s)).collect()
+    };
     let mut binaries = Vec::new();
-    for arg in &args.from_binary {
+    for arg in &expand(&args.from_binary)? {
         binaries.push(binary_spec(arg)?);
     }
-    let dirs = mappings(&args.from_dir, "--from-dir", Some("/app"))?;
-    let includes = mappings(&args.include, "--include", None)?;
-    let jars = mappings(&args.from_jar, "--from-jar", Some("/app/app.jar"))?;
+    let dirs = mappings(&expand(&args.from_dir)?, "--from-dir", Some("/app"))?;
+    let includes = mappings(&expand(&args.include)?, "--include", None)?;
+    let jars = mappings(&expand(&args.from_jar)?, "--from-jar", Some("/app/app.jar"))?;
+    let venvs = args
+        .from_venv
+        .iter()
+        .map(|v| Ok(PathBuf::from(target.expand(&v.to_string_lossy())?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut profiles = Vec::new();
     for p in &args.profile {
         profiles.push((p.clone(), crate::profile::load(p)?));
@@ -491,6 +566,30 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
                 .collect(),
         ),
     };
+    let gconv = match args.gconv.as_str() {
+        "auto" => Gconv::Auto,
+        "all" => Gconv::All,
+        "none" => Gconv::None,
+        list => {
+            let names: Vec<String> = list
+                .split(',')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(String::from)
+                .collect();
+            ensure!(
+                !names.is_empty(),
+                "--gconv {list:?}: give auto, all, none or charset names"
+            );
+            Gconv::Charsets(names)
+        }
+    };
+    for l in &args.locale {
+        ensure!(
+            !l.is_empty() && !l.contains('/') && !l.starts_with('.'),
+            "--locale {l:?}: a locale name such as en_US.UTF-8"
+        );
+    }
     let mut writable = Vec::new();
     for w in &args.writable {
         writable.push(writable_dir(w)?);
@@ -499,7 +598,7 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
         binaries,
         dirs,
         includes,
-        venvs: args.from_venv.clone(),
+        venvs,
         jars,
         profiles,
         java: JavaPlan {
@@ -542,8 +641,15 @@ fn plan(args: &BuildArgs) -> anyhow::Result<BuildPlan> {
         ca_certs,
         extra_cas: args.ca_cert.clone(),
         tzdata,
-        sysroot: args.sysroot.clone(),
-        platform: args.platform,
+        gconv,
+        locales: args.locale.clone(),
+        ld_cache: match args.ld_cache {
+            LdCacheArg::Auto => LdCacheMode::Auto,
+            LdCacheArg::Always => LdCacheMode::Always,
+            LdCacheArg::None => LdCacheMode::None,
+        },
+        sysroot: target.sysroot.clone(),
+        platform: target.platform,
         epoch: source_date_epoch()?,
         threads: std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
         compression: Compression::new(args.compression.into(), args.compression_level)
@@ -930,6 +1036,39 @@ fn print_summary(b: &Built, to_stderr: bool) {
             println!("{line}");
         }
     }
+}
+
+/// What `build` wrote: one image, or an index of one per platform.
+enum Outcome {
+    One(Box<Built>),
+    Index(multi::BuiltIndex),
+}
+
+fn print_index_summary(b: &multi::BuiltIndex) {
+    for image in &b.images {
+        for w in &image.warnings {
+            eprintln!("mkimage: warning: {}: {w}", image.platform);
+        }
+    }
+    let out = b.output.display();
+    println!(
+        "Wrote {} to {out}: an index of {} platforms",
+        b.tags.join(", "),
+        b.images.len()
+    );
+    println!("  digest  {}", b.index_digest);
+    for image in &b.images {
+        println!(
+            "  {:<16} {} ({} compressed)",
+            image.platform.to_string(),
+            image.manifest_digest,
+            human(image.compressed_size())
+        );
+    }
+    println!(
+        "Copy it: skopeo copy --all oci:{out}:{} docker://REGISTRY/NAME",
+        b.tags[0]
+    );
 }
 
 /// `--platform`: one of the platforms of [`crate::elf::Arch`].

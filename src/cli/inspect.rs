@@ -92,6 +92,22 @@ fn parse_platform(s: &str) -> Result<Platform, String> {
 
 pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let opts = args.registry.registry_options(&args.ca_cert)?;
+    // A multi-platform image without --platform: its platforms, unless a
+    // question (--why, --sbom, --html, --diff) wants one image's answer,
+    // which is then the host's (as `docker pull` picks).
+    if args.platform.is_none()
+        && args.why.is_none()
+        && !args.sbom
+        && args.html.is_none()
+        && args.diff.is_none()
+        && let Ok(source) = crate::source::open_str(&args.image, &opts)
+        && let Ok(Some(platforms)) = crate::source::select::platforms(source.as_ref())
+        && platforms.len() > 1
+    {
+        let mut out = io::stdout().lock();
+        print_platforms(&mut out, &args.image, &platforms, args.json)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut image = match Image::open_with(&args.image, &opts, args.platform.as_ref()) {
         Err(e) if e.is_not_found() => {
             eprintln!("mkimage: error: {}", super::message(&anyhow::Error::new(e)));
@@ -260,6 +276,36 @@ fn print_diff(image: &mut Image, other: &str, json: bool) -> anyhow::Result<Exit
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A multi-platform image: its platforms and their manifests.
+fn print_platforms(
+    out: &mut impl Write,
+    image: &str,
+    platforms: &[(String, oci_spec::image::Descriptor)],
+    json: bool,
+) -> anyhow::Result<()> {
+    let media_type = oci_spec::image::MediaType::ImageIndex.to_string();
+    if json {
+        let list: Vec<serde_json::Value> = platforms
+            .iter()
+            .map(|(p, d)| serde_json::json!({"platform": p, "digest": d.digest().to_string()}))
+            .collect();
+        let doc = serde_json::json!({"image": image, "mediaType": media_type, "platforms": list});
+        serde_json::to_writer_pretty(&mut *out, &doc)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(out, "{:<12}{media_type}", "Index")?;
+    for (p, d) in platforms {
+        writeln!(out, "{:<12}{p:<16} {}", "Platform", d.digest())?;
+    }
+    writeln!(
+        out,
+        "Inspect one with --platform, e.g. --platform {}",
+        platforms[0].0
+    )?;
+    Ok(())
 }
 
 fn print_summary(out: &mut impl Write, s: &Summary) -> io::Result<()> {

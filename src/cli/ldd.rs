@@ -200,6 +200,18 @@ fn print_text(
             }
         }
     }
+    for s in &c.suggested {
+        writeln!(
+            out,
+            "\t{} (suggested by the dlopen note of {} for {}; not added)",
+            s.sonames.join(" | "),
+            s.by.display(),
+            s.feature
+        )?;
+    }
+    for (path, why) in &c.bad_notes {
+        writeln!(out, "\t{}: {why}", path.display())?;
+    }
     Ok(())
 }
 
@@ -243,5 +255,7 @@ fn to_json(file: &Path, c: &Closure, side: &Side<'_>) -> Value {
         "static": c.is_static(),
         "objects": objects,
         "missing": missing,
+        "suggested": c.suggested.iter().map(|s| json!({"feature": s.feature, "sonames": s.sonames, "by": s.by})).collect::<Vec<_>>(),
+        "bad_notes": c.bad_notes.iter().map(|(p, why)| json!({"path": p, "why": why})).collect::<Vec<_>>(),
     })
 }

@@ -8,6 +8,7 @@ mod inspect;
 mod ldd;
 mod man;
 pub mod output;
+mod platforms;
 mod profiles;
 mod push;
 pub mod style;

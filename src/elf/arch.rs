@@ -169,6 +169,22 @@ impl Arch {
         }
     }
 
+    /// Rust's target triple for the architecture's GNU libc target, the
+    /// directory cargo builds into (`target/<triple>/release`).
+    pub fn rust_triple(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "x86_64-unknown-linux-gnu",
+            Arch::I386 => "i686-unknown-linux-gnu",
+            Arch::Arm64 => "aarch64-unknown-linux-gnu",
+            Arch::ArmHf => "armv7-unknown-linux-gnueabihf",
+            Arch::ArmEl => "armv5te-unknown-linux-gnueabi",
+            Arch::Ppc64le => "powerpc64le-unknown-linux-gnu",
+            Arch::S390x => "s390x-unknown-linux-gnu",
+            Arch::Riscv64 => "riscv64gc-unknown-linux-gnu",
+            Arch::Loong64 => "loongarch64-unknown-linux-gnu",
+        }
+    }
+
     /// The value of `$PLATFORM` (AT_PLATFORM) on a typical CPU. The kernel
     /// sets it per machine; it only matters to paths that use the token.
     pub fn at_platform(self) -> &'static str {

@@ -91,6 +91,10 @@ pub struct HeaderInfo {
     pub phoff: u64,
     pub phentsize: u16,
     pub phnum: u16,
+    /// The section header table (for notes a linker left out of PT_NOTE).
+    pub shoff: u64,
+    pub shentsize: u16,
+    pub shnum: u16,
 }
 
 impl HeaderInfo {
@@ -130,6 +134,9 @@ pub fn parse_header(bytes: &[u8]) -> Result<HeaderInfo, ParseError> {
         phoff: h.e_phoff,
         phentsize: h.e_phentsize,
         phnum: h.e_phnum,
+        shoff: h.e_shoff,
+        shentsize: h.e_shentsize,
+        shnum: h.e_shnum,
     };
     // The header's own size must be its class's (glibc's and the
     // kernel's loaders check the same): a file whose EI_CLASS was changed

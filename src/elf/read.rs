@@ -59,6 +59,8 @@ pub struct ElfInfo {
     pub rpath: Option<OsString>,
     pub runpath: Option<OsString>,
     pub nodeflib: bool,
+    /// What its notes say (dlopen metadata, ABI tag).
+    pub notes: super::notes::NoteInfo,
 }
 
 impl ElfInfo {
@@ -147,11 +149,13 @@ fn read_from(file: &(impl ReadAt + ?Sized), path: &Path) -> Result<ElfInfo, ElfE
         rpath: None,
         runpath: None,
         nodeflib: false,
+        notes: Default::default(),
     };
     let Some(raw) = dynamic else {
         return Ok(info);
     };
     info.dynamic = true;
+    info.notes = read_notes(file, &header, &phdrs);
     info.nodeflib = parse::has_nodeflib(&raw);
 
     let wants_strings = !raw.needed.is_empty()
@@ -192,6 +196,64 @@ fn read_from(file: &(impl ReadAt + ?Sized), path: &Path) -> Result<ElfInfo, ElfE
     info.rpath = raw.rpath.map(string).transpose()?;
     info.runpath = raw.runpath.map(string).transpose()?;
     Ok(info)
+}
+
+/// Most section headers read for notes, and most note bytes in all.
+const MAX_SECTIONS: u64 = 4096;
+const MAX_NOTE_BYTES: u64 = 1 << 20;
+/// `SHT_NOTE` (gABI).
+const SHT_NOTE: u32 = 7;
+
+/// The notes of SHT_NOTE sections, or of PT_NOTE segments when the file
+/// has no section headers: a note added with `objcopy --add-section` is
+/// in no segment. Notes are not the loader's business, so a damaged or
+/// unreadable table only means no notes.
+fn read_notes(
+    file: &(impl ReadAt + ?Sized),
+    header: &parse::HeaderInfo,
+    phdrs: &[goblin::elf::ProgramHeader],
+) -> super::notes::NoteInfo {
+    use goblin::elf::SectionHeader;
+    let ident = &header.ident;
+    let mut ranges: Vec<(u64, u64, u64)> = Vec::new();
+    let shsize = SectionHeader::size(ident.ctx());
+    if header.shoff != 0
+        && header.shnum > 0
+        && u64::from(header.shnum) <= MAX_SECTIONS
+        && header.shentsize as usize == shsize
+        && let Ok(bytes) =
+            read_exact_vec(file, header.shoff, (shsize * header.shnum as usize) as u64)
+        && let Ok(sections) =
+            SectionHeader::parse_from(&bytes, 0, header.shnum as usize, ident.ctx())
+    {
+        ranges.extend(
+            sections
+                .iter()
+                .filter(|s| s.sh_type == SHT_NOTE)
+                .map(|s| (s.sh_offset, s.sh_size, s.sh_addralign)),
+        );
+    } else {
+        ranges.extend(
+            phdrs
+                .iter()
+                .filter(|p| p.p_type == goblin::elf::program_header::PT_NOTE)
+                .map(|p| (p.p_offset, p.p_filesz, p.p_align)),
+        );
+    }
+    let mut info = super::notes::NoteInfo::default();
+    let mut budget = MAX_NOTE_BYTES;
+    for (off, size, align) in ranges {
+        if size > budget {
+            continue;
+        }
+        budget -= size;
+        if let Ok(bytes) = read_exact_vec(file, off, size) {
+            for note in super::notes::parse_notes(&bytes, ident, align) {
+                info.add(&note, ident);
+            }
+        }
+    }
+    info
 }
 
 /// The parts of an ELF file every reader starts from: the header, the

@@ -208,6 +208,9 @@ struct Plan {
     /// it, with their descriptors; their blobs are in `blobs`, after the
     /// image's first `image_blobs`.
     referrers: Vec<(Manifest, Descriptor)>,
+    /// Those of the manifests of a multi-platform index, by manifest:
+    /// each listed under its own subject.
+    child_referrers: Vec<(Digest, Vec<(Manifest, Descriptor)>)>,
     image_blobs: usize,
 }
 
@@ -224,24 +227,66 @@ fn plan(layout: &Layout, top: &Descriptor) -> Result<Plan, RegistryError> {
         blobs: Vec::new(),
         manifests: Vec::new(),
         referrers: Vec::new(),
+        child_referrers: Vec::new(),
         image_blobs: 0,
     };
     let mut seen = BTreeSet::new();
     add_manifest(layout, top, &mut plan, &mut seen)?;
     plan.image_blobs = plan.blobs.len();
-    for r in referrers::list(layout, entry)? {
+    let digest = from_oci_digest(entry.digest(), &layout.root().join(INDEX_FILE))?;
+    for (subject, r) in attached(layout, entry, &digest)? {
         let mut own = Plan {
             blobs: Vec::new(),
             manifests: Vec::new(),
             referrers: Vec::new(),
+            child_referrers: Vec::new(),
             image_blobs: 0,
         };
         add_manifest(layout, &r.manifest, &mut own, &mut seen)?;
         plan.blobs.extend(own.blobs);
-        plan.referrers
-            .extend(own.manifests.into_iter().map(|m| (m, r.manifest.clone())));
+        let sent = own.manifests.into_iter().map(|m| (m, r.manifest.clone()));
+        if subject == digest {
+            plan.referrers.extend(sent);
+        } else {
+            match plan.child_referrers.iter_mut().find(|(s, _)| *s == subject) {
+                Some((_, list)) => list.extend(sent),
+                None => plan.child_referrers.push((subject, sent.collect())),
+            }
+        }
     }
     Ok(plan)
+}
+
+/// The artifacts attached to `entry` (the `index.json` entry pushed) and,
+/// when it is a multi-platform index mkimage wrote, to each of its
+/// manifests (their descriptors in the index name their referrers, as
+/// their own `index.json` entries would).
+fn attached(
+    layout: &Layout,
+    entry: &Descriptor,
+    digest: &Digest,
+) -> Result<Vec<(Digest, referrers::Referrer)>, RegistryError> {
+    let mut out: Vec<_> = referrers::list(layout, entry)?
+        .into_iter()
+        .map(|r| (*digest, r))
+        .collect();
+    if *entry.media_type() == oci_spec::image::MediaType::ImageIndex {
+        let bytes = layout.read_blob(digest)?;
+        let index: oci_spec::image::ImageIndex =
+            serde_json::from_slice(&bytes).map_err(|e| RegistryError::Manifest {
+                digest: *digest,
+                reason: format!("not an image index: {e}"),
+            })?;
+        for child in index.manifests() {
+            let subject = from_oci_digest(child.digest(), &layout.root().join(INDEX_FILE))?;
+            out.extend(
+                referrers::list(layout, child)?
+                    .into_iter()
+                    .map(|r| (subject, r)),
+            );
+        }
+    }
+    Ok(out)
 }
 
 /// The manifest or index `desc` describes, read (checked against its
@@ -418,6 +463,9 @@ fn send<H: Http>(
     let pushed = super::referrers::send(client, repo, &scope, &top.digest, &plan.referrers)?;
     report.referrers = pushed.count;
     report.referrers_tag = pushed.tag;
+    for (subject, list) in &plan.child_referrers {
+        report.referrers += super::referrers::send(client, repo, &scope, subject, list)?.count;
+    }
     Ok(report)
 }
 

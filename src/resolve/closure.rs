@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use super::search::{Found, Origin, Outcome, Request};
 use super::{
     Closure, FoundBy, Input, Missing, Object, Platform, Reason, ResolveError, Resolver, Searched,
+    Suggested,
 };
+use crate::elf::notes::Priority;
 
 /// Libraries glibc opens without a DT_NEEDED, when libc.so.6 is loaded.
 /// (name, why, required)
@@ -84,6 +86,8 @@ pub(super) fn resolve(r: &mut Resolver, input: &Input) -> Result<Closure, Resolv
         return Ok(Closure {
             objects: w.objects,
             missing: w.missing,
+            suggested: Vec::new(),
+            bad_notes: Vec::new(),
         });
     }
     let mut platform = Platform::detect(&info.ident, &mut r.root);
@@ -150,14 +154,80 @@ pub(super) fn resolve(r: &mut Resolver, input: &Input) -> Result<Closure, Resolv
         w.request(r, &platform, name, 0, Reason::Dlopen, true);
     }
     w.drain(r, &platform);
+    let (suggested, bad_notes) = if r.opts.companions {
+        w.dlopen_notes(r, &platform)
+    } else {
+        (Vec::new(), Vec::new())
+    };
 
     Ok(Closure {
         objects: w.objects,
         missing: w.missing,
+        suggested,
+        bad_notes,
     })
 }
 
 impl Walk {
+    /// The libraries every object's FDO dlopen notes name (systemd's
+    /// `.note.dlopen`), in load order, each with its own closure:
+    /// `required` and `recommended` ones are resolved as the object's
+    /// DT_NEEDED would be, the first of a feature's alternatives that is
+    /// found winning; a required feature none of whose sonames is found is
+    /// missing like a DT_NEEDED, a recommended one is a note. `suggested`
+    /// ones are only listed.
+    fn dlopen_notes(
+        &mut self,
+        r: &mut Resolver,
+        platform: &Platform,
+    ) -> (Vec<Suggested>, Vec<(PathBuf, String)>) {
+        let (mut suggested, mut bad) = (Vec::new(), Vec::new());
+        let mut i = 0;
+        while i < self.objects.len() {
+            let info = self.objects[i].info.clone();
+            if matches!(self.objects[i].reason, Reason::HwcapsVariant { .. }) {
+                i += 1;
+                continue;
+            }
+            if let Some(e) = &info.notes.dlopen_error {
+                bad.push((self.objects[i].path.clone(), e.clone()));
+            }
+            for f in &info.notes.dlopen {
+                let feature = f.feature.clone().unwrap_or_else(|| f.soname.join("|"));
+                if f.priority == Priority::Suggested {
+                    suggested.push(Suggested {
+                        feature,
+                        sonames: f.soname.clone(),
+                        by: self.objects[i].path.clone(),
+                    });
+                    continue;
+                }
+                let required = f.priority == Priority::Required;
+                // The first alternative found wins; when none is, the
+                // first one's report stands for the feature.
+                let before = self.missing.len();
+                let mut found = false;
+                for name in &f.soname {
+                    let reason = Reason::DlopenNote {
+                        feature: feature.clone(),
+                        priority: f.priority.name(),
+                    };
+                    let n = self.missing.len();
+                    self.request(r, platform, OsStr::new(name), i, reason, required);
+                    if self.missing.len() == n {
+                        found = true;
+                        break;
+                    }
+                }
+                self.missing
+                    .truncate(if found { before } else { before + 1 });
+            }
+            self.drain(r, platform);
+            i += 1;
+        }
+        (suggested, bad)
+    }
+
     fn drain(&mut self, r: &mut Resolver, platform: &Platform) {
         while let Some(i) = self.queue.pop_front() {
             let needed = self.objects[i].info.needed.clone();

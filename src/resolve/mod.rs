@@ -33,7 +33,8 @@ pub struct Options {
     pub root: PathBuf,
     /// LD_LIBRARY_PATH from the *image's* environment (never the host's).
     pub ld_library_path: Option<OsString>,
-    /// Add the libraries glibc opens without a DT_NEEDED (libgcc_s, NSS).
+    /// Add the libraries glibc opens without a DT_NEEDED (libgcc_s, NSS)
+    /// and those the objects' dlopen notes name.
     pub companions: bool,
 }
 
@@ -99,6 +100,12 @@ pub enum Reason {
     /// Opened by glibc itself, with no DT_NEEDED.
     Companion(&'static str),
     Dlopen,
+    /// Named by an FDO dlopen note (`.note.dlopen`) of the object that
+    /// asked, with the feature's name and priority.
+    DlopenNote {
+        feature: String,
+        priority: &'static str,
+    },
 }
 
 impl fmt::Display for Reason {
@@ -110,6 +117,9 @@ impl fmt::Display for Reason {
             Reason::HwcapsVariant { .. } => write!(f, "hwcaps variant"),
             Reason::Companion(why) => write!(f, "companion: {why}"),
             Reason::Dlopen => write!(f, "dlopen"),
+            Reason::DlopenNote { feature, priority } => {
+                write!(f, "dlopen note: {feature}, {priority}")
+            }
         }
     }
 }
@@ -225,11 +235,24 @@ impl fmt::Display for Missing {
     }
 }
 
+/// A feature's libraries a dlopen note calls `suggested`: listed, not
+/// added.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Suggested {
+    pub feature: String,
+    pub sonames: Vec<String>,
+    /// The image path of the object whose note names them.
+    pub by: PathBuf,
+}
+
 /// The result for one input: objects in load order, the input first.
 #[derive(Clone, Debug)]
 pub struct Closure {
     pub objects: Vec<Object>,
     pub missing: Vec<Missing>,
+    pub suggested: Vec<Suggested>,
+    /// Objects whose dlopen note could not be read: (image path, why).
+    pub bad_notes: Vec<(PathBuf, String)>,
 }
 
 impl Closure {
@@ -320,6 +343,12 @@ impl Resolver {
     /// The closure of one input.
     pub fn resolve(&mut self, input: &Input) -> Result<Closure, ResolveError> {
         closure::resolve(self, input)
+    }
+
+    /// The directories of the root's ld.so.conf (includes expanded), in
+    /// its order.
+    pub fn configured_dirs(&mut self) -> Vec<PathBuf> {
+        self.conf_dirs()
     }
 
     /// Resolves a file inside the root given by its image path, as `ldd`

@@ -409,7 +409,7 @@ impl Resolver {
     }
 
     /// ld.so.conf's directories, includes expanded inside the root.
-    fn conf_dirs(&mut self) -> Vec<PathBuf> {
+    pub(super) fn conf_dirs(&mut self) -> Vec<PathBuf> {
         if let Some(d) = &self.conf_dirs {
             return d.clone();
         }

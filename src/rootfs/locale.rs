@@ -14,6 +14,71 @@ use super::{ImagePath, RootfsError, Tree, host};
 
 /// Where glibc looks for the compiled C.UTF-8 locale.
 pub const C_UTF8: &str = "/usr/lib/locale/C.utf8";
+/// Where glibc looks for compiled locales (localedef's default).
+pub const LOCALE_DIR: &str = "/usr/lib/locale";
+/// The one file `localedef` writes every locale into unless told
+/// `--no-archive`.
+pub const ARCHIVE: &str = "/usr/lib/locale/locale-archive";
+
+/// A locale name with its codeset as glibc normalises it before looking
+/// for the directory (`_nl_normalize_codeset`, intl/l10nflist.c): letters
+/// lower-cased, digits kept, everything else dropped, and `iso` before a
+/// codeset of digits only. `en_US.UTF-8@euro` → `en_US.utf8@euro`.
+pub fn normalise(name: &str) -> String {
+    let Some((lang, rest)) = name.split_once('.') else {
+        return name.to_string();
+    };
+    let (codeset, modifier) = match rest.split_once('@') {
+        Some((c, m)) => (c, Some(m)),
+        None => (rest, None),
+    };
+    let mut norm: String = codeset
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    if norm.chars().all(|c| c.is_ascii_digit()) {
+        norm.insert_str(0, "iso");
+    }
+    match modifier {
+        Some(m) => format!("{lang}.{norm}@{m}"),
+        None => format!("{lang}.{norm}"),
+    }
+}
+
+/// `--locale NAME`: the root's compiled locale directory for NAME
+/// (normalised, then as given, as glibc tries them) added to `tree`;
+/// returns its image path. A root whose locales live only in
+/// locale-archive is an error that says how to compile one apart.
+pub fn add_locale(
+    tree: &mut Tree,
+    root: &mut Root,
+    name: &str,
+    warnings: &mut Vec<String>,
+) -> Result<String, RootfsError> {
+    let norm = normalise(name);
+    let mut tried = vec![format!("{LOCALE_DIR}/{norm}")];
+    if norm != name {
+        tried.push(format!("{LOCALE_DIR}/{name}"));
+    }
+    for path in &tried {
+        if name.contains('/') || name.is_empty() || name.starts_with('.') {
+            break;
+        }
+        if let Some(dir) = root.lookup_dir(Path::new(path))? {
+            let host_dir = root.host(&dir.real);
+            let image = ImagePath::new(&dir.real)?;
+            host::add_host_dir(tree, &host_dir, &image, &|_| false, warnings)?;
+            return Ok(image.to_string());
+        }
+    }
+    Err(RootfsError::NoLocale {
+        name: name.to_string(),
+        archive: root.host(Path::new(ARCHIVE)).is_file(),
+        path: tried.swap_remove(0),
+        root: root.dir().to_path_buf(),
+    })
+}
 
 /// Adds the root's C.UTF-8 locale to `tree`; returns whether the root
 /// had one.
@@ -34,6 +99,44 @@ pub fn add_c_utf8(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codesets_are_normalised_as_glibc_does() {
+        let cases = [
+            ("C.UTF-8", "C.utf8"),
+            ("en_US.UTF-8@euro", "en_US.utf8@euro"),
+            ("de_DE.ISO-8859-1", "de_DE.iso88591"),
+            ("ja_JP.eucJP", "ja_JP.eucjp"),
+            ("xx.8859", "xx.iso8859"),
+            ("POSIX", "POSIX"),
+        ];
+        for (name, want) in cases {
+            assert_eq!(normalise(name), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_missing_locale_says_how_to_compile_it() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("usr/lib/locale/C.utf8")).unwrap();
+        std::fs::write(root.path().join("usr/lib/locale/C.utf8/LC_CTYPE"), b"c").unwrap();
+        std::fs::write(root.path().join("usr/lib/locale/locale-archive"), b"a").unwrap();
+        let mut r = Root::new(root.path());
+        let (mut tree, mut w) = (Tree::new(), Vec::new());
+        assert_eq!(
+            add_locale(&mut tree, &mut r, "C.UTF-8", &mut w).unwrap(),
+            "/usr/lib/locale/C.utf8"
+        );
+        let err = add_locale(&mut tree, &mut r, "de_DE.UTF-8", &mut w).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("/usr/lib/locale/de_DE.utf8")
+                && msg.contains("only a locale-archive")
+                && msg.contains("localedef --no-archive"),
+            "{msg}"
+        );
+        assert!(add_locale(&mut tree, &mut r, "../etc", &mut w).is_err());
+    }
 
     #[test]
     fn copies_the_locale_when_the_root_has_it() {

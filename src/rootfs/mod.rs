@@ -5,6 +5,7 @@ pub mod base;
 pub mod base_view;
 pub mod busybox;
 pub mod certs;
+pub mod gconv;
 pub mod host;
 pub mod locale;
 mod lookup;
@@ -65,6 +66,17 @@ pub enum RootfsError {
         block: usize,
         line: usize,
         why: String,
+    },
+    #[error(
+        "--locale {name}: the root has no compiled locale {path}{}; compile it there with `localedef --no-archive -i LANGUAGE -f CHARSET {}` (Debian's locales package), or leave --locale out (C.UTF-8 is always in an image with glibc)",
+        if *.archive { " (only a locale-archive, which holds every locale at once)" } else { "" },
+        root.join(path.trim_start_matches('/')).display()
+    )]
+    NoLocale {
+        name: String,
+        path: String,
+        root: PathBuf,
+        archive: bool,
     },
     #[error(
         "no time zone data in {}; install tzdata there or pass --tzdata none", root.join("usr/share/zoneinfo").display()

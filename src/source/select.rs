@@ -148,6 +148,24 @@ pub fn by_platform(
     }
 }
 
+/// The platforms (`os/arch[/variant]`) and manifests of `source`'s top
+/// document when it is an image index; `None` for a single manifest.
+pub fn platforms<S: ImageSource + ?Sized>(
+    source: &S,
+) -> Result<Option<Vec<(String, Descriptor)>>, SourceError> {
+    let top = source.top()?;
+    let bytes = source.document(&top)?;
+    match Document::parse(&bytes, Some(top.media_type()), &source.locate(&top))? {
+        Document::Index(index) => Ok(Some(
+            images(&index)
+                .into_iter()
+                .map(|(d, p)| (p.to_string(), d.clone()))
+                .collect(),
+        )),
+        Document::Manifest(_) => Ok(None),
+    }
+}
+
 /// Nested indexes followed before giving up (an index of indexes is
 /// legal; a cycle is not possible with digests, but a deep chain is).
 const MAX_DEPTH: usize = 4;

@@ -23,7 +23,7 @@ int main(int argc, char **argv) {
     return 0;
 }
 "#;
-const HELLO_CC: &str = r#"#include <iostream>
+pub(crate) const HELLO_CC: &str = r#"#include <iostream>
 #include <string>
 #include <vector>
 int main() {
@@ -95,7 +95,7 @@ fn build(layout: &Path, root: &Path, prog: &Path, extra: &[&str]) -> crate::util
 
 /// The unpacked image runs its program under qemu with the image's own
 /// loader and libraries only (`-L ROOTFS`).
-fn run_in_rootfs(qemu: &str, bundle: &Bundle, prog: &str) -> crate::util::Output {
+pub(crate) fn run_in_rootfs(qemu: &str, bundle: &Bundle, prog: &str) -> crate::util::Output {
     let rootfs = bundle.rootfs();
     run(Command::new(qemu)
         .arg("-L")
@@ -261,9 +261,14 @@ fn elf_files(root: &Path, dirs: &[&str]) -> Vec<PathBuf> {
 /// What the root's own loader opens for `file` (an image path), run under
 /// qemu with the root as its prefix: paths it opens, names not found.
 /// `None` when it is no dynamic program to the loader.
-fn loader_list(root: &Path, file: &Path) -> Option<(BTreeSet<String>, BTreeSet<String>)> {
-    let out = run(Command::new("qemu-aarch64-static")
-        .arg(root.join("lib/ld-linux-aarch64.so.1"))
+fn loader_list(
+    root: &Path,
+    file: &Path,
+    qemu: &str,
+    loader: &str,
+) -> Option<(BTreeSet<String>, BTreeSet<String>)> {
+    let out = run(Command::new(qemu)
+        .arg(root.join(loader))
         .arg("--list")
         .arg(file)
         .env("QEMU_LD_PREFIX", root));
@@ -304,16 +309,18 @@ fn loader_list(root: &Path, file: &Path) -> Option<(BTreeSet<String>, BTreeSet<S
     (!found.is_empty() || !missing.is_empty()).then_some((found, missing))
 }
 
-#[test]
-#[ignore = "needs mmdebstrap (Debian's mirror, once) and qemu-user-static"]
-fn ldd_agrees_with_the_arm64_loader_on_an_arm64_root() {
-    require_tool("qemu-aarch64-static");
-    let root = arm64_root();
-    let files = elf_files(&root, &["usr/bin", "usr/sbin", "usr/lib/aarch64-linux-gnu"]);
-    assert!(files.len() >= 150, "only {} ELF files", files.len());
+/// `mkimage ldd --json` on `files` (image paths of `root`) against the
+/// root's own loader under `qemu`: how many were compared, and each
+/// mismatch described.
+fn compare_with_loader(
+    root: &Path,
+    files: &[PathBuf],
+    qemu: &str,
+    loader: &str,
+) -> (usize, Vec<String>) {
     let out = mkimage()
         .args(["ldd", "--json", "--no-companions", "--sysroot"])
-        .arg(&root)
+        .arg(root)
         .args(
             files
                 .iter()
@@ -327,7 +334,7 @@ fn ldd_agrees_with_the_arm64_loader_on_an_arm64_root() {
 
     let (mut compared, mut mismatches) = (0, Vec::new());
     for (file, mine) in files.iter().zip(ours) {
-        let want = loader_list(&root, file);
+        let want = loader_list(root, file, qemu, loader);
         if let Some(err) = mine.get("error") {
             if want.is_some() {
                 mismatches.push(format!("{}: mkimage failed: {err}", file.display()));
@@ -356,6 +363,22 @@ fn ldd_agrees_with_the_arm64_loader_on_an_arm64_root() {
             ));
         }
     }
+    (compared, mismatches)
+}
+
+#[test]
+#[ignore = "needs mmdebstrap (Debian's mirror, once) and qemu-user-static"]
+fn ldd_agrees_with_the_arm64_loader_on_an_arm64_root() {
+    require_tool("qemu-aarch64-static");
+    let root = arm64_root();
+    let files = elf_files(&root, &["usr/bin", "usr/sbin", "usr/lib/aarch64-linux-gnu"]);
+    assert!(files.len() >= 150, "only {} ELF files", files.len());
+    let (compared, mismatches) = compare_with_loader(
+        &root,
+        &files,
+        "qemu-aarch64-static",
+        "lib/ld-linux-aarch64.so.1",
+    );
     println!(
         "arm64 root: compared mkimage ldd with the arm64 loader on {compared} ELF files, {} mismatches",
         mismatches.len()
@@ -366,5 +389,43 @@ fn ldd_agrees_with_the_arm64_loader_on_an_arm64_root() {
         "{} mismatches:\n{}",
         mismatches.len(),
         mismatches.join("\n")
+    );
+}
+
+/// Each cross sysroot's libraries, resolved by mkimage and by that
+/// architecture's own loader under qemu: the same files.
+#[test]
+#[ignore = "needs the -cross libc packages and qemu-user-static"]
+fn ldd_agrees_with_each_cross_loader_on_its_sysroot() {
+    let loaders = [
+        ("aarch64-linux-gnu", "lib/ld-linux-aarch64.so.1"),
+        ("arm-linux-gnueabihf", "lib/ld-linux-armhf.so.3"),
+        ("powerpc64le-linux-gnu", "lib/ld64.so.2"),
+        ("s390x-linux-gnu", "lib/ld64.so.1"),
+    ];
+    let mut failures = Vec::new();
+    for (arch, (triplet, loader)) in CROSS.iter().zip(loaders) {
+        assert_eq!(arch.triplet, triplet);
+        require_tool(arch.qemu);
+        let root = PathBuf::from("/usr").join(triplet);
+        let files = elf_files(&root, &["lib"]);
+        assert!(
+            files.len() >= 15,
+            "{triplet}: only {} ELF files",
+            files.len()
+        );
+        let (compared, mismatches) = compare_with_loader(&root, &files, arch.qemu, loader);
+        println!(
+            "{triplet} sysroot: compared mkimage ldd with its loader on {compared} ELF files, {} mismatches",
+            mismatches.len()
+        );
+        assert!(compared >= 15, "{triplet}: compared only {compared}");
+        failures.extend(mismatches);
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
     );
 }
