@@ -211,3 +211,85 @@ fn an_amd64_and_arm64_index_goes_to_a_registry_and_back() {
         assert_eq!(out.stdout, "hello from c++ 64\n", "{arch}");
     }
 }
+
+/// The kernel's binfmt_misc entry that hands arm64 ELF executables to
+/// qemu: magic and mask as Debian's qemu-user-static registers them (its
+/// /usr/share/binfmts/qemu-aarch64), with `F` so the interpreter is opened
+/// now and works inside the container's root, where it does not exist.
+const BINFMT_AARCH64: &str = ":mkimage-test-aarch64:M::\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xb7\\x00:\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff:/usr/bin/qemu-aarch64-static:F";
+
+/// binfmt_misc mounted and an arm64 entry registered (by the system's
+/// qemu-user-static, or here); dropping it removes only what it added.
+struct Binfmt {
+    added: Option<std::path::PathBuf>,
+    mounted: bool,
+}
+
+impl Binfmt {
+    fn aarch64() -> Binfmt {
+        let root = Path::new("/proc/sys/fs/binfmt_misc");
+        let mut mounted = false;
+        if !root.join("register").exists() {
+            check(
+                Command::new("mount")
+                    .args(["-t", "binfmt_misc", "binfmt_misc"])
+                    .arg(root),
+            );
+            mounted = true;
+        }
+        let system = ["qemu-aarch64", "mkimage-test-aarch64"]
+            .iter()
+            .any(|n| root.join(n).exists());
+        let mut added = None;
+        if !system {
+            std::fs::write(root.join("register"), BINFMT_AARCH64)
+                .expect("register qemu-aarch64-static with binfmt_misc");
+            added = Some(root.join("mkimage-test-aarch64"));
+        }
+        Binfmt { added, mounted }
+    }
+}
+
+impl Drop for Binfmt {
+    fn drop(&mut self) {
+        if let Some(entry) = &self.added {
+            let _ = std::fs::write(entry, "-1");
+        }
+        if self.mounted {
+            let _ = Command::new("umount")
+                .arg("/proc/sys/fs/binfmt_misc")
+                .status();
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs g++-aarch64-linux-gnu, qemu-user-static, runc, umoci and root (binfmt_misc)"]
+fn an_arm64_image_runs_under_runc_through_binfmt_misc() {
+    for tool in [
+        "aarch64-linux-gnu-g++",
+        "qemu-aarch64-static",
+        "runc",
+        "umoci",
+    ] {
+        require_tool(tool);
+    }
+    require_root();
+    let dir = tempdir();
+    let d = dir.path();
+    std::fs::write(d.join("hello.cc"), HELLO_CC).expect("write hello.cc");
+    std::fs::create_dir_all(d.join("out/arm64")).expect("mkdir out");
+    check(Command::new("aarch64-linux-gnu-g++").current_dir(d).args([
+        "-O2",
+        "-o",
+        "out/arm64/hellocc",
+        "hello.cc",
+    ]));
+    build(d, "arm.oci", "arm:1", &["--platform", "linux/arm64"]);
+    let _binfmt = Binfmt::aarch64();
+    // runc executes the image's own arm64 program; the kernel runs it
+    // through qemu. The default entrypoint is the program itself.
+    let out = run_image(&d.join("arm.oci"), "arm:1", RunOpts::default());
+    out.assert_success();
+    assert_eq!(out.stdout, "hello from c++ 64\n");
+}
