@@ -291,11 +291,22 @@ pub fn read_layout(dir: &Path) {
     };
     for d in index.manifests() {
         if let Some(tag) = mkimage::oci::ref_name(d) {
-            let _ = layout.resolve_tag(tag);
+            let _ = mkimage::source::select::by_tag(&index, Some(tag), &dir.display().to_string());
         }
         if let Ok(digest) = d.digest().to_string().parse::<Digest>() {
             let _ = layout.check_blob(&digest, d.size());
             let _ = layout.read_blob(&digest);
+        }
+    }
+    // And as the image reader opens one (inspect, push, --base).
+    if let Some(dir) = dir.to_str()
+        && let Ok(source) = mkimage::source::open_str(dir, &Default::default())
+        && let Ok(image) = source.select(None)
+    {
+        for layer in &image.layers {
+            if let Ok(blob) = source.blob(layer) {
+                let _ = mkimage::source::verify(blob, dir);
+            }
         }
     }
 }
