@@ -92,6 +92,15 @@ fn parse_platform(s: &str) -> Result<Platform, String> {
 
 pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let opts = args.registry.registry_options(&args.ca_cert)?;
+    let not_found = |e: InspectError| -> anyhow::Result<ExitCode> {
+        let message = super::message(&anyhow::Error::new(e));
+        anstream::eprintln!("mkimage: {} {message}", super::style::error());
+        Ok(ExitCode::from(EXIT_NOT_FOUND))
+    };
+    let source = match Image::source(&args.image, &opts) {
+        Err(e) if e.is_not_found() => return not_found(e),
+        r => r?,
+    };
     // A multi-platform image without --platform: its platforms, unless a
     // question (--why, --sbom, --html, --diff) wants one image's answer,
     // which is then the host's (as `docker pull` picks).
@@ -100,19 +109,20 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
         && !args.sbom
         && args.html.is_none()
         && args.diff.is_none()
-        && let Ok(source) = crate::source::open_str(&args.image, &opts)
-        && let Ok(Some(platforms)) = crate::source::select::platforms(source.as_ref())
-        && platforms.len() > 1
     {
-        let mut out = io::stdout().lock();
-        print_platforms(&mut out, &args.image, &platforms, args.json)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    let mut image = match Image::open_with(&args.image, &opts, args.platform.as_ref()) {
-        Err(e) if e.is_not_found() => {
-            eprintln!("mkimage: error: {}", super::message(&anyhow::Error::new(e)));
-            return Ok(ExitCode::from(EXIT_NOT_FOUND));
+        match crate::source::select::platforms(source.as_ref()) {
+            Ok(Some(platforms)) if platforms.len() > 1 => {
+                let mut out = io::stdout().lock();
+                print_platforms(&mut out, &args.image, &platforms, args.json)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            Err(e) if e.is_not_found() => return not_found(e.into()),
+            Err(e) => return Err(e.into()),
+            Ok(_) => {}
         }
+    }
+    let mut image = match Image::from_source(&args.image, source, args.platform.as_ref()) {
+        Err(e) if e.is_not_found() => return not_found(e),
         r => r?,
     };
     let mut out = io::stdout().lock();

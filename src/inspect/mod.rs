@@ -282,7 +282,26 @@ impl Image {
         opts: &SourceOptions,
         platform: Option<&Platform>,
     ) -> Result<Image, InspectError> {
-        let source = crate::source::open(&SourceRef::parse(reference)?, opts)?;
+        Image::from_source(reference, Image::source(reference, opts)?, platform)
+    }
+
+    /// The source `reference` names, opened (a registry is contacted only
+    /// by the first request).
+    pub fn source(
+        reference: &str,
+        opts: &SourceOptions,
+    ) -> Result<Box<dyn ImageSource>, InspectError> {
+        Ok(crate::source::open(&SourceRef::parse(reference)?, opts)?)
+    }
+
+    /// [`Image::open_with`] of a source already open (`reference` names
+    /// it in the summary), so a caller that looked at its top document
+    /// first does not open it twice.
+    pub fn from_source(
+        reference: &str,
+        source: Box<dyn ImageSource>,
+        platform: Option<&Platform>,
+    ) -> Result<Image, InspectError> {
         let selected = source.select(platform)?;
         let mut attached = source.attachments(&selected)?;
         let provenance = attached.remove(provenance::MEDIA_TYPE);

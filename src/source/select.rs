@@ -149,11 +149,16 @@ pub fn by_platform(
 }
 
 /// The platforms (`os/arch[/variant]`) and manifests of `source`'s top
-/// document when it is an image index; `None` for a single manifest.
+/// document when it is an image index (by its descriptor's media type);
+/// `None` for a single manifest.
 pub fn platforms<S: ImageSource + ?Sized>(
     source: &S,
 ) -> Result<Option<Vec<(String, Descriptor)>>, SourceError> {
     let top = source.top()?;
+    // A docker-archive's top manifest is made by the reader, not stored.
+    if !super::document::is_index(top.media_type()) {
+        return Ok(None);
+    }
     let bytes = source.document(&top)?;
     match Document::parse(&bytes, Some(top.media_type()), &source.locate(&top))? {
         Document::Index(index) => Ok(Some(
