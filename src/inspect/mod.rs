@@ -15,7 +15,7 @@ mod packages;
 
 use std::collections::BTreeMap;
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -39,20 +39,8 @@ const LAYER_ANNOTATION: &str = "org.mkimage.layer";
 
 #[derive(Debug, thiserror::Error)]
 pub enum InspectError {
-    #[error("{}: no such file or directory", path.display())]
-    NotFound { path: PathBuf },
     #[error(transparent)]
     Source(SourceError),
-    #[error(
-        "{} is neither an OCI layout directory (no oci-layout file) nor an archive",
-        path.display()
-    )]
-    NotAnImage { path: PathBuf },
-    #[error(
-        "{} is neither an oci-archive (no oci-layout) nor a docker-archive (no manifest.json)",
-        path.display()
-    )]
-    UnknownArchive { path: PathBuf },
     #[error("{location} has digest {found}, expected {expected}")]
     DigestMismatch {
         location: String,
@@ -63,14 +51,6 @@ pub enum InspectError {
     Oci(#[from] OciError),
     #[error("cannot read {location}")]
     Read { location: String, source: io::Error },
-    #[error("{image} holds {} images; name one as {image}:TAG with TAG one of: {}", tags.len(), tags.join(", "))]
-    ChooseTag { image: String, tags: Vec<String> },
-    #[error("{image} has no image tagged {tag:?}; its tags: {}", if tags.is_empty() { "none".to_owned() } else { tags.join(", ") })]
-    TagNotFound {
-        image: String,
-        tag: String,
-        tags: Vec<String>,
-    },
     #[error("layer {index} ({location}) has media type {media_type}, which inspect cannot read")]
     UnsupportedLayer {
         index: usize,
@@ -116,15 +96,10 @@ pub enum InspectError {
 }
 
 impl From<SourceError> for InspectError {
-    /// The source's errors that inspect's callers match on keep their
-    /// names here.
+    /// The source's errors, except a digest mismatch, which inspect's
+    /// own layer checks report too.
     fn from(e: SourceError) -> InspectError {
         match e {
-            SourceError::NotFound { input } => InspectError::NotFound {
-                path: PathBuf::from(input),
-            },
-            SourceError::NotAnImage { path } => InspectError::NotAnImage { path },
-            SourceError::UnknownArchive { path } => InspectError::UnknownArchive { path },
             SourceError::DigestMismatch {
                 location,
                 expected,
@@ -134,10 +109,6 @@ impl From<SourceError> for InspectError {
                 expected,
                 found,
             },
-            SourceError::ChooseTag { image, tags } => InspectError::ChooseTag { image, tags },
-            SourceError::TagNotFound { image, tag, tags } => {
-                InspectError::TagNotFound { image, tag, tags }
-            }
             e => InspectError::Source(e),
         }
     }
@@ -147,9 +118,7 @@ impl InspectError {
     /// Whether the image (or the path asked about) is not there.
     pub fn is_not_found(&self) -> bool {
         match self {
-            InspectError::NotFound { .. }
-            | InspectError::TagNotFound { .. }
-            | InspectError::NotInImage { .. } => true,
+            InspectError::NotInImage { .. } => true,
             InspectError::Source(e) => e.is_not_found(),
             _ => false,
         }

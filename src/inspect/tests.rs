@@ -457,11 +457,14 @@ fn tags_pick_one_of_several_images() {
     let dir = s(&f.layout);
     let err = Image::open(&dir).unwrap_err();
     assert!(
-        matches!(&err, InspectError::ChooseTag { tags, .. } if tags == &["app:1", "other:2"]),
+        matches!(&err, InspectError::Source(SourceError::ChooseTag { tags, .. }) if tags == &["app:1", "other:2"]),
         "{err:?}"
     );
     let err = Image::open(&format!("{dir}:nope")).unwrap_err();
-    assert!(matches!(err, InspectError::TagNotFound { .. }), "{err:?}");
+    assert!(
+        matches!(err, InspectError::Source(SourceError::TagNotFound { .. })),
+        "{err:?}"
+    );
     let img = Image::open(&format!("{dir}:other:2")).unwrap();
     assert_eq!(img.summary().tags, ["other:2"]);
     assert_eq!(img.summary().layers.len(), 1);
@@ -474,7 +477,10 @@ fn tags_pick_one_of_several_images() {
         3
     );
     let err = Image::open(&format!("{dir}-missing:app:1")).unwrap_err();
-    assert!(matches!(err, InspectError::NotFound { .. }), "{err:?}");
+    assert!(
+        matches!(err, InspectError::Source(SourceError::NotFound { .. })),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -519,7 +525,10 @@ fn a_corrupt_layer_fails_the_listing() {
 fn other_files_are_not_images() {
     let tmp = tempfile::tempdir().unwrap();
     let err = Image::open(&s(tmp.path())).unwrap_err();
-    assert!(matches!(err, InspectError::NotAnImage { .. }), "{err:?}");
+    assert!(
+        matches!(err, InspectError::Source(SourceError::NotAnImage { .. })),
+        "{err:?}"
+    );
     let file = tmp.path().join("x.tar");
     let mut b = ::tar::Builder::new(std::fs::File::create(&file).unwrap());
     let mut h = ::tar::Header::new_ustar();
@@ -528,7 +537,10 @@ fn other_files_are_not_images() {
     b.into_inner().unwrap();
     let err = Image::open(&s(&file)).unwrap_err();
     assert!(
-        matches!(err, InspectError::UnknownArchive { .. }),
+        matches!(
+            err,
+            InspectError::Source(SourceError::UnknownArchive { .. })
+        ),
         "{err:?}"
     );
 }
