@@ -206,24 +206,7 @@ impl DockerArchive {
         }
         let config: ImageConfiguration = parse(&config_bytes, &config_location)?;
         let platform = Platform::of_config(&config);
-        let diff_ids = config
-            .rootfs()
-            .diff_ids()
-            .iter()
-            .map(|d| {
-                d.parse().map_err(|_| SourceError::UnsupportedDigest {
-                    location: config_location.clone(),
-                    digest: d.clone(),
-                })
-            })
-            .collect::<Result<Vec<Digest>, _>>()?;
-        if diff_ids.len() != item.layers.len() {
-            return Err(SourceError::DiffIdCount {
-                location: config_location,
-                diff_ids: diff_ids.len(),
-                layers: item.layers.len(),
-            });
-        }
+        let diff_ids = super::select::diff_ids(&config, item.layers.len(), &config_location)?;
         let mut members = BTreeMap::new();
         members.insert(config_digest, item.config.clone());
         let mut layers = Vec::new();

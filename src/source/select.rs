@@ -7,6 +7,7 @@ use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, MediaType};
 
 use super::document::Document;
 use super::{ImageSource, Platform, SelectedImage, SourceError, digest_of, parse};
+use crate::digest::Digest;
 use crate::oci::ref_name;
 
 /// The `index.json` entry `tag` names (its `org.opencontainers.image.ref.name`,
@@ -171,6 +172,34 @@ pub fn platforms<S: ImageSource + ?Sized>(
     }
 }
 
+/// The config's `rootfs.diff_ids`, one per layer of its manifest
+/// (`layers` of them), parsed; `location` names the config in errors.
+pub(super) fn diff_ids(
+    config: &ImageConfiguration,
+    layers: usize,
+    location: &str,
+) -> Result<Vec<Digest>, SourceError> {
+    let diff_ids = config
+        .rootfs()
+        .diff_ids()
+        .iter()
+        .map(|d| {
+            d.parse().map_err(|_| SourceError::UnsupportedDigest {
+                location: location.to_owned(),
+                digest: d.clone(),
+            })
+        })
+        .collect::<Result<Vec<Digest>, _>>()?;
+    if diff_ids.len() != layers {
+        return Err(SourceError::DiffIdCount {
+            location: location.to_owned(),
+            diff_ids: diff_ids.len(),
+            layers,
+        });
+    }
+    Ok(diff_ids)
+}
+
 /// Nested indexes followed before giving up (an index of indexes is
 /// legal; a cycle is not possible with digests, but a deep chain is).
 const MAX_DEPTH: usize = 4;
@@ -215,24 +244,7 @@ pub fn image_at<S: ImageSource + ?Sized>(
                 available: vec![platform.to_string()],
             });
         }
-        let diff_ids = config
-            .rootfs()
-            .diff_ids()
-            .iter()
-            .map(|d| {
-                d.parse().map_err(|_| SourceError::UnsupportedDigest {
-                    location: config_location.clone(),
-                    digest: d.clone(),
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if diff_ids.len() != manifest.layers().len() {
-            return Err(SourceError::DiffIdCount {
-                location: config_location,
-                diff_ids: diff_ids.len(),
-                layers: manifest.layers().len(),
-            });
-        }
+        let diff_ids = diff_ids(&config, manifest.layers().len(), &config_location)?;
         let manifest_media_type = manifest
             .media_type()
             .clone()
