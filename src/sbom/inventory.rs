@@ -144,6 +144,15 @@ pub trait HashMemo: Sync {
     /// under once computed, or `None` when they must not be stored.
     fn lookup(&self, host: &Path, file: &File, what: &[u8]) -> Result<Vec<u8>, Option<[u8; 32]>>;
     fn store(&self, key: [u8; 32], value: Vec<u8>);
+    /// Whether a file with these stamps is old enough that any later
+    /// change to it shows in them (git's racy-file rule), so an answer
+    /// keyed by its stamps may be remembered.
+    fn settled(&self, stamps: &std::fs::Metadata) -> bool;
+    /// What [`remember`](HashMemo::remember) kept under `key`, if whole.
+    fn recall(&self, key: &[u8; 32]) -> Option<Vec<u8>>;
+    /// Keeps `value` for later builds under `key`, which the caller makes
+    /// cover everything the value depends on.
+    fn remember(&self, key: [u8; 32], value: Vec<u8>);
 }
 
 /// Surveys the plan against `root` (whose database is read, never the
@@ -189,7 +198,7 @@ pub fn survey(
     let claims: BTreeMap<PathBuf, Vec<Claim>> = match &db {
         Some(db) => {
             let wanted: BTreeSet<PathBuf> = by_real.keys().cloned().collect();
-            db.owners(root, &wanted, &mut notes, warnings)?
+            db.owners(root, &wanted, memo, &mut notes, warnings)?
         }
         None => BTreeMap::new(),
     };
@@ -383,8 +392,11 @@ fn read_small(root: &mut Root, paths: &[&str]) -> Result<Option<Vec<u8>>, SbomEr
     Ok(None)
 }
 
-/// Hashes the `jobs` (file index, md5?, sha?) on `threads` threads, each
-/// taking every n-th job; the result does not depend on the split.
+/// Hashes the `jobs` (file index, md5?, sha?) on `threads` threads. The
+/// threads take the largest files first, one at a time, so one big file
+/// (a JDK's 123 MB `lib/modules`) overlaps the rest instead of leaving
+/// the other threads idle behind it. Results are keyed by file, so they
+/// do not depend on which thread hashed what.
 fn hash_all(
     files: &[PlannedFile],
     jobs: &[(usize, bool, bool)],
@@ -392,15 +404,27 @@ fn hash_all(
     memo: Option<&dyn HashMemo>,
 ) -> Result<HashMap<usize, Hashes>, SbomError> {
     let threads = threads.clamp(1, 16);
+    let mut order: Vec<&(usize, bool, bool)> = jobs.iter().collect();
+    order.sort_by_key(|(i, _, _)| std::cmp::Reverse(files[*i].size));
+    let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<Result<Vec<(usize, Hashes)>, SbomError>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                s.spawn(move || {
-                    jobs.iter()
-                        .skip(t)
-                        .step_by(threads)
-                        .map(|&(i, md5, sha)| Ok((i, hash(&files[i], md5, sha, memo)?)))
-                        .collect()
+            .map(|_| {
+                s.spawn(|| {
+                    let mut out = Vec::new();
+                    while let Some(&&(i, md5, sha)) =
+                        order.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                    {
+                        match hash(&files[i], md5, sha, memo) {
+                            Ok(h) => out.push((i, h)),
+                            Err(e) => {
+                                // The others need not hash what is lost.
+                                next.store(order.len(), std::sync::atomic::Ordering::Relaxed);
+                                return Err(e);
+                            }
+                        }
+                    }
+                    Ok(out)
                 })
             })
             .collect();
