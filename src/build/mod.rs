@@ -507,6 +507,18 @@ impl HashMemo for FileMemo {
     fn store(&self, key: [u8; 32], value: Vec<u8>) {
         FileMemo::store(self, key, value)
     }
+
+    fn settled(&self, stamps: &std::fs::Metadata) -> bool {
+        FileMemo::settled(self, stamps)
+    }
+
+    fn recall(&self, key: &[u8; 32]) -> Option<Vec<u8>> {
+        FileMemo::recall(self, key)
+    }
+
+    fn remember(&self, key: [u8; 32], value: Vec<u8>) {
+        FileMemo::remember(self, key, value)
+    }
 }
 
 /// `--sbom FILE`: the SBOM the layout holds, also as a file (written

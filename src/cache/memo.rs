@@ -8,6 +8,11 @@
 //! key, a length byte and the value, then the sha256 of all before it.
 //! Rewritten (through a temporary file and a rename) only when a build
 //! learnt something; at most [`MAX_ENTRIES`] are kept, this build's first.
+//!
+//! Larger answers (the dpkg file-list lines a survey needs) are kept one a
+//! file in `layers-v1/results/`, named by the key their asker computed,
+//! their bytes followed by their sha256; at most [`MAX_RESULTS`], the
+//! least recently used removed first.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -26,6 +31,10 @@ const MAGIC: &[u8] = b"mkimage file hashes v";
 const MAX_ENTRIES: usize = 100_000;
 /// Larger than [`MAX_ENTRIES`] entries can be.
 const FILE_LIMIT: u64 = 32 << 20;
+/// Result files kept: one per root and set of file names asked about.
+const MAX_RESULTS: usize = 64;
+/// A result larger than this is not kept (nor read back).
+const RESULT_LIMIT: usize = 16 << 20;
 
 type Key = [u8; 32];
 
@@ -42,6 +51,8 @@ struct State {
     known: HashMap<Key, Vec<u8>>,
     used: HashSet<Key>,
     learnt: HashMap<Key, Vec<u8>>,
+    /// Results to write at [`FileMemo::save`].
+    results: HashMap<Key, Vec<u8>>,
 }
 
 impl FileMemo {
@@ -75,7 +86,6 @@ impl FileMemo {
         let m = file.metadata().map_err(|_| None)?;
         let mtime = i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec());
         let ctime = i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec());
-        let coarse = m.mtime_nsec() == 0 || m.ctime_nsec() == 0;
         let mut h = Sha256::new();
         for field in [
             b"mkimage file hash".as_slice(),
@@ -102,11 +112,79 @@ impl FileMemo {
             state.used.insert(key);
             return Ok(v);
         }
-        let slack = if coarse { super::COARSE_SLACK_NS } else { 0 };
-        if mtime.max(ctime) + slack >= self.start {
+        if !self.settled(&m) {
             return Err(None);
         }
         Err(Some(key))
+    }
+
+    /// Whether a file with stamps `m` is old enough (stamped before this
+    /// build started, by more than the granule of coarse stamps) that a
+    /// later change to it must show in them: git's racy-file rule.
+    pub fn settled(&self, m: &std::fs::Metadata) -> bool {
+        let mtime = i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec());
+        let ctime = i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec());
+        let coarse = m.mtime_nsec() == 0 || m.ctime_nsec() == 0;
+        let slack = if coarse { super::COARSE_SLACK_NS } else { 0 };
+        mtime.max(ctime) + slack < self.start
+    }
+
+    /// The result an earlier build remembered under `key`, if it is
+    /// there whole. The asker's key must cover all the result depends on.
+    pub fn recall(&self, key: &Key) -> Option<Vec<u8>> {
+        let path = self.results_dir().join(crate::digest::hex(key));
+        let mut bytes = crate::bounded::read(&path, RESULT_LIMIT as u64 + 32).ok()?;
+        let split = bytes.len().checked_sub(32)?;
+        if Sha256::digest(&bytes[..split]).as_slice() != &bytes[split..] {
+            let _ = std::fs::remove_file(&path);
+            return None;
+        }
+        bytes.truncate(split);
+        // Its mtime says when it was last used, for eviction.
+        if let Ok(f) = File::options().append(true).open(&path) {
+            let _ = f.set_modified(std::time::SystemTime::now());
+        }
+        Some(bytes)
+    }
+
+    /// Keeps `value` under `key` for later builds (written by `save`).
+    pub fn remember(&self, key: Key, value: Vec<u8>) {
+        if value.len() <= RESULT_LIMIT
+            && let Ok(mut state) = self.state.lock()
+        {
+            state.results.insert(key, value);
+        }
+    }
+
+    fn results_dir(&self) -> PathBuf {
+        self.path.with_file_name("results")
+    }
+
+    /// Writes the results learnt, then trims the oldest beyond the cap.
+    fn save_results(&self, tmp_dir: &Path, results: &HashMap<Key, Vec<u8>>) -> io::Result<()> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        let dir = self.results_dir();
+        std::fs::create_dir_all(&dir)?;
+        for (key, value) in results {
+            let check: [u8; 32] = Sha256::digest(value).into();
+            let bytes = [value.as_slice(), &check].concat();
+            super::store::write_atomic(tmp_dir, &dir.join(crate::digest::hex(key)), &bytes)?;
+        }
+        let mut all: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&dir)?
+            .filter_map(|e| {
+                let e = e.ok()?;
+                Some((e.metadata().ok()?.modified().ok()?, e.path()))
+            })
+            .collect();
+        if all.len() > MAX_RESULTS {
+            all.sort();
+            for (_, old) in &all[..all.len() - MAX_RESULTS] {
+                let _ = std::fs::remove_file(old);
+            }
+        }
+        Ok(())
     }
 
     pub fn store(&self, key: Key, value: Vec<u8>) {
@@ -123,6 +201,7 @@ impl FileMemo {
             .state
             .lock()
             .map_err(|_| io::Error::other("a hashing thread panicked"))?;
+        self.save_results(tmp_dir, &state.results)?;
         if state.learnt.is_empty() {
             return Ok(());
         }
@@ -213,5 +292,41 @@ mod tests {
         }
         std::fs::write(&path, &good[..good.len() - 1]).unwrap();
         assert!(FileMemo::load(path, "1", now).is_err());
+    }
+
+    #[test]
+    fn results_survive_builds_and_damage_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hashes");
+        let memo = FileMemo::load(path.clone(), "1", 0).unwrap();
+        assert_eq!(memo.recall(&[1; 32]), None);
+        memo.remember([1; 32], b"answer".to_vec());
+        memo.save(dir.path()).unwrap();
+        let again = FileMemo::load(path.clone(), "1", 0).unwrap();
+        assert_eq!(again.recall(&[1; 32]), Some(b"answer".to_vec()));
+        assert_eq!(again.recall(&[2; 32]), None);
+
+        let file = dir
+            .path()
+            .join("results")
+            .join(crate::digest::hex(&[1; 32]));
+        let mut bad = std::fs::read(&file).unwrap();
+        bad[0] ^= 1;
+        std::fs::write(&file, &bad).unwrap();
+        assert_eq!(again.recall(&[1; 32]), None);
+        // Removed, so the next build computes and keeps it again.
+        assert!(!file.exists());
+
+        // At most MAX_RESULTS files are kept.
+        for i in 0..=MAX_RESULTS as u8 {
+            again.remember([i; 32], vec![i]);
+        }
+        again.save(dir.path()).unwrap();
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("results"))
+                .unwrap()
+                .count(),
+            MAX_RESULTS
+        );
     }
 }

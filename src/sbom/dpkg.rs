@@ -14,8 +14,10 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use super::SbomError;
+use std::os::unix::fs::MetadataExt;
+
 use super::deb822::{self, Stanza};
+use super::{HashMemo, SbomError};
 use crate::resolve::Root;
 
 /// dpkg's administrative directory (dpkg(1), `--admindir`).
@@ -153,6 +155,7 @@ impl Database {
         &self,
         root: &mut Root,
         wanted: &BTreeSet<PathBuf>,
+        memo: Option<&dyn HashMemo>,
         notes: &mut BTreeMap<PathBuf, String>,
         warnings: &mut Vec<String>,
     ) -> Result<BTreeMap<PathBuf, Vec<Claim>>, SbomError> {
@@ -182,35 +185,14 @@ impl Database {
             .collect();
 
         let mut listers: BTreeMap<PathBuf, Vec<Claim>> = BTreeMap::new();
-        for key in self.packages.keys() {
-            let list_at = info_path(key, "list");
-            let Some(bytes) = root.read(&list_at)? else {
-                warnings.push(format!(
-                    "dpkg: {} is installed but {} is missing, so no file is attributed to it",
-                    key,
-                    root.host(&list_at).display()
-                ));
+        for claim in self.listed(root, &names, memo, warnings)? {
+            let Some(real) = real_path(root, &claim.listed)? else {
                 continue;
             };
-            for line in bytes.split(|b| *b == b'\n') {
-                let listed = Path::new(OsStr::from_bytes(line));
-                let Some(name) = listed.file_name() else {
-                    continue;
-                };
-                if !names.contains(name) {
-                    continue;
-                }
-                let Some(real) = real_path(root, listed)? else {
-                    continue;
-                };
-                if look.contains(&real) {
-                    let claims = listers.entry(real).or_default();
-                    if !claims.iter().any(|c| c.key == *key) {
-                        claims.push(Claim {
-                            key: key.clone(),
-                            listed: listed.to_path_buf(),
-                        });
-                    }
+            if look.contains(&real) {
+                let claims = listers.entry(real).or_default();
+                if !claims.iter().any(|c| c.key == claim.key) {
+                    claims.push(claim);
                 }
             }
         }
@@ -261,6 +243,117 @@ impl Database {
         Ok(out)
     }
 
+    /// Every line of the packages' file lists whose last component is one
+    /// of `names`, as a claim, in package then line order; a package
+    /// without a list is a warning. Reading the lists is most of a warm
+    /// rebuild's work (tens of MB on a desktop's root), so the answer is
+    /// remembered in `memo`, keyed by `names` and by each list's stamps
+    /// (path, device, inode, size, mtime, ctime, as the layer cache knows
+    /// a file): a list changed in any way is read again. What the lines
+    /// mean in the root (its symlinks) is worked out afresh by the caller.
+    fn listed(
+        &self,
+        root: &mut Root,
+        names: &HashSet<OsString>,
+        memo: Option<&dyn HashMemo>,
+        warnings: &mut Vec<String>,
+    ) -> Result<Vec<Claim>, SbomError> {
+        let key = match memo {
+            Some(m) => self.lists_key(root, names, m)?,
+            None => None,
+        };
+        if let (Some(m), Some(key)) = (memo, &key)
+            && let Some(bytes) = m.recall(key)
+            && let Some(answer) = Listed::decode(&bytes)
+        {
+            warnings.extend(answer.unlisted.iter().map(|k| self.unlisted(root, k)));
+            return Ok(answer.claims);
+        }
+        let mut answer = Listed::default();
+        for key in self.packages.keys() {
+            let Some(bytes) = root.read(&info_path(key, "list"))? else {
+                warnings.push(self.unlisted(root, key));
+                answer.unlisted.push(key.clone());
+                continue;
+            };
+            for line in bytes.split(|b| *b == b'\n') {
+                let listed = Path::new(OsStr::from_bytes(line));
+                if listed.file_name().is_some_and(|n| names.contains(n)) {
+                    answer.claims.push(Claim {
+                        key: key.clone(),
+                        listed: listed.to_path_buf(),
+                    });
+                }
+            }
+        }
+        if let (Some(m), Some(key)) = (memo, key) {
+            m.remember(key, answer.encode());
+        }
+        Ok(answer.claims)
+    }
+
+    fn unlisted(&self, root: &Root, key: &str) -> String {
+        format!(
+            "dpkg: {} is installed but {} is missing, so no file is attributed to it",
+            key,
+            root.host(&info_path(key, "list")).display()
+        )
+    }
+
+    /// The key [`listed`](Database::listed) remembers its answer under;
+    /// `None` when a list is too fresh for its stamps to tell a change.
+    fn lists_key(
+        &self,
+        root: &mut Root,
+        names: &HashSet<OsString>,
+        memo: &dyn HashMemo,
+    ) -> Result<Option<[u8; 32]>, SbomError> {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        let mut field = |b: &[u8]| {
+            h.update((b.len() as u64).to_le_bytes());
+            h.update(b);
+        };
+        field(b"mkimage dpkg lists 1");
+        field(env!("CARGO_PKG_VERSION").as_bytes());
+        let mut sorted: Vec<&OsString> = names.iter().collect();
+        sorted.sort();
+        for n in sorted {
+            field(n.as_bytes());
+        }
+        for key in self.packages.keys() {
+            field(key.as_bytes());
+            let host = match root.lookup(&info_path(key, "list"))? {
+                Some(found) => root.host(&found.real),
+                None => {
+                    field(b"absent");
+                    continue;
+                }
+            };
+            let m = match std::fs::metadata(&host) {
+                Ok(m) => m,
+                Err(_) => {
+                    field(b"absent");
+                    continue;
+                }
+            };
+            if !memo.settled(&m) {
+                return Ok(None);
+            }
+            field(host.as_os_str().as_bytes());
+            for n in [
+                i128::from(m.dev()),
+                i128::from(m.ino()),
+                i128::from(m.size()),
+                i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+                i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
+            ] {
+                field(&n.to_le_bytes());
+            }
+        }
+        Ok(Some(h.finalize().into()))
+    }
+
     /// What a package's `md5sums` says each file held when installed, by
     /// the path as listed (absolute). A package may have none (it ships no
     /// regular files, or was built without).
@@ -298,6 +391,52 @@ impl Database {
             }
         }
         Ok(out)
+    }
+}
+
+/// [`Database::listed`]'s answer, as remembered: length-prefixed fields.
+#[derive(Default)]
+struct Listed {
+    claims: Vec<Claim>,
+    unlisted: Vec<String>,
+}
+
+impl Listed {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut put = |b: &[u8]| {
+            out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+            out.extend_from_slice(b);
+        };
+        put(&(self.claims.len() as u32).to_le_bytes());
+        for c in &self.claims {
+            put(c.key.as_bytes());
+            put(c.listed.as_os_str().as_bytes());
+        }
+        for k in &self.unlisted {
+            put(k.as_bytes());
+        }
+        out
+    }
+
+    fn decode(mut bytes: &[u8]) -> Option<Listed> {
+        let mut take = || -> Option<&[u8]> {
+            let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+            let field = bytes.get(4..4 + len)?;
+            bytes = &bytes[4 + len..];
+            Some(field)
+        };
+        let count = u32::from_le_bytes(take()?.try_into().ok()?);
+        let mut out = Listed::default();
+        for _ in 0..count {
+            let key = String::from_utf8(take()?.to_vec()).ok()?;
+            let listed = PathBuf::from(OsStr::from_bytes(take()?));
+            out.claims.push(Claim { key, listed });
+        }
+        while let Some(k) = take() {
+            out.unlisted.push(String::from_utf8(k.to_vec()).ok()?);
+        }
+        Some(out)
     }
 }
 
@@ -495,5 +634,125 @@ Version: 1
         );
         assert_eq!(m.len(), 1);
         assert_eq!(m[Path::new("/usr/bin/x")][0], 0x01);
+    }
+
+    /// A memo that keeps results in memory and calls every file settled
+    /// unless told otherwise.
+    #[derive(Default)]
+    struct Memo {
+        results: std::sync::Mutex<HashMap<[u8; 32], Vec<u8>>>,
+        hits: std::sync::atomic::AtomicUsize,
+        unsettled: bool,
+    }
+
+    impl HashMemo for Memo {
+        fn lookup(
+            &self,
+            _: &Path,
+            _: &std::fs::File,
+            _: &[u8],
+        ) -> Result<Vec<u8>, Option<[u8; 32]>> {
+            Err(None)
+        }
+        fn store(&self, _: [u8; 32], _: Vec<u8>) {}
+        fn settled(&self, _: &std::fs::Metadata) -> bool {
+            !self.unsettled
+        }
+        fn recall(&self, key: &[u8; 32]) -> Option<Vec<u8>> {
+            let found = self.results.lock().unwrap().get(key).cloned();
+            if found.is_some() {
+                self.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            found
+        }
+        fn remember(&self, key: [u8; 32], value: Vec<u8>) {
+            self.results.lock().unwrap().insert(key, value);
+        }
+    }
+
+    /// The remembered list lines give the same owners as reading the
+    /// lists, and any change to a list (even one that keeps its size and
+    /// mtime) or to the names asked about is read afresh.
+    #[test]
+    fn remembered_lists_answer_as_read_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let info = dir.path().join("var/lib/dpkg/info");
+        std::fs::create_dir_all(&info).unwrap();
+        std::fs::create_dir_all(dir.path().join("usr/lib")).unwrap();
+        std::os::unix::fs::symlink("usr/lib", dir.path().join("lib")).unwrap();
+        std::fs::write(dir.path().join("var/lib/dpkg/status"), STATUS).unwrap();
+        // libssl3 has no list: a warning, remembered too.
+        std::fs::write(
+            info.join("libc6:amd64.list"),
+            "/.\n/lib\n/lib/libc.so.6\n/usr/lib/libm.so.6\n",
+        )
+        .unwrap();
+        for f in ["libc.so.6", "libm.so.6"] {
+            std::fs::write(dir.path().join("usr/lib").join(f), f).unwrap();
+        }
+        let wanted: BTreeSet<PathBuf> = ["/usr/lib/libc.so.6", "/usr/lib/libm.so.6"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        let mut root = Root::new(dir.path());
+        let db = Database::open(&mut root).unwrap().unwrap();
+        let owners = |root: &mut Root, memo: Option<&dyn HashMemo>, wanted: &BTreeSet<PathBuf>| {
+            let (mut notes, mut warnings) = (BTreeMap::new(), Vec::new());
+            let o = db
+                .owners(root, wanted, memo, &mut notes, &mut warnings)
+                .unwrap();
+            let o: Vec<(PathBuf, Vec<(String, PathBuf)>)> = o
+                .into_iter()
+                .map(|(p, c)| (p, c.into_iter().map(|c| (c.key, c.listed)).collect()))
+                .collect();
+            (o, warnings)
+        };
+        let read = owners(&mut root, None, &wanted);
+        assert_eq!(read.0.len(), 2, "{read:?}");
+        assert_eq!(
+            read.0[0].1,
+            [("libc6:amd64".to_owned(), PathBuf::from("/lib/libc.so.6"))]
+        );
+        assert_eq!(read.1.len(), 1, "{:?}", read.1);
+
+        let memo = Memo::default();
+        assert_eq!(owners(&mut root, Some(&memo), &wanted), read);
+        assert_eq!(memo.results.lock().unwrap().len(), 1);
+        // Answered from the memo, the same.
+        let hits = || memo.hits.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(owners(&mut root, Some(&memo), &wanted), read);
+        assert_eq!(hits(), 1);
+        let list = info.join("libc6:amd64.list");
+        let keep = std::fs::metadata(&list).unwrap();
+
+        // The same bytes' length and mtime, other content: the ctime moves.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&list, "/.\n/lib\n/lib/libc.so.6\n/usr/lib/libX.so.6\n").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&list)
+            .unwrap()
+            .set_modified(keep.modified().unwrap())
+            .unwrap();
+        assert_eq!(std::fs::metadata(&list).unwrap().len(), keep.len());
+        let changed = owners(&mut root, None, &wanted);
+        assert_eq!(changed.0.len(), 1);
+        assert_eq!(owners(&mut root, Some(&memo), &wanted), changed);
+        assert_eq!(hits(), 1);
+
+        // Other names asked about: read afresh.
+        let one: BTreeSet<PathBuf> = [PathBuf::from("/usr/lib/libc.so.6")].into();
+        assert_eq!(
+            owners(&mut root, Some(&memo), &one),
+            owners(&mut root, None, &one)
+        );
+
+        // A list too fresh to tell a change later is not remembered.
+        let fresh = Memo {
+            unsettled: true,
+            ..Memo::default()
+        };
+        assert_eq!(owners(&mut root, Some(&fresh), &wanted), changed);
+        assert!(fresh.results.lock().unwrap().is_empty());
     }
 }
