@@ -204,7 +204,7 @@ pub struct BuildArgs {
     /// 1.5+, Docker 23+ and podman (not umoci)
     #[arg(long, value_name = "ALGORITHM", default_value = "gzip")]
     compression: CompressionArg,
-    /// Compression level: gzip 1 (fastest) to 12 (smallest), default 6;
+    /// Compression level: gzip 1 (fastest) to 12 (smallest), default 4;
     /// zstd 1 to 19, default 3
     #[arg(long, value_name = "N")]
     compression_level: Option<u32>,

@@ -22,8 +22,11 @@ impl Algorithm {
     /// The accepted levels and the default one.
     fn levels(self) -> (u8, u8, u8) {
         match self {
-            // libdeflate's range; 6 is its (and zlib's) usual default.
-            Algorithm::Gzip => (1, 12, 6),
+            // libdeflate's range. 4, not zlib's usual 6: on the JDK 17
+            // tree it takes 13% less CPU for a 1.5% larger layer, which
+            // is still smaller than Go's default gzip makes (docker,
+            // umoci, buildah: 145.2 MB against 143.2 MB).
+            Algorithm::Gzip => (1, 12, 4),
             // zstd's own default is 3. 20-22 ("ultra") buy nothing on 2 MiB
             // frames but memory.
             Algorithm::Zstd => (1, 19, 3),
@@ -69,10 +72,10 @@ impl Default for Compression {
 }
 
 impl Compression {
-    /// gzip at level 6.
+    /// gzip at level 4 (see `Algorithm::levels`).
     pub const DEFAULT: Compression = Compression {
         algorithm: Algorithm::Gzip,
-        level: 6,
+        level: 4,
     };
 
     /// `level` defaults to the algorithm's usual one; a level the
@@ -162,7 +165,7 @@ mod tests {
     #[test]
     fn levels_and_defaults() {
         let gzip = Compression::new(Algorithm::Gzip, None).unwrap();
-        assert_eq!((gzip, gzip.level()), (Compression::DEFAULT, 6));
+        assert_eq!((gzip, gzip.level()), (Compression::DEFAULT, 4));
         assert_eq!(Compression::new(Algorithm::Zstd, None).unwrap().level(), 3);
         assert_eq!(
             Compression::new(Algorithm::Zstd, Some(19)).unwrap().level(),
@@ -176,7 +179,7 @@ mod tests {
             Compression::new(Algorithm::Zstd, Some(0)).unwrap_err(),
             "zstd has levels 1 to 19, not 0"
         );
-        assert_eq!(Compression::DEFAULT.to_string(), "gzip level 6");
+        assert_eq!(Compression::DEFAULT.to_string(), "gzip level 4");
     }
 
     #[test]
