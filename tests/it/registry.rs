@@ -849,3 +849,114 @@ fn sbom_and_provenance_survive_a_registry_round_trip() {
     registry.wait_requests(&put_index, 1);
     assert_eq!(registry.requests(&put_index), 1, "{}", registry.log());
 }
+
+/// The loop users live in: change the app, rebuild, push. The second push
+/// uploads only blobs the first image did not have (the app layer, the
+/// config, the SBOM and provenance that name the new app); the base and
+/// libs layers stay where they are.
+#[test]
+#[ignore = "needs docker-registry"]
+fn push_after_an_app_change_uploads_only_what_changed() {
+    let registry = Registry::http();
+    let tmp = tempdir();
+    let host = registry.host();
+    let reference = format!("{host}/loop/app:v1");
+    let layout = tmp.path().join("app.oci");
+    let blobs = |layout: &Path| -> std::collections::BTreeMap<String, u64> {
+        std::fs::read_dir(layout.join("blobs/sha256"))
+            .expect("read blobs")
+            .map(|e| {
+                let e = e.expect("blob entry");
+                let size = e.metadata().expect("blob metadata").len();
+                (e.file_name().to_string_lossy().into_owned(), size)
+            })
+            .collect()
+    };
+    let build_and_push = |greeting: &str| -> serde_json::Value {
+        let src =
+            format!("#include <stdio.h>\nint main(void) {{ puts(\"{greeting}\"); return 0; }}\n");
+        let exe = cc(tmp.path(), "hello", &src, &[]);
+        let out = run(mkimage()
+            .arg("--from-binary")
+            .arg(&exe)
+            .arg("-o")
+            .arg(&layout)
+            .args(["-t", "app:v1", "--json", "--push", &reference])
+            .args(["--insecure-registry", &host])
+            .env("HOME", tmp.path())
+            .env_remove("REGISTRY_AUTH_FILE")
+            .env_remove("DOCKER_CONFIG"));
+        out.assert_success();
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("--json ({e}): {out}"))
+    };
+    let layers = |json: &serde_json::Value| -> Vec<(String, String)> {
+        json["layers"]
+            .as_array()
+            .expect("layers")
+            .iter()
+            .map(|l| {
+                (
+                    l["kind"].as_str().unwrap().to_owned(),
+                    l["digest"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+
+    let first = build_and_push("first");
+    let before = blobs(&layout);
+    let puts = registry.requests("PUT /v2/loop/app/blobs/");
+    assert!(puts > 0, "the first push uploads: {first}");
+    let second = build_and_push("second");
+    let new: std::collections::BTreeMap<String, u64> = blobs(&layout)
+        .into_iter()
+        .filter(|(name, _)| !before.contains_key(name))
+        .collect();
+
+    // Only the app layer changed; the others are the same blobs.
+    let (l1, l2) = (layers(&first), layers(&second));
+    assert_eq!(l1.len(), l2.len());
+    assert!(l1.len() >= 3, "base, libs and app: {l1:?}");
+    for (a, b) in l1.iter().zip(&l2) {
+        assert_eq!(a.0, b.0);
+        assert_eq!(a.1 == b.1, a.0 != "app", "{a:?} {b:?}");
+    }
+    let pushed = &second["pushed"];
+    let uploaded = pushed["blobs_uploaded"].as_u64().expect("blobs_uploaded");
+    let bytes = pushed["bytes_uploaded"].as_u64().expect("bytes_uploaded");
+    assert!(pushed["blobs_skipped"].as_u64().expect("blobs_skipped") >= (l1.len() - 1) as u64);
+    // Uploaded: the new app layer and config at least, and nothing the
+    // first image had (manifests go up as manifests, not blobs).
+    let app = l2
+        .last()
+        .expect("app layer")
+        .1
+        .trim_start_matches("sha256:")
+        .to_owned();
+    assert!(new.contains_key(&app), "the app layer is new: {new:?}");
+    assert!(
+        uploaded >= 2 && uploaded as usize <= new.len(),
+        "{uploaded} of {new:?}"
+    );
+    assert!(
+        bytes >= new[&app] && bytes <= new.values().sum::<u64>(),
+        "{bytes} bytes, new blobs {new:?}"
+    );
+    // The registry saw those uploads and no others: none of an old blob.
+    registry.wait_requests("PUT /v2/loop/app/blobs/", puts + uploaded as usize);
+    let log = registry.log();
+    let later: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("\"PUT /v2/loop/app/blobs/"))
+        .skip(puts)
+        .collect();
+    assert!(later.len() <= new.len(), "{later:#?}");
+    // The log names the digest uploaded, so the check below can fail.
+    assert!(later.iter().any(|l| l.contains(app.as_str())), "{later:#?}");
+    for old in before.keys() {
+        assert!(
+            !later.iter().any(|l| l.contains(old.as_str())),
+            "{old} uploaded again: {later:#?}"
+        );
+    }
+}
