@@ -19,7 +19,12 @@
 //!   ELF files, and parses the root's `ld.so.cache`.
 //! * [`resolve`] applies glibc's search rules (ld.so(8), dl-load.c) to find
 //!   the closure of an executable, relative to a root directory.
+//! * [`image_path`] says what `.`, `//` and `..` mean in a path inside an
+//!   image, a root or an archive: the one lexical normalisation.
 //! * [`rootfs`] holds the file plan: image paths and their entries.
+//! * [`base_files`] picks the standard files from the root (CA bundle,
+//!   time zones, locales) into the file plan, through the resolver's view
+//!   of the root.
 //! * [`sbom`] finds the Debian package of every file copied from the
 //!   root (in the root's dpkg database) and the language packages, adds
 //!   the package records scanners read, and makes the SPDX SBOM.
@@ -44,12 +49,14 @@
 //!   registry; its client also serves `source`'s `docker://` pulls.
 
 pub mod artifact;
+pub mod base_files;
 pub mod bounded;
 pub mod build;
 pub mod cache;
 pub mod cli;
 pub mod digest;
 pub mod elf;
+pub mod image_path;
 pub mod inspect;
 pub mod layer;
 pub mod oci;

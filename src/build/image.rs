@@ -7,6 +7,7 @@ use std::path::Path;
 use oci_spec::image::MediaType;
 
 use crate::artifact::Context;
+use crate::base_files::certs;
 use crate::cache::LayerCache;
 use crate::digest::Digest;
 use crate::layer::{LayerDigests, LayerOptions, write_layer};
@@ -15,7 +16,7 @@ use crate::oci::provenance::{self, FileOrigin, Provenance};
 use crate::oci::referrers::{self, Artifact};
 use crate::oci::{self, Descriptor, ImageSpec, LayerInfo, Layout};
 use crate::plan::{BuildPlan, OutputFormat};
-use crate::rootfs::{ImagePath, Tree, base, certs};
+use crate::rootfs::{ImagePath, Tree, base};
 use crate::sbom::Inventory;
 use crate::sbom::spdx::{self, ImageInfo};
 

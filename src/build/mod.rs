@@ -18,6 +18,7 @@ pub mod multi;
 use std::path::{Path, PathBuf};
 
 use crate::artifact::{ArtifactError, Context};
+use crate::base_files::BaseFilesError;
 use crate::cache::{FileMemo, LayerCache};
 use crate::digest::Digest;
 use crate::elf::Arch;
@@ -39,6 +40,8 @@ pub enum BuildError {
     Artifact(#[from] ArtifactError),
     #[error(transparent)]
     Rootfs(#[from] RootfsError),
+    #[error(transparent)]
+    BaseFiles(#[from] BaseFilesError),
     #[error(transparent)]
     Oci(#[from] OciError),
     #[error(transparent)]

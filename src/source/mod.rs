@@ -41,7 +41,6 @@ pub use self::document::{Document, layer_compression};
 pub use self::layout::OciSource;
 pub use self::name::SourceRef;
 pub use self::platform::Platform;
-pub use self::store::normalize as normalize_archive_path;
 pub use self::verify::{BlobCheckError, VerifiedReader, check_error};
 use crate::digest::Digest;
 use crate::oci::OciError;

@@ -10,7 +10,8 @@ use std::path::Path;
 
 use crate::resolve::Root;
 
-use super::{ImagePath, RootfsError, Tree, host};
+use super::BaseFilesError;
+use crate::rootfs::{ImagePath, Tree, host};
 
 /// Where glibc looks for the compiled C.UTF-8 locale.
 pub const C_UTF8: &str = "/usr/lib/locale/C.utf8";
@@ -55,7 +56,7 @@ pub fn add_locale(
     root: &mut Root,
     name: &str,
     warnings: &mut Vec<String>,
-) -> Result<String, RootfsError> {
+) -> Result<String, BaseFilesError> {
     let norm = normalise(name);
     let mut tried = vec![format!("{LOCALE_DIR}/{norm}")];
     if norm != name {
@@ -72,7 +73,7 @@ pub fn add_locale(
             return Ok(image.to_string());
         }
     }
-    Err(RootfsError::NoLocale {
+    Err(BaseFilesError::NoLocale {
         name: name.to_string(),
         archive: root.host(Path::new(ARCHIVE)).is_file(),
         path: tried.swap_remove(0),
@@ -86,7 +87,7 @@ pub fn add_c_utf8(
     tree: &mut Tree,
     root: &mut Root,
     warnings: &mut Vec<String>,
-) -> Result<bool, RootfsError> {
+) -> Result<bool, BaseFilesError> {
     let Some(dir) = root.lookup_dir(Path::new(C_UTF8))? else {
         return Ok(false);
     };
