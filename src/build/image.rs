@@ -142,7 +142,7 @@ pub(super) fn image_spec(
     exposed_ports.extend(defaults.expose.iter().cloned());
     ImageSpec {
         architecture: platform.architecture.to_string(),
-        os: "linux".into(),
+        os: platform.os.into(),
         variant: platform.variant.map(str::to_string),
         env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
         entrypoint,

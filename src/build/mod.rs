@@ -273,7 +273,12 @@ fn build_with(plan: &BuildPlan, progress: &dyn Fn(Event), tag: bool) -> Result<B
             .or_else(Arch::host)
             .ok_or(BuildError::NoPlatform)?,
     };
-    let platform = oci::Platform::from(arch);
+    let (architecture, variant) = arch.oci();
+    let platform = oci::Platform {
+        os: crate::elf::arch::OCI_OS,
+        architecture,
+        variant,
+    };
 
     let debug = if plan.debug {
         Some(debug::prepare(&mut cx, arch)?)
