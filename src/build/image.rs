@@ -12,6 +12,7 @@ use crate::cache::LayerCache;
 use crate::digest::Digest;
 use crate::layer::{LayerDigests, LayerOptions, write_layer};
 use crate::oci::archive;
+use crate::oci::names;
 use crate::oci::provenance::{self, FileOrigin, Provenance};
 use crate::oci::referrers::{self, Artifact};
 use crate::oci::{self, Descriptor, ImageSpec, LayerInfo, Layout};
@@ -207,7 +208,7 @@ pub(super) fn write(
         let (digest, size) = (digests.digest, digests.size);
         progress(Event::LayerDone { layer, size });
         let mut annotations = BTreeMap::new();
-        annotations.insert("org.mkimage.layer".to_string(), layer.to_string());
+        annotations.insert(names::LAYER_ANNOTATION.to_string(), layer.to_string());
         infos.push(LayerInfo {
             diff_id: digests.diff_id,
             digest,
@@ -295,7 +296,7 @@ fn write_debug(
         size: digests.size,
         media_type: plan.compression.media_type(),
         created_by: super::debug::CREATED_BY.to_string(),
-        annotations: [("org.mkimage.layer".to_string(), layer.to_string())].into(),
+        annotations: [(names::LAYER_ANNOTATION.to_string(), layer.to_string())].into(),
     });
     let tags = super::debug::tags(&plan.tags);
     let manifest = oci::write_untagged(

@@ -25,6 +25,7 @@ pub use self::packages::{PackageUsage, Packages};
 use crate::digest::{Digest, HashingReader};
 use crate::image_path::archive_member;
 use crate::layer::decompress;
+use crate::oci::names::LAYER_ANNOTATION;
 use crate::oci::provenance::{self, FileOrigin, Provenance};
 use crate::oci::{Descriptor, OciError};
 use crate::source::{
@@ -34,9 +35,6 @@ use crate::source::{
 
 /// Where an image was read from.
 pub use crate::source::Kind as Format;
-
-/// The layer annotation `build` writes: `base`, `libs`, `app`, …
-const LAYER_ANNOTATION: &str = "org.mkimage.layer";
 
 #[derive(Debug, thiserror::Error)]
 pub enum InspectError {

@@ -83,7 +83,11 @@ fn store(layout: &Layout, name: &str, tar: &[u8], media_type: MediaType, blob: &
         size: d.size(),
         media_type,
         created_by: name.to_owned(),
-        annotations: [("org.mkimage.layer".to_owned(), name.to_owned())].into(),
+        annotations: [(
+            crate::oci::names::LAYER_ANNOTATION.to_owned(),
+            name.to_owned(),
+        )]
+        .into(),
     }
 }
 

@@ -12,6 +12,7 @@ pub mod image;
 pub mod json;
 pub mod layout;
 pub mod manifest;
+pub mod names;
 pub mod platform;
 pub mod provenance;
 pub mod referrers;
