@@ -159,7 +159,7 @@ impl Arch {
     }
 
     /// Debian's multiarch triplet: the directory below /lib and /usr/lib
-    /// and the name of the cross sysroot /usr/<triplet>.
+    /// and the name of the cross sysroot `/usr/<triplet>`.
     pub fn triplet(self) -> &'static str {
         match self {
             Arch::Amd64 => "x86_64-linux-gnu",
