@@ -48,6 +48,10 @@
 //! * [`registry`] pushes an image from a layout to an OCI distribution
 //!   registry; its client also serves `source`'s `docker://` pulls.
 
+/// The resolver is its own crate of the workspace (`crates/ld`); these
+/// keep its paths in this crate.
+pub use mkimage_ld::{elf, image_path, resolve};
+
 pub mod artifact;
 pub mod base_files;
 pub mod bounded;
@@ -55,8 +59,6 @@ pub mod build;
 pub mod cache;
 pub mod cli;
 pub mod digest;
-pub mod elf;
-pub mod image_path;
 pub mod inspect;
 pub mod layer;
 pub mod oci;
@@ -64,7 +66,6 @@ pub mod plan;
 pub mod profile;
 pub mod reference;
 pub mod registry;
-pub mod resolve;
 pub mod rootfs;
 pub mod sbom;
 pub mod source;
