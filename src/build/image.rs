@@ -6,12 +6,12 @@ use std::path::Path;
 
 use oci_spec::image::MediaType;
 
+use crate::archive;
 use crate::artifact::Context;
 use crate::base_files::certs;
 use crate::cache::LayerCache;
 use crate::digest::Digest;
 use crate::layer::{LayerDigests, LayerOptions, write_layer};
-use crate::oci::archive;
 use crate::oci::names;
 use crate::oci::provenance::{self, FileOrigin, Provenance};
 use crate::oci::referrers::{self, Artifact};

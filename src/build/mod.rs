@@ -17,13 +17,13 @@ pub mod multi;
 
 use std::path::{Path, PathBuf};
 
+use crate::archive::{self, ArchiveError};
 use crate::artifact::{ArtifactError, Context};
 use crate::base_files::BaseFilesError;
 use crate::cache::{FileMemo, LayerCache};
 use crate::digest::Digest;
 use crate::elf::Arch;
 use crate::layer::LayerError;
-use crate::oci::archive::{self, ArchiveError};
 use crate::oci::{self, Layout, OciError};
 use crate::plan::{BuildPlan, OutputFormat};
 use crate::resolve::{Options, Resolver};

@@ -9,7 +9,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 
 use super::*;
-use crate::oci::archive::{write_docker_archive, write_oci_archive};
+use crate::archive::{write_docker_archive, write_oci_archive};
 use crate::oci::provenance::{ANNOTATION, FileOrigin, MEDIA_TYPE, Provenance};
 use crate::oci::referrers::{Artifact, tag_with_referrers};
 use crate::oci::{

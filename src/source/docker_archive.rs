@@ -25,7 +25,7 @@ use super::{
     digest_of, parse,
 };
 use crate::digest::{Digest, HashingReader};
-use crate::oci::archive::{DockerManifestItem, MANIFEST_JSON};
+use crate::oci::docker_manifest::{DockerManifestItem, MANIFEST_JSON};
 use crate::oci::{canonical_json, oci_digest, provenance};
 use crate::reference::{DEFAULT_TAG, Reference};
 
