@@ -15,6 +15,8 @@
 //!   blobs into an image.
 //! * [`artifact`] adds what users hand in (binaries, trees, venvs, jars,
 //!   [`profile`]s) to the layer trees, with their native dependencies.
+//! * [`elf`], [`resolve`] and [`image_path`] are the resolver crate
+//!   (`crates/ld`, `mkimage-ld`), re-exported here.
 //! * [`elf`] reads just the headers, program headers and dynamic section of
 //!   ELF files, and parses the root's `ld.so.cache`.
 //! * [`resolve`] applies glibc's search rules (ld.so(8), dl-load.c) to find
@@ -49,7 +51,6 @@
 //!   ([`inspect::html`]).
 //! * [`registry`] pushes an image from a layout to an OCI distribution
 //!   registry; its client also serves `source`'s `docker://` pulls.
-
 //!
 //! # Layering
 //!

@@ -25,7 +25,7 @@ pub const ARCHIVE: &str = "/usr/lib/locale/locale-archive";
 /// for the directory (`_nl_normalize_codeset`, intl/l10nflist.c): letters
 /// lower-cased, digits kept, everything else dropped, and `iso` before a
 /// codeset of digits only. `en_US.UTF-8@euro` → `en_US.utf8@euro`.
-pub fn normalise(name: &str) -> String {
+pub fn normalise_codeset(name: &str) -> String {
     let Some((lang, rest)) = name.split_once('.') else {
         return name.to_string();
     };
@@ -57,7 +57,7 @@ pub fn add_locale(
     name: &str,
     warnings: &mut Vec<String>,
 ) -> Result<String, BaseFilesError> {
-    let norm = normalise(name);
+    let norm = normalise_codeset(name);
     let mut tried = vec![format!("{LOCALE_DIR}/{norm}")];
     if norm != name {
         tried.push(format!("{LOCALE_DIR}/{name}"));
@@ -112,7 +112,7 @@ mod tests {
             ("POSIX", "POSIX"),
         ];
         for (name, want) in cases {
-            assert_eq!(normalise(name), want, "{name}");
+            assert_eq!(normalise_codeset(name), want, "{name}");
         }
     }
 
