@@ -34,3 +34,23 @@ pub struct DockerManifestItem {
     )]
     pub sbom: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// serde's renames must be literals: this ties the provenance key to
+    /// the annotation of the same name the layout writes.
+    #[test]
+    fn the_provenance_key_is_the_annotation() {
+        let item = DockerManifestItem {
+            config: "c.json".into(),
+            repo_tags: None,
+            layers: Vec::new(),
+            provenance: Some("p.json".into()),
+            sbom: None,
+        };
+        let json = serde_json::to_value(&item).unwrap();
+        assert_eq!(json[super::super::provenance::ANNOTATION], "p.json");
+    }
+}
