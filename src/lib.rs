@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cli ──► plan ──► build ──► artifacts ──► file plan ──► layers ──► image ──► output
-//!                                │          (rootfs)     (layer)    (oci)    (oci, registry)
+//!                                │          (rootfs)     (layer)    (oci)    (archive, registry)
 //!                                └── elf + resolve: every file the loader opens
 //! ```
 //!
@@ -15,11 +15,18 @@
 //!   blobs into an image.
 //! * [`artifact`] adds what users hand in (binaries, trees, venvs, jars,
 //!   [`profile`]s) to the layer trees, with their native dependencies.
+//! * [`elf`], [`resolve`] and [`image_path`] are the resolver crate
+//!   (`crates/ld`, `mkimage-ld`), re-exported here.
 //! * [`elf`] reads just the headers, program headers and dynamic section of
 //!   ELF files, and parses the root's `ld.so.cache`.
 //! * [`resolve`] applies glibc's search rules (ld.so(8), dl-load.c) to find
 //!   the closure of an executable, relative to a root directory.
+//! * [`image_path`] says what `.`, `//` and `..` mean in a path inside an
+//!   image, a root or an archive: the one lexical normalisation.
 //! * [`rootfs`] holds the file plan: image paths and their entries.
+//! * [`base_files`] picks the standard files from the root (CA bundle,
+//!   time zones, locales) into the file plan, through the resolver's view
+//!   of the root.
 //! * [`sbom`] finds the Debian package of every file copied from the
 //!   root (in the root's dpkg database) and the language packages, adds
 //!   the package records scanners read, and makes the SPDX SBOM.
@@ -31,8 +38,10 @@
 //! * [`reference`](mod@reference) is docker's image-reference grammar: the
 //!   names images are tagged with in layouts and archives, and where to
 //!   push them.
-//! * [`oci`] writes configs, manifests and the image layout, the provenance
-//!   blob that says why each file is there, and oci-/docker-archives.
+//! * [`oci`] writes configs, manifests and the image layout, and the
+//!   provenance blob that says why each file is there.
+//! * [`archive`] writes a layout as an oci- or docker-archive (it reads the
+//!   layout back through [`source`]).
 //! * [`source`] is the one image reader: layouts, oci- and
 //!   docker-archives and registries, opened as an `ImageSource` that hands
 //!   out typed documents and blob streams checked as they are read.
@@ -42,14 +51,54 @@
 //!   ([`inspect::html`]).
 //! * [`registry`] pushes an image from a layout to an OCI distribution
 //!   registry; its client also serves `source`'s `docker://` pulls.
+//!
+//! # Layering
+//!
+//! Each module may import (`crate::NAME`) only the modules its row names;
+//! the `layering` unit test reads this table and fails on any other
+//! import, and on a module without a row. Test code (`tests.rs`, `mod
+//! tests`) is exempt: tests build images to read back. The resolver's
+//! modules (`elf`, `resolve`, `image_path`, and the reader under
+//! `bounded`) are the crate `crates/ld`, which cannot import mkimage at
+//! all. `*` is any module.
+//!
+//! ```text
+//! digest:     -
+//! bounded:    -
+//! reference:  digest
+//! profile:    bounded
+//! rootfs:     image_path
+//! layer:      digest rootfs
+//! oci:        bounded digest
+//! cache:      bounded digest layer rootfs
+//! sbom:       digest oci resolve rootfs
+//! base_files: bounded resolve rootfs
+//! source:     archive bounded digest elf image_path layer oci reference registry
+//! registry:   bounded digest oci reference source
+//! archive:    bounded digest layer oci reference source
+//! plan:       base_files cache elf layer oci profile registry rootfs
+//! artifact:   bounded elf image_path plan profile resolve rootfs
+//! inspect:    archive digest image_path layer oci source
+//! build:      archive artifact base_files cache digest elf image_path layer oci plan profile registry resolve rootfs sbom source
+//! cli:        *
+//! ```
+//!
+//! `source`, `registry` and `archive` depend on each other (the reader
+//! pulls through the registry client, which pushes what it reads; the
+//! archive writer reads a layout through the reader): one layer, for now.
 
+/// The resolver is its own crate of the workspace (`crates/ld`); these
+/// keep its paths in this crate.
+pub use mkimage_ld::{elf, image_path, resolve};
+
+pub mod archive;
 pub mod artifact;
+pub mod base_files;
 pub mod bounded;
 pub mod build;
 pub mod cache;
 pub mod cli;
 pub mod digest;
-pub mod elf;
 pub mod inspect;
 pub mod layer;
 pub mod oci;
@@ -57,7 +106,9 @@ pub mod plan;
 pub mod profile;
 pub mod reference;
 pub mod registry;
-pub mod resolve;
 pub mod rootfs;
 pub mod sbom;
 pub mod source;
+
+#[cfg(test)]
+mod layering;

@@ -8,12 +8,12 @@ use std::path::PathBuf;
 
 use std::ffi::OsString;
 
+use crate::base_files::certs::CaCerts;
+use crate::base_files::tzdata::Tzdata;
 use crate::layer::Compression;
 use crate::profile::Profile;
 use crate::rootfs::ImagePath;
 use crate::rootfs::base::UserSpec;
-use crate::rootfs::certs::CaCerts;
-use crate::rootfs::tzdata::Tzdata;
 
 /// What the build writes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::resolve::root::normalise;
+use crate::image_path::normalise;
 use crate::rootfs::ImagePath;
 
 use super::jar::{is_zip, read_jar};

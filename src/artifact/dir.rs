@@ -276,9 +276,7 @@ fn follow_link(
         Some(target.to_path_buf())
     } else if tree_in_root {
         let parent = link_image.parent().unwrap_or_else(ImagePath::root);
-        Some(crate::resolve::root::normalise(
-            &parent.as_path().join(target),
-        ))
+        Some(crate::image_path::normalise(&parent.as_path().join(target)))
     } else {
         None
     };
@@ -298,9 +296,7 @@ fn follow_link(
         (ImagePath::new(&found.real)?, host, found.links)
     } else {
         let parent = link_image.parent().unwrap_or_else(ImagePath::root);
-        let image = ImagePath::new(crate::resolve::root::normalise(
-            &parent.as_path().join(target),
-        ))?;
+        let image = ImagePath::new(crate::image_path::normalise(&parent.as_path().join(target)))?;
         let host = match link_host.parent().map(|p| p.join(target)) {
             Some(p) => match std::fs::canonicalize(&p) {
                 Ok(c) => c,

@@ -214,7 +214,7 @@ impl Context {
                 continue;
             }
             let parent = link.at.parent().unwrap_or_else(ImagePath::root);
-            let host = crate::resolve::root::normalise(&parent.as_path().join(&link.target));
+            let host = crate::image_path::normalise(&parent.as_path().join(&link.target));
             if let Ok(Some(found)) = self.resolver.root().lookup(&host)
                 && ImagePath::new(&found.real).is_ok_and(|real| self.layers.contains(&real))
             {
@@ -226,7 +226,7 @@ impl Context {
             }
             let host_target = link.host.parent().map_or_else(
                 || link.target.clone(),
-                |dir| crate::resolve::root::normalise(&dir.join(&link.target)),
+                |dir| crate::image_path::normalise(&dir.join(&link.target)),
             );
             self.warnings.push(format!(
                 "{} -> {} leads out of the tree and its target is not in the image: \

@@ -79,7 +79,7 @@ impl Venv {
                 return Ok(target);
             }
             let next =
-                crate::resolve::root::normalise(&link.parent().unwrap_or(&self.dir).join(&target));
+                crate::image_path::normalise(&link.parent().unwrap_or(&self.dir).join(&target));
             if !next.starts_with(&self.dir) {
                 // A relative link out of the venv leads to the host.
                 return std::fs::canonicalize(&link).map_err(|e| ArtifactError::io(&link, e));

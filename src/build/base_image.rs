@@ -12,7 +12,7 @@ use oci_spec::image::MediaType;
 
 use crate::elf::Arch;
 use crate::layer::Algorithm;
-use crate::oci::{LayerInfo, Layout};
+use crate::oci::{LayerInfo, Layout, names};
 use crate::plan::BasePlan;
 use crate::rootfs::base_view::{BaseKind, BaseView, wanted};
 use crate::rootfs::{ImagePath, Kind, LayerSet, RootfsError, Tree};
@@ -157,7 +157,7 @@ impl BaseImage {
                 None => layer.media_type().clone(),
             };
             let mut annotations = BTreeMap::new();
-            annotations.insert("org.mkimage.layer".to_string(), "from-base".to_string());
+            annotations.insert(names::LAYER_ANNOTATION.to_string(), "from-base".to_string());
             out.push(LayerInfo {
                 diff_id: *diff_id,
                 digest,

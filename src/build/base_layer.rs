@@ -5,10 +5,11 @@
 use std::path::Path;
 
 use crate::artifact::Context;
+use crate::base_files::certs::CaCerts;
+use crate::base_files::tzdata::Tzdata;
+use crate::base_files::{certs, locale, tzdata};
 use crate::plan::BuildPlan;
-use crate::rootfs::certs::CaCerts;
-use crate::rootfs::tzdata::Tzdata;
-use crate::rootfs::{Entry, ImagePath, LayerKind, RootfsError, Tree, base, certs, locale, tzdata};
+use crate::rootfs::{Entry, ImagePath, LayerKind, RootfsError, Tree, base};
 
 use super::BuildError;
 

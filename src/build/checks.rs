@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use crate::artifact::Context;
 use crate::elf::{is_elf, read_imports, read_path_strings};
-use crate::resolve::root::normalise;
+use crate::image_path::normalise;
 use crate::rootfs::{Kind, LayerKind, Source};
 
 /// Functions that run their command through `/bin/sh -c`.

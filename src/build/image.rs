@@ -6,16 +6,18 @@ use std::path::Path;
 
 use oci_spec::image::MediaType;
 
+use crate::archive;
 use crate::artifact::Context;
+use crate::base_files::certs;
 use crate::cache::LayerCache;
 use crate::digest::Digest;
 use crate::layer::{LayerDigests, LayerOptions, write_layer};
-use crate::oci::archive;
+use crate::oci::names;
 use crate::oci::provenance::{self, FileOrigin, Provenance};
 use crate::oci::referrers::{self, Artifact};
 use crate::oci::{self, Descriptor, ImageSpec, LayerInfo, Layout};
 use crate::plan::{BuildPlan, OutputFormat};
-use crate::rootfs::{ImagePath, Tree, base, certs};
+use crate::rootfs::{ImagePath, Tree, base};
 use crate::sbom::Inventory;
 use crate::sbom::spdx::{self, ImageInfo};
 
@@ -141,7 +143,7 @@ pub(super) fn image_spec(
     exposed_ports.extend(defaults.expose.iter().cloned());
     ImageSpec {
         architecture: platform.architecture.to_string(),
-        os: "linux".into(),
+        os: platform.os.into(),
         variant: platform.variant.map(str::to_string),
         env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
         entrypoint,
@@ -206,7 +208,7 @@ pub(super) fn write(
         let (digest, size) = (digests.digest, digests.size);
         progress(Event::LayerDone { layer, size });
         let mut annotations = BTreeMap::new();
-        annotations.insert("org.mkimage.layer".to_string(), layer.to_string());
+        annotations.insert(names::LAYER_ANNOTATION.to_string(), layer.to_string());
         infos.push(LayerInfo {
             diff_id: digests.diff_id,
             digest,
@@ -294,7 +296,7 @@ fn write_debug(
         size: digests.size,
         media_type: plan.compression.media_type(),
         created_by: super::debug::CREATED_BY.to_string(),
-        annotations: [("org.mkimage.layer".to_string(), layer.to_string())].into(),
+        annotations: [(names::LAYER_ANNOTATION.to_string(), layer.to_string())].into(),
     });
     let tags = super::debug::tags(&plan.tags);
     let manifest = oci::write_untagged(

@@ -17,12 +17,13 @@ pub mod multi;
 
 use std::path::{Path, PathBuf};
 
+use crate::archive::{self, ArchiveError};
 use crate::artifact::{ArtifactError, Context};
+use crate::base_files::BaseFilesError;
 use crate::cache::{FileMemo, LayerCache};
 use crate::digest::Digest;
 use crate::elf::Arch;
 use crate::layer::LayerError;
-use crate::oci::archive::{self, ArchiveError};
 use crate::oci::{self, Layout, OciError};
 use crate::plan::{BuildPlan, OutputFormat};
 use crate::resolve::{Options, Resolver};
@@ -39,6 +40,8 @@ pub enum BuildError {
     Artifact(#[from] ArtifactError),
     #[error(transparent)]
     Rootfs(#[from] RootfsError),
+    #[error(transparent)]
+    BaseFiles(#[from] BaseFilesError),
     #[error(transparent)]
     Oci(#[from] OciError),
     #[error(transparent)]
@@ -270,7 +273,12 @@ fn build_with(plan: &BuildPlan, progress: &dyn Fn(Event), tag: bool) -> Result<B
             .or_else(Arch::host)
             .ok_or(BuildError::NoPlatform)?,
     };
-    let platform = oci::Platform::from(arch);
+    let (architecture, variant) = arch.oci();
+    let platform = oci::Platform {
+        os: crate::elf::arch::OCI_OS,
+        architecture,
+        variant,
+    };
 
     let debug = if plan.debug {
         Some(debug::prepare(&mut cx, arch)?)

@@ -73,7 +73,7 @@ pub fn build_index(
         .collect::<Result<_, BuildError>>()?;
     let index = json!({
         "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "mediaType": crate::oci::names::INDEX_MEDIA_TYPE,
         "manifests": manifests,
     });
     let layout = Layout::open(&first.output)?;

@@ -8,6 +8,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail, ensure};
 
+use crate::base_files::certs::CaCerts;
+use crate::base_files::tzdata::Tzdata;
 use crate::build::{Built, Event, build, multi};
 use crate::layer::{Algorithm, Compression};
 use crate::oci::provenance;
@@ -17,8 +19,6 @@ use crate::plan::{
 use crate::reference::Tagged;
 use crate::rootfs::ImagePath;
 use crate::rootfs::base::{DEFAULT_USER, UserSpec};
-use crate::rootfs::certs::CaCerts;
-use crate::rootfs::tzdata::Tzdata;
 
 use super::platforms::Target;
 use super::{EXIT_NOT_FOUND, human, output, spinner};

@@ -23,19 +23,18 @@ pub use self::files::{Change, FileInfo, FileKind, FileTree, printable};
 use self::packages::Records;
 pub use self::packages::{PackageUsage, Packages};
 use crate::digest::{Digest, HashingReader};
+use crate::image_path::archive_member;
 use crate::layer::decompress;
+use crate::oci::names::LAYER_ANNOTATION;
 use crate::oci::provenance::{self, FileOrigin, Provenance};
 use crate::oci::{Descriptor, OciError};
 use crate::source::{
     Attachment, ImageSource, Platform, SBOM_TYPE, SelectedImage, SourceError, SourceOptions,
-    SourceRef, check_error, layer_compression, normalize_archive_path,
+    SourceRef, check_error, layer_compression,
 };
 
 /// Where an image was read from.
 pub use crate::source::Kind as Format;
-
-/// The layer annotation `build` writes: `base`, `libs`, `app`, …
-const LAYER_ANNOTATION: &str = "org.mkimage.layer";
 
 #[derive(Debug, thiserror::Error)]
 pub enum InspectError {
@@ -549,7 +548,7 @@ fn list_tar(
             use base64::Engine as _;
             base64::engine::general_purpose::STANDARD.encode(&raw_bytes)
         });
-        let Some(rel) = normalize_archive_path(&raw) else {
+        let Some(rel) = archive_member(&raw) else {
             continue;
         };
         let header = entry.header();
@@ -564,7 +563,7 @@ fn list_tar(
             FileKind::Symlink => entry.link_name()?.map(|t| t.to_string_lossy().into_owned()),
             FileKind::Hardlink => entry
                 .link_name()?
-                .and_then(|t| normalize_archive_path(&t.to_string_lossy()))
+                .and_then(|t| archive_member(&t.to_string_lossy()))
                 .map(|t| format!("/{t}")),
             _ => None,
         };
@@ -644,7 +643,7 @@ fn clean_image_path(path: &str) -> Result<String, InspectError> {
     }
     // As the kernel resolves it: `..` at `/` stays there. (An archive
     // member's name, by contrast, may not climb out at all.)
-    Ok(crate::resolve::root::normalise(Path::new(path))
+    Ok(crate::image_path::normalise(Path::new(path))
         .to_string_lossy()
         .into_owned())
 }

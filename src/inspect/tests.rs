@@ -9,7 +9,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 
 use super::*;
-use crate::oci::archive::{write_docker_archive, write_oci_archive};
+use crate::archive::{write_docker_archive, write_oci_archive};
 use crate::oci::provenance::{ANNOTATION, FileOrigin, MEDIA_TYPE, Provenance};
 use crate::oci::referrers::{Artifact, tag_with_referrers};
 use crate::oci::{
@@ -83,7 +83,11 @@ fn store(layout: &Layout, name: &str, tar: &[u8], media_type: MediaType, blob: &
         size: d.size(),
         media_type,
         created_by: name.to_owned(),
-        annotations: [("org.mkimage.layer".to_owned(), name.to_owned())].into(),
+        annotations: [(
+            crate::oci::names::LAYER_ANNOTATION.to_owned(),
+            name.to_owned(),
+        )]
+        .into(),
     }
 }
 

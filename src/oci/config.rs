@@ -16,7 +16,7 @@ use crate::digest::Digest;
 /// What the image runs and on which platform: the plan's view of the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageSpec {
-    /// GOARCH name, e.g. `amd64`, `arm64` (see [`crate::elf::Arch::oci`]).
+    /// GOARCH name, e.g. `amd64`, `arm64` (the resolver's `Arch::oci` names it).
     pub architecture: String,
     /// GOOS name, e.g. `linux`.
     pub os: String,

@@ -535,7 +535,7 @@ fn remove_stale_temps(dir: &Path) {
     }
 }
 
-pub(super) fn temp_file(dir: &Path) -> Result<NamedTempFile, OciError> {
+pub(crate) fn temp_file(dir: &Path) -> Result<NamedTempFile, OciError> {
     tempfile::Builder::new()
         .prefix(TEMP_PREFIX)
         .permissions(Permissions::from_mode(FILE_MODE))
@@ -555,7 +555,7 @@ fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), OciError> {
     sync_dir(dir)
 }
 
-pub(super) fn persist(tmp: NamedTempFile, target: &Path) -> Result<(), OciError> {
+pub(crate) fn persist(tmp: NamedTempFile, target: &Path) -> Result<(), OciError> {
     tmp.persist(target)
         .map(drop)
         .map_err(|e| io_err("rename a temporary file to", target)(e.error))
@@ -563,7 +563,7 @@ pub(super) fn persist(tmp: NamedTempFile, target: &Path) -> Result<(), OciError>
 
 /// Makes a rename durable: the new directory entry is only on disk once the
 /// directory itself is synced (rename(2), fsync(2)).
-pub(super) fn sync_dir(dir: &Path) -> Result<(), OciError> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), OciError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io_err("sync directory", dir))

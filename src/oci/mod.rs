@@ -5,13 +5,14 @@
 //! the same digests; the layout writes blobs first and `index.json` last, each
 //! by rename, so an interrupted build leaves the previous layout valid.
 
-pub mod archive;
 pub mod config;
+pub mod docker_manifest;
 pub mod healthcheck;
 pub mod image;
 pub mod json;
 pub mod layout;
 pub mod manifest;
+pub mod names;
 pub mod platform;
 pub mod provenance;
 pub mod referrers;

@@ -387,7 +387,7 @@ fn run_helper(
 }
 
 /// A helper's answer to `get` (`{"Username", "Secret"}`); `None` when it
-/// holds nothing usable. Pure, apart from [`run_helper`] for the fuzz
+/// holds nothing usable. Pure, apart from `run_helper` for the fuzz
 /// targets in fuzz/.
 pub fn parse_helper_reply(stdout: &[u8], program: &str) -> Result<Option<Credential>, AuthError> {
     #[derive(Deserialize)]

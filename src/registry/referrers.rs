@@ -16,7 +16,7 @@ use crate::digest::Digest;
 use crate::oci::{Descriptor, canonical_json};
 
 /// The media type of the tag schema's index.
-const INDEX_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+use crate::oci::names::INDEX_MEDIA_TYPE as INDEX_TYPE;
 
 /// How the referrers were made findable.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -8,7 +8,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
+
+use crate::image_path::absolute_str;
 
 /// A whiteout's name prefix, and the opaque-directory marker.
 const WHITEOUT: &str = ".wh.";
@@ -77,19 +79,6 @@ pub fn wanted(path: &str) -> bool {
         || name.starts_with("ld64")
 }
 
-/// `./usr/lib/` → `/usr/lib`; `None` for a path with `..`.
-fn normalise(raw: &Path) -> Option<String> {
-    let mut parts = Vec::new();
-    for c in raw.components() {
-        match c {
-            Component::Normal(p) => parts.push(p.to_str()?.to_owned()),
-            Component::CurDir | Component::RootDir => {}
-            Component::ParentDir | Component::Prefix(_) => return None,
-        }
-    }
-    Some(format!("/{}", parts.join("/")))
-}
-
 fn is_below(path: &str, dir: &str) -> bool {
     dir == "/" && path != "/"
         || path.starts_with(dir) && path.as_bytes().get(dir.len()) == Some(&b'/')
@@ -116,7 +105,7 @@ impl BaseView {
         for entry in archive.entries().map_err(read)? {
             let mut entry = entry.map_err(read)?;
             let raw = entry.path().map_err(read)?.into_owned();
-            let path = normalise(&raw).ok_or_else(|| BaseViewError::BadPath {
+            let path = absolute_str(&raw).ok_or_else(|| BaseViewError::BadPath {
                 layer: layer.to_owned(),
                 path: raw.display().to_string(),
             })?;
@@ -154,7 +143,7 @@ impl BaseView {
                 tar::EntryType::Link => {
                     let target = entry.link_name().map_err(read)?.unwrap_or_default();
                     BaseKind::Hardlink {
-                        target: normalise(&target).unwrap_or_default(),
+                        target: absolute_str(&target).unwrap_or_default(),
                     }
                 }
                 _ => BaseKind::Other,
@@ -257,7 +246,7 @@ impl BaseView {
     /// a component does not exist (the last one may be missing: then the
     /// path it would have).
     pub fn real_path(&self, path: &str) -> Option<String> {
-        let mut todo: Vec<String> = normalise(Path::new(path))?
+        let mut todo: Vec<String> = absolute_str(Path::new(path))?
             .split('/')
             .filter(|c| !c.is_empty())
             .map(str::to_owned)
@@ -314,7 +303,7 @@ impl BaseView {
     /// The directories at which the base has a symlink: a build that
     /// writes below one writes into its target.
     pub fn symlinked_dir(&self, path: &str) -> Option<String> {
-        let path = normalise(Path::new(path))?;
+        let path = absolute_str(Path::new(path))?;
         let (parent, name) = path.rsplit_once('/')?;
         let real_parent = self.real_path(if parent.is_empty() { "/" } else { parent })?;
         let real = if real_parent == "/" {

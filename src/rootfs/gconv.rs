@@ -84,7 +84,7 @@ pub enum GconvError {
 /// A charset name as glibc compares it: upper case, with the `//`
 /// suffix gconv-modules writes after names that have no `/` of their own
 /// (iconv_open.c adds it to what the program passes).
-pub fn normalise(name: &str) -> String {
+pub fn normalise_charset(name: &str) -> String {
     let up = name.trim().to_ascii_uppercase();
     if up == "INTERNAL" || up.contains('/') {
         up
@@ -127,7 +127,7 @@ impl Config {
     pub fn modules_for(&self, charsets: &[String]) -> Result<BTreeSet<String>, GconvError> {
         let mut out = BTreeSet::new();
         for given in charsets {
-            let name = normalise(given);
+            let name = normalise_charset(given);
             let real = self.aliases.get(&name).unwrap_or(&name);
             match self.modules.get(real) {
                 Some(files) => out.extend(files.iter().cloned()),
@@ -191,8 +191,8 @@ module\tbroken
 
     #[test]
     fn names_are_normalised_as_glibc_compares_them() {
-        assert_eq!(normalise("utf-8"), "UTF-8//");
-        assert_eq!(normalise("ISO-10646/UTF8/"), "ISO-10646/UTF8/");
-        assert_eq!(normalise("internal"), "INTERNAL");
+        assert_eq!(normalise_charset("utf-8"), "UTF-8//");
+        assert_eq!(normalise_charset("ISO-10646/UTF8/"), "ISO-10646/UTF8/");
+        assert_eq!(normalise_charset("internal"), "INTERNAL");
     }
 }

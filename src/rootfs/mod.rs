@@ -4,20 +4,15 @@
 pub mod base;
 pub mod base_view;
 pub mod busybox;
-pub mod certs;
 pub mod gconv;
 pub mod host;
-pub mod locale;
 mod lookup;
 pub mod tree;
-pub mod tzdata;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use tree::{Entry, ImagePath, Kind, PathError, Source, Tree, TreeError};
-
-use crate::resolve::LookupError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RootfsError {
@@ -39,8 +34,6 @@ pub enum RootfsError {
     Tree(#[from] TreeError),
     #[error(transparent)]
     Path(#[from] PathError),
-    #[error(transparent)]
-    Lookup(#[from] LookupError),
     #[error(
         "{path} cannot go in the {layer} layer: {ancestor} is {} in the {other} layer, and layers unpack in order, so one would replace the other; put it below the link's target instead (SRC:DST)",
         tree::describe(kind)
@@ -52,36 +45,6 @@ pub enum RootfsError {
         kind: Box<Kind>,
         other: &'static str,
     },
-    #[error(
-        "no CA certificate bundle in {root} (tried {tried}); install ca-certificates there, give one with --ca-certs FILE, or pass --ca-certs none"
-    )]
-    NoCaBundle { root: PathBuf, tried: String },
-    #[error("{path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)")]
-    NotPem { path: PathBuf },
-    #[error(
-        "{path}: PEM block {block} (line {line}) {why}; the image's whole CA bundle would fail to load, so give a file of valid certificates"
-    )]
-    BadCert {
-        path: PathBuf,
-        block: usize,
-        line: usize,
-        why: String,
-    },
-    #[error(
-        "--locale {name}: the root has no compiled locale {path}{}; compile it there with `localedef --no-archive -i LANGUAGE -f CHARSET {}` (Debian's locales package), or leave --locale out (C.UTF-8 is always in an image with glibc)",
-        if *.archive { " (only a locale-archive, which holds every locale at once)" } else { "" },
-        root.join(path.trim_start_matches('/')).display()
-    )]
-    NoLocale {
-        name: String,
-        path: String,
-        root: PathBuf,
-        archive: bool,
-    },
-    #[error(
-        "no time zone data in {}; install tzdata there or pass --tzdata none", root.join("usr/share/zoneinfo").display()
-    )]
-    NoTzdata { root: PathBuf },
     #[error(
         "--user {spec}: {what} {name:?} is not in the image's {file}; give a number, or one of: {known}"
     )]
@@ -101,10 +64,6 @@ pub enum RootfsError {
         what: &'static str,
         flag: Option<&'static str>,
     },
-    #[error("time zone {zone:?} is not a name like Europe/Paris")]
-    BadZone { zone: String },
-    #[error("time zone {zone:?} is not in {}", root.join("usr/share/zoneinfo").display())]
-    UnknownZone { zone: String, root: PathBuf },
 }
 
 impl RootfsError {

@@ -6,8 +6,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use crate::image_path::{self, Parent};
 
 /// An absolute, normalised path inside the image: starts with `/`, has no
 /// `.`/`..` components, no empty components and no trailing slash.
@@ -34,16 +36,10 @@ impl ImagePath {
         if !p.is_absolute() {
             return Err(PathError::Relative(p.to_path_buf()));
         }
+        let parts = image_path::components(p, Parent::Reject)
+            .ok_or_else(|| PathError::ParentDir(p.to_path_buf()))?;
         let mut out = PathBuf::from("/");
-        for c in p.components() {
-            match c {
-                Component::RootDir | Component::CurDir => {}
-                Component::Normal(n) => out.push(n),
-                Component::ParentDir | Component::Prefix(_) => {
-                    return Err(PathError::ParentDir(p.to_path_buf()));
-                }
-            }
-        }
+        out.extend(parts);
         Ok(ImagePath(out))
     }
 

@@ -175,7 +175,7 @@ fn file_names(debs: &BTreeMap<String, Deb>) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The package's stanza, [`FIELDS`] only, in the root's order; the
+/// The package's stanza, `FIELDS` only, in the root's order; the
 /// description cut to its first line.
 pub fn stanza(deb: &Deb) -> String {
     let mut out = String::new();

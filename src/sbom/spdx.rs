@@ -19,7 +19,7 @@ use crate::digest::{Digest, hex};
 use crate::oci::{OciError, canonical_json, rfc3339_utc};
 
 /// The SBOM's media type (IANA), also its referrer's `artifactType`.
-pub const MEDIA_TYPE: &str = "application/spdx+json";
+pub use crate::oci::names::SPDX_MEDIA_TYPE as MEDIA_TYPE;
 /// Where namespaces live: `.invalid` (RFC 2606) so no one mistakes them
 /// for a page to fetch; SPDX only asks for a unique URI.
 const NAMESPACE_BASE: &str = "https://mkimage.invalid/spdx";

@@ -25,7 +25,7 @@ use super::{
     digest_of, parse,
 };
 use crate::digest::{Digest, HashingReader};
-use crate::oci::archive::{DockerManifestItem, MANIFEST_JSON};
+use crate::oci::docker_manifest::{DockerManifestItem, MANIFEST_JSON};
 use crate::oci::{canonical_json, oci_digest, provenance};
 use crate::reference::{DEFAULT_TAG, Reference};
 
@@ -77,13 +77,13 @@ impl DockerArchive {
             Some(r) => {
                 // As written, or as docker reads it: `app` is
                 // `docker.io/library/app:latest`, which skopeo writes.
-                let normal = normalized(r);
+                let normal = full_reference(r);
                 items
                     .iter()
                     .position(|i| {
                         tags_of(i)
                             .iter()
-                            .any(|t| t == r || (normal.is_some() && normalized(t) == normal))
+                            .any(|t| t == r || (normal.is_some() && full_reference(t) == normal))
                     })
                     .ok_or_else(|| SourceError::TagNotFound {
                         image: name.to_owned(),
@@ -286,7 +286,7 @@ fn named_digest(member: &str) -> Option<Digest> {
 }
 
 /// `NAME[:TAG]` in docker's full form, `latest` when untagged.
-fn normalized(name: &str) -> Option<String> {
+fn full_reference(name: &str) -> Option<String> {
     let r = Reference::parse(name).ok()?;
     let r = match r.tag() {
         Some(_) => r,

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::SourceError;
 use crate::layer::Algorithm;
+use crate::oci::names::{INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
 
 /// Docker's schema 2 manifest (distribution's manifest/schema2).
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
@@ -24,8 +25,8 @@ pub const DOCKER_LAYER_ZSTD: &str = "application/vnd.docker.image.rootfs.diff.ta
 /// What a registry is asked for (`Accept`): every manifest and index type
 /// we read, so it never has to convert (or refuse) one.
 pub const ACCEPT: &[&str] = &[
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.oci.image.manifest.v1+json",
+    INDEX_MEDIA_TYPE,
+    MANIFEST_MEDIA_TYPE,
     DOCKER_MANIFEST_LIST,
     DOCKER_MANIFEST,
 ];
@@ -64,8 +65,8 @@ impl Document {
             .clone()
             .or_else(|| hint.map(ToString::to_string));
         let is_index = match media_type.as_deref() {
-            Some("application/vnd.oci.image.index.v1+json" | DOCKER_MANIFEST_LIST) => true,
-            Some("application/vnd.oci.image.manifest.v1+json" | DOCKER_MANIFEST) => false,
+            Some(INDEX_MEDIA_TYPE | DOCKER_MANIFEST_LIST) => true,
+            Some(MANIFEST_MEDIA_TYPE | DOCKER_MANIFEST) => false,
             // Artifact manifests and indexes without a media type.
             _ if probe.manifests.is_some() => true,
             _ if probe.config.is_some() => false,

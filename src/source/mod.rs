@@ -41,7 +41,6 @@ pub use self::document::{Document, layer_compression};
 pub use self::layout::OciSource;
 pub use self::name::SourceRef;
 pub use self::platform::Platform;
-pub use self::store::normalize as normalize_archive_path;
 pub use self::verify::{BlobCheckError, VerifiedReader, check_error};
 use crate::digest::Digest;
 use crate::oci::OciError;
@@ -52,10 +51,8 @@ use crate::registry::RegistryError;
 /// files, plain-HTTP registries, CA certificates, retries, timeouts).
 pub use crate::registry::RegistryOptions as SourceOptions;
 
-/// The artifact type of an attached SBOM (IANA's SPDX JSON media type, as
-/// sbom::spdx writes it): the one spelling every reader of attachments
-/// uses (the source and the archive writer sit below the SBOM's module).
-pub const SBOM_TYPE: &str = "application/spdx+json";
+/// The artifact type of an attached SBOM, as sbom::spdx writes it.
+pub use crate::oci::names::SPDX_MEDIA_TYPE as SBOM_TYPE;
 
 /// Largest JSON document read (index, manifest, config, attached
 /// artifacts): far above any real one, low enough that a hostile source

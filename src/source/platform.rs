@@ -100,10 +100,9 @@ impl Platform {
 }
 
 impl From<crate::oci::Platform> for Platform {
-    /// mkimage builds Linux images.
     fn from(p: crate::oci::Platform) -> Platform {
         Platform {
-            os: "linux".into(),
+            os: p.os.into(),
             architecture: p.architecture.into(),
             variant: p.variant.map(str::to_owned),
         }
@@ -112,7 +111,12 @@ impl From<crate::oci::Platform> for Platform {
 
 impl From<Arch> for Platform {
     fn from(a: Arch) -> Platform {
-        Platform::from(crate::oci::Platform::from(a))
+        let (architecture, variant) = a.oci();
+        Platform {
+            os: crate::elf::arch::OCI_OS.into(),
+            architecture: architecture.into(),
+            variant: variant.map(str::to_owned),
+        }
     }
 }
 

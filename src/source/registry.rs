@@ -17,6 +17,7 @@ use super::{
     check_document, digest_of, parse,
 };
 use crate::digest::Digest;
+use crate::oci::names::INDEX_MEDIA_TYPE;
 use crate::oci::oci_digest;
 use crate::reference::{DEFAULT_TAG, Reference};
 use crate::registry::RegistryError;
@@ -190,8 +191,7 @@ impl<H: Http + Send> RegistrySource<H> {
         let path = format!("/v2/{}/referrers/{digest}", self.reference.repository());
         let scope = self.scope();
         let api = self.with(|c| {
-            let req = Request::new(Method::Get, c.url(&path))
-                .header("Accept", "application/vnd.oci.image.index.v1+json");
+            let req = Request::new(Method::Get, c.url(&path)).header("Accept", INDEX_MEDIA_TYPE);
             c.send(&req, &scope)
         })?;
         if api.status == 200

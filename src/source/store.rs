@@ -8,6 +8,7 @@ use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use super::SourceError;
+use crate::image_path::archive_member;
 
 /// Symlinks followed inside an archive before giving up (skopeo's
 /// docker-archives link `<id>/layer.tar` to `../<diff_id>.tar`).
@@ -71,7 +72,7 @@ impl Store {
             let Some(name) = entry
                 .path()
                 .ok()
-                .and_then(|p| normalize(&p.to_string_lossy()))
+                .and_then(|p| archive_member(&p.to_string_lossy()))
             else {
                 continue;
             };
@@ -91,7 +92,7 @@ impl Store {
                         (tar::EntryType::Symlink, Some((dir, _))) => format!("{dir}/{target}"),
                         _ => target.into_owned(),
                     };
-                    match normalize(&joined) {
+                    match archive_member(&joined) {
                         Some(t) => Item::Link(t),
                         None => continue,
                     }
@@ -204,7 +205,7 @@ impl Store {
         let Store::Tar { items, .. } = self else {
             return None;
         };
-        let mut name = normalize(name)?;
+        let mut name = archive_member(name)?;
         for _ in 0..=MAX_LINKS {
             match items.get(&name)? {
                 Item::File { offset, size } => return Some((*offset, *size)),
@@ -215,46 +216,11 @@ impl Store {
     }
 }
 
-/// An archive path without `./`, `/` or `..`: `./a//b/` → `a/b`. `None`
-/// for the root, or a path that climbs out of the archive.
-pub fn normalize(path: &str) -> Option<String> {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            p => parts.push(p),
-        }
-    }
-    if parts.is_empty() {
-        None
-    } else {
-        Some(parts.join("/"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::io::Write;
 
     use super::*;
-
-    #[test]
-    fn normalizes_archive_paths() {
-        for (input, want) in [
-            ("a/b", Some("a/b")),
-            ("./a//b/", Some("a/b")),
-            ("/a/./b", Some("a/b")),
-            ("a/../b", Some("b")),
-            ("..", None),
-            ("a/../..", None),
-            ("./", None),
-        ] {
-            assert_eq!(normalize(input).as_deref(), want, "{input}");
-        }
-    }
 
     #[test]
     fn reads_files_and_follows_links_in_a_tar() {

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::*;
-use crate::oci::archive::{write_docker_archive, write_oci_archive};
+use crate::archive::{write_docker_archive, write_oci_archive};
 use crate::oci::{ImageSpec, LayerInfo, Layout, write_image, write_untagged};
 use crate::registry::timeouts::Timeouts;
 use crate::registry::transport::{
@@ -496,9 +496,4 @@ fn a_docker_archive_with_a_compressed_layer_names_it_by_its_hash() {
         matches!(&err, SourceError::PlatformNotFound { available, .. } if available == &["linux/arm64/v8"]),
         "{err:?}"
     );
-}
-
-#[test]
-fn the_sbom_type_is_the_one_the_build_attaches() {
-    assert_eq!(SBOM_TYPE, crate::sbom::spdx::MEDIA_TYPE);
 }

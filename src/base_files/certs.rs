@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use crate::resolve::Root;
 
-use super::RootfsError;
+use super::BaseFilesError;
+use crate::rootfs::RootfsError;
 
 pub const BUNDLE_PATH: &str = "/etc/ssl/certs/ca-certificates.crt";
 
@@ -35,7 +36,7 @@ pub fn bundle(
     root: &mut Root,
     choice: &CaCerts,
     extra: &[PathBuf],
-) -> Result<Option<Vec<u8>>, RootfsError> {
+) -> Result<Option<Vec<u8>>, BaseFilesError> {
     let mut out = match choice {
         CaCerts::None => Vec::new(),
         CaCerts::File(p) => read_pem(p)?,
@@ -47,7 +48,7 @@ pub fn bundle(
                     break;
                 }
             }
-            found.ok_or_else(|| RootfsError::NoCaBundle {
+            found.ok_or_else(|| BaseFilesError::NoCaBundle {
                 root: root.dir().to_path_buf(),
                 tried: DEFAULT_BUNDLES.join(", "),
             })?
@@ -69,15 +70,15 @@ pub fn bundle(
 /// with one bad block fails to load as a whole in OpenSSL and Python, so
 /// a block that is not an X.509 certificate is refused here, by number
 /// and line.
-fn read_pem(p: &Path) -> Result<Vec<u8>, RootfsError> {
+fn read_pem(p: &Path) -> Result<Vec<u8>, BaseFilesError> {
     let bytes =
         crate::bounded::read(p, crate::bounded::PEM_LIMIT).map_err(|e| RootfsError::io(p, e))?;
     if !bytes.windows(PEM_BEGIN.len()).any(|w| w == PEM_BEGIN) {
-        return Err(RootfsError::NotPem {
+        return Err(BaseFilesError::NotPem {
             path: p.to_path_buf(),
         });
     }
-    check_certificates(&bytes).map_err(|(block, line, why)| RootfsError::BadCert {
+    check_certificates(&bytes).map_err(|(block, line, why)| BaseFilesError::BadCert {
         path: p.to_path_buf(),
         block,
         line,

@@ -37,12 +37,12 @@ use std::io::{self, BufReader, Write};
 use std::path::Path;
 
 use oci_spec::image::Descriptor;
-use serde::{Deserialize, Serialize};
 
 use super::tar::TarWriter;
 use super::{ArchiveError, Output, flush, write_err};
 use crate::digest::{Digest, HashingWriter};
 use crate::layer::{Algorithm, decompress};
+pub use crate::oci::docker_manifest::{DockerManifestItem, MANIFEST_JSON};
 use crate::oci::provenance;
 use crate::oci::{Layout, canonical_json, from_oci_digest};
 use crate::reference::Tagged;
@@ -51,38 +51,8 @@ use crate::source::{
     read_error, select,
 };
 
-/// The index of a docker-archive.
-pub const MANIFEST_JSON: &str = "manifest.json";
 /// The legacy index, read by Docker before 1.10.
 const REPOSITORIES: &str = "repositories";
-
-/// One image in `manifest.json` (Docker's `image/tarexport` manifestItem).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DockerManifestItem {
-    /// Path of the config in the archive.
-    #[serde(rename = "Config")]
-    pub config: String,
-    /// `name:tag` references; Docker writes `null` for an untagged image.
-    #[serde(rename = "RepoTags", default)]
-    pub repo_tags: Option<Vec<String>>,
-    /// Paths of the layer tars, bottom first.
-    #[serde(rename = "Layers")]
-    pub layers: Vec<String>,
-    /// Path of mkimage's provenance blob.
-    #[serde(
-        rename = "org.mkimage.provenance",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub provenance: Option<String>,
-    /// Path of the image's SPDX SBOM.
-    #[serde(
-        rename = "org.mkimage.sbom",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub sbom: Option<String>,
-}
 
 /// Writes the image whose manifest is `manifest` (stored in `layout`) to
 /// `dest` as a docker-archive tagged `repo_tags` (`name[:tag]`; no tag

@@ -4,11 +4,10 @@
 //! loader locates them: through the dynamic section, not section headers.
 
 use std::collections::BTreeSet;
-use std::fs::File;
 use std::path::Path;
 
 use super::parse::{self, ParseError};
-use super::read::{ElfError, Loaded, ReadAt, load, read_exact_vec};
+use super::read::{ElfError, Loaded, ReadAt, load, open_sized, within};
 use super::symver::{self, VersionNeed};
 
 /// Largest dynamic string table read (libc's is ~25 KiB).
@@ -31,17 +30,7 @@ pub struct Versions {
 /// The versions of the ELF file at `path` (a host path). A file without
 /// a dynamic section or version tables has none.
 pub fn read_versions(path: &Path) -> Result<Versions, ElfError> {
-    let file = File::open(path).map_err(|source| ElfError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let len = file
-        .metadata()
-        .map_err(|source| ElfError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .len();
+    let (file, len) = open_sized(path)?;
     read_from(&file, len, path)
 }
 
@@ -109,14 +98,6 @@ fn read_from(
         out.defines = Some(defs.into_iter().collect());
     }
     Ok(out)
-}
-
-/// `len` bytes at `off`, if the file has them (checked before allocating).
-fn within(file: &(impl ReadAt + ?Sized), file_len: u64, off: u64, len: u64) -> Option<Vec<u8>> {
-    if off.checked_add(len)? > file_len {
-        return None;
-    }
-    read_exact_vec(file, off, len).ok()
 }
 
 #[cfg(test)]

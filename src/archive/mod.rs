@@ -21,8 +21,8 @@ use tempfile::NamedTempFile;
 
 pub use self::docker::{DockerManifestItem, MANIFEST_JSON, write_docker_archive};
 pub use self::oci::write_oci_archive;
-use super::layout::{persist, sync_dir, temp_file};
-use super::{Digest, OciError, io_err};
+use crate::oci::layout::{persist, sync_dir, temp_file};
+use crate::oci::{Digest, OciError, io_err};
 
 /// Write buffer for the archive: blobs arrive in small chunks.
 const OUTPUT_BUFFER: usize = 256 * 1024;

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use super::dynsym;
 use super::parse::{self, DynamicRaw, Ident, ParseError};
-use super::read::{ElfError, Loaded, load, read_exact_vec};
+use super::read::{ElfError, Loaded, load, open_sized, within};
 
 /// More dynamic symbols than any real object has (libc has ~3,000).
 const MAX_SYMBOLS: u64 = 1 << 20;
@@ -31,17 +31,7 @@ pub fn read_imports(path: &Path) -> Result<Vec<OsString>, ElfError> {
         path: path.to_path_buf(),
         source,
     };
-    let file = File::open(path).map_err(|source| ElfError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let file_len = file
-        .metadata()
-        .map_err(|source| ElfError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .len();
+    let (file, file_len) = open_sized(path)?;
     let Loaded {
         header,
         phdrs,
@@ -69,7 +59,7 @@ pub fn read_imports(path: &Path) -> Result<Vec<OsString>, ElfError> {
         0 => dynsym::sym_size(&ident) as u64,
         n => n,
     };
-    let symtab = read_within(
+    let symtab = within(
         &file,
         file_len,
         offset(symtab_vaddr, "DT_SYMTAB")?,
@@ -85,7 +75,7 @@ pub fn read_imports(path: &Path) -> Result<Vec<OsString>, ElfError> {
             raw.strsz
         ))));
     }
-    let strtab = read_within(
+    let strtab = within(
         &file,
         file_len,
         offset(strtab_vaddr, "DT_STRTAB")?,
@@ -108,7 +98,7 @@ fn symbol_count(
         offset(vaddr, what).map_err(|e| ParseError::Malformed(e.to_string()))
     };
     let read = |off: u64, len: u64, what: &str| {
-        read_within(file, file_len, off, len)
+        within(file, file_len, off, len)
             .ok_or_else(|| ParseError::Malformed(format!("{what} past end of file")))
     };
     if let Some(vaddr) = raw.gnu_hash_vaddr {
@@ -154,15 +144,6 @@ fn symbol_count(
     Err(ParseError::Malformed(
         "DT_SYMTAB without DT_HASH or DT_GNU_HASH".into(),
     ))
-}
-
-/// `len` bytes at `off`, if the file has them (checked before allocating,
-/// so a corrupt size cannot ask for gigabytes).
-fn read_within(file: &File, file_len: u64, off: u64, len: u64) -> Option<Vec<u8>> {
-    if off.checked_add(len)? > file_len {
-        return None;
-    }
-    read_exact_vec(file, off, len).ok()
 }
 
 /// The path-like C strings of the file at `path` (see `strings.rs`).

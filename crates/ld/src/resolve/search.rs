@@ -13,8 +13,9 @@ const ELFOSABI_NONE: u8 = 0;
 const ELFOSABI_GNU: u8 = 3;
 
 use super::dst::{self, Tokens};
-use super::root::{Link, MAX_SYMLINKS, normalise};
+use super::root::{Link, MAX_SYMLINKS};
 use super::{FoundBy, Platform, Resolver, Searched};
+use crate::image_path::normalise;
 
 /// Where `$ORIGIN` of an object points: its directory in the image, and,
 /// for objects outside the root, the same directory on the host.

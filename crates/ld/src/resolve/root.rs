@@ -9,6 +9,8 @@ use std::ffi::OsStr;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
+use crate::image_path::normalise;
+
 /// Linux's limit on symlinks followed in one lookup (MAXSYMLINKS).
 pub(super) const MAX_SYMLINKS: usize = 40;
 
@@ -206,22 +208,6 @@ fn components_rev(p: &Path) -> Vec<PathBuf> {
         .collect();
     v.reverse();
     v
-}
-
-/// Lexically normalises an image path: absolute, no `.`, `..` folded
-/// (the kernel would resolve `..` after links; callers that care walk).
-pub fn normalise(p: &Path) -> PathBuf {
-    let mut out = PathBuf::from("/");
-    for c in p.components() {
-        match c {
-            Component::Normal(n) => out.push(n),
-            Component::ParentDir => {
-                out.pop();
-            }
-            _ => {}
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -370,6 +370,32 @@ pub(super) fn read_up_to(
     Ok(done)
 }
 
+/// Opens `path` (a host path) for positioned reads, with its length: what
+/// the table readers bound every offset by.
+pub(super) fn open_sized(path: &Path) -> Result<(File, u64), ElfError> {
+    let io_err = |source| ElfError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(io_err)?;
+    let len = file.metadata().map_err(io_err)?.len();
+    Ok((file, len))
+}
+
+/// `len` bytes at `off`, if the file has them (checked before allocating,
+/// so a corrupt size cannot ask for gigabytes).
+pub(super) fn within(
+    file: &(impl ReadAt + ?Sized),
+    file_len: u64,
+    off: u64,
+    len: u64,
+) -> Option<Vec<u8>> {
+    if off.checked_add(len)? > file_len {
+        return None;
+    }
+    read_exact_vec(file, off, len).ok()
+}
+
 pub(super) fn read_exact_vec(
     file: &(impl ReadAt + ?Sized),
     offset: u64,

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use crate::resolve::Root;
 
-use super::{Entry, ImagePath, RootfsError, Tree, host};
+use super::BaseFilesError;
+use crate::rootfs::{Entry, ImagePath, Tree, host};
 
 pub const ZONEINFO: &str = "/usr/share/zoneinfo";
 
@@ -22,14 +23,14 @@ pub fn add_tzdata(
     root: &mut Root,
     choice: &Tzdata,
     warnings: &mut Vec<String>,
-) -> Result<(), RootfsError> {
+) -> Result<(), BaseFilesError> {
     let zoneinfo = Path::new(ZONEINFO);
     let zones = match choice {
         Tzdata::None => return Ok(()),
         Tzdata::Zones(z) => z,
         Tzdata::All => {
             let Some(dir) = root.lookup_dir(zoneinfo)? else {
-                return Err(RootfsError::NoTzdata {
+                return Err(BaseFilesError::NoTzdata {
                     root: root.dir().to_path_buf(),
                 });
             };
@@ -38,18 +39,20 @@ pub fn add_tzdata(
             // `localtime` points at the host's /etc/localtime: meaningless
             // in an image, where TZ selects the zone.
             let skip = |rel: &Path| rel == Path::new("localtime");
-            return host::add_host_dir(tree, &host_dir, &image, &skip, warnings);
+            return Ok(host::add_host_dir(
+                tree, &host_dir, &image, &skip, warnings,
+            )?);
         }
     };
     for zone in zones {
         let rel = Path::new(zone);
         if zone.is_empty() || rel.is_absolute() || zone.split('/').any(|c| c == ".." || c == ".") {
-            return Err(RootfsError::BadZone { zone: zone.clone() });
+            return Err(BaseFilesError::BadZone { zone: zone.clone() });
         }
         let wanted = zoneinfo.join(rel);
         let found = root
             .lookup(&wanted)?
-            .ok_or_else(|| RootfsError::UnknownZone {
+            .ok_or_else(|| BaseFilesError::UnknownZone {
                 zone: zone.clone(),
                 root: root.dir().to_path_buf(),
             })?;

@@ -10,7 +10,8 @@ use std::path::Path;
 
 use crate::resolve::Root;
 
-use super::{ImagePath, RootfsError, Tree, host};
+use super::BaseFilesError;
+use crate::rootfs::{ImagePath, Tree, host};
 
 /// Where glibc looks for the compiled C.UTF-8 locale.
 pub const C_UTF8: &str = "/usr/lib/locale/C.utf8";
@@ -24,7 +25,7 @@ pub const ARCHIVE: &str = "/usr/lib/locale/locale-archive";
 /// for the directory (`_nl_normalize_codeset`, intl/l10nflist.c): letters
 /// lower-cased, digits kept, everything else dropped, and `iso` before a
 /// codeset of digits only. `en_US.UTF-8@euro` → `en_US.utf8@euro`.
-pub fn normalise(name: &str) -> String {
+pub fn normalise_codeset(name: &str) -> String {
     let Some((lang, rest)) = name.split_once('.') else {
         return name.to_string();
     };
@@ -55,8 +56,8 @@ pub fn add_locale(
     root: &mut Root,
     name: &str,
     warnings: &mut Vec<String>,
-) -> Result<String, RootfsError> {
-    let norm = normalise(name);
+) -> Result<String, BaseFilesError> {
+    let norm = normalise_codeset(name);
     let mut tried = vec![format!("{LOCALE_DIR}/{norm}")];
     if norm != name {
         tried.push(format!("{LOCALE_DIR}/{name}"));
@@ -72,7 +73,7 @@ pub fn add_locale(
             return Ok(image.to_string());
         }
     }
-    Err(RootfsError::NoLocale {
+    Err(BaseFilesError::NoLocale {
         name: name.to_string(),
         archive: root.host(Path::new(ARCHIVE)).is_file(),
         path: tried.swap_remove(0),
@@ -86,7 +87,7 @@ pub fn add_c_utf8(
     tree: &mut Tree,
     root: &mut Root,
     warnings: &mut Vec<String>,
-) -> Result<bool, RootfsError> {
+) -> Result<bool, BaseFilesError> {
     let Some(dir) = root.lookup_dir(Path::new(C_UTF8))? else {
         return Ok(false);
     };
@@ -111,7 +112,7 @@ mod tests {
             ("POSIX", "POSIX"),
         ];
         for (name, want) in cases {
-            assert_eq!(normalise(name), want, "{name}");
+            assert_eq!(normalise_codeset(name), want, "{name}");
         }
     }
 

@@ -52,6 +52,10 @@ pub enum Arch {
 }
 
 /// Every architecture, for tables and messages.
+/// The OCI `os` of every architecture here: the loader whose rules the
+/// resolver follows is Linux's.
+pub const OCI_OS: &str = "linux";
+
 pub const ALL: [Arch; 9] = [
     Arch::Amd64,
     Arch::I386,
@@ -108,7 +112,8 @@ impl Arch {
         Some(arch)
     }
 
-    /// The OCI `architecture` (GOARCH) and `variant`.
+    /// The OCI `architecture` (GOARCH) and `variant`: the one mapping
+    /// from an ELF machine to an image platform (its `os` is [`OCI_OS`]).
     pub fn oci(self) -> (&'static str, Option<&'static str>) {
         match self {
             Arch::Amd64 => ("amd64", None),
@@ -154,7 +159,7 @@ impl Arch {
     }
 
     /// Debian's multiarch triplet: the directory below /lib and /usr/lib
-    /// and the name of the cross sysroot /usr/<triplet>.
+    /// and the name of the cross sysroot `/usr/<triplet>`.
     pub fn triplet(self) -> &'static str {
         match self {
             Arch::Amd64 => "x86_64-linux-gnu",
@@ -279,6 +284,25 @@ mod tests {
             elf_type: goblin::elf::header::ET_DYN,
             flags,
         }
+    }
+
+    #[test]
+    fn every_arch_has_a_goarch_name() {
+        let got: Vec<(&str, Option<&str>)> = ALL.iter().map(|a| a.oci()).collect();
+        assert_eq!(
+            got,
+            [
+                ("amd64", None),
+                ("386", None),
+                ("arm64", Some("v8")),
+                ("arm", Some("v7")),
+                ("arm", Some("v5")),
+                ("ppc64le", None),
+                ("s390x", None),
+                ("riscv64", None),
+                ("loong64", None),
+            ]
+        );
     }
 
     #[test]

@@ -1,0 +1,123 @@
+//! Paths inside an image, a root or an archive, and their lexical
+//! normalisation: the one place that says what `.`, `//` and `..` mean
+//! there. Lexical only: nothing here looks at a file system (a root's
+//! symlinks are followed by the resolver and the file plan, which walk).
+//!
+//! The callers differ only in what `..` may do ([`Parent`]): the resolver
+//! folds it as the kernel does at `/`, an archive reader folds it but
+//! refuses to climb out of the archive, and the file plan refuses it.
+
+use std::ffi::OsStr;
+use std::path::{Component, Path, PathBuf};
+
+/// What a `..` component does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Parent {
+    /// Removes the component before it; at the top it stays there, as the
+    /// kernel resolves `/..` to `/`.
+    Clamp,
+    /// Removes the component before it; at the top the path is refused.
+    Fold,
+    /// Any `..` refuses the path.
+    Reject,
+}
+
+/// The normal components of `p`, with `.`, empty components and a leading
+/// `/` dropped and `..` treated as `parent` says; `None` for a refused path.
+pub fn components(p: &Path, parent: Parent) -> Option<Vec<&OsStr>> {
+    let mut out = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::RootDir | Component::CurDir => {}
+            Component::ParentDir => match parent {
+                Parent::Clamp => {
+                    out.pop();
+                }
+                Parent::Fold => {
+                    out.pop()?;
+                }
+                Parent::Reject => return None,
+            },
+            Component::Prefix(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+/// `p` as an absolute path inside a root, `..` folded at `/` ([`Parent::Clamp`]):
+/// `a/../../b` → `/b`. The kernel resolves `..` after symlinks; callers that
+/// care walk the links first.
+pub fn normalise(p: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    out.extend(components(p, Parent::Clamp).unwrap_or_default());
+    out
+}
+
+/// `p` as an absolute UTF-8 path, `/usr/lib` from `./usr/lib/`; `None` for a
+/// path with `..` ([`Parent::Reject`]) or one that is not UTF-8.
+pub fn absolute_str(p: &Path) -> Option<String> {
+    let parts = components(p, Parent::Reject)?
+        .into_iter()
+        .map(OsStr::to_str)
+        .collect::<Option<Vec<_>>>()?;
+    Some(format!("/{}", parts.join("/")))
+}
+
+/// An archive member's name without `./`, `/` or `..`: `./a//b/` → `a/b`
+/// ([`Parent::Fold`]). `None` for the root, or a name that climbs out of
+/// the archive.
+pub fn archive_member(name: &str) -> Option<String> {
+    let parts = components(Path::new(name), Parent::Fold)?;
+    if parts.is_empty() {
+        return None;
+    }
+    // Components of a `&str` are UTF-8.
+    let parts: Vec<&str> = parts.into_iter().filter_map(OsStr::to_str).collect();
+    Some(parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalise_folds_parents_at_the_root() {
+        for (input, want) in [
+            ("/usr/lib/../lib64", "/usr/lib64"),
+            ("a/../../b", "/b"),
+            ("//a/./b/", "/a/b"),
+            ("/..", "/"),
+            ("", "/"),
+        ] {
+            assert_eq!(normalise(Path::new(input)), Path::new(want), "{input}");
+        }
+    }
+
+    #[test]
+    fn absolute_str_refuses_parents() {
+        for (input, want) in [
+            ("./usr/lib/", Some("/usr/lib")),
+            ("/a//b", Some("/a/b")),
+            ("./", Some("/")),
+            ("a/../b", None),
+        ] {
+            assert_eq!(absolute_str(Path::new(input)).as_deref(), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn archive_members_do_not_climb_out() {
+        for (input, want) in [
+            ("a/b", Some("a/b")),
+            ("./a//b/", Some("a/b")),
+            ("/a/./b", Some("a/b")),
+            ("a/../b", Some("b")),
+            ("..", None),
+            ("a/../..", None),
+            ("./", None),
+        ] {
+            assert_eq!(archive_member(input).as_deref(), want, "{input}");
+        }
+    }
+}
