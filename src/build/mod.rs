@@ -516,8 +516,8 @@ impl HashMemo for FileMemo {
         FileMemo::store(self, key, value)
     }
 
-    fn settled(&self, stamps: &std::fs::Metadata) -> bool {
-        FileMemo::settled(self, stamps)
+    fn stamps(&self, file: &std::fs::Metadata) -> Option<[i128; 5]> {
+        FileMemo::stamps(self, file)
     }
 
     fn recall(&self, key: &[u8; 32]) -> Option<Vec<u8>> {

@@ -84,8 +84,6 @@ impl FileMemo {
     /// to store it under, or `None` if the file is too fresh to store.
     pub fn lookup(&self, host: &Path, file: &File, what: &[u8]) -> Result<Vec<u8>, Option<Key>> {
         let m = file.metadata().map_err(|_| None)?;
-        let mtime = i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec());
-        let ctime = i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec());
         let mut h = Sha256::new();
         for field in [
             b"mkimage file hash".as_slice(),
@@ -97,13 +95,7 @@ impl FileMemo {
             h.update((field.len() as u64).to_le_bytes());
             h.update(field);
         }
-        for n in [
-            i128::from(m.dev()),
-            i128::from(m.ino()),
-            i128::from(m.size()),
-            mtime,
-            ctime,
-        ] {
+        for n in super::key::identity(&m) {
             h.update(n.to_le_bytes());
         }
         let key: Key = h.finalize().into();
@@ -112,21 +104,22 @@ impl FileMemo {
             state.used.insert(key);
             return Ok(v);
         }
-        if !self.settled(&m) {
-            return Err(None);
+        match self.stamps(&m) {
+            Some(_) => Err(Some(key)),
+            None => Err(None),
         }
-        Err(Some(key))
     }
 
-    /// Whether a file with stamps `m` is old enough (stamped before this
-    /// build started, by more than the granule of coarse stamps) that a
-    /// later change to it must show in them: git's racy-file rule.
-    pub fn settled(&self, m: &std::fs::Metadata) -> bool {
-        let mtime = i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec());
-        let ctime = i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec());
+    /// The identity the layer key knows a file by (device, inode, size,
+    /// mtime, ctime: `key::identity`), when the file is old enough
+    /// (stamped before this build started, by more than the granule of
+    /// coarse stamps) that a later change to it must show in them: git's
+    /// racy-file rule. `None` for a file too fresh to be told apart later.
+    pub fn stamps(&self, m: &std::fs::Metadata) -> Option<[i128; 5]> {
+        let id = super::key::identity(m);
         let coarse = m.mtime_nsec() == 0 || m.ctime_nsec() == 0;
         let slack = if coarse { super::COARSE_SLACK_NS } else { 0 };
-        mtime.max(ctime) + slack < self.start
+        (id[3].max(id[4]) + slack < self.start).then_some(id)
     }
 
     /// The result an earlier build remembered under `key`, if it is

@@ -14,8 +14,6 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use std::os::unix::fs::MetadataExt;
-
 use super::deb822::{self, Stanza};
 use super::{HashMemo, SbomError};
 use crate::resolve::Root;
@@ -337,17 +335,11 @@ impl Database {
                     continue;
                 }
             };
-            if !memo.settled(&m) {
+            let Some(stamps) = memo.stamps(&m) else {
                 return Ok(None);
-            }
+            };
             field(host.as_os_str().as_bytes());
-            for n in [
-                i128::from(m.dev()),
-                i128::from(m.ino()),
-                i128::from(m.size()),
-                i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
-                i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
-            ] {
+            for n in stamps {
                 field(&n.to_le_bytes());
             }
         }
@@ -655,8 +647,18 @@ Version: 1
             Err(None)
         }
         fn store(&self, _: [u8; 32], _: Vec<u8>) {}
-        fn settled(&self, _: &std::fs::Metadata) -> bool {
-            !self.unsettled
+        fn stamps(&self, m: &std::fs::Metadata) -> Option<[i128; 5]> {
+            use std::os::unix::fs::MetadataExt;
+            let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+            (!self.unsettled).then(|| {
+                [
+                    i128::from(m.dev()),
+                    i128::from(m.ino()),
+                    i128::from(m.size()),
+                    ns(m.mtime(), m.mtime_nsec()),
+                    ns(m.ctime(), m.ctime_nsec()),
+                ]
+            })
         }
         fn recall(&self, key: &[u8; 32]) -> Option<Vec<u8>> {
             let found = self.results.lock().unwrap().get(key).cloned();

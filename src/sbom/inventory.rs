@@ -144,10 +144,11 @@ pub trait HashMemo: Sync {
     /// under once computed, or `None` when they must not be stored.
     fn lookup(&self, host: &Path, file: &File, what: &[u8]) -> Result<Vec<u8>, Option<[u8; 32]>>;
     fn store(&self, key: [u8; 32], value: Vec<u8>);
-    /// Whether a file with these stamps is old enough that any later
-    /// change to it shows in them (git's racy-file rule), so an answer
-    /// keyed by its stamps may be remembered.
-    fn settled(&self, stamps: &std::fs::Metadata) -> bool;
+    /// A file's identity (device, inode, size, mtime, ctime) as the memo
+    /// keys files, when it is old enough that any later change to it shows
+    /// in them (git's racy-file rule); `None` when an answer keyed by it
+    /// must not be remembered.
+    fn stamps(&self, file: &std::fs::Metadata) -> Option<[i128; 5]>;
     /// What [`remember`](HashMemo::remember) kept under `key`, if whole.
     fn recall(&self, key: &[u8; 32]) -> Option<Vec<u8>>;
     /// Keeps `value` for later builds under `key`, which the caller makes
