@@ -49,9 +49,27 @@ pub fn components(p: &Path, parent: Parent) -> Option<Vec<&OsStr>> {
 /// `a/../../b` → `/b`. The kernel resolves `..` after symlinks; callers that
 /// care walk the links first.
 pub fn normalise(p: &Path) -> PathBuf {
+    if is_normal(p) {
+        return p.to_path_buf();
+    }
     let mut out = PathBuf::from("/");
     out.extend(components(p, Parent::Clamp).unwrap_or_default());
     out
+}
+
+/// Whether `p` is already what [`normalise`] makes: `/`, or `/` and
+/// components with no empty, `.` or `..` one and no trailing slash. Most
+/// paths asked about are, and checking is cheaper than rebuilding.
+fn is_normal(p: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let b = p.as_os_str().as_bytes();
+    if b == b"/" {
+        return true;
+    }
+    b.first() == Some(&b'/')
+        && b[1..]
+            .split(|&c| c == b'/')
+            .all(|c| !c.is_empty() && c != b"." && c != b"..")
 }
 
 /// `p` as an absolute UTF-8 path, `/usr/lib` from `./usr/lib/`; `None` for a
@@ -91,6 +109,42 @@ mod tests {
             ("", "/"),
         ] {
             assert_eq!(normalise(Path::new(input)), Path::new(want), "{input}");
+        }
+    }
+
+    #[test]
+    fn paths_already_normal_are_kept_as_they_are() {
+        // The shortcut must agree with the full fold on every shape.
+        let slow = |p: &str| {
+            let mut out = PathBuf::from("/");
+            out.extend(components(Path::new(p), Parent::Clamp).unwrap_or_default());
+            out
+        };
+        for input in [
+            "/",
+            "/a",
+            "/a/b",
+            "/a/.b",
+            "/a/..b",
+            "/a/b/",
+            "//a",
+            "/a//b",
+            "/./a",
+            "/a/.",
+            "/a/..",
+            "a",
+            "",
+            ".",
+            "/..",
+            "/a/b/../c",
+            "/é/\u{1F600}",
+        ] {
+            assert_eq!(normalise(Path::new(input)), slow(input), "{input}");
+            assert_eq!(
+                is_normal(Path::new(input)),
+                slow(input).as_os_str() == input,
+                "{input}"
+            );
         }
     }
 

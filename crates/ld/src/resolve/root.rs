@@ -51,6 +51,10 @@ pub struct Root {
     dir: PathBuf,
     /// Lookups of directories are repeated for every library searched.
     dir_cache: HashMap<PathBuf, Option<Located>>,
+    /// Lookups of files too: the resolver, the package survey and its
+    /// checks of each package's files ask about the same files again.
+    /// The root is taken not to change while one build reads it.
+    file_cache: HashMap<PathBuf, Option<Located>>,
 }
 
 impl Root {
@@ -58,6 +62,7 @@ impl Root {
         Root {
             dir: dir.into(),
             dir_cache: HashMap::new(),
+            file_cache: HashMap::new(),
         }
     }
 
@@ -115,16 +120,20 @@ impl Root {
     /// the file it names, or `None` when it does not exist.
     pub fn lookup(&mut self, image: &Path) -> Result<Option<Located>, LookupError> {
         let path = normalise(image);
+        if let Some(hit) = self.file_cache.get(&path) {
+            return Ok(hit.clone());
+        }
         // The directory part is usually a cached directory: walk on from
         // there, with the links that reached it.
-        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-            return self.walk(&path, Vec::new(), PathBuf::from("/"), &path);
+        let found = match (path.parent(), path.file_name()) {
+            (Some(parent), Some(name)) => match self.lookup_dir(parent)? {
+                Some(dir) => self.walk(Path::new(name), dir.links, dir.real, &path)?,
+                None => None,
+            },
+            _ => self.walk(&path, Vec::new(), PathBuf::from("/"), &path)?,
         };
-        let name = PathBuf::from(name);
-        let Some(dir) = self.lookup_dir(parent)? else {
-            return Ok(None);
-        };
-        self.walk(&name, dir.links, dir.real, &path)
+        self.file_cache.insert(path, found.clone());
+        Ok(found)
     }
 
     /// The general walk: resolves `rest` component by component from
