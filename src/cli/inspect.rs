@@ -33,6 +33,9 @@ IMAGE is an OCI layout directory (DIR[:TAG] or oci:DIR[:TAG]), an archive
 in a registry (docker://HOST[:PORT]/REPO[:TAG|@DIGEST]); add :TAG when a
 layout or archive holds more than one image. From a multi-platform image,
 the machine's own platform is shown unless --platform names another.
+A path may have colons in its name: the whole argument when that path
+exists, else the longest path before a ':' that exists, the rest being the
+tag (app:1.oci:app:v1 is tag app:v1 of app:1.oci).
 
 Exit status: 0 on success, 1 when the image or the --why PATH is not there,
 2 on bad input.";

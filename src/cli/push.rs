@@ -13,6 +13,8 @@ use crate::registry::{
     self, AuthEnv, Credential, PushEvent, PushOptions, PushReport, Reference, RegistryOptions,
     Timeouts,
 };
+use crate::source::SourceError;
+use crate::source::name::split_path;
 
 use super::EXIT_NOT_FOUND;
 use super::{human, spinner};
@@ -21,6 +23,10 @@ const EXAMPLES: &str = "Examples:
   mkimage push app.oci localhost:5000/app:latest --insecure-registry localhost:5000
   mkimage push app.oci:app:v1 registry.example.com/team/app:v1 --ca-cert corp-ca.pem
   mkimage push app.oci ghcr.io/me/app:1.0 --creds me:$TOKEN
+
+DIR[:TAG] is the whole argument when that path exists, else the longest
+path before a ':' that exists, the rest being the tag, so a directory may
+have colons in its name (app:1.oci:app:v1 is tag app:v1 of app:1.oci).
 
 Without --creds, logins saved by `podman login` ($REGISTRY_AUTH_FILE or
 $XDG_RUNTIME_DIR/containers/auth.json) or `docker login` (~/.docker/config.json,
@@ -130,7 +136,19 @@ pub fn run(args: PushArgs) -> anyhow::Result<ExitCode> {
     if let Some(f) = &args.digest_file {
         super::output::check_digest_file(f)?;
     }
-    let (dir, tag) = split_source(&args.source);
+    // The one `PATH[:TAG]` rule of every image argument (a directory may
+    // have colons in its name).
+    let (dir, tag) = match split_path(&args.source) {
+        Ok(split) => split,
+        Err(SourceError::NotFound { input }) => {
+            anstream::eprintln!(
+                "mkimage: {} {input} is not an OCI image layout: no such file or directory",
+                super::style::error()
+            );
+            return Ok(ExitCode::from(EXIT_NOT_FOUND));
+        }
+        Err(e) => return Err(e.into()),
+    };
     match push_quietly(&dir, tag.as_deref(), &reference, &opts, args.quiet)? {
         Ok(report) => {
             if let Some(f) = &args.digest_file {
@@ -189,13 +207,6 @@ pub(super) fn print_summary_to_stderr(report: &PushReport) {
     eprintln!("{}", summary(report));
 }
 
-/// `DIR[:TAG]` by the image reader's one rule (the longest existing
-/// prefix before a `:` is the path, so directories with colons work); a
-/// path that does not exist is taken whole, for the layout's own error.
-fn split_source(s: &str) -> (PathBuf, Option<String>) {
-    crate::source::name::split_path(s).unwrap_or_else(|_| (PathBuf::from(s), None))
-}
-
 /// `Pushed REF@DIGEST (3 blobs uploaded, 0 skipped, 8.5 MiB)`.
 pub(super) fn summary(r: &PushReport) -> String {
     let mut counts = vec![
@@ -233,32 +244,6 @@ fn short(digest: &str) -> &str {
 mod tests {
     use super::*;
     use crate::digest::Digest;
-
-    #[test]
-    fn sources() {
-        let tmp = tempfile::tempdir().unwrap();
-        let with_colon = tmp.path().join("a:b");
-        std::fs::create_dir(&with_colon).unwrap();
-        let s = with_colon.to_str().unwrap();
-        assert_eq!(split_source(s), (with_colon.clone(), None));
-        // The longest existing prefix, so a tag may have colons too.
-        assert_eq!(
-            split_source(&format!("{s}:app:latest")),
-            (with_colon.clone(), Some("app:latest".to_owned()))
-        );
-        let plain = tmp.path().join("app.oci");
-        std::fs::create_dir(&plain).unwrap();
-        let p = plain.to_str().unwrap();
-        assert_eq!(
-            split_source(&format!("{p}:app:latest")),
-            (plain.clone(), Some("app:latest".to_owned()))
-        );
-        assert_eq!(split_source(&format!("{p}:")), (plain.clone(), None));
-        assert_eq!(
-            split_source("missing.oci:v1"),
-            (PathBuf::from("missing.oci:v1"), None)
-        );
-    }
 
     #[test]
     fn timeouts() {
