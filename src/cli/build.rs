@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use anyhow::{Context, bail, ensure};
 
@@ -21,7 +20,7 @@ use crate::rootfs::ImagePath;
 use crate::rootfs::base::{DEFAULT_USER, UserSpec};
 
 use super::platforms::Target;
-use super::{EXIT_NOT_FOUND, human, output, spinner};
+use super::{NotFound, Outcome, human, output, spinner};
 
 const EXAMPLES: &str = "Examples:
   mkimage --from-binary target/release/app
@@ -294,7 +293,7 @@ impl From<FormatArg> for OutputFormat {
     }
 }
 
-pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
     let targets = super::platforms::targets(&args.platform, &args.sysroot)?;
     let plans = targets
         .iter()
@@ -339,29 +338,42 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         Event::Archive { format } => bar.set_message(format!("writing the {}", format.name())),
     };
     let result = match plans.as_slice() {
-        [plan] => build(plan, &on_event).map(|b| Outcome::One(Box::new(b))),
-        many => multi::build_index(many, &on_event).map(Outcome::Index),
+        [plan] => build(plan, &on_event).map(|b| Wrote::One(Box::new(b))),
+        many => multi::build_index(many, &on_event).map(Wrote::Index),
     };
     bar.finish_and_clear();
+    let mut outcome = Outcome::success();
     match result {
-        Ok(Outcome::One(built)) => {
+        Ok(Wrote::One(built)) => {
             if args.verbose {
                 for line in &built.reasoning {
                     eprintln!("mkimage: {line}");
                 }
             }
-            if let Some(f) = &args.digest_file {
-                output::write_digest_file(f, &built.manifest_digest.to_string())?;
-            }
             if !args.quiet {
-                print_summary(&built, args.json);
+                for w in &built.warnings {
+                    outcome.warn(w.clone());
+                }
             }
-            let mut summary = args.json.then(|| output::Summary::of_build(&built));
-            if let Some((reference, opts)) = push_to {
-                let tag = built.tags.first().map(String::as_str);
-                match super::push::push_quietly(&built.output, tag, &reference, &opts, args.quiet)?
-                {
-                    Ok(report) => match &mut summary {
+            // What fails from here on ends the outcome: the warnings stand.
+            let publish = || -> anyhow::Result<()> {
+                if let Some(f) = &args.digest_file {
+                    output::write_digest_file(f, &built.manifest_digest.to_string())?;
+                }
+                if !args.quiet {
+                    print_summary(&built, args.json);
+                }
+                let mut summary = args.json.then(|| output::Summary::of_build(&built));
+                if let Some((reference, opts)) = push_to {
+                    let tag = built.tags.first().map(String::as_str);
+                    let report = super::push::push_quietly(
+                        &built.output,
+                        tag,
+                        &reference,
+                        &opts,
+                        args.quiet,
+                    )?;
+                    match &mut summary {
                         Some(s) => {
                             if !args.quiet {
                                 super::push::print_summary_to_stderr(&report);
@@ -370,63 +382,64 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
                         }
                         None if !args.quiet => println!("{}", super::push::summary(&report)),
                         None => {}
-                    },
-                    Err(code) => return Ok(code),
-                }
-                // The debug image goes beside it, as REF's tag + "-debug";
-                // its production layers are already there, so only
-                // busybox's is uploaded.
-                if let Some((tags, _)) = &built.debug {
-                    let tag = reference.tag().unwrap_or(crate::reference::DEFAULT_TAG);
-                    let debug_ref =
-                        reference.with_tag(&format!("{tag}{}", crate::build::debug::TAG_SUFFIX));
-                    let debug_tag = tags.first().map(String::as_str);
-                    match super::push::push_quietly(
-                        &built.output,
-                        debug_tag,
-                        &debug_ref,
-                        &opts,
-                        args.quiet,
-                    )? {
-                        Ok(report) if summary.is_none() && !args.quiet => {
+                    }
+                    // The debug image goes beside it, as REF's tag + "-debug";
+                    // its production layers are already there, so only
+                    // busybox's is uploaded.
+                    if let Some((tags, _)) = &built.debug {
+                        let tag = reference.tag().unwrap_or(crate::reference::DEFAULT_TAG);
+                        let debug_ref = reference
+                            .with_tag(&format!("{tag}{}", crate::build::debug::TAG_SUFFIX));
+                        let debug_tag = tags.first().map(String::as_str);
+                        let report = super::push::push_quietly(
+                            &built.output,
+                            debug_tag,
+                            &debug_ref,
+                            &opts,
+                            args.quiet,
+                        )?;
+                        if summary.is_none() && !args.quiet {
                             println!("{}", super::push::summary(&report))
+                        } else if !args.quiet {
+                            super::push::print_summary_to_stderr(&report)
                         }
-                        Ok(report) if !args.quiet => super::push::print_summary_to_stderr(&report),
-                        Ok(_) => {}
-                        Err(code) => return Ok(code),
                     }
                 }
-            }
-            if let Some(s) = summary {
-                s.print()?;
-            }
-            Ok(ExitCode::SUCCESS)
+                if let Some(s) = summary {
+                    s.print()?;
+                }
+                Ok(())
+            };
+            Ok(outcome.ended_by(publish()))
         }
-        Ok(Outcome::Index(b)) => {
-            if let Some(f) = &args.digest_file {
-                output::write_digest_file(f, &b.index_digest.to_string())?;
-            }
+        Ok(Wrote::Index(b)) => {
             if !args.quiet {
-                print_index_summary(&b);
-            }
-            match push_to {
-                Some((reference, opts)) => {
-                    let tag = b.tags.first().map(String::as_str);
-                    match super::push::push_quietly(&b.output, tag, &reference, &opts, args.quiet)?
-                    {
-                        Ok(report) if !args.quiet => println!("{}", super::push::summary(&report)),
-                        Ok(_) => {}
-                        Err(code) => return Ok(code),
+                for image in &b.images {
+                    for w in &image.warnings {
+                        outcome.warn(format!("{}: {w}", image.platform));
                     }
-                    Ok(ExitCode::SUCCESS)
                 }
-                None => Ok(ExitCode::SUCCESS),
             }
+            let publish = || -> anyhow::Result<()> {
+                if let Some(f) = &args.digest_file {
+                    output::write_digest_file(f, &b.index_digest.to_string())?;
+                }
+                if !args.quiet {
+                    print_index_summary(&b);
+                }
+                if let Some((reference, opts)) = push_to {
+                    let tag = b.tags.first().map(String::as_str);
+                    let report =
+                        super::push::push_quietly(&b.output, tag, &reference, &opts, args.quiet)?;
+                    if !args.quiet {
+                        println!("{}", super::push::summary(&report));
+                    }
+                }
+                Ok(())
+            };
+            Ok(outcome.ended_by(publish()))
         }
-        Err(e) if e.is_not_found() => {
-            anstream::eprintln!("mkimage: {} {e}", super::style::error());
-            Ok(ExitCode::from(EXIT_NOT_FOUND))
-        }
+        Err(e) if e.is_not_found() => Err(NotFound::wrap(e)),
         Err(e) => Err(e.into()),
     }
 }
@@ -971,11 +984,8 @@ fn source_date_epoch() -> anyhow::Result<u64> {
 }
 
 /// The human summary: on stdout, or on stderr when stdout is for
-/// `--json`. Warnings always go to stderr.
+/// `--json`. (Warnings travel in the outcome.)
 fn print_summary(b: &Built, to_stderr: bool) {
-    for w in &b.warnings {
-        anstream::eprintln!("mkimage: {} {w}", super::style::warning());
-    }
     let mut lines: Vec<String> = b.notes.clone();
     let out = b.output.display();
     lines.push(match b.format {
@@ -1039,17 +1049,12 @@ fn print_summary(b: &Built, to_stderr: bool) {
 }
 
 /// What `build` wrote: one image, or an index of one per platform.
-enum Outcome {
+enum Wrote {
     One(Box<Built>),
     Index(multi::BuiltIndex),
 }
 
 fn print_index_summary(b: &multi::BuiltIndex) {
-    for image in &b.images {
-        for w in &image.warnings {
-            eprintln!("mkimage: warning: {}: {w}", image.platform);
-        }
-    }
     let out = b.output.display();
     println!(
         "Wrote {} to {out}: an index of {} platforms",

@@ -4,7 +4,6 @@
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use anyhow::Context;
 use serde::Serialize;
@@ -15,7 +14,7 @@ use crate::inspect::{
 use crate::source::Platform;
 
 use super::push::RegistryArgs;
-use super::{EXIT_NOT_FOUND, human};
+use super::{NotFound, Outcome, human};
 
 const EXAMPLES: &str = "Examples:
   mkimage inspect curl.oci
@@ -93,17 +92,17 @@ fn parse_platform(s: &str) -> Result<Platform, String> {
     Platform::parse(s).map_err(|e| e.to_string())
 }
 
-pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: InspectArgs) -> anyhow::Result<Outcome> {
     let opts = args.registry.registry_options(&args.ca_cert)?;
-    let not_found = |e: InspectError| -> anyhow::Result<ExitCode> {
-        let message = super::message(&anyhow::Error::new(e));
-        anstream::eprintln!("mkimage: {} {message}", super::style::error());
-        Ok(ExitCode::from(EXIT_NOT_FOUND))
+    // The image, a tag, a platform or a blob that is not there: exit 1.
+    let checked = |e: InspectError| {
+        if e.is_not_found() {
+            NotFound::wrap(e)
+        } else {
+            e.into()
+        }
     };
-    let source = match Image::source(&args.image, &opts) {
-        Err(e) if e.is_not_found() => return not_found(e),
-        r => r?,
-    };
+    let source = Image::source(&args.image, &opts).map_err(checked)?;
     // A multi-platform image without --platform: its platforms, unless a
     // question (--why, --sbom, --html, --diff) wants one image's answer,
     // which is then the host's (as `docker pull` picks).
@@ -117,21 +116,18 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
             Ok(Some(platforms)) if platforms.len() > 1 => {
                 let mut out = io::stdout().lock();
                 print_platforms(&mut out, &args.image, &platforms, args.json)?;
-                return Ok(ExitCode::SUCCESS);
+                return Ok(Outcome::success());
             }
-            Err(e) if e.is_not_found() => return not_found(e.into()),
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(checked(e.into())),
             Ok(_) => {}
         }
     }
-    let mut image = match Image::from_source(&args.image, source, args.platform.as_ref()) {
-        Err(e) if e.is_not_found() => return not_found(e),
-        r => r?,
-    };
+    let mut image =
+        Image::from_source(&args.image, source, args.platform.as_ref()).map_err(checked)?;
     let mut out = io::stdout().lock();
     if args.sbom {
         out.write_all(&image.sbom()?)?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Outcome::success());
     }
     if let Some(page) = &args.html {
         return write_html(&mut image, args.diff.as_deref(), page);
@@ -140,20 +136,17 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
         return print_diff(&mut image, other, args.json);
     }
     if let Some(path) = &args.why {
-        let why = match image.why(path) {
-            Err(e @ InspectError::NotInImage { .. }) => {
-                eprintln!("mkimage: {e}");
-                return Ok(ExitCode::from(EXIT_NOT_FOUND));
-            }
-            r => r?,
-        };
+        let why = image.why(path).map_err(|e| match e {
+            InspectError::NotInImage { .. } => NotFound::wrap(e),
+            e => e.into(),
+        })?;
         if args.json {
             serde_json::to_writer_pretty(&mut out, &why)?;
             writeln!(out)?;
         } else {
             print_why(&mut out, &why)?;
         }
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Outcome::success());
     }
     let files = if args.no_files {
         // No listing, but a corrupt blob is still an error.
@@ -178,12 +171,12 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
             print_files(&mut out, files)?;
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::success())
 }
 
 /// `--html FILE [--diff OTHER]`: the page, written through a temporary
 /// file beside FILE, so FILE is either the old page or the whole new one.
-fn write_html(image: &mut Image, diff: Option<&str>, page: &Path) -> anyhow::Result<ExitCode> {
+fn write_html(image: &mut Image, diff: Option<&str>, page: &Path) -> anyhow::Result<Outcome> {
     let loaded = html::load(image)?;
     let other = match diff {
         Some(reference) => {
@@ -208,14 +201,14 @@ fn write_html(image: &mut Image, diff: Option<&str>, page: &Path) -> anyhow::Res
     tmp.write_all(text.as_bytes()).with_context(cannot)?;
     tmp.persist(page).with_context(cannot)?;
     println!("Wrote {} ({})", page.display(), human(text.len() as u64));
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::success())
 }
 
 /// Files shown by the text `--diff`; `--json` has them all.
 const DIFF_FILES: usize = 40;
 
 /// `--diff OTHER` without `--html`: the comparison as text or JSON.
-fn print_diff(image: &mut Image, other: &str, json: bool) -> anyhow::Result<ExitCode> {
+fn print_diff(image: &mut Image, other: &str, json: bool) -> anyhow::Result<Outcome> {
     let new = html::load(image)?;
     let mut old_image = Image::open(other).with_context(|| format!("--diff {other}"))?;
     let old = html::load(&mut old_image).with_context(|| format!("--diff {other}"))?;
@@ -224,7 +217,7 @@ fn print_diff(image: &mut Image, other: &str, json: bool) -> anyhow::Result<Exit
     if json {
         serde_json::to_writer_pretty(&mut out, &d)?;
         writeln!(out)?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Outcome::success());
     }
     let signed = |n: i128| {
         let sign = if n < 0 { '-' } else { '+' };
@@ -288,7 +281,7 @@ fn print_diff(image: &mut Image, other: &str, json: bool) -> anyhow::Result<Exit
             )?;
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::success())
 }
 
 /// A multi-platform image: its platforms and their manifests.

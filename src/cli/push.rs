@@ -2,7 +2,6 @@
 //! run, one line printed.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -16,8 +15,7 @@ use crate::registry::{
 use crate::source::SourceError;
 use crate::source::name::split_path;
 
-use super::EXIT_NOT_FOUND;
-use super::{human, spinner};
+use super::{NotFound, Outcome, human, spinner};
 
 const EXAMPLES: &str = "Examples:
   mkimage push app.oci localhost:5000/app:latest --insecure-registry localhost:5000
@@ -130,7 +128,7 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-pub fn run(args: PushArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: PushArgs) -> anyhow::Result<Outcome> {
     let reference = Reference::parse(&args.reference)?;
     let opts = args.registry.options(&args.ca_cert)?;
     if let Some(f) = &args.digest_file {
@@ -141,37 +139,31 @@ pub fn run(args: PushArgs) -> anyhow::Result<ExitCode> {
     let (dir, tag) = match split_path(&args.source) {
         Ok(split) => split,
         Err(SourceError::NotFound { input }) => {
-            anstream::eprintln!(
-                "mkimage: {} {input} is not an OCI image layout: no such file or directory",
-                super::style::error()
-            );
-            return Ok(ExitCode::from(EXIT_NOT_FOUND));
+            return Err(NotFound::wrap(anyhow::anyhow!(
+                "{input} is not an OCI image layout: no such file or directory"
+            )));
         }
         Err(e) => return Err(e.into()),
     };
-    match push_quietly(&dir, tag.as_deref(), &reference, &opts, args.quiet)? {
-        Ok(report) => {
-            if let Some(f) = &args.digest_file {
-                super::output::write_digest_file(f, &report.digest.to_string())?;
-            }
-            if !args.quiet {
-                println!("{}", summary(&report));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(code) => Ok(code),
+    let report = push_quietly(&dir, tag.as_deref(), &reference, &opts, args.quiet)?;
+    if let Some(f) = &args.digest_file {
+        super::output::write_digest_file(f, &report.digest.to_string())?;
     }
+    if !args.quiet {
+        println!("{}", summary(&report));
+    }
+    Ok(Outcome::success())
 }
 
 /// Pushes with a spinner (unless `quiet`) and returns what the registry
-/// confirmed, or the exit code of a failure already reported.
+/// confirmed; a layout, tag or blob that is not there is a [`NotFound`].
 pub(super) fn push_quietly(
     dir: &Path,
     tag: Option<&str>,
     reference: &Reference,
     opts: &PushOptions,
     quiet: bool,
-) -> anyhow::Result<Result<PushReport, ExitCode>> {
+) -> anyhow::Result<PushReport> {
     let bar = spinner(quiet, "pushing ", "connecting");
     let on_event = |e: PushEvent| match e {
         PushEvent::Blob {
@@ -193,11 +185,8 @@ pub(super) fn push_quietly(
         .and_then(|layout| registry::push_with_events(&layout, tag, reference, opts, &on_event));
     bar.finish_and_clear();
     match result {
-        Ok(report) => Ok(Ok(report)),
-        Err(e) if e.is_not_found() => {
-            anstream::eprintln!("mkimage: {} {e}", super::style::error());
-            Ok(Err(ExitCode::from(EXIT_NOT_FOUND)))
-        }
+        Ok(report) => Ok(report),
+        Err(e) if e.is_not_found() => Err(NotFound::wrap(e)),
         Err(e) => Err(e).with_context(|| format!("cannot push to {reference}")),
     }
 }
