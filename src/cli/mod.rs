@@ -115,3 +115,13 @@ pub(crate) fn human(bytes: u64) -> String {
         format!("{v:.1} {}", UNITS[unit])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn human_sizes() {
+        assert_eq!(super::human(512), "512 B");
+        assert_eq!(super::human(1536), "1.5 KiB");
+        assert_eq!(super::human(8_912_896), "8.5 MiB");
+    }
+}
