@@ -1,5 +1,10 @@
-//! Command-line types (clap) and one file per subcommand. Raw arguments are
-//! turned into validated plans here; the library below never sees clap.
+//! Command-line types (clap) and one file (or folder) per subcommand. Raw
+//! arguments are turned into validated plans here; the library below never
+//! sees clap.
+//!
+//! Every subcommand returns an [`Outcome`] (or an error); [`finish`],
+//! which `main` alone calls, prints its warnings and its error in one
+//! format and maps it to the exit status ([`outcome`] has the table).
 
 mod build;
 mod cache;
@@ -21,7 +26,7 @@ use std::time::Duration;
 use clap::{ColorChoice, CommandFactory, FromArgMatches, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-pub use self::outcome::{EXIT_ERROR, EXIT_NOT_FOUND, NotFound, Outcome, finish, message};
+pub use self::outcome::{NotFound, Outcome, finish, message};
 
 #[derive(Debug, Parser)]
 #[command(

@@ -47,7 +47,7 @@ pub(super) fn job(args: &BuildArgs) -> anyhow::Result<Job> {
     let targets = crate::cli::platforms::targets(&args.platform, &args.sysroot)?;
     let plans = targets
         .iter()
-        .map(|t| plan(args, t))
+        .map(|t| build_plan(args, t))
         .collect::<anyhow::Result<Vec<_>>>()?;
     // The JSON summary and the debug image describe one image; an index
     // of several has neither yet.
@@ -88,7 +88,7 @@ pub(super) fn job(args: &BuildArgs) -> anyhow::Result<Job> {
 
 /// Turns flags (and SOURCE_DATE_EPOCH) into a checked plan for one
 /// platform, the patterns of artifact paths expanded for it.
-fn plan(args: &BuildArgs, target: &Target) -> anyhow::Result<BuildPlan> {
+fn build_plan(args: &BuildArgs, target: &Target) -> anyhow::Result<BuildPlan> {
     let expand = |v: &[String]| -> anyhow::Result<Vec<String>> {
         v.iter().map(|s| target.expand(s)).collect()
     };
