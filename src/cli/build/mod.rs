@@ -1,8 +1,9 @@
 //! The main command, `mkimage --from-binary ...`, in steps of one file
 //! each, as ripgrep turns its `LowArgs` into `HiArgs`:
 //!
-//! 1. [`args`]: the flags as clap parses them, no side effects (and
-//!    [`flags`], the parsers of single values, pure too);
+//! 1. [`args`]: the flags as clap parses them, and [`check`]: what of
+//!    them needs no file system, environment or platform, checked alone
+//!    (with [`flags`]' parsers of single values); no side effects;
 //! 2. [`resolve`]: flags, files and environment into a [`resolve::Job`],
 //!    the [`BuildPlan`](crate::plan::BuildPlan)s the library takes and
 //!    where the result goes; every input error stops the run here;
@@ -11,6 +12,7 @@
 //!    then the digest file, [`publish`]'s push and `--json`.
 
 mod args;
+mod check;
 mod flags;
 mod publish;
 mod resolve;

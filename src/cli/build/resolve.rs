@@ -1,33 +1,26 @@
 //! Flags into work: the one step that reads the file system and the
 //! environment (SOURCE_DATE_EPOCH, JAVA_HOME, PATH, the cache's and the
 //! registry logins' variables, the current directory for relative paths,
-//! profile files, the host's threads), turning [`BuildArgs`] into a
-//! [`Job`]: one checked [`BuildPlan`] per platform, and where the result
-//! goes. Nothing is built or written here.
+//! profile files, the host's threads), turning [`BuildArgs`] (checked
+//! alone first, by [`super::check`]) into a [`Job`]: one [`BuildPlan`] per
+//! platform, and where the result goes. Nothing is built or written here.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail, ensure};
 
-use crate::base_files::certs::CaCerts;
-use crate::base_files::tzdata::Tzdata;
 use crate::cli::output;
 use crate::cli::platforms::Target;
-use crate::layer::Compression;
-use crate::oci::provenance;
-use crate::plan::{BuildPlan, ConfigPlan, Gconv, JavaPlan, LdCacheMode, Mapping, OutputFormat};
+use crate::plan::{BuildPlan, JavaPlan, Mapping, OutputFormat};
 use crate::reference::Tagged;
 use crate::registry::{PushOptions, Reference};
 use crate::rootfs::ImagePath;
-use crate::rootfs::base::{DEFAULT_USER, UserSpec};
 
-use super::args::{BuildArgs, LdCacheArg};
-use super::flags::{
-    binary_spec, clean_name, healthcheck, key_value, modules, port, split_copy_from, split_mapping,
-    words, writable_dir,
-};
+use super::args::BuildArgs;
+use super::check::{Checked, check, check_tags};
+use super::flags::{binary_spec, clean_name, split_mapping};
 
 /// A build to run, every flag checked and every input located: what
 /// [`super::run`] needs and nothing of clap.
@@ -44,17 +37,12 @@ pub(super) struct Job {
 
 /// Resolves `args` into a [`Job`]; every error here comes before any work.
 pub(super) fn job(args: &BuildArgs) -> anyhow::Result<Job> {
+    let checked = check(args)?;
     let targets = crate::cli::platforms::targets(&args.platform, &args.sysroot)?;
     let plans = targets
         .iter()
-        .map(|t| build_plan(args, t))
+        .map(|t| build_plan(args, &checked, t))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    // The JSON summary and the debug image describe one image; an index
-    // of several has neither yet.
-    ensure!(
-        plans.len() == 1 || !(args.json || args.debug),
-        "--json and --debug build one platform's image: give one --platform"
-    );
     // A bad reference or registry flag fails before the build, not after.
     let push = match args.push.as_deref() {
         Some(r) => {
@@ -88,7 +76,7 @@ pub(super) fn job(args: &BuildArgs) -> anyhow::Result<Job> {
 
 /// Turns flags (and SOURCE_DATE_EPOCH) into a checked plan for one
 /// platform, the patterns of artifact paths expanded for it.
-fn build_plan(args: &BuildArgs, target: &Target) -> anyhow::Result<BuildPlan> {
+fn build_plan(args: &BuildArgs, checked: &Checked, target: &Target) -> anyhow::Result<BuildPlan> {
     let expand = |v: &[String]| -> anyhow::Result<Vec<String>> {
         v.iter().map(|s| target.expand(s)).collect()
     };
@@ -126,42 +114,22 @@ fn build_plan(args: &BuildArgs, target: &Target) -> anyhow::Result<BuildPlan> {
         }
     }
     let name = image_name(args, &binaries, &dirs, &jars)?;
-    // Docker's grammar first (what `docker load` and a registry accept),
-    // then the layout's ref.name grammar, which is stricter about some
-    // separators (`a__b`); both before any work.
-    let tags = if args.tag.is_empty() {
-        let t = Tagged::parse(&name).with_context(|| {
-            format!(
-                "the image name {name:?} made from the input's name: give one with -t NAME[:TAG]"
-            )
-        })?;
-        vec![t.to_string()]
-    } else {
-        args.tag
-            .iter()
-            .map(|t| Ok(Tagged::parse(t).context("-t")?.to_string()))
-            .collect::<anyhow::Result<Vec<_>>>()?
-    };
-    for t in &tags {
-        crate::oci::check_tag(t)?;
-    }
-    if args.debug {
-        for t in crate::build::debug::tags(&tags) {
-            crate::oci::check_tag(&t).context("--debug's tag")?;
+    // The name from the input's, when -t did not give one: checked by
+    // the same grammars as -t's.
+    let tags = match &checked.tags {
+        Some(tags) => tags.clone(),
+        None => {
+            let t = Tagged::parse(&name).with_context(|| {
+                format!(
+                    "the image name {name:?} made from the input's name: give one with -t NAME[:TAG]"
+                )
+            })?;
+            let tags = vec![t.to_string()];
+            check_tags(&tags, args.debug)?;
+            tags
         }
-    }
-    let format = OutputFormat::from(args.format);
-    ensure!(
-        !(args.debug && format == OutputFormat::DockerArchive),
-        "--debug writes two images, and a docker-archive here holds one: \
-         write an OCI layout or an oci-archive"
-    );
-    ensure!(
-        args.push.is_none() || !format.is_archive(),
-        "--push reads the image from an OCI layout: leave out --format {} \
-         (or push the archive with skopeo copy)",
-        format.name()
-    );
+    };
+    let format = checked.format;
     let output = args.output.clone().unwrap_or_else(|| {
         PathBuf::from(match format {
             OutputFormat::Oci => format!("{name}.oci"),
@@ -169,86 +137,6 @@ fn build_plan(args: &BuildArgs, target: &Target) -> anyhow::Result<BuildPlan> {
         })
     });
 
-    let mut env = Vec::new();
-    for e in &args.env {
-        let (k, v) = key_value(e, "--env")?;
-        ensure!(
-            k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
-            "--env {e:?}: the name must be letters, digits and '_'"
-        );
-        env.push((k, v));
-    }
-    let mut labels = BTreeMap::new();
-    for l in &args.label {
-        let (k, v) = key_value(l, "--label")?;
-        labels.insert(k, v);
-    }
-    let mut annotations = BTreeMap::new();
-    for a in &args.annotation {
-        let (k, v) = key_value(a, "--annotation")?;
-        ensure!(
-            k != provenance::ANNOTATION,
-            "--annotation {k}: reserved; mkimage sets it to the image's provenance blob"
-        );
-        annotations.insert(k, v);
-    }
-    let mut expose = BTreeSet::new();
-    for p in &args.expose {
-        expose.insert(port(p)?);
-    }
-    let given_user = args.user.as_deref().unwrap_or(DEFAULT_USER);
-    let user =
-        UserSpec::parse(given_user).map_err(|e| anyhow::anyhow!("--user {given_user:?}: {e}"))?;
-    if let Some(w) = &args.workdir {
-        ensure!(
-            w.starts_with('/'),
-            "--workdir {w:?} must be an absolute path"
-        );
-    }
-    let ca_certs = match args.ca_certs.as_deref() {
-        None => CaCerts::Default,
-        Some("none") => CaCerts::None,
-        Some(f) => CaCerts::File(PathBuf::from(f)),
-    };
-    let tzdata = match args.tzdata.as_str() {
-        "all" => Tzdata::All,
-        "none" => Tzdata::None,
-        list => Tzdata::Zones(
-            list.split(',')
-                .map(str::trim)
-                .filter(|z| !z.is_empty())
-                .map(String::from)
-                .collect(),
-        ),
-    };
-    let gconv = match args.gconv.as_str() {
-        "auto" => Gconv::Auto,
-        "all" => Gconv::All,
-        "none" => Gconv::None,
-        list => {
-            let names: Vec<String> = list
-                .split(',')
-                .map(str::trim)
-                .filter(|c| !c.is_empty())
-                .map(String::from)
-                .collect();
-            ensure!(
-                !names.is_empty(),
-                "--gconv {list:?}: give auto, all, none or charset names"
-            );
-            Gconv::Charsets(names)
-        }
-    };
-    for l in &args.locale {
-        ensure!(
-            !l.is_empty() && !l.contains('/') && !l.starts_with('.'),
-            "--locale {l:?}: a locale name such as en_US.UTF-8"
-        );
-    }
-    let mut writable = Vec::new();
-    for w in &args.writable {
-        writable.push(writable_dir(w)?);
-    }
     Ok(BuildPlan {
         binaries,
         dirs,
@@ -261,68 +149,37 @@ fn build_plan(args: &BuildArgs, target: &Target) -> anyhow::Result<BuildPlan> {
             env_home: std::env::var_os("JAVA_HOME").map(PathBuf::from),
             path: std::env::var_os("PATH"),
             jlink: args.jlink,
-            add_modules: modules(&args.add_modules)?,
+            add_modules: checked.add_modules.clone(),
         },
         full_stdlib: args.full_stdlib,
         follow_links: args.follow_links,
         dlopen: args.dlopen.clone(),
-        writable,
+        writable: checked.writable.clone(),
         output,
         format,
         tags,
-        config: ConfigPlan {
-            entrypoint: args.entrypoint.as_deref().map(words).transpose()?,
-            cmd: args
-                .cmd
-                .as_deref()
-                .map(words)
-                .transpose()?
-                .unwrap_or_default(),
-            env,
-            workdir: args.workdir.clone(),
-            user,
-            user_given: args.user.is_some(),
-            labels,
-            annotations,
-            expose,
-            healthcheck: healthcheck(args)?,
-            stop_signal: args
-                .stop_signal
-                .as_deref()
-                .map(crate::oci::healthcheck::parse_signal)
-                .transpose()
-                .context("--stop-signal")?,
-        },
-        ca_certs,
+        config: checked.config.clone(),
+        ca_certs: checked.ca_certs.clone(),
         extra_cas: args.ca_cert.clone(),
-        tzdata,
-        gconv,
+        tzdata: checked.tzdata.clone(),
+        gconv: checked.gconv.clone(),
         locales: args.locale.clone(),
-        ld_cache: match args.ld_cache {
-            LdCacheArg::Auto => LdCacheMode::Auto,
-            LdCacheArg::Always => LdCacheMode::Always,
-            LdCacheArg::None => LdCacheMode::None,
-        },
+        ld_cache: checked.ld_cache,
         sysroot: target.sysroot.clone(),
         platform: target.platform,
         epoch: source_date_epoch()?,
         threads: std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
-        compression: Compression::new(args.compression.into(), args.compression_level)
-            .map_err(|e| anyhow::anyhow!("--compression-level: {e}"))?,
+        compression: checked.compression,
         sbom: args.sbom.clone(),
         debug: args.debug,
-        copy_from: args
+        copy_from: checked
             .copy_from
             .iter()
-            .map(|c| {
-                let (reference, src, dst) = split_copy_from(c)?;
-                let dst =
-                    ImagePath::new(dst).with_context(|| format!("--copy-from {c}: bad DST"))?;
-                ensure!(!dst.is_root(), "--copy-from {c}: DST must not be /");
+            .map(|(reference, src, dst)| {
                 Ok(crate::plan::CopyFrom {
-                    reference,
-                    src,
-                    dst,
+                    reference: reference.clone(),
+                    src: src.clone(),
+                    dst: dst.clone(),
                     registry: args.registry.registry_options(&args.registry_ca_cert)?,
                 })
             })
