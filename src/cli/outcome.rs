@@ -66,6 +66,7 @@ impl Outcome {
         self.say(Level::Warning, text);
     }
 
+    /// Adds a message at `level` (ldd's per-file errors and notes).
     pub fn say(&mut self, level: Level, text: impl Into<String>) {
         self.diagnostics.push(Diagnostic {
             level,
