@@ -5,14 +5,14 @@
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use anyhow::Context;
 use serde_json::{Value, json};
 
 use crate::resolve::{Closure, Input, Options, Reason, Resolver};
 
-use super::{EXIT_ERROR, EXIT_NOT_FOUND};
+use super::Outcome;
+use super::outcome::{Level, Status};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -48,7 +48,10 @@ pub struct LddArgs {
     verbose: bool,
 }
 
-pub fn run(args: LddArgs) -> anyhow::Result<ExitCode> {
+/// Each file's closure on stdout; what could not be read or found goes
+/// into the outcome (it does not stop the other files), and sets its
+/// status: 1 when a library is missing, 2 when a file cannot be read.
+pub fn run(args: LddArgs) -> anyhow::Result<Outcome> {
     let root = std::fs::canonicalize(&args.sysroot)
         .with_context(|| format!("sysroot {}", args.sysroot.display()))?;
     let mut resolver = Resolver::new(Options {
@@ -86,7 +89,7 @@ pub fn run(args: LddArgs) -> anyhow::Result<ExitCode> {
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut code = 0u8;
+    let mut outcome = Outcome::success();
     let mut json_items = Vec::new();
     let many = args.files.len() > 1;
 
@@ -94,21 +97,16 @@ pub fn run(args: LddArgs) -> anyhow::Result<ExitCode> {
         let result = resolve_file(&mut resolver, &root, file);
         match result {
             Err(e) => {
-                code = code.max(EXIT_ERROR);
+                outcome.fail(Status::Failed);
                 if args.json {
                     json_items.push(json!({"file": file, "error": super::message(&e)}));
                 } else {
-                    out.flush()?;
-                    anstream::eprintln!(
-                        "mkimage ldd: {} {}",
-                        super::style::error(),
-                        super::message(&e)
-                    );
+                    outcome.say(Level::Error, super::message(&e));
                 }
             }
             Ok(closure) => {
                 if closure.required_missing().next().is_some() {
-                    code = code.max(EXIT_NOT_FOUND);
+                    outcome.fail(Status::NotFound);
                 }
                 if args.json {
                     json_items.push(to_json(file, &closure, &side));
@@ -117,14 +115,13 @@ pub fn run(args: LddArgs) -> anyhow::Result<ExitCode> {
                         writeln!(out, "{}:", file.display())?;
                     }
                     print_text(&mut out, &closure, &side, args.verbose)?;
-                    out.flush()?;
                     for m in &closure.missing {
-                        let kind = if m.required {
-                            super::style::error()
+                        let level = if m.required {
+                            Level::Error
                         } else {
-                            super::style::note()
+                            Level::Note
                         };
-                        anstream::eprintln!("mkimage ldd: {kind} {m}");
+                        outcome.say(level, m.to_string());
                     }
                 }
             }
@@ -135,7 +132,7 @@ pub fn run(args: LddArgs) -> anyhow::Result<ExitCode> {
         writeln!(out)?;
     }
     out.flush()?;
-    Ok(ExitCode::from(code))
+    Ok(outcome)
 }
 
 fn resolve_file(resolver: &mut Resolver, root: &Path, file: &Path) -> anyhow::Result<Closure> {

@@ -4,7 +4,6 @@
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::CommandFactory;
@@ -29,13 +28,13 @@ pub struct ManArgs {
     dir: Option<PathBuf>,
 }
 
-pub fn run(args: ManArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: ManArgs) -> anyhow::Result<super::Outcome> {
     let pages = pages();
     if let Some(dir) = &args.dir {
         for (name, text) in &pages {
             write_page(dir, name, text)?;
         }
-        return Ok(ExitCode::SUCCESS);
+        return Ok(super::Outcome::success());
     }
     let want = match &args.subcommand {
         Some(sub) => format!("mkimage-{sub}.1"),
@@ -56,7 +55,7 @@ pub fn run(args: ManArgs) -> anyhow::Result<ExitCode> {
     let mut out = io::stdout().lock();
     out.write_all(text)?;
     out.flush()?;
-    Ok(ExitCode::SUCCESS)
+    Ok(super::Outcome::success())
 }
 
 /// Every page as (file name, roff): mkimage.1 first, then one per

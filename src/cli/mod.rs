@@ -1,5 +1,10 @@
-//! Command-line types (clap) and one file per subcommand. Raw arguments are
-//! turned into validated plans here; the library below never sees clap.
+//! Command-line types (clap) and one file (or folder) per subcommand. Raw
+//! arguments are turned into validated plans here; the library below never
+//! sees clap.
+//!
+//! Every subcommand returns an [`Outcome`] (or an error); [`finish`],
+//! which `main` alone calls, prints its warnings and its error in one
+//! format and maps it to the exit status ([`outcome`] has the table).
 
 mod build;
 mod cache;
@@ -7,6 +12,7 @@ mod completions;
 mod inspect;
 mod ldd;
 mod man;
+pub mod outcome;
 pub mod output;
 mod platforms;
 mod profiles;
@@ -15,32 +21,12 @@ pub mod style;
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{ColorChoice, CommandFactory, FromArgMatches, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// Exit code when a needed file is not found.
-pub const EXIT_NOT_FOUND: u8 = 1;
-/// Exit code for bad input, bad usage or an I/O failure.
-pub const EXIT_ERROR: u8 = 2;
-
-/// An error and its causes on one line, each said once. Many errors
-/// quote their cause in their own message ("cannot read X: {source}")
-/// and also return it as their `source()`, so printing the chain as is
-/// would say the OS error two or three times.
-pub fn message(e: &anyhow::Error) -> String {
-    let mut out = e.to_string();
-    for cause in e.chain().skip(1) {
-        let text = cause.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-    }
-    out
-}
+pub use self::outcome::{NotFound, Outcome, finish, message};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -87,7 +73,9 @@ pub enum Command {
     Man(man::ManArgs),
 }
 
-pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+/// Runs the subcommand `cli` names (the build without one); what it
+/// returns is for [`finish`] to print.
+pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Some(Command::Ldd(args)) => ldd::run(args),
         Some(Command::Inspect(args)) => inspect::run(args),
@@ -135,20 +123,10 @@ pub(crate) fn human(bytes: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
-    fn each_cause_is_said_once() {
-        #[derive(Debug, thiserror::Error)]
-        #[error("cannot read x: {source}")]
-        struct Quoting {
-            #[source]
-            source: std::io::Error,
-        }
-        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
-        let e = anyhow::Error::new(Quoting { source: io }).context("--from-binary x");
-        assert_eq!(message(&e), "--from-binary x: cannot read x: No such file");
-        let plain = anyhow::anyhow!("inner").context("outer");
-        assert_eq!(message(&plain), "outer: inner");
+    fn human_sizes() {
+        assert_eq!(super::human(512), "512 B");
+        assert_eq!(super::human(1536), "1.5 KiB");
+        assert_eq!(super::human(8_912_896), "8.5 MiB");
     }
 }

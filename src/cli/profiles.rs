@@ -1,8 +1,6 @@
 //! `mkimage profiles [NAME]`: lists the built-in runtime profiles, or
 //! prints one (a starting point for a profile file of your own).
 
-use std::process::ExitCode;
-
 use crate::profile::{BUILTIN, load};
 
 #[derive(Debug, clap::Args)]
@@ -11,7 +9,7 @@ pub struct ProfilesArgs {
     name: Option<String>,
 }
 
-pub fn run(args: ProfilesArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: ProfilesArgs) -> anyhow::Result<super::Outcome> {
     match args.name {
         Some(name) => {
             load(&name)?;
@@ -31,5 +29,5 @@ pub fn run(args: ProfilesArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(super::Outcome::success())
 }

@@ -2,7 +2,6 @@
 //! run, one line printed.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -13,14 +12,19 @@ use crate::registry::{
     self, AuthEnv, Credential, PushEvent, PushOptions, PushReport, Reference, RegistryOptions,
     Timeouts,
 };
+use crate::source::SourceError;
+use crate::source::name::split_path;
 
-use super::EXIT_NOT_FOUND;
-use super::{human, spinner};
+use super::{NotFound, Outcome, human, spinner};
 
 const EXAMPLES: &str = "Examples:
   mkimage push app.oci localhost:5000/app:latest --insecure-registry localhost:5000
   mkimage push app.oci:app:v1 registry.example.com/team/app:v1 --ca-cert corp-ca.pem
   mkimage push app.oci ghcr.io/me/app:1.0 --creds me:$TOKEN
+
+DIR[:TAG] is the whole argument when that path exists, else the longest
+path before a ':' that exists, the rest being the tag, so a directory may
+have colons in its name (app:1.oci:app:v1 is tag app:v1 of app:1.oci).
 
 Without --creds, logins saved by `podman login` ($REGISTRY_AUTH_FILE or
 $XDG_RUNTIME_DIR/containers/auth.json) or `docker login` (~/.docker/config.json,
@@ -124,36 +128,42 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-pub fn run(args: PushArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: PushArgs) -> anyhow::Result<Outcome> {
     let reference = Reference::parse(&args.reference)?;
     let opts = args.registry.options(&args.ca_cert)?;
     if let Some(f) = &args.digest_file {
         super::output::check_digest_file(f)?;
     }
-    let (dir, tag) = split_source(&args.source);
-    match push_quietly(&dir, tag.as_deref(), &reference, &opts, args.quiet)? {
-        Ok(report) => {
-            if let Some(f) = &args.digest_file {
-                super::output::write_digest_file(f, &report.digest.to_string())?;
-            }
-            if !args.quiet {
-                println!("{}", summary(&report));
-            }
-            Ok(ExitCode::SUCCESS)
+    // The one `PATH[:TAG]` rule of every image argument (a directory may
+    // have colons in its name).
+    let (dir, tag) = match split_path(&args.source) {
+        Ok(split) => split,
+        Err(SourceError::NotFound { input }) => {
+            return Err(NotFound::wrap(anyhow::anyhow!(
+                "{input} is not an OCI image layout: no such file or directory"
+            )));
         }
-        Err(code) => Ok(code),
+        Err(e) => return Err(e.into()),
+    };
+    let report = push_quietly(&dir, tag.as_deref(), &reference, &opts, args.quiet)?;
+    if let Some(f) = &args.digest_file {
+        super::output::write_digest_file(f, &report.digest.to_string())?;
     }
+    if !args.quiet {
+        println!("{}", summary(&report));
+    }
+    Ok(Outcome::success())
 }
 
 /// Pushes with a spinner (unless `quiet`) and returns what the registry
-/// confirmed, or the exit code of a failure already reported.
+/// confirmed; a layout, tag or blob that is not there is a [`NotFound`].
 pub(super) fn push_quietly(
     dir: &Path,
     tag: Option<&str>,
     reference: &Reference,
     opts: &PushOptions,
     quiet: bool,
-) -> anyhow::Result<Result<PushReport, ExitCode>> {
+) -> anyhow::Result<PushReport> {
     let bar = spinner(quiet, "pushing ", "connecting");
     let on_event = |e: PushEvent| match e {
         PushEvent::Blob {
@@ -175,11 +185,8 @@ pub(super) fn push_quietly(
         .and_then(|layout| registry::push_with_events(&layout, tag, reference, opts, &on_event));
     bar.finish_and_clear();
     match result {
-        Ok(report) => Ok(Ok(report)),
-        Err(e) if e.is_not_found() => {
-            anstream::eprintln!("mkimage: {} {e}", super::style::error());
-            Ok(Err(ExitCode::from(EXIT_NOT_FOUND)))
-        }
+        Ok(report) => Ok(report),
+        Err(e) if e.is_not_found() => Err(NotFound::wrap(e)),
         Err(e) => Err(e).with_context(|| format!("cannot push to {reference}")),
     }
 }
@@ -187,13 +194,6 @@ pub(super) fn push_quietly(
 /// `Pushed REF@DIGEST (...)` on stderr: `--json` keeps stdout for JSON.
 pub(super) fn print_summary_to_stderr(report: &PushReport) {
     eprintln!("{}", summary(report));
-}
-
-/// `DIR[:TAG]` by the image reader's one rule (the longest existing
-/// prefix before a `:` is the path, so directories with colons work); a
-/// path that does not exist is taken whole, for the layout's own error.
-fn split_source(s: &str) -> (PathBuf, Option<String>) {
-    crate::source::name::split_path(s).unwrap_or_else(|_| (PathBuf::from(s), None))
 }
 
 /// `Pushed REF@DIGEST (3 blobs uploaded, 0 skipped, 8.5 MiB)`.
@@ -233,32 +233,6 @@ fn short(digest: &str) -> &str {
 mod tests {
     use super::*;
     use crate::digest::Digest;
-
-    #[test]
-    fn sources() {
-        let tmp = tempfile::tempdir().unwrap();
-        let with_colon = tmp.path().join("a:b");
-        std::fs::create_dir(&with_colon).unwrap();
-        let s = with_colon.to_str().unwrap();
-        assert_eq!(split_source(s), (with_colon.clone(), None));
-        // The longest existing prefix, so a tag may have colons too.
-        assert_eq!(
-            split_source(&format!("{s}:app:latest")),
-            (with_colon.clone(), Some("app:latest".to_owned()))
-        );
-        let plain = tmp.path().join("app.oci");
-        std::fs::create_dir(&plain).unwrap();
-        let p = plain.to_str().unwrap();
-        assert_eq!(
-            split_source(&format!("{p}:app:latest")),
-            (plain.clone(), Some("app:latest".to_owned()))
-        );
-        assert_eq!(split_source(&format!("{p}:")), (plain.clone(), None));
-        assert_eq!(
-            split_source("missing.oci:v1"),
-            (PathBuf::from("missing.oci:v1"), None)
-        );
-    }
 
     #[test]
     fn timeouts() {

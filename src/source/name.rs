@@ -88,9 +88,17 @@ impl SourceRef {
     }
 }
 
-/// `PATH` or `PATH:TAG`, where PATH is the longest prefix before a `:`
-/// that exists: the one rule for every path with a tag, so a directory
-/// named `a:b` works, and so does `a:b:tag`.
+/// Splits `PATH[:TAG]`: the one rule for every argument that names a path
+/// and, maybe, a tag in it (`inspect`, `push`, `--base`, `--copy-from`,
+/// `--diff`), so a directory named `a:b` works, and so does `a:b:tag`:
+///
+/// 1. the whole argument, when that path exists (no tag);
+/// 2. else the longest prefix before a `:` that exists is the path and
+///    the rest the tag (`a:b:app:v1` with `a:b` there: tag `app:v1`;
+///    nothing after the `:` is no tag);
+/// 3. else [`SourceError::NotFound`], naming the argument as written.
+///
+/// An empty argument is [`SourceError::BadSource`].
 pub fn split_path(input: &str) -> Result<(PathBuf, Option<String>), SourceError> {
     if input.is_empty() {
         return Err(SourceError::BadSource {
@@ -203,6 +211,40 @@ mod tests {
                 "{s}"
             );
         }
+    }
+
+    /// The rule of [`split_path`], step by step, with colons in names.
+    #[test]
+    fn split_path_takes_the_whole_then_the_longest_existing_prefix() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().to_str().unwrap();
+        for dir in ["a", "a:b", "app.oci"] {
+            std::fs::create_dir(tmp.path().join(dir)).unwrap();
+        }
+        let split = |s: &str| split_path(&format!("{base}/{s}")).map_err(|e| e.to_string());
+        let ok = |dir: &str, tag: Option<&str>| Ok((tmp.path().join(dir), tag.map(str::to_owned)));
+        // 1. The whole argument, when it exists, though `a` does too.
+        assert_eq!(split("a:b"), ok("a:b", None));
+        // 2. The longest existing prefix: `a:b`, not `a`.
+        assert_eq!(split("a:b:v1"), ok("a:b", Some("v1")));
+        assert_eq!(split("a:b:app:latest"), ok("a:b", Some("app:latest")));
+        assert_eq!(split("a:c"), ok("a", Some("c")));
+        assert_eq!(
+            split("app.oci:app:latest"),
+            ok("app.oci", Some("app:latest"))
+        );
+        assert_eq!(split("app.oci:"), ok("app.oci", None));
+        // 3. Nothing of it exists: an error naming the argument.
+        let missing = format!("{base}/missing.oci:v1");
+        assert_eq!(
+            split("missing.oci:v1"),
+            Err(format!("{missing}: no such file or directory"))
+        );
+        assert!(matches!(
+            split_path(":v1"),
+            Err(SourceError::NotFound { input }) if input == ":v1"
+        ));
+        assert!(matches!(split_path(""), Err(SourceError::BadSource { .. })));
     }
 
     #[test]

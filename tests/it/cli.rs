@@ -416,3 +416,64 @@ fn progress_only_on_a_terminal() {
     let quiet = on_a_terminal(&format!("-q {args}"), &[]);
     assert!(!quiet.contains("resolving"), "-q: {quiet:?}");
 }
+
+/// Every `DIR[:TAG]` argument follows one rule, so an image built into a
+/// directory with colons in its name (`app:1.oci`) is read whole, and a tag
+/// after it, colons and all, is its tag: for `inspect`, `inspect --diff`
+/// and `push` alike.
+#[test]
+fn paths_with_colons_name_the_layout_and_its_tag() {
+    let dir = tempdir();
+    let app = app_with_runpath(dir.path());
+    let layout = dir.path().join("app:1.oci");
+    check(
+        mkimage()
+            .args(["-q", "-t", "app:v1", "--from-binary"])
+            .arg(&app)
+            .arg("-o")
+            .arg(&layout),
+    );
+    let name = layout.to_str().expect("UTF-8 path");
+    let whole = check(mkimage().args(["inspect", "--no-files", name]));
+    assert!(whole.stdout.contains("app:v1"), "{whole}");
+    let tagged = check(mkimage().args(["inspect", "--no-files", &format!("{name}:app:v1")]));
+    // The same image; only the first line, the argument as given, differs.
+    let after_image = |s: &str| s.lines().skip(1).collect::<Vec<_>>().join("\n");
+    assert_eq!(after_image(&tagged.stdout), after_image(&whole.stdout));
+    let diff = check(mkimage().args(["inspect", name, "--diff", &format!("{name}:app:v1")]));
+    assert!(diff.stdout.contains("0 files added, 0 removed"), "{diff}");
+
+    // A tag the layout lacks: named with the layout's whole name, by both.
+    let out = run(mkimage().args(["inspect", &format!("{name}:nope")]));
+    assert_eq!(out.status.code(), Some(1), "{out}");
+    assert!(out.stderr.contains("\"nope\""), "{out}");
+    assert!(out.stderr.contains(name), "{out}");
+    let out = run(mkimage().args(["push", &format!("{name}:nope"), "127.0.0.1:1/app"]));
+    assert_eq!(out.status.code(), Some(1), "{out}");
+    assert!(
+        out.stderr
+            .contains(&format!("tag \"nope\" is not in {name}")),
+        "{out}"
+    );
+    // The right tag: push finds the image (and stops at the digest it is
+    // pinned to, before any connection).
+    let zero = format!("sha256:{}", "0".repeat(64));
+    let out = run(mkimage().args([
+        "push",
+        &format!("{name}:app:v1"),
+        &format!("127.0.0.1:1/app@{zero}"),
+    ]));
+    assert_eq!(out.status.code(), Some(2), "{out}");
+    assert!(out.stderr.contains(&zero), "{out}");
+    // Nothing of it exists: exit 1, the argument named as written.
+    let missing = dir.path().join("no:such.oci");
+    let missing = format!("{}:v1", missing.display());
+    for args in [
+        vec!["inspect", &missing],
+        vec!["push", &missing, "127.0.0.1:1/app"],
+    ] {
+        let out = run(mkimage().args(&args));
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out}");
+        assert!(out.stderr.contains(&missing), "{args:?}: {out}");
+    }
+}
