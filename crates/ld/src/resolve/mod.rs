@@ -296,6 +296,10 @@ pub struct Resolver {
     /// `None` until first needed; `Some(None)` when the root has no cache.
     ld_cache: Option<Option<Arc<LdCache>>>,
     conf_dirs: Option<Vec<PathBuf>>,
+    /// Host directories searched for programs given from outside the root
+    /// (their `$ORIGIN`), listed once: most candidates (every hwcaps
+    /// subdirectory, each library name) are not there.
+    host_dirs: HashMap<PathBuf, search::HostDir>,
 }
 
 impl Resolver {
@@ -307,6 +311,7 @@ impl Resolver {
             versions_cache: HashMap::new(),
             ld_cache: None,
             conf_dirs: None,
+            host_dirs: HashMap::new(),
         }
     }
 

@@ -55,6 +55,26 @@ pub struct Root {
     /// checks of each package's files ask about the same files again.
     /// The root is taken not to change while one build reads it.
     file_cache: HashMap<PathBuf, Option<Located>>,
+    /// Directories' entries, read once a directory has been stepped into
+    /// [`LIST_AFTER`] times: a search for libraries, or a package's file
+    /// list, asks a directory for many names that are mostly not there,
+    /// and one listing answers them all with no `lstat` each.
+    listings: HashMap<PathBuf, Listing>,
+}
+
+/// Steps into one directory after which it is listed instead of asked
+/// name by name (a listing costs a few `getdents` and its names' memory).
+const LIST_AFTER: u32 = 8;
+
+#[derive(Debug)]
+enum Listing {
+    /// Stepped into this many times, not listed yet.
+    Asked(u32),
+    /// Each name and whether it is a symlink (`None`: the file system did
+    /// not say, so it is asked).
+    Read(HashMap<std::ffi::OsString, Option<bool>>),
+    /// Not listable (not a directory, no permission): asked name by name.
+    Unlisted,
 }
 
 impl Root {
@@ -63,6 +83,7 @@ impl Root {
             dir: dir.into(),
             dir_cache: HashMap::new(),
             file_cache: HashMap::new(),
+            listings: HashMap::new(),
         }
     }
 
@@ -175,21 +196,69 @@ impl Root {
         }))
     }
 
-    fn step(&self, dir: &Path, name: &OsStr) -> Result<Option<Step>, LookupError> {
+    fn step(&mut self, dir: &Path, name: &OsStr) -> Result<Option<Step>, LookupError> {
         let image = dir.join(name);
         let host = self.host(&image);
-        let meta = match std::fs::symlink_metadata(&host) {
-            Ok(m) => m,
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(source) => return Err(LookupError::Io { host, source }),
+        let is_link = match self.listed(dir, name) {
+            Some(Some(known)) => known,
+            Some(None) => return Ok(None),
+            None => match std::fs::symlink_metadata(&host) {
+                Ok(m) => m.file_type().is_symlink(),
+                Err(e) if is_not_found(&e) => return Ok(None),
+                Err(source) => return Err(LookupError::Io { host, source }),
+            },
         };
-        if meta.file_type().is_symlink() {
+        if is_link {
             let target =
                 std::fs::read_link(&host).map_err(|source| LookupError::Io { host, source })?;
             return Ok(Some(Step::Link(Link { at: image, target })));
         }
         Ok(Some(Step::Plain(image)))
     }
+
+    /// What `dir`'s listing says of `name`: `Some(None)` when it is not
+    /// there, `Some(Some(is_symlink))` when it is, `None` when there is no
+    /// listing (yet) or it does not know the entry's type: ask the file.
+    fn listed(&mut self, dir: &Path, name: &OsStr) -> Option<Option<bool>> {
+        let state = self
+            .listings
+            .entry(dir.to_path_buf())
+            .or_insert(Listing::Asked(0));
+        if let Listing::Asked(n) = state {
+            *n += 1;
+            if *n <= LIST_AFTER {
+                return None;
+            }
+            *state = match list(&self.dir, dir) {
+                Some(names) => Listing::Read(names),
+                None => Listing::Unlisted,
+            };
+        }
+        match state {
+            Listing::Read(names) => match names.get(name) {
+                None => Some(None),
+                Some(Some(is_link)) => Some(Some(*is_link)),
+                Some(None) => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+/// The entries of image directory `dir` of the root at `root`, each with
+/// whether it is a symlink as the directory entry says; `None` when it
+/// cannot be listed.
+fn list(root: &Path, dir: &Path) -> Option<HashMap<std::ffi::OsString, Option<bool>>> {
+    let rel = dir.strip_prefix("/").unwrap_or(dir);
+    let mut names = HashMap::new();
+    for entry in std::fs::read_dir(root.join(rel)).ok()? {
+        let entry = entry.ok()?;
+        // `file_type` is the entry's d_type where the file system gives
+        // one; it asks the file where not, and an error leaves it unknown.
+        let is_link = entry.file_type().ok().map(|t| t.is_symlink());
+        names.insert(entry.file_name(), is_link);
+    }
+    Some(names)
 }
 
 enum Step {
@@ -223,6 +292,57 @@ fn components_rev(p: &Path) -> Vec<PathBuf> {
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
+
+    #[test]
+    fn a_listed_directory_answers_as_asking_each_name_does() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        let lib = r.join("usr/lib");
+        std::fs::create_dir_all(lib.join("sub")).unwrap();
+        std::fs::write(lib.join("libc.so.6"), b"x").unwrap();
+        symlink("libc.so.6", lib.join("libc.so")).unwrap();
+        symlink("nowhere", lib.join("dangling")).unwrap();
+        symlink("/usr/lib/sub", lib.join("abs")).unwrap();
+        std::fs::write(lib.join("sub/f"), b"y").unwrap();
+        let names = [
+            "libc.so.6",
+            "libc.so",
+            "dangling",
+            "abs",
+            "abs/f",
+            "sub",
+            "sub/f",
+            "missing",
+            "libc.so.6/x",
+            "a",
+            "b",
+            "c",
+            "d",
+            "e",
+            "f",
+            "g",
+            "h",
+        ];
+        // One root asks every name many times (so it lists /usr/lib after
+        // a few); a fresh root per question never lists.
+        let mut listing = Root::new(r);
+        for round in 0..3 {
+            for name in names {
+                let path = Path::new("/usr/lib").join(name);
+                let fresh = Root::new(r).lookup(&path).unwrap();
+                listing.file_cache.clear();
+                assert_eq!(
+                    listing.lookup(&path).unwrap(),
+                    fresh,
+                    "{name}, round {round}"
+                );
+            }
+        }
+        assert!(matches!(
+            listing.listings.get(Path::new("/usr/lib")),
+            Some(Listing::Read(_))
+        ));
+    }
 
     #[test]
     fn follows_links_inside_the_root_and_records_them() {

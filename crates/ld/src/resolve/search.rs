@@ -284,10 +284,30 @@ impl Resolver {
         None
     }
 
+    /// Whether the host directory listing of `path`'s directory shows it
+    /// is not there (so `stat` would fail): `false` when it may be.
+    fn host_absent(&mut self, path: &Path) -> bool {
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return false;
+        };
+        let listing = self
+            .host_dirs
+            .entry(dir.to_path_buf())
+            .or_insert_with(|| HostDir::list(dir));
+        match listing {
+            HostDir::Gone => true,
+            HostDir::Names(names) => !names.contains(name),
+            HostDir::Unlisted => false,
+        }
+    }
+
     /// Looks at one candidate file as `open_verify` would.
     fn probe(&mut self, image: &Path, outside: Option<&Path>, main: &ElfInfo) -> Probe {
         let (path, real, host, links, host_origin) = match outside {
             Some(host_path) => {
+                if self.host_absent(host_path) {
+                    return Probe::Absent;
+                }
                 let Ok(meta) = std::fs::metadata(host_path) else {
                     return Probe::Absent;
                 };
@@ -499,4 +519,35 @@ fn in_system_dir(path: &Path, platform: &Platform) -> bool {
         }
     }
     platform.system_dirs.iter().any(|s| s == dir)
+}
+
+/// A host directory's names, as [`Resolver::probe`] needs them.
+#[derive(Debug)]
+pub(super) enum HostDir {
+    /// It does not exist, or is not a directory: nothing is in it.
+    Gone,
+    Names(std::collections::HashSet<std::ffi::OsString>),
+    /// It could not be listed (permissions): each name is asked.
+    Unlisted,
+}
+
+impl HostDir {
+    fn list(dir: &Path) -> HostDir {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            // ENOTDIR: a path component is a file.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(20) => {
+                return HostDir::Gone;
+            }
+            Err(_) => return HostDir::Unlisted,
+        };
+        let mut names = std::collections::HashSet::new();
+        for entry in entries {
+            match entry {
+                Ok(e) => names.insert(e.file_name()),
+                Err(_) => return HostDir::Unlisted,
+            };
+        }
+        HostDir::Names(names)
+    }
 }
