@@ -22,7 +22,7 @@ use crate::resolve::versions::VersionMissing;
 use crate::resolve::{Closure, Missing, ResolveError};
 use crate::rootfs::{ImagePath, LayerKind, PathError, RootfsError};
 
-pub use context::{Context, Gathered, KeptLink, Origin};
+pub use context::{Context, Gathered, KeptLink};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArtifactError {

@@ -206,7 +206,7 @@ pub(super) fn write(
             &media_type,
         )?;
         let (digest, size) = (digests.digest, digests.size);
-        progress(Event::LayerDone { layer, size });
+        progress(Event::LayerDone);
         let mut annotations = BTreeMap::new();
         annotations.insert(names::LAYER_ANNOTATION.to_string(), layer.to_string());
         infos.push(LayerInfo {
@@ -285,10 +285,7 @@ fn write_debug(
     let digests = write_layer(tree, opts, &mut writer)
         .map_err(|source| BuildError::Layer { layer, source })?;
     writer.commit(&digests.digest, digests.size)?;
-    progress(Event::LayerDone {
-        layer,
-        size: digests.size,
-    });
+    progress(Event::LayerDone);
     let mut infos = production.to_vec();
     infos.push(LayerInfo {
         diff_id: digests.diff_id,

@@ -111,10 +111,8 @@ pub enum Event {
         layer: &'static str,
         bytes: u64,
     },
-    LayerDone {
-        layer: &'static str,
-        size: u64,
-    },
+    /// The layer started last is written.
+    LayerDone,
     /// The image is complete; converting it to an archive.
     Archive {
         format: OutputFormat,
@@ -381,6 +379,8 @@ fn build_with(plan: &BuildPlan, progress: &dyn Fn(Event), tag: bool) -> Result<B
     if let Some(path) = &plan.sbom {
         write_sbom_file(path, &written.sbom)?;
     }
+    // The temporary trees the layers were read from are no longer needed.
+    drop(gathered.temps);
     let mut warnings = gathered.warnings;
     warnings.extend(cache_warning);
     if let Some(c) = &mut cache {

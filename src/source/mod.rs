@@ -43,7 +43,7 @@ pub use self::layout::OciSource;
 pub use self::name::SourceRef;
 pub use self::platform::Platform;
 pub use self::referrer::Referrer;
-pub use self::verify::{BlobCheckError, VerifiedReader, check_error};
+pub use self::verify::{BlobCheckError, check_error};
 use crate::digest::Digest;
 use crate::oci::OciError;
 use crate::reference::ReferenceError;
