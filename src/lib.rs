@@ -78,9 +78,11 @@
 //!
 //! # Layering
 //!
-//! Each module may import (`crate::NAME`) only the modules its row names;
-//! the `layering` unit test reads this table and fails on any other
-//! import, and on a module without a row. Test code (`tests.rs`, `mod
+//! Each module may import (`crate::NAME`, or `mkimage_ld::NAME` for the
+//! resolver's) only the modules its row names; the `layering` unit test
+//! reads this table and fails on any other import, on a module without a
+//! row, and on a row that lets `rootfs`, `layer` or `oci` reach above the
+//! leaves. Test code (`tests.rs`, `mod
 //! tests`) is exempt: tests build images to read back. The resolver's
 //! modules (`elf`, `resolve`, `image_path`, and the reader under
 //! `bounded`) are the crate `crates/ld`, which cannot import mkimage at
