@@ -142,6 +142,7 @@ impl<W> HashingWriter<W> {
     }
 
     /// Bytes written so far.
+    #[cfg(test)]
     pub fn count(&self) -> u64 {
         self.count
     }

@@ -52,11 +52,37 @@
 //! * [`registry`] pushes an image from a layout to an OCI distribution
 //!   registry; its client also serves `source`'s `docker://` pulls.
 //!
+//! # The public surface
+//!
+//! Modules are private to the crate: what is public is what the binary
+//! (`src/main.rs`, a crate of its own), the integration tests
+//! (`tests/it`) and the fuzzers (`fuzz/`) use, and what a split into
+//! crates would hand out:
+//!
+//! * [`cli`]: the binary's entry (`parse`, `run`, `message`, exit codes).
+//! * [`profile`]: the runtime profiles' TOML schema ([`profile::parse`]).
+//! * [`elf`]: the resolver crate's ELF and `ld.so.cache` readers.
+//! * [`Digest`] and [`Reference`]: how blobs and images are named.
+//! * Writing a layout by hand: [`Layout`], [`ImageSpec`], [`LayerInfo`],
+//!   [`MediaType`], [`write_image`], and [`ref_name`] to read its tags.
+//! * Reading an image: [`open_str`] (any source, by name), [`select`]
+//!   (the one rule that picks an image by tag or platform), and
+//!   [`Image`] (what `inspect` reads).
+//! * Pushing: [`open_layout`], [`push`], [`PushOptions`],
+//!   [`RegistryOptions`], [`Credential`], [`Timeouts`]; the registry
+//!   client's parsers of what registries and credential files say,
+//!   [`transport`] and [`auth`], for the fuzzers.
+//! * [`PASSWD`]: the `/etc/passwd` mkimage writes.
+//!
+//! Anything else a test needs is a unit test inside the crate.
+//!
 //! # Layering
 //!
-//! Each module may import (`crate::NAME`) only the modules its row names;
-//! the `layering` unit test reads this table and fails on any other
-//! import, and on a module without a row. Test code (`tests.rs`, `mod
+//! Each module may import (`crate::NAME`, or `mkimage_ld::NAME` for the
+//! resolver's) only the modules its row names; the `layering` unit test
+//! reads this table and fails on any other import, on a module without a
+//! row, and on a row that lets `rootfs`, `layer` or `oci` reach above the
+//! leaves. Test code (`tests.rs`, `mod
 //! tests`) is exempt: tests build images to read back. The resolver's
 //! modules (`elf`, `resolve`, `image_path`, and the reader under
 //! `bounded`) are the crate `crates/ld`, which cannot import mkimage at
@@ -87,28 +113,40 @@
 //! pulls through the registry client, which pushes what it reads; the
 //! archive writer reads a layout through the reader): one layer, for now.
 
-/// The resolver is its own crate of the workspace (`crates/ld`); these
-/// keep its paths in this crate.
-pub use mkimage_ld::{elf, image_path, resolve};
+// The resolver is its own crate of the workspace (`crates/ld`); these
+// keep its paths in this crate. `elf` is public for the fuzzers.
+pub use mkimage_ld::elf;
+use mkimage_ld::{image_path, resolve};
 
-pub mod archive;
-pub mod artifact;
-pub mod base_files;
-pub mod bounded;
-pub mod build;
-pub mod cache;
+mod archive;
+mod artifact;
+mod base_files;
+mod bounded;
+mod build;
+mod cache;
 pub mod cli;
-pub mod digest;
-pub mod inspect;
-pub mod layer;
-pub mod oci;
-pub mod plan;
+mod digest;
+mod inspect;
+mod layer;
+mod oci;
+mod plan;
 pub mod profile;
-pub mod reference;
-pub mod registry;
-pub mod rootfs;
-pub mod sbom;
-pub mod source;
+mod reference;
+mod registry;
+mod rootfs;
+mod sbom;
+mod source;
+
+// The public surface (see "The public surface" above).
+pub use digest::Digest;
+pub use inspect::Image;
+pub use oci::{ImageSpec, LayerInfo, Layout, MediaType, ref_name, write_image};
+pub use reference::Reference;
+pub use registry::{
+    Credential, PushOptions, RegistryOptions, Timeouts, auth, open_layout, push, transport,
+};
+pub use rootfs::base::PASSWD;
+pub use source::{open_str, select};
 
 #[cfg(test)]
 mod layering;

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use mkimage::registry::auth::{self, AuthFile};
+use mkimage::auth::{self, AuthFile};
 
 fuzz_target!(|data: &[u8]| {
     let (registry, bytes) = match data.iter().position(|&b| b == b'\n') {

@@ -12,9 +12,9 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
-use mkimage::registry::Credential;
-use mkimage::registry::timeouts::Timeouts;
-use mkimage::registry::transport::{
+use mkimage::Credential;
+use mkimage::Timeouts;
+use mkimage::transport::{
     Client, CredentialSource, Http, HttpError, Limit, Method, Request, Response, RetryPolicy,
 };
 

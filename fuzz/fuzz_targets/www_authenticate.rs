@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mkimage::registry::transport::{Response, parse_challenges};
+use mkimage::transport::{Response, parse_challenges};
 
 fuzz_target!(|data: &[u8]| {
     // Header values reach the parser as ureq's bytes, read lossily.

@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use memchr::memmem;
-use mkimage::digest::Digest;
-use mkimage::inspect::Image;
-use mkimage::oci::Layout;
+use mkimage::Digest;
+use mkimage::Image;
+use mkimage::Layout;
 
 /// Starts each section of a framed input: `\n@@ NAME\n` then the content,
 /// up to the next separator. Text, so that seeds are readable.
@@ -290,8 +290,8 @@ pub fn read_layout(dir: &Path) {
         return;
     };
     for d in index.manifests() {
-        if let Some(tag) = mkimage::oci::ref_name(d) {
-            let _ = mkimage::source::select::by_tag(&index, Some(tag), &dir.display().to_string());
+        if let Some(tag) = mkimage::ref_name(d) {
+            let _ = mkimage::select::by_tag(&index, Some(tag), &dir.display().to_string());
         }
         if let Ok(digest) = d.digest().to_string().parse::<Digest>() {
             let _ = layout.check_blob(&digest, d.size());
@@ -300,12 +300,13 @@ pub fn read_layout(dir: &Path) {
     }
     // And as the image reader opens one (inspect, push, --base).
     if let Some(dir) = dir.to_str()
-        && let Ok(source) = mkimage::source::open_str(dir, &Default::default())
+        && let Ok(source) = mkimage::open_str(dir, &Default::default())
         && let Ok(image) = source.select(None)
     {
         for layer in &image.layers {
-            if let Ok(blob) = source.blob(layer) {
-                let _ = mkimage::source::verify(blob, dir);
+            // Read to the end: the stream checks digest and size there.
+            if let Ok(mut blob) = source.blob(layer) {
+                let _ = std::io::copy(&mut blob, &mut std::io::sink());
             }
         }
     }

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
 
-pub use self::docker::{DockerManifestItem, MANIFEST_JSON, write_docker_archive};
+pub use self::docker::write_docker_archive;
 pub use self::oci::write_oci_archive;
 use crate::oci::layout::{persist, sync_dir, temp_file};
 use crate::oci::{Digest, OciError, io_err};

@@ -43,9 +43,7 @@ pub fn add_program(
         Grant::Host => cx.add_host(layer, &host, dst.clone(), origin)?,
     }
     add_closure(cx, &closure, layer, origin, MissingPolicy::Error)?;
-    if cx.main_input.is_none() {
-        cx.main_input = Some(input);
-    }
+    cx.offer_main_input(input);
     Ok(())
 }
 
@@ -82,9 +80,7 @@ pub fn add_root_program(
     super::gconv::note_iconv_user(cx, &host, image);
     cx.add_host(layer, &host, real.clone(), origin.to_string())?;
     add_closure(cx, &closure, layer, origin, MissingPolicy::Error)?;
-    if cx.main_input.is_none() {
-        cx.main_input = Some(input);
-    }
+    cx.offer_main_input(input);
     Ok(())
 }
 
@@ -117,7 +113,7 @@ pub fn add_dlopen(cx: &mut Context, names: &[String]) -> Result<(), ArtifactErro
     if names.is_empty() {
         return Ok(());
     }
-    let Some(mut input) = cx.main_input.clone() else {
+    let Some(mut input) = cx.main_input().cloned() else {
         return Err(ArtifactError::invalid(
             "--dlopen",
             "needs a program to open the libraries: add one with --from-binary or a profile",

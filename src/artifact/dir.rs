@@ -186,20 +186,22 @@ fn add_dir_inner(
         let meta = item
             .metadata()
             .map_err(|e| ArtifactError::io(item.path(), e.into()))?;
-        let entry =
-            match host::entry_from_meta(item.path(), &meta, &image, w.grant, &mut cx.warnings) {
-                // A FIFO or socket in a tree is a leftover of a running
-                // program, not content: it is left out, as tar and rsync do,
-                // rather than failing the whole tree.
-                Err(RootfsError::Special { path }) => {
-                    cx.warnings.push(format!(
-                        "{} is a device, socket or FIFO: left out of the image [{origin}]",
-                        path.display()
-                    ));
-                    continue;
-                }
-                other => other?,
-            };
+        let mut warnings = Vec::new();
+        let entry = host::entry_from_meta(item.path(), &meta, &image, w.grant, &mut warnings);
+        cx.warn_all(warnings);
+        let entry = match entry {
+            // A FIFO or socket in a tree is a leftover of a running
+            // program, not content: it is left out, as tar and rsync do,
+            // rather than failing the whole tree.
+            Err(RootfsError::Special { path }) => {
+                cx.warn(format!(
+                    "{} is a device, socket or FIFO: left out of the image [{origin}]",
+                    path.display()
+                ));
+                continue;
+            }
+            other => other?,
+        };
         match &entry.kind {
             Kind::Symlink { target } if leaves_tree(rel, target) => {
                 escaping.push(OutLink {
@@ -219,7 +221,7 @@ fn add_dir_inner(
 
     for link in escaping {
         match w.links {
-            Links::Keep => cx.kept_links.push(KeptLink {
+            Links::Keep => cx.keep_link(KeptLink {
                 at: link.image,
                 host: link.host,
                 target: link.target,
@@ -288,8 +290,7 @@ fn follow_link(
             .lookup(target)
             .map_err(crate::resolve::ResolveError::from)?
         else {
-            cx.warnings
-                .push(format!("{link_image} -> {} is dangling", target.display()));
+            cx.warn(format!("{link_image} -> {} is dangling", target.display()));
             return Ok(());
         };
         let host = cx.resolver.root().host(&found.real);
@@ -301,8 +302,7 @@ fn follow_link(
             Some(p) => match std::fs::canonicalize(&p) {
                 Ok(c) => c,
                 Err(_) => {
-                    cx.warnings
-                        .push(format!("{link_image} -> {} is dangling", target.display()));
+                    cx.warn(format!("{link_image} -> {} is dangling", target.display()));
                     return Ok(());
                 }
             },
@@ -316,7 +316,7 @@ fn follow_link(
             .copied()
             .find(|fs| image_target.as_path().starts_with(fs))
     }) {
-        cx.warnings.push(format!(
+        cx.warn(format!(
             "{link_image} -> {} leads into {fs}: kept as a link, nothing added from there [{origin}]",
             target.display()
         ));
@@ -329,7 +329,7 @@ fn follow_link(
     if w.links == Links::Follow {
         // Whatever a link in a user's tree points to ends up in the image:
         // say so, since a package can point anywhere (~/.ssh, say).
-        cx.warnings.push(format!(
+        cx.warn(format!(
             "{link_image} -> {} leads out of the tree: added {} at {image_target} [{origin}]",
             target.display(),
             host_target.display()

@@ -24,7 +24,7 @@ pub fn note_iconv_user(cx: &mut Context, host: &Path, image: &Path) {
     if let Ok(names) = crate::elf::read_imports(host)
         && names.iter().any(|n| n == ICONV_OPEN)
     {
-        cx.iconv_users.push(image.display().to_string());
+        cx.add_iconv_user(image.display().to_string());
     }
 }
 
@@ -38,18 +38,18 @@ pub fn note_iconv_user(cx: &mut Context, host: &Path, image: &Path) {
 pub fn add_gconv(cx: &mut Context, want: &Gconv) -> Result<(), ArtifactError> {
     let (charsets, why) = match want {
         Gconv::None => return Ok(()),
-        Gconv::Auto if cx.iconv_users.is_empty() => return Ok(()),
+        Gconv::Auto if cx.iconv_users().is_empty() => return Ok(()),
         Gconv::Auto => (
             None,
             format!(
                 "iconv module: {} imports iconv_open (--gconv auto; narrow it with --gconv CHARSET,...)",
-                cx.iconv_users.join(", ")
+                cx.iconv_users().join(", ")
             ),
         ),
         Gconv::All => (None, "iconv module (--gconv all)".to_string()),
         Gconv::Charsets(c) => (Some(c), format!("iconv module (--gconv {})", c.join(","))),
     };
-    let Some(arch) = cx.ident.and_then(|i| i.arch()) else {
+    let Some(arch) = cx.arch() else {
         return Err(ArtifactError::invalid(
             "--gconv",
             "the image holds no glibc program to convert charsets",
@@ -67,7 +67,7 @@ pub fn add_gconv(cx: &mut Context, want: &Gconv) -> Result<(), ArtifactError> {
             dir.display()
         );
         if *want == Gconv::Auto {
-            cx.warnings.push(format!("{msg} [{why}]"));
+            cx.warn(format!("{msg} [{why}]"));
             return Ok(());
         }
         return Err(ArtifactError::invalid("--gconv", msg));

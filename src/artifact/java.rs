@@ -129,14 +129,14 @@ pub fn add_java_runtime(
         let rt = out.runtime();
         let full = tree_size(home, &jdk_exclude());
         let small = tree_size(&rt, &Exclude::default());
-        cx.notes.push(out.note.clone());
-        cx.notes.push(format!(
+        cx.note(out.note.clone());
+        cx.note(format!(
             "jlink runtime: {:.1} MB (the full runtime from {} would be {:.1} MB)",
             small as f64 / 1e6,
             home.display(),
             full as f64 / 1e6
         ));
-        cx.warnings.extend(out.warnings.iter().cloned());
+        cx.warn_all(out.warnings.iter().cloned());
         let dst = ImagePath::new(JLINK_HOME)?;
         let origin = match request.jars.first() {
             Some(jar) => format!("--jlink of {}", super::source_name(jar)),
@@ -151,7 +151,7 @@ pub fn add_java_runtime(
             Links::Runtime,
             &origin,
         )?;
-        cx.temps.push(out.dir);
+        cx.keep_temp(out.dir);
         return Ok(dst.join("bin/java")?);
     }
     let dst = image_home.clone();

@@ -24,7 +24,6 @@ const MAX_LISTED: usize = 5;
 pub struct Jlinked {
     /// Holds the runtime at `runtime/`; removed when dropped.
     pub dir: tempfile::TempDir,
-    pub modules: Vec<String>,
     /// One line saying where the modules came from.
     pub note: String,
     /// What jdeps could not resolve, for the build's warnings.
@@ -151,7 +150,6 @@ pub fn jlink(
     note.push(')');
     Ok(Jlinked {
         dir: tmp,
-        modules,
         note,
         warnings,
     })

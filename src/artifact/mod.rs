@@ -4,6 +4,7 @@
 
 pub mod binary;
 pub mod classpath;
+mod context;
 pub mod dir;
 pub mod gconv;
 pub mod jar;
@@ -13,14 +14,15 @@ pub mod layering;
 pub mod profile;
 pub mod python;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use crate::resolve::versions::VersionMissing;
-use crate::resolve::{Closure, Input, Link, Missing, ResolveError, Resolver};
-use crate::rootfs::host::{self, Grant};
-use crate::rootfs::{Entry, ImagePath, LayerKind, LayerSet, PathError, RootfsError};
+use crate::resolve::{Closure, Missing, ResolveError};
+use crate::rootfs::{ImagePath, LayerKind, PathError, RootfsError};
+
+pub use context::{Context, Gathered, KeptLink};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArtifactError {
@@ -118,288 +120,6 @@ fn versions_message(missing: &[VersionMissing]) -> String {
     s
 }
 
-/// Why one image path is in the image.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Origin {
-    /// For people: which artifact, and which dependency brought it in.
-    pub why: String,
-    /// The image path of the file that needs this one (a library's
-    /// requester), so `inspect --why` can walk the chain back to the
-    /// artifact.
-    pub needed_by: Option<String>,
-}
-
-/// What artifacts add to: the layer trees, the resolver (shared so ELF
-/// headers are read once), messages for the user, and where every file
-/// came from.
-pub struct Context {
-    pub resolver: Resolver,
-    pub layers: LayerSet,
-    pub warnings: Vec<String>,
-    /// Informational lines for the summary (e.g. jlink sizes).
-    pub notes: Vec<String>,
-    /// How the resolver found each library, one line each, for `-v`.
-    pub reasoning: Vec<String>,
-    /// Image path → why it is in the image (for `mkimage inspect --why`).
-    pub provenance: BTreeMap<String, Origin>,
-    /// The program `--dlopen` libraries are opened by: the first one added.
-    pub main_input: Option<Input>,
-    /// Temporary trees (a jlink runtime) read when layers are written.
-    pub temps: Vec<tempfile::TempDir>,
-    /// The architecture of the first program added: the image's.
-    pub ident: Option<crate::elf::Ident>,
-    /// The platform `--platform` gave, which every program must match.
-    pub platform: Option<crate::elf::Arch>,
-    /// Files a profile wrote (its `[[file]]`s), which a later input at
-    /// the same path replaces: their layer and who wrote them.
-    pub generated: BTreeMap<ImagePath, (LayerKind, String)>,
-    /// Symlinks of users' trees that lead out of them, kept as links
-    /// ([`dir::Links::Keep`]); checked once the image is complete.
-    pub kept_links: Vec<KeptLink>,
-    /// `--base`: the base image's files; libraries it has where the
-    /// loader looks are used from it and not copied.
-    pub base: Option<std::sync::Arc<crate::rootfs::base_view::BaseView>>,
-    /// Programs that import `iconv_open` (image paths), for `--gconv auto`.
-    pub iconv_users: Vec<String>,
-}
-
-/// A symlink of a user's tree that leads out of it, kept as it is.
-#[derive(Clone, Debug)]
-pub struct KeptLink {
-    pub at: ImagePath,
-    /// Where the link is on the host.
-    pub host: PathBuf,
-    pub target: PathBuf,
-    pub layer: LayerKind,
-    pub origin: String,
-}
-
-impl Context {
-    /// Adds a note unless it is there already.
-    pub fn notes_once(&mut self, note: String) {
-        if !self.notes.contains(&note) {
-            self.notes.push(note);
-        }
-    }
-
-    pub fn new(resolver: Resolver) -> Self {
-        Context {
-            resolver,
-            layers: LayerSet::default(),
-            warnings: Vec::new(),
-            notes: Vec::new(),
-            reasoning: Vec::new(),
-            provenance: BTreeMap::new(),
-            main_input: None,
-            temps: Vec::new(),
-            ident: None,
-            platform: None,
-            kept_links: Vec::new(),
-            generated: BTreeMap::new(),
-            base: None,
-            iconv_users: Vec::new(),
-        }
-    }
-
-    /// Warns about each kept link whose target the finished image lacks,
-    /// naming the flag that adds it. A link whose target the image holds
-    /// anyway is fine and says nothing; so is one that reaches a file the
-    /// image holds through further symlinks of the root (a venv's
-    /// `bin/python3 -> /usr/bin/python3 -> python3.11`, once the
-    /// interpreter is added): those symlinks are added, and they carry no
-    /// host content.
-    pub fn check_kept_links(&mut self) -> Result<(), ArtifactError> {
-        for link in std::mem::take(&mut self.kept_links) {
-            if self.layers.resolves(&link.at) {
-                continue;
-            }
-            let parent = link.at.parent().unwrap_or_else(ImagePath::root);
-            let host = crate::image_path::normalise(&parent.as_path().join(&link.target));
-            if let Ok(Some(found)) = self.resolver.root().lookup(&host)
-                && ImagePath::new(&found.real).is_ok_and(|real| self.layers.contains(&real))
-            {
-                let why = format!("symlink on the way from {} [{}]", link.at, link.origin);
-                self.add_links(link.layer, &found.links, &why, None)?;
-                if self.layers.resolves(&link.at) {
-                    continue;
-                }
-            }
-            let host_target = link.host.parent().map_or_else(
-                || link.target.clone(),
-                |dir| crate::image_path::normalise(&dir.join(&link.target)),
-            );
-            self.warnings.push(format!(
-                "{} -> {} leads out of the tree and its target is not in the image: \
-                 kept as a dangling link; add the target with --include {}[:DST], \
-                 or follow such links with --follow-links [{}]",
-                link.at,
-                link.target.display(),
-                host_target.display(),
-                link.origin
-            ));
-        }
-        Ok(())
-    }
-
-    /// Records a program's architecture; one image holds one, which
-    /// `--platform` (when given) names.
-    pub fn check_arch(
-        &mut self,
-        ident: crate::elf::Ident,
-        path: &Path,
-    ) -> Result<(), ArtifactError> {
-        let Some(arch) = ident.arch() else {
-            return Err(ArtifactError::UnsupportedMachine {
-                path: path.to_path_buf(),
-                found: ident.describe(),
-            });
-        };
-        if let Some(given) = self.platform
-            && given != arch
-        {
-            return Err(ArtifactError::PlatformMismatch {
-                path: path.to_path_buf(),
-                found: ident.describe(),
-                given,
-                actual: arch,
-            });
-        }
-        match &self.ident {
-            None => {
-                self.ident = Some(ident);
-                Ok(())
-            }
-            Some(first) if first.compatible_with(&ident) => Ok(()),
-            Some(first) => Err(ArtifactError::MixedArch {
-                path: path.to_path_buf(),
-                found: ident.describe(),
-                expected: first.describe(),
-            }),
-        }
-    }
-
-    /// Records why `path` is in the image; the first reason given wins
-    /// (a library two programs need is there for the first).
-    pub fn record(&mut self, path: impl ToString, why: impl Into<String>) {
-        self.record_origin(path, why, None);
-    }
-
-    /// [`Context::record`] for a file that `needed_by` (an image path)
-    /// needs.
-    pub fn record_origin(
-        &mut self,
-        path: impl ToString,
-        why: impl Into<String>,
-        needed_by: Option<String>,
-    ) {
-        self.provenance
-            .entry(path.to_string())
-            .or_insert_with(|| Origin {
-                why: why.into(),
-                needed_by,
-            });
-    }
-
-    /// Adds an entry to a layer (once per image) and records why. An
-    /// entry at the path of a file a profile wrote replaces that file, as
-    /// `COPY nginx.conf /etc/nginx/` does in a Dockerfile, and the build
-    /// says so.
-    pub fn add(
-        &mut self,
-        kind: LayerKind,
-        path: ImagePath,
-        entry: Entry,
-        why: impl Into<String>,
-    ) -> Result<(), ArtifactError> {
-        let why = why.into();
-        if let Some((layer, writer)) = self.generated.get(&path).cloned() {
-            let tree = self.layers.tree(layer);
-            let same = match tree.get(&path) {
-                Some(old) => host::same_entry(old, &entry)?,
-                None => false,
-            };
-            if !same {
-                tree.remove(&path);
-                self.generated.remove(&path);
-                self.notes
-                    .push(format!("{path}: {why} replaces the file {writer} writes"));
-                self.provenance.remove(&path.to_string());
-            }
-        }
-        self.record(&path, why);
-        self.layers.insert(kind, path, entry)?;
-        Ok(())
-    }
-
-    /// [`Context::add`] for a file a profile writes, which a later input
-    /// at the same path replaces.
-    pub fn add_generated(
-        &mut self,
-        kind: LayerKind,
-        path: ImagePath,
-        entry: Entry,
-        writer: &str,
-    ) -> Result<(), ArtifactError> {
-        self.add(kind, path.clone(), entry, writer)?;
-        self.generated.insert(path, (kind, writer.to_string()));
-        Ok(())
-    }
-
-    /// Adds the symlinks a lookup crossed, in order, each recorded as there
-    /// for `why` (and for `needed_by`, when a file needs it).
-    pub fn add_links(
-        &mut self,
-        kind: LayerKind,
-        links: &[Link],
-        why: &str,
-        needed_by: Option<&String>,
-    ) -> Result<(), ArtifactError> {
-        for link in links {
-            let at = ImagePath::new(&link.at)?;
-            self.record_origin(&at, why, needed_by.cloned());
-            self.add(kind, at, Entry::symlink(&link.target), why)?;
-        }
-        Ok(())
-    }
-
-    /// Adds a host file (or symlink, or directory entry) that mkimage
-    /// found (a library, a runtime's file) at `image`, shared no more
-    /// widely than the host shares it.
-    pub fn add_host(
-        &mut self,
-        kind: LayerKind,
-        host_path: &Path,
-        image: ImagePath,
-        why: impl Into<String>,
-    ) -> Result<(), ArtifactError> {
-        self.add_with(kind, host_path, image, Grant::Host, why)
-    }
-
-    /// Adds a host file the user named (`--from-binary`, `--include
-    /// FILE`, a jar) at `image`: readable by the image's user.
-    pub fn add_named(
-        &mut self,
-        kind: LayerKind,
-        host_path: &Path,
-        image: ImagePath,
-        why: impl Into<String>,
-    ) -> Result<(), ArtifactError> {
-        self.add_with(kind, host_path, image, Grant::Named, why)
-    }
-
-    fn add_with(
-        &mut self,
-        kind: LayerKind,
-        host_path: &Path,
-        image: ImagePath,
-        grant: Grant,
-        why: impl Into<String>,
-    ) -> Result<(), ArtifactError> {
-        let entry = host::host_entry(host_path, &image, grant, &mut self.warnings)?;
-        self.add(kind, image, entry, why)
-    }
-}
-
 /// No sonames provided by a tree.
 pub static NO_SONAMES: BTreeSet<OsString> = BTreeSet::new();
 
@@ -438,7 +158,7 @@ pub(crate) fn add_closure(
     policy: MissingPolicy<'_>,
 ) -> Result<(), ArtifactError> {
     for (path, why) in &closure.bad_notes {
-        cx.warnings.push(format!(
+        cx.warn(format!(
             "{}: {why}; the libraries it names are not added [{origin}]",
             path.display()
         ));
@@ -449,7 +169,7 @@ pub(crate) fn add_closure(
             MissingPolicy::Error => return Err(ArtifactError::NotFound { missing }),
             MissingPolicy::Warn(provided) => {
                 for m in missing.into_iter().filter(|m| !provided.contains(&m.name)) {
-                    cx.warnings.push(format!(
+                    cx.warn(format!(
                         "{} needed by {} not found (the program may fail if it loads it) [{origin}]",
                         m.name.to_string_lossy(),
                         m.needed_by.display()
@@ -461,7 +181,7 @@ pub(crate) fn add_closure(
     // With a base, the library the loader opens is the base's where it has
     // one: check versions against that file, and do not copy ours.
     let from_base = |o: &crate::resolve::Object| -> Option<PathBuf> {
-        let base = cx.base.as_ref()?;
+        let base = cx.base()?;
         if !o.in_root {
             return None;
         }
@@ -494,7 +214,7 @@ pub(crate) fn add_closure(
             MissingPolicy::Error => return Err(ArtifactError::Versions { missing: versions }),
             MissingPolicy::Warn(_) => {
                 for m in versions {
-                    cx.warnings.push(format!(
+                    cx.warn(format!(
                         "{m} (the program may fail if it loads it) [{origin}]"
                     ));
                 }
@@ -503,7 +223,7 @@ pub(crate) fn add_closure(
     }
     for (i, o) in closure.objects.iter().enumerate().skip(1) {
         if provided.contains(&i) {
-            cx.notes_once(format!("{} comes from the base image", o.path.display()));
+            cx.note_once(format!("{} comes from the base image", o.path.display()));
             continue;
         }
         let why = match (&o.reason, o.needed_by) {
@@ -522,7 +242,7 @@ pub(crate) fn add_closure(
             .map(|by| closure.objects[by].real.display().to_string());
         let kind = if o.in_root { LayerKind::Libs } else { layer };
         if let (Some(found_by), Some(by)) = (&o.found_by, o.needed_by) {
-            cx.reasoning.push(format!(
+            cx.explain(format!(
                 "{} => {} (needed by {}): {found_by}",
                 o.name.to_string_lossy(),
                 o.path.display(),

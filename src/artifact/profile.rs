@@ -96,7 +96,10 @@ pub fn apply(
                 match found {
                     Some(f) => {
                         let host = cx.resolver.root().host(&f.real);
-                        let entry = host::host_entry(&host, &dst, Grant::Host, &mut cx.warnings)?;
+                        let mut warnings = Vec::new();
+                        let entry = host::host_entry(&host, &dst, Grant::Host, &mut warnings);
+                        cx.warn_all(warnings);
+                        let entry = entry?;
                         cx.add_generated(LayerKind::Runtime, dst, entry, &origin)?;
                     }
                     None if rule.optional => {}

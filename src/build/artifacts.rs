@@ -46,7 +46,7 @@ pub(super) fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaul
     // Which jars are libraries decides their layer with or without a
     // runtime from mkimage (an app may bring its own under --from-dir).
     let class_path = scan_class_path(plan)?;
-    cx.warnings.extend(class_path.warnings.iter().cloned());
+    cx.warn_all(class_path.warnings.iter().cloned());
     let layering = Layering::new(class_path.named.keys().cloned());
     for (name, profile) in &plan.profiles {
         profile::apply(cx, profile, name, plan.full_stdlib)?;
@@ -193,7 +193,7 @@ pub(super) fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaul
                 image.parent().unwrap_or_else(ImagePath::root)
             ),
         };
-        cx.warnings.push(format!(
+        cx.warn(format!(
             "{}'s Class-Path names {image}, which is not in the image (its classes will be \
              missing at run time): add it, e.g. {fix}",
             named.by
@@ -233,9 +233,8 @@ pub(super) fn open_root_for_artifacts(cx: &mut Context) -> Result<(), BuildError
                 .any(|(p, _)| p.as_path().starts_with("/root") && *p != root_dir)
         });
     if used {
-        cx.warnings.push(
-            "files below /root are in the image: /root is made 0711 so the non-root user can reach them"
-                .into(),
+        cx.warn(
+            "files below /root are in the image: /root is made 0711 so the non-root user can reach them",
         );
         cx.layers
             .tree(LayerKind::Base)

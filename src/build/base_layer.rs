@@ -78,12 +78,10 @@ pub(super) fn add_base(
         .map_err(RootfsError::from)?;
         record_new(cx, &tree, &ca_why(plan));
     }
-    tzdata::add_tzdata(
-        &mut tree,
-        cx.resolver.root(),
-        &plan.tzdata,
-        &mut cx.warnings,
-    )?;
+    let mut warnings = Vec::new();
+    let added = tzdata::add_tzdata(&mut tree, cx.resolver.root(), &plan.tzdata, &mut warnings);
+    cx.warn_all(warnings);
+    added?;
     match &plan.tzdata {
         Tzdata::None => {}
         // One entry for the whole directory rather than ~1,300 that say
@@ -103,11 +101,6 @@ pub(super) fn add_base(
     Ok(has_bundle)
 }
 
-/// The files mkimage generates are its own: an input at one of their
-/// paths (a user's `/etc/passwd`, a directory where it goes, a symlink
-/// over `/etc`) would silently replace it when the layers unpack, so it
-/// is refused, naming the flag that sets what the user wanted. The same
-/// bytes (a zone file also in a user's tree) are fine.
 /// The base's passwd or group lines, then mkimage's `nonroot` line when
 /// the base has no entry of that name or id.
 fn merge_users(theirs: &str, ours: &str) -> String {
@@ -159,6 +152,11 @@ pub(super) fn users(cx: &Context) -> (String, String) {
     )
 }
 
+/// The files mkimage generates are its own: an input at one of their
+/// paths (a user's `/etc/passwd`, a directory where it goes, a symlink
+/// over `/etc`) would silently replace it when the layers unpack, so it
+/// is refused, naming the flag that sets what the user wanted. The same
+/// bytes (a zone file also in a user's tree) are fine.
 fn check_generated(cx: &Context, tree: &Tree) -> Result<(), BuildError> {
     for (path, entry) in tree.iter() {
         if path.is_root() {
@@ -198,7 +196,10 @@ fn check_generated(cx: &Context, tree: &Tree) -> Result<(), BuildError> {
 pub(super) fn add_locale(cx: &mut Context, names: &[String]) -> Result<(), BuildError> {
     for name in names {
         let mut tree = Tree::new();
-        let at = locale::add_locale(&mut tree, cx.resolver.root(), name, &mut cx.warnings)?;
+        let mut warnings = Vec::new();
+        let at = locale::add_locale(&mut tree, cx.resolver.root(), name, &mut warnings);
+        cx.warn_all(warnings);
+        let at = at?;
         let why = format!("the {name} locale ({at} of the root, --locale {name})");
         for (path, entry) in tree.iter().filter(|(p, _)| !tree.is_implicit(p)) {
             cx.add(LayerKind::Libs, path.clone(), entry.clone(), why.as_str())?;
@@ -212,7 +213,10 @@ pub(super) fn add_locale(cx: &mut Context, names: &[String]) -> Result<(), Build
         return Ok(());
     }
     let mut tree = Tree::new();
-    if !locale::add_c_utf8(&mut tree, cx.resolver.root(), &mut cx.warnings)? {
+    let mut warnings = Vec::new();
+    let added = locale::add_c_utf8(&mut tree, cx.resolver.root(), &mut warnings);
+    cx.warn_all(warnings);
+    if !added? {
         return Ok(());
     }
     let why = format!(

@@ -147,7 +147,7 @@ fn check_shell(
             ""
         };
         let fix = shell_fix(cx, shell);
-        cx.warnings.push(format!(
+        cx.warn(format!(
             "{} calls {}{how} but the image has no {shell}{symptom}: add one with {fix}",
             program.image.display(),
             calls.join(", "),
@@ -191,7 +191,7 @@ fn check_install_dir(cx: &mut Context, program: &Program, strings: &BTreeSet<Str
     }
     let image = program.image.display();
     if program.image.parent() != Some(dir.as_path()) {
-        cx.warnings.push(format!(
+        cx.warn(format!(
             "{image} was built to run from {}, which is compiled into it (it finds its own files \
              relative to it): keep it there, e.g. --from-binary {}:{}",
             dir.display(),
@@ -229,7 +229,7 @@ fn check_install_dir(cx: &mut Context, program: &Program, strings: &BTreeSet<Str
         return;
     }
     let list: Vec<&str> = listed.iter().map(|s| s.as_str()).collect();
-    cx.warnings.push(format!(
+    cx.warn(format!(
         "{image} has these directories of the root compiled in, and the image lacks them: {}; \
          add those it reads with --include DIR and those it writes with --writable DIR",
         list.join(", ")
@@ -282,7 +282,7 @@ fn check_origin_paths(cx: &mut Context, program: &Program, strings: &BTreeSet<St
         if !on_host.is_dir() || cx.layers.has_dir(&in_image) {
             continue;
         }
-        cx.warnings.push(format!(
+        cx.warn(format!(
             "{} looks in {entry}, which is {} beside it on the host, but {} is not in the \
              image: add it with --include {}:{}, or the program's whole tree with --from-dir",
             program.image.display(),

@@ -7,7 +7,7 @@ use std::path::Path;
 use oci_spec::image::MediaType;
 
 use crate::archive;
-use crate::artifact::Context;
+use crate::artifact::Gathered;
 use crate::base_files::certs;
 use crate::cache::LayerCache;
 use crate::digest::Digest;
@@ -62,13 +62,13 @@ pub(super) fn write_archive(
 
 /// Every recorded path that is in a layer, with the layer holding it (the
 /// topmost, if several do: that is the one a container sees).
-pub(super) fn provenance(cx: &Context) -> Provenance {
-    let files = cx
+pub(super) fn provenance(gathered: &Gathered) -> Provenance {
+    let files = gathered
         .provenance
         .iter()
         .filter_map(|(path, origin)| {
             let image = ImagePath::new(path).ok()?;
-            let (kind, _) = cx
+            let (kind, _) = gathered
                 .layers
                 .layers()
                 .filter(|(_, t)| t.contains(&image))
@@ -175,7 +175,7 @@ pub(super) fn write(
     tag: bool,
 ) -> Result<Written, BuildError> {
     let Parts {
-        cx,
+        gathered,
         inventory,
         spec,
     } = parts;
@@ -192,7 +192,7 @@ pub(super) fn write(
         None => Vec::new(),
     };
     let mut built = Vec::new();
-    for (kind, tree) in cx.layers.layers() {
+    for (kind, tree) in gathered.layers.layers() {
         let layer = kind.name();
         progress(Event::LayerStart {
             layer,
@@ -206,7 +206,7 @@ pub(super) fn write(
             &media_type,
         )?;
         let (digest, size) = (digests.digest, digests.size);
-        progress(Event::LayerDone { layer, size });
+        progress(Event::LayerDone);
         let mut annotations = BTreeMap::new();
         annotations.insert(names::LAYER_ANNOTATION.to_string(), layer.to_string());
         infos.push(LayerInfo {
@@ -251,7 +251,7 @@ pub(super) fn write(
             },
             Artifact {
                 artifact_type: provenance::MEDIA_TYPE.to_owned(),
-                bytes: provenance(cx).to_json()?,
+                bytes: provenance(gathered).to_json()?,
             },
         ],
         if tag { &plan.tags } else { &[] },
@@ -285,10 +285,7 @@ fn write_debug(
     let digests = write_layer(tree, opts, &mut writer)
         .map_err(|source| BuildError::Layer { layer, source })?;
     writer.commit(&digests.digest, digests.size)?;
-    progress(Event::LayerDone {
-        layer,
-        size: digests.size,
-    });
+    progress(Event::LayerDone);
     let mut infos = production.to_vec();
     infos.push(LayerInfo {
         diff_id: digests.diff_id,
@@ -362,7 +359,7 @@ fn image_info(plan: &BuildPlan, spec: &ImageSpec, manifest: Digest) -> ImageInfo
 /// noted), the package inventory for the SBOM, and the config.
 #[derive(Clone, Copy)]
 pub(super) struct Parts<'a> {
-    pub(super) cx: &'a Context,
+    pub(super) gathered: &'a Gathered,
     pub(super) inventory: &'a Inventory,
     pub(super) spec: &'a ImageSpec,
 }

@@ -30,7 +30,7 @@ pub(super) fn add_ld_cache(
     plan: &BuildPlan,
     arch: Arch,
 ) -> Result<(), BuildError> {
-    let Some(ident) = cx.ident else {
+    let Some(ident) = cx.ident() else {
         return Ok(());
     };
     if plan.ld_cache == LdCacheMode::None {

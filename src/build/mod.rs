@@ -111,10 +111,8 @@ pub enum Event {
         layer: &'static str,
         bytes: u64,
     },
-    LayerDone {
-        layer: &'static str,
-        size: u64,
-    },
+    /// The layer started last is written.
+    LayerDone,
     /// The image is complete; converting it to an archive.
     Archive {
         format: OutputFormat,
@@ -221,33 +219,31 @@ fn build_with(plan: &BuildPlan, progress: &dyn Fn(Event), tag: bool) -> Result<B
         ld_library_path: plan.config.env_var("LD_LIBRARY_PATH").map(Into::into),
         companions: true,
     });
-    let mut cx = Context::new(resolver);
-    cx.platform = plan.platform;
     // The base is read first: its files decide which libraries the
     // closure takes from it. Its platform is the one asked for, else this
     // machine's; the programs must then match it.
-    let base = match &plan.base {
+    let (base, platform) = match &plan.base {
         Some(b) => {
             let arch = plan
                 .platform
                 .or_else(Arch::host)
                 .ok_or(BuildError::NoPlatform)?;
-            let image = base_image::open(b, arch)?;
-            cx.base = Some(image.view.clone());
-            if cx.platform.is_none() {
-                cx.platform = Some(arch);
-            }
-            Some(image)
+            (Some(base_image::open(b, arch)?), Some(arch))
         }
-        None => None,
+        None => (None, plan.platform),
     };
+    let mut cx = Context::new(
+        resolver,
+        platform,
+        base.as_ref().map(|image| image.view.clone()),
+    );
     // --copy-from trees are extracted, then included like --include.
     let with_copies;
     let plan = if plan.copy_from.is_empty() {
         plan
     } else {
         let arch = cx
-            .platform
+            .platform()
             .or_else(Arch::host)
             .ok_or(BuildError::NoPlatform)?;
         let mut p = plan.clone();
@@ -257,7 +253,7 @@ fn build_with(plan: &BuildPlan, progress: &dyn Fn(Event), tag: bool) -> Result<B
                 source,
             })?;
             p.includes.push(copy_from::extract(copy, arch, tmp.path())?);
-            cx.temps.push(tmp);
+            cx.keep_temp(tmp);
         }
         with_copies = p;
         &with_copies
@@ -266,7 +262,7 @@ fn build_with(plan: &BuildPlan, progress: &dyn Fn(Event), tag: bool) -> Result<B
     // Every program was checked against the first and --platform; an
     // image of no program (files, a venv of pure Python) is for the
     // platform given, else for the machine mkimage runs on.
-    let arch = match cx.ident.and_then(|i| i.arch()) {
+    let arch = match cx.arch() {
         Some(arch) => arch,
         None => plan
             .platform
@@ -329,7 +325,7 @@ fn build_with(plan: &BuildPlan, progress: &dyn Fn(Event), tag: bool) -> Result<B
         None => base::resolve_user(&plan.config.user, &passwd, &group)?,
     };
     if run_as.uid == 0 {
-        cx.warnings.push(format!(
+        cx.warn(format!(
             "--user {}: the image runs as root (uid 0); leave --user out to run as the non-root user {}",
             plan.config.user.given,
             base::DEFAULT_USER
@@ -345,16 +341,16 @@ fn build_with(plan: &BuildPlan, progress: &dyn Fn(Event), tag: bool) -> Result<B
     );
     check_entrypoint(&mut cx, &spec, run_as)?;
     if spec.entrypoint.is_empty() && spec.cmd.is_empty() {
-        cx.warnings
-            .push("the image has no entrypoint or cmd: give --entrypoint".into());
+        cx.warn("the image has no entrypoint or cmd: give --entrypoint");
     }
+    let gathered = cx.finish();
 
     let extra = image::Extra {
         debug: debug.as_ref(),
         base: base.as_ref(),
     };
     let parts = image::Parts {
-        cx: &cx,
+        gathered: &gathered,
         inventory: &inventory,
         spec: &spec,
     };
@@ -383,7 +379,9 @@ fn build_with(plan: &BuildPlan, progress: &dyn Fn(Event), tag: bool) -> Result<B
     if let Some(path) = &plan.sbom {
         write_sbom_file(path, &written.sbom)?;
     }
-    let mut warnings = cx.warnings;
+    // The temporary trees the layers were read from are no longer needed.
+    drop(gathered.temps);
+    let mut warnings = gathered.warnings;
     warnings.extend(cache_warning);
     if let Some(c) = &mut cache {
         c.finish();
@@ -403,8 +401,8 @@ fn build_with(plan: &BuildPlan, progress: &dyn Fn(Event), tag: bool) -> Result<B
         architecture: platform.architecture.to_string(),
         variant: platform.variant.map(str::to_string),
         warnings,
-        notes: cx.notes,
-        reasoning: cx.reasoning,
+        notes: gathered.notes,
+        reasoning: gathered.reasoning,
         cache_used: cache.is_some(),
     })
 }
@@ -432,7 +430,7 @@ fn check_entrypoint(
         why,
     };
     let Some((real, entry)) = cx.layers.resolve(path.as_path()) else {
-        cx.warnings.push(format!(
+        cx.warn(format!(
             "the entrypoint {program} is not in the image: the container will fail to start unless it is mounted there"
         ));
         return Ok(());
@@ -480,18 +478,24 @@ fn add_package_records(
     plan: &BuildPlan,
     memo: Option<&FileMemo>,
 ) -> Result<Inventory, BuildError> {
-    for (path, why) in sbom::add_os_release(&mut cx.layers, cx.resolver.root(), &mut cx.warnings)? {
+    let mut warnings = Vec::new();
+    let added = sbom::add_os_release(&mut cx.layers, cx.resolver.root(), &mut warnings);
+    cx.warn_all(warnings);
+    for (path, why) in added? {
         cx.record(&path, why);
     }
+    let mut warnings = Vec::new();
     let inventory = sbom::survey(
         &cx.layers,
         cx.resolver.root(),
         plan.threads.get(),
         memo.map(|m| m as &dyn HashMemo),
-        &mut cx.warnings,
-    )?;
+        &mut warnings,
+    );
+    cx.warn_all(warnings);
+    let inventory = inventory?;
     if let Some(why) = &inventory.no_database {
-        cx.notes.push(format!(
+        cx.note(format!(
             "no Debian package records in the image: {why}, so scanners see only the SBOM's files"
         ));
     }

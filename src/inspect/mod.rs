@@ -20,8 +20,8 @@ use std::path::Path;
 use serde::Serialize;
 
 pub use self::files::{Change, FileInfo, FileKind, FileTree, printable};
+pub use self::packages::Packages;
 use self::packages::Records;
-pub use self::packages::{PackageUsage, Packages};
 use crate::digest::{Digest, HashingReader};
 use crate::image_path::archive_member;
 use crate::layer::decompress;

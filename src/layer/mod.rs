@@ -22,8 +22,9 @@ use std::path::PathBuf;
 
 pub use self::compress::{Algorithm, Compression, decompress};
 pub use self::parallel::ParCompress;
-pub use self::tar::{TarSummary, write_tar};
-pub use crate::digest::{Digest, DigestError, HashingWriter};
+#[cfg(test)]
+use self::tar::write_tar;
+pub use crate::digest::{Digest, HashingWriter};
 use crate::rootfs::{ImagePath, Tree};
 
 #[derive(Debug, thiserror::Error)]

@@ -20,6 +20,7 @@ use std::path::Path;
 use ::tar::{Builder, EntryType, Header};
 
 use super::LayerError;
+#[cfg(test)]
 use crate::digest::{Digest, HashingWriter};
 use crate::rootfs::{Entry, ImagePath, Kind, Source, Tree};
 
@@ -31,6 +32,7 @@ const USTAR_ID_MAX: u64 = 0o7_777_777;
 const USTAR_NUMBER_MAX: u64 = 0o77_777_777_777;
 
 /// What an uncompressed layer tar came to.
+#[cfg(test)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TarSummary {
     /// sha256 of the tar: the layer's `diff_id` in the image config, and its
@@ -40,7 +42,9 @@ pub struct TarSummary {
 }
 
 /// Writes `tree` as an uncompressed tar to `out`, every entry's mtime set to
-/// `mtime` (SOURCE_DATE_EPOCH, or 0).
+/// `mtime` (SOURCE_DATE_EPOCH, or 0): the reference the compressing
+/// writers are tested against.
+#[cfg(test)]
 pub fn write_tar<W: Write>(tree: &Tree, mtime: u64, out: W) -> Result<TarSummary, LayerError> {
     let mut out = HashingWriter::new(out);
     write_entries(tree, mtime, &mut out)?;

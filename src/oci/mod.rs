@@ -21,19 +21,18 @@ pub mod time;
 use std::io;
 use std::path::PathBuf;
 
-pub use crate::digest::{Digest, DigestError};
-pub use config::{ImageSpec, LayerInfo, build_config, config_json};
+pub use crate::digest::Digest;
+pub use config::{ImageSpec, LayerInfo};
 pub use healthcheck::{HealthTest, Healthcheck};
 pub use image::{write_image, write_untagged};
 pub use json::canonical_json;
-pub use layout::{BlobWriter, Layout, UnhashedBlobWriter, check_tag, ref_name};
-pub use manifest::build_manifest;
+pub use layout::{Layout, check_tag, ref_name};
 pub use platform::Platform;
 pub use time::rfc3339_utc;
 
 /// Re-exported so callers name descriptors and media types without depending
 /// on oci-spec themselves.
-pub use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType};
+pub use oci_spec::image::{Descriptor, MediaType};
 
 /// Everything that can go wrong while building or reading an OCI image.
 #[derive(Debug, thiserror::Error)]

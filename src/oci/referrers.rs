@@ -11,7 +11,8 @@
 //! entry carries the annotation [`ANNOTATION`]: the digest of an image
 //! index that lists the referrers exactly as the referrers API answers
 //! (descriptors with `artifactType`). Tools that do not know it see one
-//! image; `push` sends the referrers with it; `inspect` reads them.
+//! image; `push` sends the referrers with it; `inspect` reads them (both
+//! through the image reader, `source`).
 
 use oci_spec::image::{
     Descriptor, ImageIndex, ImageIndexBuilder, ImageManifest, ImageManifestBuilder, MediaType,
@@ -19,7 +20,7 @@ use oci_spec::image::{
 };
 
 use super::layout::Layout;
-use super::{Digest, OciError, from_oci_digest, oci_digest};
+use super::{Digest, OciError, oci_digest};
 
 /// Annotation of an `index.json` entry naming its referrers' index.
 pub const ANNOTATION: &str = "org.mkimage.referrers";
@@ -33,16 +34,6 @@ pub const EMPTY_JSON: &[u8] = b"{}";
 pub struct Artifact {
     pub artifact_type: String,
     pub bytes: Vec<u8>,
-}
-
-/// An attached artifact, as found in a layout.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Referrer {
-    pub artifact_type: String,
-    /// The artifact manifest.
-    pub manifest: Descriptor,
-    /// Its one blob.
-    pub blob: Descriptor,
 }
 
 /// The empty config's descriptor.
@@ -138,48 +129,6 @@ pub fn referrers_index(manifests: Vec<Descriptor>) -> Result<ImageIndex, OciErro
         })
 }
 
-/// The referrers an `index.json` entry names, each blob checked present;
-/// none when the entry has no [`ANNOTATION`].
-pub fn list(layout: &Layout, entry: &Descriptor) -> Result<Vec<Referrer>, OciError> {
-    let Some(digest) = entry.annotations().as_ref().and_then(|a| a.get(ANNOTATION)) else {
-        return Ok(Vec::new());
-    };
-    let index_path = layout.root().join(super::layout::INDEX_FILE);
-    let digest: Digest = digest.parse().map_err(|_| OciError::UnsupportedDigest {
-        path: index_path.clone(),
-        digest: digest.clone(),
-    })?;
-    let path = layout.blob_path(&digest);
-    let index: ImageIndex = serde_json::from_slice(&layout.read_blob(&digest)?)
-        .map_err(|source| OciError::ParseJson { path, source })?;
-    let mut out = Vec::new();
-    for d in index.manifests() {
-        let m_digest = from_oci_digest(d.digest(), &index_path)?;
-        let path = layout.blob_path(&m_digest);
-        let manifest: ImageManifest = serde_json::from_slice(&layout.read_blob(&m_digest)?)
-            .map_err(|source| OciError::ParseJson {
-                path: path.clone(),
-                source,
-            })?;
-        let Some(blob) = manifest.layers().first() else {
-            continue;
-        };
-        layout.check_blob(&from_oci_digest(blob.digest(), &path)?, blob.size())?;
-        let artifact_type = manifest
-            .artifact_type()
-            .as_ref()
-            .or(d.artifact_type().as_ref())
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        out.push(Referrer {
-            artifact_type,
-            manifest: d.clone(),
-            blob: blob.clone(),
-        });
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,36 +173,5 @@ mod tests {
                 two = two
             )
         );
-    }
-
-    #[test]
-    fn written_referrers_are_listed_back_in_type_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let layout = Layout::open_or_create(dir.path()).unwrap();
-        let subject = layout.put_blob(MediaType::ImageManifest, b"{}x").unwrap();
-        let index = write(
-            &layout,
-            &subject,
-            &[
-                Artifact {
-                    artifact_type: "b/x".into(),
-                    bytes: b"bee".to_vec(),
-                },
-                Artifact {
-                    artifact_type: "a/x".into(),
-                    bytes: b"ay".to_vec(),
-                },
-            ],
-        )
-        .unwrap();
-        let mut entry = subject.clone();
-        entry.set_annotations(Some(
-            [(ANNOTATION.to_owned(), index.digest().to_string())].into(),
-        ));
-        let found = list(&layout, &entry).unwrap();
-        let types: Vec<&str> = found.iter().map(|r| r.artifact_type.as_str()).collect();
-        assert_eq!(types, ["a/x", "b/x"]);
-        assert_eq!(found[1].blob.size(), 3);
-        assert!(list(&layout, &subject).unwrap().is_empty());
     }
 }

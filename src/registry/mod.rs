@@ -22,19 +22,16 @@ pub mod transport;
 
 /// The reference grammar is a leaf that the output also uses (image names
 /// in layouts and docker-archives); it is re-exported here, where it began.
-pub use crate::reference;
+pub(crate) use crate::reference;
 
 use std::io;
 use std::path::PathBuf;
 
 pub use auth::{AuthEnv, AuthError, Credential};
 pub use options::RegistryOptions;
-pub use push::{
-    BlobOutcome, PushEvent, PushOptions, PushReport, open_layout, push, push_with_events,
-};
+pub use push::{PushEvent, PushOptions, PushReport, open_layout, push, push_with_events};
 pub use reference::{Reference, ReferenceError};
 pub use timeouts::Timeouts;
-pub use transport::RetryPolicy;
 
 use crate::digest::Digest;
 use crate::oci::OciError;

@@ -33,8 +33,8 @@ use super::reference::{DEFAULT_TAG, Reference};
 use super::transport::{Body, Client, Http, Method, Request, Response, printable, with_query};
 use crate::digest::Digest;
 use crate::oci::layout::INDEX_FILE;
-use crate::oci::{Descriptor, Layout, MediaType, OciError, from_oci_digest, referrers};
-use crate::source::{Document, SourceError, select};
+use crate::oci::{Descriptor, Layout, MediaType, OciError, from_oci_digest};
+use crate::source::{Document, OciSource, Referrer, SourceError, select};
 
 /// Blob uploads are raw bytes (distribution spec, "Pushing a blob
 /// monolithically").
@@ -265,11 +265,16 @@ fn attached(
     layout: &Layout,
     entry: &Descriptor,
     digest: &Digest,
-) -> Result<Vec<(Digest, referrers::Referrer)>, RegistryError> {
-    let mut out: Vec<_> = referrers::list(layout, entry)?
-        .into_iter()
-        .map(|r| (*digest, r))
-        .collect();
+) -> Result<Vec<(Digest, Referrer)>, RegistryError> {
+    // The image reader lists them, by its one rule of what a referrer is.
+    let source = OciSource::layout(&layout.root().display().to_string(), layout.root(), None)
+        .map_err(|e| RegistryError::Source(Box::new(e)))?;
+    let named = |entry: &Descriptor| {
+        source
+            .named_referrers(entry)
+            .map_err(|e| RegistryError::Source(Box::new(e)))
+    };
+    let mut out: Vec<_> = named(entry)?.into_iter().map(|r| (*digest, r)).collect();
     if *entry.media_type() == oci_spec::image::MediaType::ImageIndex {
         let bytes = layout.read_blob(digest)?;
         let index: oci_spec::image::ImageIndex =
@@ -279,11 +284,7 @@ fn attached(
             })?;
         for child in index.manifests() {
             let subject = from_oci_digest(child.digest(), &layout.root().join(INDEX_FILE))?;
-            out.extend(
-                referrers::list(layout, child)?
-                    .into_iter()
-                    .map(|r| (subject, r)),
-            );
+            out.extend(named(child)?.into_iter().map(|r| (subject, r)));
         }
     }
     Ok(out)

@@ -233,14 +233,6 @@ impl BaseView {
         self.entries.get(path)
     }
 
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     /// `path` with every symlink among its components resolved within the
     /// base, as the kernel would in a container; `None` if a link loops or
     /// a component does not exist (the last one may be missing: then the

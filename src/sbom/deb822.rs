@@ -42,6 +42,7 @@ impl Stanza {
     }
 
     /// The stanza as deb822 text, fields in their order, ending in `\n`.
+    #[cfg(test)]
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         for (name, value) in &self.fields {
@@ -64,6 +65,7 @@ impl Stanza {
     }
 
     /// A stanza with only the fields in `keep` (in the stanza's order).
+    #[cfg(test)]
     pub fn only(&self, keep: &[&str]) -> Stanza {
         Stanza {
             line: self.line,

@@ -50,7 +50,6 @@ pub struct Deb {
 #[derive(Clone, Debug)]
 pub struct AppFile {
     pub path: ImagePath,
-    pub size: u64,
     pub sha256: [u8; 32],
     pub sha1: [u8; 20],
     /// The Debian package it came from, if any (`--from-binary
@@ -102,23 +101,12 @@ impl OsRelease {
 #[derive(Clone, Debug, Default)]
 pub struct Inventory {
     pub os: Option<OsRelease>,
-    pub debian_version: Option<Vec<u8>>,
     /// By [`Package::key`].
     pub debs: BTreeMap<String, Deb>,
     pub langs: Vec<LangPackage>,
     pub app_files: Vec<AppFile>,
     /// Why no Debian package is recorded, when the root has no database.
     pub no_database: Option<String>,
-}
-
-impl Inventory {
-    /// The package owning each image path, by key.
-    pub fn owner_of(&self) -> BTreeMap<&ImagePath, &str> {
-        self.debs
-            .iter()
-            .flat_map(|(k, d)| d.files.keys().map(move |p| (p, k.as_str())))
-            .collect()
-    }
 }
 
 /// One regular file of the plan.
@@ -169,7 +157,6 @@ pub fn survey(
     let files = planned_files(layers);
     let mut inv = Inventory {
         os: read_small(root, OS_RELEASE)?.map(OsRelease::parse),
-        debian_version: read_small(root, &[DEBIAN_VERSION])?,
         ..Inventory::default()
     };
 
@@ -344,7 +331,6 @@ pub fn survey(
             let (f, h) = (files.get(*i)?, hashes.get(i)?);
             Some(AppFile {
                 path: f.path.clone(),
-                size: f.size,
                 sha256: h.sha256,
                 sha1: h.sha1,
                 deb: owner.get(i).cloned(),

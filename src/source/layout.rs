@@ -9,12 +9,14 @@ use std::path::Path;
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, OciLayout};
 
 use super::document::is_index;
+use super::referrer::{Referrer, referrer};
 use super::store::Store;
 use super::verify::VerifiedReader;
 use super::{
     Attachment, DOCUMENT_LIMIT, ImageSource, Kind, SBOM_TYPE, SelectedImage, SourceError,
     check_document, digest_of, parse, select,
 };
+use crate::digest::Digest;
 use crate::oci::layout::{INDEX_FILE, LAYOUT_VERSION, OCI_LAYOUT_FILE, blob_name};
 use crate::oci::{provenance, referrers};
 
@@ -109,27 +111,14 @@ impl OciSource {
                     .or_insert_with(|| Attachment::Missing(what.to_owned()));
             }
         };
-        let named = entry
-            .annotations()
-            .as_ref()
-            .and_then(|a| a.get(referrers::ANNOTATION));
-        let (candidates, want_subject): (Vec<Descriptor>, bool) = match named {
-            Some(named) => {
-                let Ok(digest) = named.parse::<crate::digest::Digest>() else {
-                    return Err(SourceError::Json {
-                        location: self.store.describe(INDEX_FILE),
-                        reason: format!("{} is not a digest: {named:?}", referrers::ANNOTATION),
-                    });
-                };
-                let name = blob_name(&digest);
-                if !self.store.has(&name) {
-                    missing(&mut out, named);
+        let (candidates, subject) = match self.named_index(entry)? {
+            Some(digest) => match self.read_named(&digest) {
+                Err(SourceError::Missing { .. }) => {
+                    missing(&mut out, &digest.to_string());
                     return Ok(out);
                 }
-                let bytes = self.read_checked(&name, &digest)?;
-                let index: ImageIndex = parse(&bytes, &self.store.describe(&name))?;
-                (index.manifests().clone(), false)
-            }
+                index => (index?.manifests().clone(), None),
+            },
             None => {
                 let mut listed = Vec::new();
                 for e in self.index.manifests() {
@@ -146,12 +135,12 @@ impl OciSource {
                     let index: ImageIndex = parse(&self.document(e)?, &self.locate(e))?;
                     listed.extend(index.manifests().iter().cloned());
                 }
-                (listed, true)
+                (listed, Some(&image.manifest_digest))
             }
         };
         for d in &candidates {
             if !self.has(d) {
-                if !want_subject {
+                if subject.is_none() {
                     missing(&mut out, d.digest().as_ref());
                 }
                 continue;
@@ -159,40 +148,64 @@ impl OciSource {
             let Ok(manifest) = parse::<ImageManifest>(&self.document(d)?, &self.locate(d)) else {
                 continue;
             };
-            if want_subject
-                && manifest.subject().as_ref().map(|s| s.digest().to_string())
-                    != Some(image.manifest_digest.to_string())
-            {
-                continue;
-            }
-            let Some(kind) = manifest
-                .artifact_type()
-                .as_ref()
-                .or(d.artifact_type().as_ref())
-                .map(ToString::to_string)
-            else {
+            let Some(found) = referrer(d, &manifest, subject) else {
                 continue;
             };
-            let Some(layer) = manifest.layers().first() else {
-                continue;
-            };
-            let found = if self.has(layer) {
-                Attachment::Present(Box::new(layer.clone()))
+            let blob = if self.has(&found.blob) {
+                Attachment::Present(Box::new(found.blob))
             } else {
-                Attachment::Missing(layer.digest().to_string())
+                Attachment::Missing(found.blob.digest().to_string())
             };
-            out.insert(kind, found);
+            out.insert(found.artifact_type, blob);
         }
         Ok(out)
     }
 
-    fn read_checked(
-        &self,
-        name: &str,
-        digest: &crate::digest::Digest,
-    ) -> Result<Vec<u8>, SourceError> {
+    /// The referrers `entry` (an `index.json` entry, or an image index's
+    /// entry for one of its manifests) names by its annotation, each
+    /// artifact manifest read: what `push` sends after the image. Unlike
+    /// [`ImageSource::attachments`], which reports what is missing, a
+    /// listed document that is not in the layout, or not a manifest, is
+    /// an error: a push checks everything before it sends anything.
+    pub fn named_referrers(&self, entry: &Descriptor) -> Result<Vec<Referrer>, SourceError> {
+        let Some(digest) = self.named_index(entry)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for d in self.read_named(&digest)?.manifests() {
+            let manifest: ImageManifest = parse(&self.document(d)?, &self.locate(d))?;
+            out.extend(referrer(d, &manifest, None));
+        }
+        Ok(out)
+    }
+
+    /// The digest of the referrers index `entry`'s annotation names, if
+    /// it names one.
+    fn named_index(&self, entry: &Descriptor) -> Result<Option<Digest>, SourceError> {
+        let Some(named) = entry
+            .annotations()
+            .as_ref()
+            .and_then(|a| a.get(referrers::ANNOTATION))
+        else {
+            return Ok(None);
+        };
+        named.parse().map(Some).map_err(|_| SourceError::Json {
+            location: self.store.describe(INDEX_FILE),
+            reason: format!("{} is not a digest: {named:?}", referrers::ANNOTATION),
+        })
+    }
+
+    /// The referrers index `digest` names, checked against it;
+    /// [`SourceError::Missing`] when the layout lacks it.
+    fn read_named(&self, digest: &Digest) -> Result<ImageIndex, SourceError> {
+        let name = blob_name(digest);
+        let bytes = self.read_checked(&name, digest)?;
+        parse(&bytes, &self.store.describe(&name))
+    }
+
+    fn read_checked(&self, name: &str, digest: &Digest) -> Result<Vec<u8>, SourceError> {
         let bytes = self.store.read(name, DOCUMENT_LIMIT)?;
-        let found = crate::digest::Digest::of(&bytes);
+        let found = Digest::of(&bytes);
         if found != *digest {
             return Err(SourceError::DigestMismatch {
                 location: self.store.describe(name),
@@ -269,7 +282,7 @@ impl ImageSource for OciSource {
                 .as_ref()
                 .and_then(|a| a.get(provenance::ANNOTATION))
         {
-            let found = match d.parse::<crate::digest::Digest>() {
+            let found = match d.parse::<Digest>() {
                 Ok(digest) if self.store.has(&blob_name(&digest)) => {
                     let size = self.store.size(&blob_name(&digest))?;
                     crate::oci::oci_digest(&digest)

@@ -75,17 +75,6 @@ impl SourceRef {
             Ok(SourceRef::Archive { file: path, tag })
         }
     }
-
-    /// The tag (or docker-archive reference) the user asked for.
-    pub fn tag(&self) -> Option<&str> {
-        match self {
-            SourceRef::Layout { tag, .. }
-            | SourceRef::OciArchive { tag, .. }
-            | SourceRef::Archive { tag, .. } => tag.as_deref(),
-            SourceRef::DockerArchive { reference, .. } => reference.as_deref(),
-            SourceRef::Registry(r) => r.tag(),
-        }
-    }
 }
 
 /// Splits `PATH[:TAG]`: the one rule for every argument that names a path

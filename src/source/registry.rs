@@ -11,6 +11,7 @@ use std::sync::{Mutex, OnceLock};
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 
 use super::document::{ACCEPT, Document, is_index};
+use super::referrer::referrer;
 use super::verify::VerifiedReader;
 use super::{
     Attachment, DOCUMENT_LIMIT, ImageSource, Kind, SelectedImage, SourceError, SourceOptions,
@@ -320,21 +321,12 @@ impl<H: Http + Send> ImageSource for RegistrySource<H> {
                 }
                 Err(e) => return Err(e),
             };
-            if manifest.subject().as_ref().map(|s| s.digest().to_string())
-                != Some(image.manifest_digest.to_string())
-            {
-                continue;
-            }
-            let Some(kind) = manifest
-                .artifact_type()
-                .as_ref()
-                .or(d.artifact_type().as_ref())
-                .map(ToString::to_string)
-            else {
-                continue;
-            };
-            if let Some(layer) = manifest.layers().first() {
-                out.insert(kind, Attachment::Present(Box::new(layer.clone())));
+            // A registry's answer is checked: its referrers are this image's.
+            if let Some(found) = referrer(d, &manifest, Some(&image.manifest_digest)) {
+                out.insert(
+                    found.artifact_type,
+                    Attachment::Present(Box::new(found.blob)),
+                );
             }
         }
         Ok(out)

@@ -497,3 +497,44 @@ fn a_docker_archive_with_a_compressed_layer_names_it_by_its_hash() {
         "{err:?}"
     );
 }
+
+#[test]
+fn named_referrers_are_read_back_in_type_order_and_must_be_there() {
+    use crate::oci::referrers::{ANNOTATION, Artifact, write};
+    let dir = tempfile::tempdir().unwrap();
+    let layout = Layout::open_or_create(dir.path()).unwrap();
+    let subject = layout.put_blob(MediaType::ImageManifest, b"{}x").unwrap();
+    let index = write(
+        &layout,
+        &subject,
+        &[
+            Artifact {
+                artifact_type: "b/x".into(),
+                bytes: b"bee".to_vec(),
+            },
+            Artifact {
+                artifact_type: "a/x".into(),
+                bytes: b"ay".to_vec(),
+            },
+        ],
+    )
+    .unwrap();
+    let mut entry = subject.clone();
+    entry.set_annotations(Some(
+        [(ANNOTATION.to_owned(), index.digest().to_string())].into(),
+    ));
+    let source = OciSource::layout("app.oci", dir.path(), None).unwrap();
+    let found = source.named_referrers(&entry).unwrap();
+    let types: Vec<&str> = found.iter().map(|r| r.artifact_type.as_str()).collect();
+    assert_eq!(types, ["a/x", "b/x"]);
+    assert_eq!(found[1].blob.size(), 3);
+    assert!(source.named_referrers(&subject).unwrap().is_empty());
+
+    // What a push would send must be there: a missing index is an error.
+    let index_digest: crate::digest::Digest = index.digest().to_string().parse().unwrap();
+    std::fs::remove_file(layout.blob_path(&index_digest)).unwrap();
+    assert!(matches!(
+        source.named_referrers(&entry),
+        Err(SourceError::Missing { .. })
+    ));
+}

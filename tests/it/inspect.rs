@@ -121,10 +121,7 @@ fn json_lists_files_with_sizes_and_layers() {
             .find(|f| f["path"] == "/etc/passwd")
             .unwrap_or_else(|| panic!("no /etc/passwd in {}", image.display()));
         assert_eq!(passwd["type"], "file");
-        assert_eq!(
-            passwd["size"].as_u64(),
-            Some(mkimage::rootfs::base::PASSWD.len() as u64)
-        );
+        assert_eq!(passwd["size"].as_u64(), Some(mkimage::PASSWD.len() as u64));
         assert_eq!(passwd["layer"], 1);
         let libssl = files
             .iter()
@@ -199,7 +196,7 @@ fn text_output_shows_config_layers_and_files() {
 
 #[test]
 fn images_not_built_by_mkimage_say_so() {
-    use mkimage::oci::{ImageSpec, Layout, MediaType, write_image};
+    use mkimage::{ImageSpec, Layout, MediaType, write_image};
     let dir = crate::util::tempdir();
     let layout_dir = dir.path().join("plain.oci");
     let layout = Layout::open_or_create(&layout_dir).expect("layout");
@@ -210,8 +207,8 @@ fn images_not_built_by_mkimage_say_so() {
     let d = layout
         .put_blob(MediaType::ImageLayerGzip, &gz.finish().expect("gzip"))
         .expect("layer");
-    let layer = mkimage::oci::LayerInfo {
-        diff_id: mkimage::oci::Digest::of(&empty),
+    let layer = mkimage::LayerInfo {
+        diff_id: mkimage::Digest::of(&empty),
         digest: d.digest().to_string().parse().expect("digest"),
         size: d.size(),
         media_type: MediaType::ImageLayerGzip,

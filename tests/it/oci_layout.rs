@@ -13,7 +13,7 @@ use std::process::{Command, Output};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use mkimage::oci::{Digest, ImageSpec, LayerInfo, Layout, write_image};
+use mkimage::{Digest, ImageSpec, LayerInfo, Layout, write_image};
 
 /// Runs `tool args…`, failing the test if the tool is missing or fails.
 fn run(tool: &str, args: &[&str]) -> Output {

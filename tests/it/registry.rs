@@ -409,26 +409,24 @@ fn mount_from_another_repository_uploads_nothing() {
     let registry = Registry::http();
     let tmp = tempdir();
     let layout_dir = build_image(tmp.path());
-    let layout = mkimage::registry::open_layout(&layout_dir).expect("open layout");
-    let opts = mkimage::registry::PushOptions {
-        registry: mkimage::registry::RegistryOptions {
+    let layout = mkimage::open_layout(&layout_dir).expect("open layout");
+    let opts = mkimage::PushOptions {
+        registry: mkimage::RegistryOptions {
             insecure_registries: vec![registry.host()],
             ..Default::default()
         },
         ..Default::default()
     };
     let to = |repo: &str| {
-        mkimage::registry::Reference::parse(&format!("{}/{repo}:v1", registry.host()))
-            .expect("reference")
+        mkimage::Reference::parse(&format!("{}/{repo}:v1", registry.host())).expect("reference")
     };
-    let first = mkimage::registry::push(&layout, None, &to("base"), &opts).expect("push base");
+    let first = mkimage::push(&layout, None, &to("base"), &opts).expect("push base");
     assert_eq!((first.blobs_uploaded, first.blobs_mounted), (3, 0));
-    let mounting = mkimage::registry::PushOptions {
+    let mounting = mkimage::PushOptions {
         mount_from: Some("base".into()),
         ..opts
     };
-    let second =
-        mkimage::registry::push(&layout, None, &to("team/app"), &mounting).expect("push app");
+    let second = mkimage::push(&layout, None, &to("team/app"), &mounting).expect("push app");
     assert_eq!(
         (
             second.blobs_uploaded,

@@ -534,7 +534,7 @@ fn html_report_refuses_bad_input_without_writing() {
 #[test]
 #[ignore = "needs chromium"]
 fn html_report_of_an_image_without_provenance() {
-    use mkimage::oci::{ImageSpec, LayerInfo, Layout, MediaType, write_image};
+    use mkimage::{ImageSpec, LayerInfo, Layout, MediaType, write_image};
     let dir = tempdir();
     let layout_dir = dir.path().join("plain.oci");
     let layout = Layout::open_or_create(&layout_dir).expect("layout");
@@ -556,7 +556,7 @@ fn html_report_of_an_image_without_provenance() {
         .put_blob(MediaType::ImageLayerGzip, &gz.finish().expect("gzip"))
         .expect("layer");
     let layer = LayerInfo {
-        diff_id: mkimage::oci::Digest::of(&tar),
+        diff_id: mkimage::Digest::of(&tar),
         digest: blob.digest().to_string().parse().expect("digest"),
         size: blob.size(),
         media_type: MediaType::ImageLayerGzip,

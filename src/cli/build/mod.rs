@@ -65,7 +65,7 @@ fn write(job: &Job) -> anyhow::Result<Wrote> {
         Event::LayerStart { layer, bytes } => {
             bar.set_message(format!("writing layer {layer} ({})", human(bytes)))
         }
-        Event::LayerDone { .. } => {}
+        Event::LayerDone => {}
         Event::Archive { format } => bar.set_message(format!("writing the {}", format.name())),
     };
     let result = match job.plans.as_slice() {

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use mkimage::oci::Digest;
+use mkimage::Digest;
 use serde_json::Value;
 
 /// The annotation an image layout's index names each image by.
