@@ -70,9 +70,9 @@ const LIST_AFTER: u32 = 8;
 enum Listing {
     /// Stepped into this many times, not listed yet.
     Asked(u32),
-    /// Each name and whether it is a symlink (`None`: the file system did
-    /// not say, so it is asked).
-    Read(HashMap<std::ffi::OsString, Option<bool>>),
+    /// Each name and its type (`None`: the file system did not say, so the
+    /// file is asked).
+    Read(HashMap<std::ffi::OsString, Option<std::fs::FileType>>),
     /// Not listable (not a directory, no permission): asked name by name.
     Unlisted,
 }
@@ -130,11 +130,21 @@ impl Root {
         if let Some(hit) = self.dir_cache.get(image) {
             return Ok(hit.clone());
         }
-        let found = self
-            .lookup(image)?
-            .filter(|l| std::fs::metadata(self.host(&l.real)).is_ok_and(|m| m.is_dir()));
+        let found = self.lookup(image)?.filter(|l| self.is_real_dir(&l.real));
         self.dir_cache.insert(image.to_path_buf(), found.clone());
         Ok(found)
+    }
+
+    /// Whether `real` (an image path with every link resolved) is a
+    /// directory: from its parent's listing when there is one.
+    fn is_real_dir(&self, real: &Path) -> bool {
+        if let (Some(dir), Some(name)) = (real.parent(), real.file_name())
+            && let Some(Listing::Read(names)) = self.listings.get(dir)
+            && let Some(Some(t)) = names.get(name)
+        {
+            return t.is_dir();
+        }
+        std::fs::metadata(self.host(real)).is_ok_and(|m| m.is_dir())
     }
 
     /// Resolves `image` (absolute; a relative path is taken from `/`) to
@@ -200,7 +210,7 @@ impl Root {
         let image = dir.join(name);
         let host = self.host(&image);
         let is_link = match self.listed(dir, name) {
-            Some(Some(known)) => known,
+            Some(Some(known)) => known.is_symlink(),
             Some(None) => return Ok(None),
             None => match std::fs::symlink_metadata(&host) {
                 Ok(m) => m.file_type().is_symlink(),
@@ -217,9 +227,9 @@ impl Root {
     }
 
     /// What `dir`'s listing says of `name`: `Some(None)` when it is not
-    /// there, `Some(Some(is_symlink))` when it is, `None` when there is no
+    /// there, `Some(Some(type))` when it is, `None` when there is no
     /// listing (yet) or it does not know the entry's type: ask the file.
-    fn listed(&mut self, dir: &Path, name: &OsStr) -> Option<Option<bool>> {
+    fn listed(&mut self, dir: &Path, name: &OsStr) -> Option<Option<std::fs::FileType>> {
         let state = self
             .listings
             .entry(dir.to_path_buf())
@@ -237,7 +247,7 @@ impl Root {
         match state {
             Listing::Read(names) => match names.get(name) {
                 None => Some(None),
-                Some(Some(is_link)) => Some(Some(*is_link)),
+                Some(Some(t)) => Some(Some(*t)),
                 Some(None) => None,
             },
             _ => None,
@@ -246,17 +256,15 @@ impl Root {
 }
 
 /// The entries of image directory `dir` of the root at `root`, each with
-/// whether it is a symlink as the directory entry says; `None` when it
-/// cannot be listed.
-fn list(root: &Path, dir: &Path) -> Option<HashMap<std::ffi::OsString, Option<bool>>> {
+/// its type as the directory entry says; `None` when it cannot be listed.
+fn list(root: &Path, dir: &Path) -> Option<HashMap<std::ffi::OsString, Option<std::fs::FileType>>> {
     let rel = dir.strip_prefix("/").unwrap_or(dir);
     let mut names = HashMap::new();
     for entry in std::fs::read_dir(root.join(rel)).ok()? {
         let entry = entry.ok()?;
         // `file_type` is the entry's d_type where the file system gives
         // one; it asks the file where not, and an error leaves it unknown.
-        let is_link = entry.file_type().ok().map(|t| t.is_symlink());
-        names.insert(entry.file_name(), is_link);
+        names.insert(entry.file_name(), entry.file_type().ok());
     }
     Some(names)
 }
@@ -336,6 +344,9 @@ mod tests {
                     fresh,
                     "{name}, round {round}"
                 );
+                let fresh_dir = Root::new(r).lookup_dir(&path).unwrap();
+                listing.dir_cache.clear();
+                assert_eq!(listing.lookup_dir(&path).unwrap(), fresh_dir, "{name}/");
             }
         }
         assert!(matches!(
