@@ -4,14 +4,14 @@
 //! The pipeline flows one way:
 //!
 //! ```text
-//! cli ──► plan ──► build ──► artifacts ──► file plan ──► layers ──► image ──► output
-//!                                │          (rootfs)     (layer)    (oci)    (archive, registry)
-//!                                └── elf + resolve: every file the loader opens
+//! cli ──► plan ──► pipeline ──► artifacts ──► file plan ──► layers ──► image ──► output
+//!                                   │          (rootfs)     (layer)    (oci)    (archive, registry)
+//!                                   └── elf + resolve: every file the loader opens
 //! ```
 //!
 //! * [`cli`] turns flags into a validated [`plan::BuildPlan`]; nothing
 //!   below it sees clap or the environment.
-//! * [`build`] runs a plan: artifacts into layer trees, trees into blobs,
+//! * [`pipeline`] runs a plan: artifacts into layer trees, trees into blobs,
 //!   blobs into an image.
 //! * [`artifact`] adds what users hand in (binaries, trees, venvs, jars,
 //!   [`profile`]s) to the layer trees, with their native dependencies.
@@ -105,7 +105,7 @@
 //! plan:       base_files cache elf layer oci profile registry rootfs
 //! artifact:   bounded elf image_path plan profile resolve rootfs
 //! inspect:    archive digest image_path layer oci source
-//! build:      archive artifact base_files cache digest elf image_path layer oci plan profile registry resolve rootfs sbom source
+//! pipeline:   archive artifact base_files cache digest elf image_path layer oci plan profile registry resolve rootfs sbom source
 //! cli:        *
 //! ```
 //!
@@ -122,13 +122,13 @@ mod archive;
 mod artifact;
 mod base_files;
 mod bounded;
-mod build;
 mod cache;
 pub mod cli;
 mod digest;
 mod inspect;
 mod layer;
 mod oci;
+mod pipeline;
 mod plan;
 pub mod profile;
 mod reference;

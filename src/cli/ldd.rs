@@ -72,7 +72,7 @@ pub fn run(args: LddArgs) -> anyhow::Result<Outcome> {
                 reference: reference.clone(),
                 registry: args.registry.registry_options(&[])?,
             };
-            Some(crate::build::base_image::open(&plan, arch)?)
+            Some(crate::pipeline::base_image::open(&plan, arch)?)
         }
         None => None,
     };

@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::{Context, ensure};
 use serde::Serialize;
 
-use crate::build::Built;
+use crate::pipeline::Built;
 use crate::registry::PushReport;
 
 /// Bumped only when a field changes meaning or goes away; new fields may

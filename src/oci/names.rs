@@ -1,5 +1,5 @@
 //! The media types and annotation keys that more than one module spells:
-//! the image writers (`build`, `oci`), the readers (`source`, `inspect`) and
+//! the image writers (`pipeline`, `oci`), the readers (`source`, `inspect`) and
 //! the registry client. Each is spelled here once, so a writer and its
 //! reader cannot drift apart. Those owned by one document stay beside it
 //! ([`super::provenance::MEDIA_TYPE`], [`super::provenance::ANNOTATION`],
@@ -13,7 +13,7 @@ pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+jso
 /// `artifactType`.
 pub const SPDX_MEDIA_TYPE: &str = "application/spdx+json";
 /// The layer descriptor annotation naming the layer of the file plan it
-/// holds (`base`, `libs`, …, `from-base`): written by `build`, read by
+/// holds (`base`, `libs`, …, `from-base`): written by `pipeline`, read by
 /// `inspect`.
 pub const LAYER_ANNOTATION: &str = "org.mkimage.layer";
 

@@ -1,6 +1,6 @@
 //! The image's platform as its config and index advertise it. The names
 //! are plain strings here: which ELF machine gets which is the resolver's
-//! one table (`elf::arch`, `Arch::oci`), which `build` copies in, so that
+//! one table (`elf::arch`, `Arch::oci`), which `pipeline` copies in, so that
 //! the image writer never sees ELF.
 
 /// An OCI platform: `os`, `architecture` (GOARCH) and `variant`.

@@ -207,7 +207,7 @@ pub(super) fn check_tags(tags: &[String], debug: bool) -> anyhow::Result<()> {
         crate::oci::check_tag(t)?;
     }
     if debug {
-        for t in crate::build::debug::tags(tags) {
+        for t in crate::pipeline::debug::tags(tags) {
             crate::oci::check_tag(&t).context("--debug's tag")?;
         }
     }

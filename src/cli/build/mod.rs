@@ -20,9 +20,9 @@ mod summary;
 
 pub use self::args::BuildArgs;
 
-use crate::build::{Built, Event, build, multi};
 use crate::cli::{NotFound, Outcome, human, output, spinner};
 use crate::digest::Digest;
+use crate::pipeline::{Built, Event, build, multi};
 
 use self::resolve::Job;
 

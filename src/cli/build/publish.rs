@@ -26,7 +26,7 @@ pub(super) fn push(job: &Job, wrote: &Wrote) -> anyhow::Result<Option<PushReport
         && let Some((tags, _)) = &built.debug
     {
         let tag = reference.tag().unwrap_or(crate::reference::DEFAULT_TAG);
-        let debug_ref = reference.with_tag(&format!("{tag}{}", crate::build::debug::TAG_SUFFIX));
+        let debug_ref = reference.with_tag(&format!("{tag}{}", crate::pipeline::debug::TAG_SUFFIX));
         let debug_tag = tags.first().map(String::as_str);
         let debug = push_quietly(output, debug_tag, &debug_ref, opts, job.quiet)?;
         say(job, &debug);

@@ -2,8 +2,8 @@
 //! stderr when stdout is for `--json`), the loader's reasoning with `-v`,
 //! and the warnings, which go into the [`Outcome`] for `main` to print.
 
-use crate::build::{Built, multi};
 use crate::cli::{Outcome, human};
+use crate::pipeline::{Built, multi};
 use crate::plan::OutputFormat;
 
 use super::Wrote;
