@@ -17,7 +17,7 @@ use crate::resolve::Input;
 use crate::rootfs::host::{self, Grant, VIRTUAL_FS};
 use crate::rootfs::{ImagePath, Kind, LayerKind, RootfsError};
 
-use super::{ArtifactError, Context, KeptLink, MissingPolicy, NO_SONAMES, add_closure};
+use super::{ArtifactError, Assembly, KeptLink, MissingPolicy, NO_SONAMES, add_closure};
 
 /// What a symlink that leads out of its tree brings into the image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,7 +100,7 @@ pub type LayerFor<'a> = &'a dyn Fn(&Path) -> LayerKind;
 
 /// Adds the host tree `src` at `dst`; `links` says whose tree it is.
 pub fn add_dir(
-    cx: &mut Context,
+    asm: &mut Assembly,
     src: &Path,
     dst: &ImagePath,
     layer_for: LayerFor<'_>,
@@ -116,7 +116,7 @@ pub fn add_dir(
         origin,
         depth: 0,
     };
-    add_dir_inner(cx, src, dst, &walk)
+    add_dir_inner(asm, src, dst, &walk)
 }
 
 /// One tree being added, and how deep in followed links it is.
@@ -132,7 +132,7 @@ struct Walk<'a> {
 }
 
 fn add_dir_inner(
-    cx: &mut Context,
+    asm: &mut Assembly,
     src: &Path,
     dst: &ImagePath,
     w: &Walk<'_>,
@@ -151,7 +151,7 @@ fn add_dir_inner(
         }
         .into());
     }
-    let tree_in_root = cx
+    let tree_in_root = asm
         .resolver
         .root()
         .image_of(&real_src)
@@ -188,13 +188,13 @@ fn add_dir_inner(
             .map_err(|e| ArtifactError::io(item.path(), e.into()))?;
         let mut warnings = Vec::new();
         let entry = host::entry_from_meta(item.path(), &meta, &image, w.grant, &mut warnings);
-        cx.warn_all(warnings);
+        asm.warn_all(warnings);
         let entry = match entry {
             // A FIFO or socket in a tree is a leftover of a running
             // program, not content: it is left out, as tar and rsync do,
             // rather than failing the whole tree.
             Err(RootfsError::Special { path }) => {
-                cx.warn(format!(
+                asm.warn(format!(
                     "{} is a device, socket or FIFO: left out of the image [{origin}]",
                     path.display()
                 ));
@@ -216,30 +216,30 @@ fn add_dir_inner(
             }
             _ => {}
         }
-        cx.add(layer, image, entry, origin.to_string())?;
+        asm.add(layer, image, entry, origin.to_string())?;
     }
 
     for link in escaping {
         match w.links {
-            Links::Keep => cx.keep_link(KeptLink {
+            Links::Keep => asm.keep_link(KeptLink {
                 at: link.image,
                 host: link.host,
                 target: link.target,
                 layer: link.layer,
                 origin: origin.to_string(),
             }),
-            Links::Follow | Links::Runtime => follow_link(cx, &link, w, tree_in_root)?,
+            Links::Follow | Links::Runtime => follow_link(asm, &link, w, tree_in_root)?,
         }
     }
     let sonames: BTreeSet<OsString> = elves
         .iter()
-        .filter_map(|(host_path, _, _)| cx.resolver.elf_info(host_path).ok())
+        .filter_map(|(host_path, _, _)| asm.resolver.elf_info(host_path).ok())
         .filter_map(|info| info.soname.clone())
         .collect();
     for (host_path, image, layer) in elves {
         let input = Input::outside(&host_path, image.as_path());
-        let closure = cx.resolver.resolve(&input)?;
-        add_closure(cx, &closure, layer, origin, MissingPolicy::Warn(&sonames))?;
+        let closure = asm.resolver.resolve(&input)?;
+        add_closure(asm, &closure, layer, origin, MissingPolicy::Warn(&sonames))?;
     }
     Ok(())
 }
@@ -257,7 +257,7 @@ struct OutLink {
 /// link on the host for a relative one. Nothing in the kernel's file
 /// systems is ever added.
 fn follow_link(
-    cx: &mut Context,
+    asm: &mut Assembly,
     link: &OutLink,
     w: &Walk<'_>,
     tree_in_root: bool,
@@ -284,16 +284,16 @@ fn follow_link(
     };
     let (image_target, host_target, crossed) = if let Some(target) = in_root_target {
         let target = target.as_path();
-        let Some(found) = cx
+        let Some(found) = asm
             .resolver
             .root()
             .lookup(target)
             .map_err(crate::resolve::ResolveError::from)?
         else {
-            cx.warn(format!("{link_image} -> {} is dangling", target.display()));
+            asm.warn(format!("{link_image} -> {} is dangling", target.display()));
             return Ok(());
         };
-        let host = cx.resolver.root().host(&found.real);
+        let host = asm.resolver.root().host(&found.real);
         (ImagePath::new(&found.real)?, host, found.links)
     } else {
         let parent = link_image.parent().unwrap_or_else(ImagePath::root);
@@ -302,7 +302,7 @@ fn follow_link(
             Some(p) => match std::fs::canonicalize(&p) {
                 Ok(c) => c,
                 Err(_) => {
-                    cx.warn(format!("{link_image} -> {} is dangling", target.display()));
+                    asm.warn(format!("{link_image} -> {} is dangling", target.display()));
                     return Ok(());
                 }
             },
@@ -316,20 +316,20 @@ fn follow_link(
             .copied()
             .find(|fs| image_target.as_path().starts_with(fs))
     }) {
-        cx.warn(format!(
+        asm.warn(format!(
             "{link_image} -> {} leads into {fs}: kept as a link, nothing added from there [{origin}]",
             target.display()
         ));
         return Ok(());
     }
-    cx.add_links(layer, &crossed, &why, None)?;
-    if cx.layers.contains(&image_target) {
+    asm.add_links(layer, &crossed, &why, None)?;
+    if asm.layers.contains(&image_target) {
         return Ok(());
     }
     if w.links == Links::Follow {
         // Whatever a link in a user's tree points to ends up in the image:
         // say so, since a package can point anywhere (~/.ssh, say).
-        cx.warn(format!(
+        asm.warn(format!(
             "{link_image} -> {} leads out of the tree: added {} at {image_target} [{origin}]",
             target.display(),
             host_target.display()
@@ -352,15 +352,15 @@ fn follow_link(
             origin,
             depth: depth + 1,
         };
-        return add_dir_inner(cx, &host_target, &image_target, &next);
+        return add_dir_inner(asm, &host_target, &image_target, &next);
     }
     // Outside the tree: only what the host grants others.
-    cx.add_host(layer, &host_target, image_target.clone(), why)?;
+    asm.add_host(layer, &host_target, image_target.clone(), why)?;
     if is_elf(&host_target) {
         let input = Input::outside(&host_target, image_target.as_path());
-        let closure = cx.resolver.resolve(&input)?;
+        let closure = asm.resolver.resolve(&input)?;
         add_closure(
-            cx,
+            asm,
             &closure,
             layer,
             origin,

@@ -12,7 +12,7 @@ use crate::resolve::Input;
 use crate::rootfs::gconv::{self, CACHE, CONFIG_DIR, Config, MAIN_CONFIG};
 use crate::rootfs::{ImagePath, LayerKind};
 
-use super::{ArtifactError, Context, MissingPolicy, add_closure};
+use super::{ArtifactError, Assembly, MissingPolicy, add_closure};
 
 /// The symbol whose import says a program converts charsets.
 const ICONV_OPEN: &str = "iconv_open";
@@ -20,11 +20,11 @@ const ICONV_OPEN: &str = "iconv_open";
 /// Records `image` (whose bytes are at `host`) as an iconv user when it
 /// imports `iconv_open`. A file whose symbols cannot be read imports
 /// nothing we can know of: the build does not fail for it.
-pub fn note_iconv_user(cx: &mut Context, host: &Path, image: &Path) {
+pub fn note_iconv_user(asm: &mut Assembly, host: &Path, image: &Path) {
     if let Ok(names) = crate::elf::read_imports(host)
         && names.iter().any(|n| n == ICONV_OPEN)
     {
-        cx.add_iconv_user(image.display().to_string());
+        asm.add_iconv_user(image.display().to_string());
     }
 }
 
@@ -35,28 +35,28 @@ pub fn note_iconv_user(cx: &mut Context, host: &Path, image: &Path) {
 /// Libraries that import it (libunistring, for the locale's charset) do
 /// not count: in the image's C.UTF-8 locale they convert from UTF-8,
 /// which libc does itself.
-pub fn add_gconv(cx: &mut Context, want: &Gconv) -> Result<(), ArtifactError> {
+pub fn add_gconv(asm: &mut Assembly, want: &Gconv) -> Result<(), ArtifactError> {
     let (charsets, why) = match want {
         Gconv::None => return Ok(()),
-        Gconv::Auto if cx.iconv_users().is_empty() => return Ok(()),
+        Gconv::Auto if asm.iconv_users().is_empty() => return Ok(()),
         Gconv::Auto => (
             None,
             format!(
                 "iconv module: {} imports iconv_open (--gconv auto; narrow it with --gconv CHARSET,...)",
-                cx.iconv_users().join(", ")
+                asm.iconv_users().join(", ")
             ),
         ),
         Gconv::All => (None, "iconv module (--gconv all)".to_string()),
         Gconv::Charsets(c) => (Some(c), format!("iconv module (--gconv {})", c.join(","))),
     };
-    let Some(arch) = cx.arch() else {
+    let Some(arch) = asm.arch() else {
         return Err(ArtifactError::invalid(
             "--gconv",
             "the image holds no glibc program to convert charsets",
         ));
     };
     let dir = PathBuf::from(format!("/usr/lib/{}/gconv", arch.triplet()));
-    let root = cx.resolver.root();
+    let root = asm.resolver.root();
     let Some(found) = root
         .lookup_dir(&dir)
         .map_err(crate::resolve::ResolveError::from)?
@@ -67,7 +67,7 @@ pub fn add_gconv(cx: &mut Context, want: &Gconv) -> Result<(), ArtifactError> {
             dir.display()
         );
         if *want == Gconv::Auto {
-            cx.warn(format!("{msg} [{why}]"));
+            asm.warn(format!("{msg} [{why}]"));
             return Ok(());
         }
         return Err(ArtifactError::invalid("--gconv", msg));
@@ -95,7 +95,7 @@ pub fn add_gconv(cx: &mut Context, want: &Gconv) -> Result<(), ArtifactError> {
             config.add(&String::from_utf8_lossy(&text));
         }
         let image = ImagePath::new(image_dir.join(name))?;
-        cx.add_host(
+        asm.add_host(
             LayerKind::Libs,
             &host,
             image,
@@ -121,14 +121,14 @@ pub fn add_gconv(cx: &mut Context, want: &Gconv) -> Result<(), ArtifactError> {
         } else {
             image_dir.join(&file)
         };
-        add_module(cx, &image, &why)?;
+        add_module(asm, &image, &why)?;
     }
     Ok(())
 }
 
 /// One module (or library of the gconv directory) with its closure.
-fn add_module(cx: &mut Context, image: &Path, why: &str) -> Result<(), ArtifactError> {
-    let root = cx.resolver.root();
+fn add_module(asm: &mut Assembly, image: &Path, why: &str) -> Result<(), ArtifactError> {
+    let root = asm.resolver.root();
     let Some(found) = root
         .lookup(image)
         .map_err(crate::resolve::ResolveError::from)?
@@ -142,16 +142,16 @@ fn add_module(cx: &mut Context, image: &Path, why: &str) -> Result<(), ArtifactE
         ));
     };
     let host = root.host(&found.real);
-    let input = Input::in_root(&found.real, cx.resolver.root());
-    let closure = cx.resolver.resolve(&input)?;
-    cx.add_links(
+    let input = Input::in_root(&found.real, asm.resolver.root());
+    let closure = asm.resolver.resolve(&input)?;
+    asm.add_links(
         LayerKind::Libs,
         &found.links,
         &format!("symlink to {why}"),
         None,
     )?;
-    cx.add_host(LayerKind::Libs, &host, ImagePath::new(&found.real)?, why)?;
-    add_closure(cx, &closure, LayerKind::Libs, why, MissingPolicy::Error)
+    asm.add_host(LayerKind::Libs, &host, ImagePath::new(&found.real)?, why)?;
+    add_closure(asm, &closure, LayerKind::Libs, why, MissingPolicy::Error)
 }
 
 /// The names in a host directory, sorted; none when it does not exist.

@@ -10,7 +10,7 @@ use crate::rootfs::{ImagePath, LayerKind};
 
 use super::dir::{Exclude, Links, add_dir};
 use super::jlink::jlink;
-use super::{ArtifactError, Context};
+use super::{ArtifactError, Assembly};
 
 /// Parts of a JDK a jar does not run with.
 const JDK_EXCLUDE: &[&str] = &[
@@ -67,7 +67,7 @@ pub fn find_java_home(
 /// would run the sysroot's jlink with this machine's loader and
 /// libraries, so it is refused.
 pub fn find_java_home_in_root(
-    cx: &mut Context,
+    asm: &mut Assembly,
     explicit: Option<&Path>,
     jlink: bool,
 ) -> Result<(PathBuf, ImagePath), ArtifactError> {
@@ -85,7 +85,7 @@ pub fn find_java_home_in_root(
              (JAVA_HOME and PATH are this machine's, not the sysroot's)",
         ));
     };
-    let root = cx.resolver.root();
+    let root = asm.resolver.root();
     let found = root
         .lookup_dir(home)
         .map_err(crate::resolve::ResolveError::from)?
@@ -118,7 +118,7 @@ pub struct JlinkFor<'a> {
 
 /// Adds a runtime; returns the image path of its `java`.
 pub fn add_java_runtime(
-    cx: &mut Context,
+    asm: &mut Assembly,
     home: &Path,
     image_home: &ImagePath,
     jlink_for: Option<JlinkFor<'_>>,
@@ -129,21 +129,21 @@ pub fn add_java_runtime(
         let rt = out.runtime();
         let full = tree_size(home, &jdk_exclude());
         let small = tree_size(&rt, &Exclude::default());
-        cx.note(out.note.clone());
-        cx.note(format!(
+        asm.note(out.note.clone());
+        asm.note(format!(
             "jlink runtime: {:.1} MB (the full runtime from {} would be {:.1} MB)",
             small as f64 / 1e6,
             home.display(),
             full as f64 / 1e6
         ));
-        cx.warn_all(out.warnings.iter().cloned());
+        asm.warn_all(out.warnings.iter().cloned());
         let dst = ImagePath::new(JLINK_HOME)?;
         let origin = match request.jars.first() {
             Some(jar) => format!("--jlink of {}", super::source_name(jar)),
             None => "--jlink".to_string(),
         };
         add_dir(
-            cx,
+            asm,
             &rt,
             &dst,
             &runtime,
@@ -151,13 +151,13 @@ pub fn add_java_runtime(
             Links::Runtime,
             &origin,
         )?;
-        cx.keep_temp(out.dir);
+        asm.keep_temp(out.dir);
         return Ok(dst.join("bin/java")?);
     }
     let dst = image_home.clone();
     let origin = format!("Java runtime {image_home}");
     add_dir(
-        cx,
+        asm,
         home,
         &dst,
         &runtime,
@@ -194,13 +194,13 @@ fn tree_size(dir: &Path, exclude: &Exclude) -> u64 {
 /// `--from-jar`: the jar in the app layer at `dst`. A jar given as a
 /// symlink (a Bazel sandbox input, `app.jar -> app-1.0.jar`) is added as
 /// the file it leads to, never as a link to a host path.
-pub fn add_jar(cx: &mut Context, jar: &Path, dst: &ImagePath) -> Result<(), ArtifactError> {
+pub fn add_jar(asm: &mut Assembly, jar: &Path, dst: &ImagePath) -> Result<(), ArtifactError> {
     let meta = std::fs::metadata(jar).map_err(|e| ArtifactError::io(jar, e))?;
     if !meta.is_file() {
         return Err(ArtifactError::invalid(jar.display(), "is not a file"));
     }
     let real = std::fs::canonicalize(jar).map_err(|e| ArtifactError::io(jar, e))?;
-    cx.add_named(
+    asm.add_named(
         LayerKind::App,
         &real,
         dst.clone(),

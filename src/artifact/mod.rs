@@ -2,9 +2,9 @@
 //! venvs, jars, runtime profiles). Each adds entries to the layer trees,
 //! with every native dependency it needs.
 
+mod assembly;
 pub mod binary;
 pub mod classpath;
-mod context;
 pub mod dir;
 pub mod gconv;
 pub mod jar;
@@ -22,7 +22,7 @@ use crate::resolve::versions::VersionMissing;
 use crate::resolve::{Closure, Missing, ResolveError};
 use crate::rootfs::{ImagePath, LayerKind, PathError, RootfsError};
 
-pub use context::{Context, Gathered, KeptLink};
+pub use assembly::{Assembly, Gathered, KeptLink};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArtifactError {
@@ -151,14 +151,14 @@ pub enum MissingPolicy<'a> {
 /// root in `layer`, at their image paths. The input itself is placed by
 /// the caller.
 pub(crate) fn add_closure(
-    cx: &mut Context,
+    asm: &mut Assembly,
     closure: &Closure,
     layer: LayerKind,
     origin: &str,
     policy: MissingPolicy<'_>,
 ) -> Result<(), ArtifactError> {
     for (path, why) in &closure.bad_notes {
-        cx.warn(format!(
+        asm.warn(format!(
             "{}: {why}; the libraries it names are not added [{origin}]",
             path.display()
         ));
@@ -169,7 +169,7 @@ pub(crate) fn add_closure(
             MissingPolicy::Error => return Err(ArtifactError::NotFound { missing }),
             MissingPolicy::Warn(provided) => {
                 for m in missing.into_iter().filter(|m| !provided.contains(&m.name)) {
-                    cx.warn(format!(
+                    asm.warn(format!(
                         "{} needed by {} not found (the program may fail if it loads it) [{origin}]",
                         m.name.to_string_lossy(),
                         m.needed_by.display()
@@ -181,7 +181,7 @@ pub(crate) fn add_closure(
     // With a base, the library the loader opens is the base's where it has
     // one: check versions against that file, and do not copy ours.
     let from_base = |o: &crate::resolve::Object| -> Option<PathBuf> {
-        let base = cx.base()?;
+        let base = asm.base()?;
         if !o.in_root {
             return None;
         }
@@ -196,7 +196,7 @@ pub(crate) fn add_closure(
             provided.insert(i);
         }
     }
-    let mut versions = crate::resolve::versions::check(&mut cx.resolver, &seen)
+    let mut versions = crate::resolve::versions::check(&mut asm.resolver, &seen)
         .map_err(ArtifactError::VersionsUnreadable)?;
     // Name the base's file as the image has it, not its extracted copy.
     for m in &mut versions {
@@ -214,7 +214,7 @@ pub(crate) fn add_closure(
             MissingPolicy::Error => return Err(ArtifactError::Versions { missing: versions }),
             MissingPolicy::Warn(_) => {
                 for m in versions {
-                    cx.warn(format!(
+                    asm.warn(format!(
                         "{m} (the program may fail if it loads it) [{origin}]"
                     ));
                 }
@@ -223,7 +223,7 @@ pub(crate) fn add_closure(
     }
     for (i, o) in closure.objects.iter().enumerate().skip(1) {
         if provided.contains(&i) {
-            cx.note_once(format!("{} comes from the base image", o.path.display()));
+            asm.note_once(format!("{} comes from the base image", o.path.display()));
             continue;
         }
         let why = match (&o.reason, o.needed_by) {
@@ -242,22 +242,22 @@ pub(crate) fn add_closure(
             .map(|by| closure.objects[by].real.display().to_string());
         let kind = if o.in_root { LayerKind::Libs } else { layer };
         if let (Some(found_by), Some(by)) = (&o.found_by, o.needed_by) {
-            cx.explain(format!(
+            asm.explain(format!(
                 "{} => {} (needed by {}): {found_by}",
                 o.name.to_string_lossy(),
                 o.path.display(),
                 closure.objects[by].path.display()
             ));
         }
-        cx.add_links(
+        asm.add_links(
             kind,
             &o.links,
             &format!("symlink to {why}"),
             needed_by.as_ref(),
         )?;
         let real = ImagePath::new(&o.real)?;
-        cx.record_origin(&real, why.clone(), needed_by);
-        cx.add_host(kind, &o.host, real, why)?;
+        asm.record_origin(&real, why.clone(), needed_by);
+        asm.add_host(kind, &o.host, real, why)?;
     }
     Ok(())
 }

@@ -12,25 +12,25 @@ use crate::rootfs::{Entry, ImagePath, LayerKind, host};
 use super::binary::{add_program, add_root_program, find_in_root};
 use super::dir::{Exclude, Links, add_dir};
 use super::python::add_python;
-use super::{ArtifactError, Context};
+use super::{ArtifactError, Assembly};
 use crate::rootfs::host::Grant;
 
 /// Adds everything `profile` (called `name`) asks for except the Java
 /// runtime, which the build adds once for jars and profiles alike.
 pub fn apply(
-    cx: &mut Context,
+    asm: &mut Assembly,
     profile: &Profile,
     name: &str,
     full_stdlib: bool,
 ) -> Result<(), ArtifactError> {
     let origin = format!("--profile {name}");
     if profile.runtime == Some(Runtime::Python) {
-        let python = find_in_root(cx, &["python3".to_string()])
+        let python = find_in_root(asm, &["python3".to_string()])
             .ok_or_else(|| ArtifactError::invalid(&origin, "no python3 on the root's PATH"))?;
-        add_python(cx, &python, full_stdlib, &origin)?;
+        add_python(asm, &python, full_stdlib, &origin)?;
     }
     for rule in &profile.binary {
-        let found = find_in_root(cx, &rule.find).ok_or_else(|| {
+        let found = find_in_root(asm, &rule.find).ok_or_else(|| {
             ArtifactError::invalid(
                 &origin,
                 format!(
@@ -42,18 +42,18 @@ pub fn apply(
         })?;
         match &rule.dst {
             Some(dst) if Path::new(dst) != found.path => {
-                let host = cx.resolver.root().host(&found.real);
+                let host = asm.resolver.root().host(&found.real);
                 let dst = ImagePath::new(dst)?;
-                add_program(cx, &host, &dst, LayerKind::Runtime, Grant::Host, &origin)?;
+                add_program(asm, &host, &dst, LayerKind::Runtime, Grant::Host, &origin)?;
             }
             _ => {
-                add_root_program(cx, &found, LayerKind::Runtime, &origin)?;
+                add_root_program(asm, &found, LayerKind::Runtime, &origin)?;
             }
         }
     }
     for rule in &profile.tree {
         let src = Path::new(&rule.src);
-        let found = cx
+        let found = asm
             .resolver
             .root()
             .lookup_dir(src)
@@ -67,11 +67,11 @@ pub fn apply(
                 format!("{} is not a directory in the root", rule.src),
             ));
         };
-        let host = cx.resolver.root().host(&found.real);
+        let host = asm.resolver.root().host(&found.real);
         let dst = ImagePath::new(rule.dst.as_deref().unwrap_or(&rule.src))?;
         let runtime = |_: &Path| LayerKind::Runtime;
         add_dir(
-            cx,
+            asm,
             &host,
             &dst,
             &runtime,
@@ -85,22 +85,22 @@ pub fn apply(
         match (&rule.src, &rule.content) {
             (_, Some(content)) => {
                 let bytes: Arc<[u8]> = content.trim_start().as_bytes().into();
-                cx.add_generated(LayerKind::Runtime, dst, Entry::bytes(bytes, 0o644), &origin)?;
+                asm.add_generated(LayerKind::Runtime, dst, Entry::bytes(bytes, 0o644), &origin)?;
             }
             (Some(src), None) => {
-                let found = cx
+                let found = asm
                     .resolver
                     .root()
                     .lookup(Path::new(src))
                     .map_err(crate::resolve::ResolveError::from)?;
                 match found {
                     Some(f) => {
-                        let host = cx.resolver.root().host(&f.real);
+                        let host = asm.resolver.root().host(&f.real);
                         let mut warnings = Vec::new();
                         let entry = host::host_entry(&host, &dst, Grant::Host, &mut warnings);
-                        cx.warn_all(warnings);
+                        asm.warn_all(warnings);
                         let entry = entry?;
-                        cx.add_generated(LayerKind::Runtime, dst, entry, &origin)?;
+                        asm.add_generated(LayerKind::Runtime, dst, entry, &origin)?;
                     }
                     None if rule.optional => {}
                     None => {

@@ -17,7 +17,7 @@ use crate::rootfs::{ImagePath, LayerKind};
 
 use super::binary::{add_root_program, lookup_program};
 use super::dir::{Exclude, Links, add_dir};
-use super::{ArtifactError, Context};
+use super::{ArtifactError, Assembly};
 
 /// `config-X.Y-<triplet>` holds the static libpython and Makefile for
 /// building extensions, not for running them.
@@ -103,12 +103,12 @@ impl Venv {
 /// An interpreter (an image path in the root) and its standard library
 /// in the runtime layer.
 pub fn add_python(
-    cx: &mut Context,
+    asm: &mut Assembly,
     interpreter: &Located,
     full_stdlib: bool,
     origin: &str,
 ) -> Result<(), ArtifactError> {
-    add_python_base(cx, interpreter, full_stdlib, origin)?;
+    add_python_base(asm, interpreter, full_stdlib, origin)?;
     Ok(())
 }
 
@@ -135,12 +135,12 @@ impl Base {
 }
 
 fn add_python_base(
-    cx: &mut Context,
+    asm: &mut Assembly,
     interpreter: &Located,
     full_stdlib: bool,
     origin: &str,
 ) -> Result<Base, ArtifactError> {
-    add_root_program(cx, interpreter, LayerKind::Runtime, origin)?;
+    add_root_program(asm, interpreter, LayerKind::Runtime, origin)?;
     let real = interpreter.real.clone();
     let version = python_version(&real).ok_or_else(|| {
         ArtifactError::invalid(
@@ -155,7 +155,7 @@ fn add_python_base(
         .and_then(Path::parent)
         .unwrap_or(Path::new("/"));
     let stdlib = prefix.join("lib").join(format!("python{version}"));
-    let Some(found) = cx
+    let Some(found) = asm
         .resolver
         .root()
         .lookup_dir(&stdlib)
@@ -166,7 +166,7 @@ fn add_python_base(
             format!("the standard library of {} is missing", real.display()),
         ));
     };
-    let host = cx.resolver.root().host(&found.real);
+    let host = asm.resolver.root().host(&found.real);
     let exclude = if full_stdlib {
         Exclude::new(["__pycache__"])
     } else {
@@ -174,7 +174,7 @@ fn add_python_base(
     };
     let runtime = |_: &Path| LayerKind::Runtime;
     add_dir(
-        cx,
+        asm,
         &host,
         &ImagePath::new(&found.real)?,
         &runtime,
@@ -200,14 +200,14 @@ fn python_version(interpreter: &Path) -> Option<String> {
 /// (dependencies layer). Returns the venv's python for the entrypoint.
 /// The venv is the user's tree: `links` says what its links out bring.
 pub fn add_venv(
-    cx: &mut Context,
+    asm: &mut Assembly,
     venv: &Venv,
     full_stdlib: bool,
     links: Links,
 ) -> Result<ImagePath, ArtifactError> {
     let origin = format!("--from-venv {}", venv.dir.display());
-    let interpreter = lookup_program(cx, &venv.interpreter()?)?;
-    let base = add_python_base(cx, &interpreter, full_stdlib, &origin)?;
+    let interpreter = lookup_program(asm, &venv.interpreter()?)?;
+    let base = add_python_base(asm, &interpreter, full_stdlib, &origin)?;
     let deps = |_: &Path| LayerKind::Deps;
     if venv
         .cfg
@@ -216,17 +216,17 @@ pub fn add_venv(
     {
         // The venv sees the base interpreter's packages too: bring them.
         for dir in base.site_dirs() {
-            let found = cx
+            let found = asm
                 .resolver
                 .root()
                 .lookup_dir(&dir)
                 .map_err(crate::resolve::ResolveError::from)?;
             if let Some(found) = found {
-                let host = cx.resolver.root().host(&found.real);
+                let host = asm.resolver.root().host(&found.real);
                 let image = ImagePath::new(&found.real)?;
                 let why = format!("{origin} (include-system-site-packages)");
                 add_dir(
-                    cx,
+                    asm,
                     &host,
                     &image,
                     &deps,
@@ -238,7 +238,7 @@ pub fn add_venv(
         }
     }
     add_dir(
-        cx,
+        asm,
         &venv.dir,
         &venv.image_dir()?,
         &deps,

@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::artifact::binary::{self, add_binary};
 use crate::artifact::classpath::ClassPath;
 use crate::artifact::layering::Layering;
-use crate::artifact::{ArtifactError, Context, MissingPolicy, dir, java, profile, python};
+use crate::artifact::{ArtifactError, Assembly, MissingPolicy, dir, java, profile, python};
 use crate::plan::{BuildPlan, Writable};
 use crate::profile::Runtime;
 use crate::rootfs::{Entry, ImagePath, LayerKind, RootfsError, base};
@@ -25,7 +25,7 @@ pub(super) struct Defaults {
 
 /// Adds every artifact, programs first (the first program is the one
 /// `--dlopen` libraries belong to and the default entrypoint).
-pub(super) fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaults, BuildError> {
+pub(super) fn add_artifacts(asm: &mut Assembly, plan: &BuildPlan) -> Result<Defaults, BuildError> {
     let mut d = Defaults::default();
     let user_links = if plan.follow_links {
         dir::Links::Follow
@@ -33,7 +33,7 @@ pub(super) fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaul
         dir::Links::Keep
     };
     for spec in &plan.binaries {
-        add_binary(cx, &spec.src, &spec.dst)?;
+        add_binary(asm, &spec.src, &spec.dst)?;
         if d.entrypoint.is_empty() {
             d.entrypoint = vec![spec.dst.to_string()];
         }
@@ -46,10 +46,10 @@ pub(super) fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaul
     // Which jars are libraries decides their layer with or without a
     // runtime from mkimage (an app may bring its own under --from-dir).
     let class_path = scan_class_path(plan)?;
-    cx.warn_all(class_path.warnings.iter().cloned());
+    asm.warn_all(class_path.warnings.iter().cloned());
     let layering = Layering::new(class_path.named.keys().cloned());
     for (name, profile) in &plan.profiles {
-        profile::apply(cx, profile, name, plan.full_stdlib)?;
+        profile::apply(asm, profile, name, plan.full_stdlib)?;
         if plan.binaries.is_empty() {
             if let Some(e) = &profile.entrypoint {
                 d.entrypoint = e.clone();
@@ -65,7 +65,7 @@ pub(super) fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaul
     }
     for venv in &plan.venvs {
         let venv = python::Venv::open(venv)?;
-        let python = python::add_venv(cx, &venv, plan.full_stdlib, user_links)?;
+        let python = python::add_venv(asm, &venv, plan.full_stdlib, user_links)?;
         let bin = venv.image_dir()?.join("bin").map_err(ArtifactError::from)?;
         d.env
             .push(("VIRTUAL_ENV".into(), venv.image_dir()?.to_string()));
@@ -78,7 +78,7 @@ pub(super) fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaul
     if java_runtime {
         // A sysroot is the whole world of the build: the runtime comes
         // from it, never from this machine's JAVA_HOME or PATH.
-        let (home, image_home) = if cx.resolver.root().dir() == Path::new("/") {
+        let (home, image_home) = if asm.resolver.root().dir() == Path::new("/") {
             let home = java::find_java_home(
                 plan.java.home.as_deref(),
                 plan.java.env_home.as_deref(),
@@ -87,16 +87,16 @@ pub(super) fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaul
             let image = ImagePath::new(&home).map_err(ArtifactError::from)?;
             (home, image)
         } else {
-            java::find_java_home_in_root(cx, plan.java.home.as_deref(), plan.java.jlink)?
+            java::find_java_home_in_root(asm, plan.java.home.as_deref(), plan.java.jlink)?
         };
         let jars = class_path.host_jars();
         let jlink_for = plan.java.jlink.then(|| java::JlinkFor {
             jars: &jars,
             add_modules: &plan.java.add_modules,
         });
-        let java_bin = java::add_java_runtime(cx, &home, &image_home, jlink_for)?;
+        let java_bin = java::add_java_runtime(asm, &home, &image_home, jlink_for)?;
         for jar in &plan.jars {
-            java::add_jar(cx, &jar.src, &jar.dst)?;
+            java::add_jar(asm, &jar.src, &jar.dst)?;
         }
         if d.entrypoint.is_empty() {
             d.entrypoint = vec![java_bin.to_string()];
@@ -117,7 +117,7 @@ pub(super) fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaul
             if meta.is_dir() {
                 let exclude = dir::Exclude::default();
                 dir::add_dir(
-                    cx, &m.src, &m.dst, &layer_for, &exclude, user_links, &origin,
+                    asm, &m.src, &m.dst, &layer_for, &exclude, user_links, &origin,
                 )?;
                 continue;
             }
@@ -140,11 +140,11 @@ pub(super) fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaul
             } else {
                 m.src.clone()
             };
-            cx.add_named(layer, &named, m.dst.clone(), origin.clone())?;
+            asm.add_named(layer, &named, m.dst.clone(), origin.clone())?;
             let input = crate::resolve::Input::outside(&m.src, m.dst.as_path());
-            if let Ok(closure) = cx.resolver.resolve(&input) {
+            if let Ok(closure) = asm.resolver.resolve(&input) {
                 crate::artifact::add_closure(
-                    cx,
+                    asm,
                     &closure,
                     layer,
                     &origin,
@@ -159,7 +159,7 @@ pub(super) fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaul
         .flat_map(|(_, p)| p.dlopen.clone())
         .collect();
     dlopen.extend(plan.dlopen.iter().cloned());
-    binary::add_dlopen(cx, &dlopen)?;
+    binary::add_dlopen(asm, &dlopen)?;
 
     let mut writable: Vec<Writable> = Vec::new();
     for (_, p) in &plan.profiles {
@@ -173,7 +173,7 @@ pub(super) fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaul
     }
     writable.extend(plan.writable.iter().cloned());
     for w in writable {
-        cx.add(
+        asm.add(
             LayerKind::App,
             w.path.clone(),
             Entry::dir(0o755).owned(w.uid, w.gid),
@@ -183,7 +183,7 @@ pub(super) fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaul
     // Java skips a Class-Path entry that is not there, and the app fails
     // later with NoClassDefFoundError.
     for (image, named) in &class_path.named {
-        if cx.layers.has_file(image.as_path()) {
+        if asm.layers.has_file(image.as_path()) {
             continue;
         }
         let fix = match &named.host {
@@ -193,7 +193,7 @@ pub(super) fn add_artifacts(cx: &mut Context, plan: &BuildPlan) -> Result<Defaul
                 image.parent().unwrap_or_else(ImagePath::root)
             ),
         };
-        cx.warn(format!(
+        asm.warn(format!(
             "{}'s Class-Path names {image}, which is not in the image (its classes will be \
              missing at run time): add it, e.g. {fix}",
             named.by
@@ -221,9 +221,9 @@ fn scan_class_path(plan: &BuildPlan) -> Result<ClassPath, ArtifactError> {
 /// /root is 0700 in the base layer; when artifacts live below it (a
 /// pyenv interpreter in /root/.pyenv, a venv in /root), the non-root user
 /// must be able to pass through it.
-pub(super) fn open_root_for_artifacts(cx: &mut Context) -> Result<(), BuildError> {
+pub(super) fn open_root_for_artifacts(asm: &mut Assembly) -> Result<(), BuildError> {
     let root_dir = ImagePath::new("/root").map_err(RootfsError::from)?;
-    let used = cx
+    let used = asm
         .layers
         .trees
         .iter()
@@ -233,10 +233,10 @@ pub(super) fn open_root_for_artifacts(cx: &mut Context) -> Result<(), BuildError
                 .any(|(p, _)| p.as_path().starts_with("/root") && *p != root_dir)
         });
     if used {
-        cx.warn(
+        asm.warn(
             "files below /root are in the image: /root is made 0711 so the non-root user can reach them",
         );
-        cx.layers
+        asm.layers
             .tree(LayerKind::Base)
             .insert(root_dir, Entry::dir(0o711))
             .map_err(RootfsError::from)?;

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::artifact::Context;
+use crate::artifact::Assembly;
 use crate::base_files::certs::CaCerts;
 use crate::base_files::tzdata::Tzdata;
 use crate::base_files::{certs, locale, tzdata};
@@ -16,11 +16,11 @@ use super::BuildError;
 /// Users, groups, certificates and time zones, each recorded in the
 /// provenance. Returns whether a CA bundle was installed.
 pub(super) fn add_base(
-    cx: &mut Context,
+    asm: &mut Assembly,
     plan: &BuildPlan,
     from: Option<&super::base_image::BaseImage>,
 ) -> Result<bool, BuildError> {
-    let mut tree = std::mem::take(cx.layers.tree(LayerKind::Base));
+    let mut tree = std::mem::take(asm.layers.tree(LayerKind::Base));
     base::add_base_files(&mut tree).map_err(RootfsError::from)?;
     // A base keeps its users and groups; nonroot is added when missing.
     if let Some(b) = from {
@@ -63,11 +63,11 @@ pub(super) fn add_base(
         plan
     };
     record_new(
-        cx,
+        asm,
         &tree,
         "base files: users, groups and standard directories",
     );
-    let root = cx.resolver.root();
+    let root = asm.resolver.root();
     let bundle = certs::bundle(root, &plan.ca_certs, &plan.extra_cas)?;
     let has_bundle = bundle.is_some();
     if let Some(bytes) = bundle {
@@ -76,28 +76,28 @@ pub(super) fn add_base(
             Entry::bytes(bytes, 0o644),
         )
         .map_err(RootfsError::from)?;
-        record_new(cx, &tree, &ca_why(plan));
+        record_new(asm, &tree, &ca_why(plan));
     }
     let mut warnings = Vec::new();
-    let added = tzdata::add_tzdata(&mut tree, cx.resolver.root(), &plan.tzdata, &mut warnings);
-    cx.warn_all(warnings);
+    let added = tzdata::add_tzdata(&mut tree, asm.resolver.root(), &plan.tzdata, &mut warnings);
+    asm.warn_all(warnings);
     added?;
     match &plan.tzdata {
         Tzdata::None => {}
         // One entry for the whole directory rather than ~1,300 that say
         // the same; `inspect --why` falls back to the nearest ancestor.
-        Tzdata::All => cx.record(
+        Tzdata::All => asm.record(
             tzdata::ZONEINFO,
             format!("time zone data: all of {} (--tzdata all)", tzdata::ZONEINFO),
         ),
         Tzdata::Zones(zones) => record_new(
-            cx,
+            asm,
             &tree,
             &format!("time zone data (--tzdata {})", zones.join(",")),
         ),
     }
-    check_generated(cx, &tree)?;
-    *cx.layers.tree(LayerKind::Base) = tree;
+    check_generated(asm, &tree)?;
+    *asm.layers.tree(LayerKind::Base) = tree;
     Ok(has_bundle)
 }
 
@@ -127,12 +127,12 @@ fn merge_users(theirs: &str, ours: &str) -> String {
 }
 
 /// The passwd and group files the image will have.
-pub(super) fn users(cx: &Context) -> (String, String) {
+pub(super) fn users(asm: &Assembly) -> (String, String) {
     let read = |path: &str, fallback: &str| -> String {
         let Ok(p) = ImagePath::new(path) else {
             return fallback.to_owned();
         };
-        match cx
+        match asm
             .layers
             .trees
             .get(&LayerKind::Base)
@@ -157,12 +157,12 @@ pub(super) fn users(cx: &Context) -> (String, String) {
 /// over `/etc`) would silently replace it when the layers unpack, so it
 /// is refused, naming the flag that sets what the user wanted. The same
 /// bytes (a zone file also in a user's tree) are fine.
-fn check_generated(cx: &Context, tree: &Tree) -> Result<(), BuildError> {
+fn check_generated(asm: &Assembly, tree: &Tree) -> Result<(), BuildError> {
     for (path, entry) in tree.iter() {
         if path.is_root() {
             continue;
         }
-        match cx.layers.clash(LayerKind::Base, path, entry) {
+        match asm.layers.clash(LayerKind::Base, path, entry) {
             Ok(_) => {}
             Err(RootfsError::Tree(crate::rootfs::TreeError::Conflict { .. }))
             | Err(RootfsError::Shadows { .. }) => {
@@ -193,19 +193,19 @@ fn check_generated(cx: &Context, tree: &Tree) -> Result<(), BuildError> {
 /// The root's C.UTF-8 locale, in the libraries layer, when the image
 /// has glibc (a `libc.so.6`): the locale is glibc's data, and a static
 /// or Go program has no use for it. `--locale` names more.
-pub(super) fn add_locale(cx: &mut Context, names: &[String]) -> Result<(), BuildError> {
+pub(super) fn add_locale(asm: &mut Assembly, names: &[String]) -> Result<(), BuildError> {
     for name in names {
         let mut tree = Tree::new();
         let mut warnings = Vec::new();
-        let at = locale::add_locale(&mut tree, cx.resolver.root(), name, &mut warnings);
-        cx.warn_all(warnings);
+        let at = locale::add_locale(&mut tree, asm.resolver.root(), name, &mut warnings);
+        asm.warn_all(warnings);
         let at = at?;
         let why = format!("the {name} locale ({at} of the root, --locale {name})");
         for (path, entry) in tree.iter().filter(|(p, _)| !tree.is_implicit(p)) {
-            cx.add(LayerKind::Libs, path.clone(), entry.clone(), why.as_str())?;
+            asm.add(LayerKind::Libs, path.clone(), entry.clone(), why.as_str())?;
         }
     }
-    let has_glibc = cx.layers.trees.get(&LayerKind::Libs).is_some_and(|t| {
+    let has_glibc = asm.layers.trees.get(&LayerKind::Libs).is_some_and(|t| {
         t.iter()
             .any(|(p, _)| p.file_name().is_some_and(|n| n == "libc.so.6"))
     });
@@ -214,8 +214,8 @@ pub(super) fn add_locale(cx: &mut Context, names: &[String]) -> Result<(), Build
     }
     let mut tree = Tree::new();
     let mut warnings = Vec::new();
-    let added = locale::add_c_utf8(&mut tree, cx.resolver.root(), &mut warnings);
-    cx.warn_all(warnings);
+    let added = locale::add_c_utf8(&mut tree, asm.resolver.root(), &mut warnings);
+    asm.warn_all(warnings);
     if !added? {
         return Ok(());
     }
@@ -225,16 +225,16 @@ pub(super) fn add_locale(cx: &mut Context, names: &[String]) -> Result<(), Build
     );
     // Its parents are created as every layer's are.
     for (path, entry) in tree.iter().filter(|(p, _)| !tree.is_implicit(p)) {
-        cx.add(LayerKind::Libs, path.clone(), entry.clone(), why.as_str())?;
+        asm.add(LayerKind::Libs, path.clone(), entry.clone(), why.as_str())?;
     }
     Ok(())
 }
 
 /// Records `why` for every path of `tree` that has no reason yet.
-fn record_new(cx: &mut Context, tree: &Tree, why: &str) {
+fn record_new(asm: &mut Assembly, tree: &Tree, why: &str) {
     for (path, _) in tree.iter() {
         if !path.is_root() {
-            cx.record(path, why);
+            asm.record(path, why);
         }
     }
 }

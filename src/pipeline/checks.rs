@@ -20,7 +20,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use crate::artifact::Context;
+use crate::artifact::Assembly;
 use crate::elf::{is_elf, read_imports, read_path_strings};
 use crate::image_path::normalise;
 use crate::rootfs::{Kind, LayerKind, Source};
@@ -63,27 +63,27 @@ struct Program {
     host: PathBuf,
 }
 
-/// Adds a warning to `cx` for everything the programs of the app and
+/// Adds a warning to `asm` for everything the programs of the app and
 /// dependencies layers will miss.
-pub(super) fn check_programs(cx: &mut Context) {
-    for program in programs(cx) {
+pub(super) fn check_programs(asm: &mut Assembly) {
+    for program in programs(asm) {
         let imports: BTreeSet<String> = read_imports(&program.host)
             .map(|v| v.iter().map(|s| s.to_string_lossy().into_owned()).collect())
             .unwrap_or_default();
         // A file that cannot be read again was read for its closure: what
         // it lacks is reported there.
         let strings = read_path_strings(&program.host).unwrap_or_default();
-        check_shell(cx, &program, &imports, &strings);
-        check_install_dir(cx, &program, &strings);
-        check_origin_paths(cx, &program, &strings);
+        check_shell(asm, &program, &imports, &strings);
+        check_install_dir(asm, &program, &strings);
+        check_origin_paths(asm, &program, &strings);
     }
 }
 
 /// Dynamically linked executables (a PT_INTERP) of the app and
 /// dependencies layers, in path order.
-fn programs(cx: &mut Context) -> Vec<Program> {
+fn programs(asm: &mut Assembly) -> Vec<Program> {
     let mut candidates = Vec::new();
-    for (kind, tree) in &cx.layers.trees {
+    for (kind, tree) in &asm.layers.trees {
         if !matches!(kind, LayerKind::App | LayerKind::Deps) {
             continue;
         }
@@ -105,7 +105,7 @@ fn programs(cx: &mut Context) -> Vec<Program> {
     candidates
         .into_iter()
         .filter(|p| {
-            cx.resolver
+            asm.resolver
                 .elf_info(&p.host)
                 .is_ok_and(|info| info.interp.is_some())
         })
@@ -113,7 +113,7 @@ fn programs(cx: &mut Context) -> Vec<Program> {
 }
 
 fn check_shell(
-    cx: &mut Context,
+    asm: &mut Assembly,
     program: &Program,
     imports: &BTreeSet<String>,
     strings: &BTreeSet<String>,
@@ -133,7 +133,7 @@ fn check_shell(
         }
     }
     for (shell, calls) in needs {
-        if cx.layers.has_file(Path::new(shell)) {
+        if asm.layers.has_file(Path::new(shell)) {
             continue;
         }
         let how = if calls.iter().all(|c| SHELL_CALLS.contains(c)) {
@@ -146,8 +146,8 @@ fn check_shell(
         } else {
             ""
         };
-        let fix = shell_fix(cx, shell);
-        cx.warn(format!(
+        let fix = shell_fix(asm, shell);
+        asm.warn(format!(
             "{} calls {}{how} but the image has no {shell}{symptom}: add one with {fix}",
             program.image.display(),
             calls.join(", "),
@@ -156,8 +156,8 @@ fn check_shell(
 }
 
 /// `--from-binary ROOT_SHELL:SHELL`, with a shell the root has.
-fn shell_fix(cx: &mut Context, shell: &str) -> String {
-    let root = cx.resolver.root();
+fn shell_fix(asm: &mut Assembly, shell: &str) -> String {
+    let root = asm.resolver.root();
     let mut candidates = vec![shell];
     if shell == BSHELL {
         candidates.insert(0, DASH);
@@ -174,11 +174,11 @@ fn shell_fix(cx: &mut Context, shell: &str) -> String {
 }
 
 /// The warnings for a program that has its install directory compiled in.
-fn check_install_dir(cx: &mut Context, program: &Program, strings: &BTreeSet<String>) {
+fn check_install_dir(asm: &mut Assembly, program: &Program, strings: &BTreeSet<String>) {
     let Ok(real) = std::fs::canonicalize(&program.host) else {
         return;
     };
-    let root = cx.resolver.root();
+    let root = asm.resolver.root();
     let Some(installed) = root.image_of(&real) else {
         return;
     };
@@ -191,7 +191,7 @@ fn check_install_dir(cx: &mut Context, program: &Program, strings: &BTreeSet<Str
     }
     let image = program.image.display();
     if program.image.parent() != Some(dir.as_path()) {
-        cx.warn(format!(
+        asm.warn(format!(
             "{image} was built to run from {}, which is compiled into it (it finds its own files \
              relative to it): keep it there, e.g. --from-binary {}:{}",
             dir.display(),
@@ -208,8 +208,8 @@ fn check_install_dir(cx: &mut Context, program: &Program, strings: &BTreeSet<Str
         if path == dir
             || !path.components().any(|c| c.as_os_str() == package)
             || NOT_DATA.iter().any(|p| path.starts_with(p))
-            || cx.layers.has_dir(path)
-            || !matches!(cx.resolver.root().lookup_dir(path), Ok(Some(_)))
+            || asm.layers.has_dir(path)
+            || !matches!(asm.resolver.root().lookup_dir(path), Ok(Some(_)))
         {
             continue;
         }
@@ -229,7 +229,7 @@ fn check_install_dir(cx: &mut Context, program: &Program, strings: &BTreeSet<Str
         return;
     }
     let list: Vec<&str> = listed.iter().map(|s| s.as_str()).collect();
-    cx.warn(format!(
+    asm.warn(format!(
         "{image} has these directories of the root compiled in, and the image lacks them: {}; \
          add those it reads with --include DIR and those it writes with --writable DIR",
         list.join(", ")
@@ -254,7 +254,7 @@ fn package_dir_name(dir: &Path) -> Option<&std::ffi::OsStr> {
 }
 
 /// The warnings for `$ORIGIN` paths that lead nowhere in the image.
-fn check_origin_paths(cx: &mut Context, program: &Program, strings: &BTreeSet<String>) {
+fn check_origin_paths(asm: &mut Assembly, program: &Program, strings: &BTreeSet<String>) {
     let Ok(real) = std::fs::canonicalize(&program.host) else {
         return;
     };
@@ -279,10 +279,10 @@ fn check_origin_paths(cx: &mut Context, program: &Program, strings: &BTreeSet<St
         }
         let on_host = normalise(&host_dir.join(rel));
         let in_image = normalise(&image_dir.join(rel));
-        if !on_host.is_dir() || cx.layers.has_dir(&in_image) {
+        if !on_host.is_dir() || asm.layers.has_dir(&in_image) {
             continue;
         }
-        cx.warn(format!(
+        asm.warn(format!(
             "{} looks in {entry}, which is {} beside it on the host, but {} is not in the \
              image: add it with --include {}:{}, or the program's whole tree with --from-dir",
             program.image.display(),

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::artifact::Context;
+use crate::artifact::Assembly;
 use crate::elf::Arch;
 use crate::oci::ImageSpec;
 use crate::rootfs::{Tree, busybox};
@@ -22,20 +22,20 @@ pub const TAG_SUFFIX: &str = "-debug";
 
 /// The debug layer's tree, checked before anything is written: the root's
 /// busybox must be a static program for the image's architecture.
-pub(super) fn prepare(cx: &mut Context, arch: Arch) -> Result<Tree, BuildError> {
-    let root = cx.resolver.root().dir().to_path_buf();
+pub(super) fn prepare(asm: &mut Assembly, arch: Arch) -> Result<Tree, BuildError> {
+    let root = asm.resolver.root().dir().to_path_buf();
     let fail = |why: String| BuildError::Debug {
         path: root.join(BUSYBOX.trim_start_matches('/')),
         why,
     };
-    let found = cx
+    let found = asm
         .resolver
         .root()
         .lookup(std::path::Path::new(BUSYBOX))
         .map_err(|e| fail(e.to_string()))?
         .ok_or_else(|| fail("does not exist".into()))?;
-    let host: PathBuf = cx.resolver.root().host(&found.real);
-    let info = cx
+    let host: PathBuf = asm.resolver.root().host(&found.real);
+    let info = asm
         .resolver
         .elf_info(&host)
         .map_err(|e| fail(e.to_string()))?;

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use crate::artifact::Context;
+use crate::artifact::Assembly;
 use crate::elf::ldcache_write::{self, libcmp};
 use crate::elf::{Arch, ElfInfo, Ident};
 use crate::plan::{BuildPlan, LdCacheMode};
@@ -26,11 +26,11 @@ const FLAG_ELF: i32 = 0x0001;
 /// Adds the cache (and conf) when the image has libraries outside the
 /// default directories, or always with `--ld-cache always`.
 pub(super) fn add_ld_cache(
-    cx: &mut Context,
+    asm: &mut Assembly,
     plan: &BuildPlan,
     arch: Arch,
 ) -> Result<(), BuildError> {
-    let Some(ident) = cx.ident() else {
+    let Some(ident) = asm.ident() else {
         return Ok(());
     };
     if plan.ld_cache == LdCacheMode::None {
@@ -46,21 +46,21 @@ pub(super) fn add_ld_cache(
         .chain(["/lib".to_string(), "/usr/lib".to_string()])
         .collect();
 
-    let mut candidates: Vec<String> = cx
+    let mut candidates: Vec<String> = asm
         .resolver
         .configured_dirs()
         .iter()
         .map(|d| d.display().to_string())
         .collect();
     for m in &plan.includes {
-        candidates.extend(lib_dirs_under(cx, &m.dst));
+        candidates.extend(lib_dirs_under(asm, &m.dst));
     }
     let mut extra: Vec<String> = Vec::new();
     for d in candidates {
         if defaults.contains(&d) || extra.contains(&d) {
             continue;
         }
-        if !scan_dir(cx, &d, None, &ident, arch).is_empty() {
+        if !scan_dir(asm, &d, None, &ident, arch).is_empty() {
             extra.push(d);
         }
     }
@@ -73,22 +73,22 @@ pub(super) fn add_ld_cache(
     let mut seen = BTreeSet::new();
     let mut entries = Vec::new();
     for d in extra.iter().chain(system.iter()) {
-        let Some((real, e)) = cx.layers.resolve(Path::new(d)) else {
+        let Some((real, e)) = asm.layers.resolve(Path::new(d)) else {
             continue;
         };
         if e.kind != Kind::Dir || !seen.insert(real.clone()) {
             continue;
         }
-        entries.extend(scan_dir(cx, d, None, &ident, arch));
-        if children(cx, &real).contains_key("glibc-hwcaps") {
+        entries.extend(scan_dir(asm, d, None, &ident, arch));
+        if children(asm, &real).contains_key("glibc-hwcaps") {
             let hw_dir = format!("{d}/glibc-hwcaps");
-            let Some((hw_real, _)) = cx.layers.resolve(Path::new(&hw_dir)) else {
+            let Some((hw_real, _)) = asm.layers.resolve(Path::new(&hw_dir)) else {
                 continue;
             };
-            for name in children(cx, &hw_real).into_keys() {
+            for name in children(asm, &hw_real).into_keys() {
                 let sub_dir = format!("{hw_dir}/{name}");
-                if cx.layers.has_dir(Path::new(&sub_dir)) {
-                    entries.extend(scan_dir(cx, &sub_dir, Some(&name), &ident, arch));
+                if asm.layers.has_dir(Path::new(&sub_dir)) {
+                    entries.extend(scan_dir(asm, &sub_dir, Some(&name), &ident, arch));
                 }
             }
         }
@@ -112,14 +112,14 @@ pub(super) fn add_ld_cache(
             conf.push_str(d);
             conf.push('\n');
         }
-        cx.add(
+        asm.add(
             LayerKind::Libs,
             ImagePath::new(CONF_PATH).map_err(RootfsError::from)?,
             Entry::bytes(conf.into_bytes(), 0o644),
             why.as_str(),
         )?;
     }
-    cx.add(
+    asm.add(
         LayerKind::Libs,
         ImagePath::new(CACHE_PATH).map_err(RootfsError::from)?,
         Entry::bytes(bytes, 0o644),
@@ -135,9 +135,9 @@ fn is_dso(name: &str) -> bool {
 
 /// The entries directly in the image directory `real` (a resolved
 /// path), by name, from the top-most layer that has each.
-fn children(cx: &Context, real: &ImagePath) -> BTreeMap<String, Entry> {
+fn children(asm: &Assembly, real: &ImagePath) -> BTreeMap<String, Entry> {
     let mut out = BTreeMap::new();
-    for tree in cx.layers.trees.values() {
+    for tree in asm.layers.trees.values() {
         for (path, entry) in tree.iter() {
             if path.parent().as_ref() == Some(real)
                 && let Some(name) = path.file_name()
@@ -151,9 +151,9 @@ fn children(cx: &Context, real: &ImagePath) -> BTreeMap<String, Entry> {
 
 /// The image directories at or below `dst` that hold a file named like a
 /// library, sorted.
-fn lib_dirs_under(cx: &Context, dst: &ImagePath) -> Vec<String> {
+fn lib_dirs_under(asm: &Assembly, dst: &ImagePath) -> Vec<String> {
     let mut dirs = BTreeSet::new();
-    for tree in cx.layers.trees.values() {
+    for tree in asm.layers.trees.values() {
         for (path, entry) in tree.iter() {
             if path.as_path().starts_with(dst.as_path())
                 && !matches!(entry.kind, Kind::Dir)
@@ -174,7 +174,7 @@ fn lib_dirs_under(cx: &Context, dst: &ImagePath) -> Vec<String> {
 }
 
 /// The ELF header of an image file, read from where its bytes are.
-fn elf_of(cx: &Context, path: &ImagePath, entry: &Entry) -> Option<ElfInfo> {
+fn elf_of(asm: &Assembly, path: &ImagePath, entry: &Entry) -> Option<ElfInfo> {
     match &entry.kind {
         Kind::File {
             source: Source::Host(host),
@@ -185,9 +185,9 @@ fn elf_of(cx: &Context, path: &ImagePath, entry: &Entry) -> Option<ElfInfo> {
             ..
         } => crate::elf::read::read_elf_bytes(b, path.as_path()).ok(),
         Kind::Hardlink { target } => {
-            let (real, e) = cx.layers.resolve(target.as_path())?;
+            let (real, e) = asm.layers.resolve(target.as_path())?;
             (!matches!(e.kind, Kind::Hardlink { .. })).then_some(())?;
-            elf_of(cx, &real, e)
+            elf_of(asm, &real, e)
         }
         _ => None,
     }
@@ -208,34 +208,34 @@ struct Dlib {
 /// soname's `.so` link, counts as a file. Paths are the directory as
 /// listed plus the soname (the actual name in glibc-hwcaps directories).
 fn scan_dir(
-    cx: &Context,
+    asm: &Assembly,
     dir: &str,
     hwcaps: Option<&str>,
     ident: &Ident,
     arch: Arch,
 ) -> Vec<ldcache_write::Entry> {
-    let Some((real, e)) = cx.layers.resolve(Path::new(dir)) else {
+    let Some((real, e)) = asm.layers.resolve(Path::new(dir)) else {
         return Vec::new();
     };
     if e.kind != Kind::Dir {
         return Vec::new();
     }
     let mut dlibs: Vec<Dlib> = Vec::new();
-    for (name, entry) in children(cx, &real) {
+    for (name, entry) in children(asm, &real) {
         if !is_dso(&name) || entry.kind == Kind::Dir {
             continue;
         }
         let Ok(at) = real.join(&name) else { continue };
         let is_symlink = matches!(entry.kind, Kind::Symlink { .. });
         let (file, file_entry) = if is_symlink {
-            match cx.layers.resolve(at.as_path()) {
+            match asm.layers.resolve(at.as_path()) {
                 Some((p, e)) => (p, e.clone()),
                 None => continue,
             }
         } else {
             (at.clone(), entry.clone())
         };
-        let Some(info) = elf_of(cx, &file, &file_entry) else {
+        let Some(info) = elf_of(asm, &file, &file_entry) else {
             continue;
         };
         if info.ident.elf_type != goblin::elf::header::ET_DYN || !info.ident.compatible_with(ident)

@@ -18,7 +18,7 @@ pub mod multi;
 use std::path::{Path, PathBuf};
 
 use crate::archive::{self, ArchiveError};
-use crate::artifact::{ArtifactError, Context};
+use crate::artifact::{ArtifactError, Assembly};
 use crate::base_files::BaseFilesError;
 use crate::cache::{FileMemo, LayerCache};
 use crate::digest::Digest;
@@ -232,7 +232,7 @@ fn build_with(plan: &BuildPlan, progress: &dyn Fn(Event), tag: bool) -> Result<B
         }
         None => (None, plan.platform),
     };
-    let mut cx = Context::new(
+    let mut asm = Assembly::new(
         resolver,
         platform,
         base.as_ref().map(|image| image.view.clone()),
@@ -242,7 +242,7 @@ fn build_with(plan: &BuildPlan, progress: &dyn Fn(Event), tag: bool) -> Result<B
     let plan = if plan.copy_from.is_empty() {
         plan
     } else {
-        let arch = cx
+        let arch = asm
             .platform()
             .or_else(Arch::host)
             .ok_or(BuildError::NoPlatform)?;
@@ -253,16 +253,16 @@ fn build_with(plan: &BuildPlan, progress: &dyn Fn(Event), tag: bool) -> Result<B
                 source,
             })?;
             p.includes.push(copy_from::extract(copy, arch, tmp.path())?);
-            cx.keep_temp(tmp);
+            asm.keep_temp(tmp);
         }
         with_copies = p;
         &with_copies
     };
-    let defaults = add_artifacts(&mut cx, plan)?;
+    let defaults = add_artifacts(&mut asm, plan)?;
     // Every program was checked against the first and --platform; an
     // image of no program (files, a venv of pure Python) is for the
     // platform given, else for the machine mkimage runs on.
-    let arch = match cx.arch() {
+    let arch = match asm.arch() {
         Some(arch) => arch,
         None => plan
             .platform
@@ -277,32 +277,32 @@ fn build_with(plan: &BuildPlan, progress: &dyn Fn(Event), tag: bool) -> Result<B
     };
 
     let debug = if plan.debug {
-        Some(debug::prepare(&mut cx, arch)?)
+        Some(debug::prepare(&mut asm, arch)?)
     } else {
         None
     };
-    crate::artifact::gconv::add_gconv(&mut cx, &plan.gconv)?;
-    add_locale(&mut cx, &plan.locales)?;
-    ld_cache::add_ld_cache(&mut cx, plan, arch)?;
-    let bundle = add_base(&mut cx, plan, base.as_ref())?;
-    cx.check_kept_links()?;
-    open_root_for_artifacts(&mut cx)?;
-    checks::check_programs(&mut cx);
-    let inventory = add_package_records(&mut cx, plan, cache.as_ref().and_then(|c| c.memo()))?;
+    crate::artifact::gconv::add_gconv(&mut asm, &plan.gconv)?;
+    add_locale(&mut asm, &plan.locales)?;
+    ld_cache::add_ld_cache(&mut asm, plan, arch)?;
+    let bundle = add_base(&mut asm, plan, base.as_ref())?;
+    asm.check_kept_links()?;
+    open_root_for_artifacts(&mut asm)?;
+    checks::check_programs(&mut asm);
+    let inventory = add_package_records(&mut asm, plan, cache.as_ref().and_then(|c| c.memo()))?;
     if let Some(b) = &base {
-        base_image::follow_base_links(&mut cx.layers, &b.view)?;
+        base_image::follow_base_links(&mut asm.layers, &b.view)?;
     }
-    cx.layers.harmonize_dirs();
-    for tree in cx.layers.trees.values_mut() {
+    asm.layers.harmonize_dirs();
+    for tree in asm.layers.trees.values_mut() {
         host::link_hardlinks(tree)?;
     }
-    let files: usize = cx.layers.layers().map(|(_, t)| t.len()).sum();
-    let bytes: u64 = cx.layers.layers().map(|(_, t)| t.content_size()).sum();
+    let files: usize = asm.layers.layers().map(|(_, t)| t.len()).sum();
+    let bytes: u64 = asm.layers.layers().map(|(_, t)| t.content_size()).sum();
     progress(Event::Resolved { files, bytes });
 
     // The image's /etc/passwd and /etc/group are mkimage's own (inputs
     // may not replace them), so names resolve against those.
-    let (passwd, group) = base_layer::users(&cx);
+    let (passwd, group) = base_layer::users(&asm);
     let base_user = base
         .as_ref()
         .and_then(|b| b.config())
@@ -325,7 +325,7 @@ fn build_with(plan: &BuildPlan, progress: &dyn Fn(Event), tag: bool) -> Result<B
         None => base::resolve_user(&plan.config.user, &passwd, &group)?,
     };
     if run_as.uid == 0 {
-        cx.warn(format!(
+        asm.warn(format!(
             "--user {}: the image runs as root (uid 0); leave --user out to run as the non-root user {}",
             plan.config.user.given,
             base::DEFAULT_USER
@@ -339,11 +339,11 @@ fn build_with(plan: &BuildPlan, progress: &dyn Fn(Event), tag: bool) -> Result<B
         run_as,
         base.as_ref().and_then(|b| b.config()),
     );
-    check_entrypoint(&mut cx, &spec, run_as)?;
+    check_entrypoint(&mut asm, &spec, run_as)?;
     if spec.entrypoint.is_empty() && spec.cmd.is_empty() {
-        cx.warn("the image has no entrypoint or cmd: give --entrypoint");
+        asm.warn("the image has no entrypoint or cmd: give --entrypoint");
     }
-    let gathered = cx.finish();
+    let gathered = asm.finish();
 
     let extra = image::Extra {
         debug: debug.as_ref(),
@@ -412,7 +412,7 @@ fn build_with(plan: &BuildPlan, progress: &dyn Fn(Event), tag: bool) -> Result<B
 /// checked as execve(2) would check it. One the image lacks is only a
 /// warning, since it may come from a volume at run time.
 fn check_entrypoint(
-    cx: &mut Context,
+    asm: &mut Assembly,
     spec: &oci::ImageSpec,
     run_as: base::RunAs,
 ) -> Result<(), BuildError> {
@@ -429,8 +429,8 @@ fn check_entrypoint(
         path: program.clone(),
         why,
     };
-    let Some((real, entry)) = cx.layers.resolve(path.as_path()) else {
-        cx.warn(format!(
+    let Some((real, entry)) = asm.layers.resolve(path.as_path()) else {
+        asm.warn(format!(
             "the entrypoint {program} is not in the image: the container will fail to start unless it is mounted there"
         ));
         return Ok(());
@@ -474,33 +474,33 @@ fn check_entrypoint(
 /// package records and os-release scanners read; says once when the root
 /// has no database.
 fn add_package_records(
-    cx: &mut Context,
+    asm: &mut Assembly,
     plan: &BuildPlan,
     memo: Option<&FileMemo>,
 ) -> Result<Inventory, BuildError> {
     let mut warnings = Vec::new();
-    let added = sbom::add_os_release(&mut cx.layers, cx.resolver.root(), &mut warnings);
-    cx.warn_all(warnings);
+    let added = sbom::add_os_release(&mut asm.layers, asm.resolver.root(), &mut warnings);
+    asm.warn_all(warnings);
     for (path, why) in added? {
-        cx.record(&path, why);
+        asm.record(&path, why);
     }
     let mut warnings = Vec::new();
     let inventory = sbom::survey(
-        &cx.layers,
-        cx.resolver.root(),
+        &asm.layers,
+        asm.resolver.root(),
         plan.threads.get(),
         memo.map(|m| m as &dyn HashMemo),
         &mut warnings,
     );
-    cx.warn_all(warnings);
+    asm.warn_all(warnings);
     let inventory = inventory?;
     if let Some(why) = &inventory.no_database {
-        cx.note(format!(
+        asm.note(format!(
             "no Debian package records in the image: {why}, so scanners see only the SBOM's files"
         ));
     }
-    for (path, why) in sbom::add_records(&mut cx.layers, &inventory).map_err(SbomError::from)? {
-        cx.record(&path, why);
+    for (path, why) in sbom::add_records(&mut asm.layers, &inventory).map_err(SbomError::from)? {
+        asm.record(&path, why);
     }
     Ok(inventory)
 }

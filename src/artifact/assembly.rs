@@ -3,7 +3,7 @@
 //! fields are private so that the rules that tie them together hold: a
 //! file added is a file recorded, a profile's file replaced is a reason
 //! forgotten, the image's architecture is the first program's, and what
-//! the build writes is taken out once, by [`Context::finish`].
+//! the build writes is taken out once, by [`Assembly::finish`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -42,15 +42,15 @@ pub struct KeptLink {
 /// What artifacts add to: the layer trees, the resolver (shared so ELF
 /// headers are read once), messages for the user, and where every file
 /// came from.
-pub struct Context {
+pub struct Assembly {
     /// Public: every artifact looks files up in the root and resolves
     /// through it, and the resolver's own methods are that interface;
-    /// the context adds no rule to them.
+    /// the assembly adds no rule to them.
     pub resolver: Resolver,
     /// Public: the build reads the trees (checks, `ld.so.cache`, users)
     /// and rewrites them as a whole (base files, hard links) through
     /// [`LayerSet`]'s methods. Files added for a reason go through
-    /// [`Context::add`] and its kin, which record it.
+    /// [`Assembly::add`] and its kin, which record it.
     pub layers: LayerSet,
     warnings: Vec<String>,
     /// Informational lines for the summary (e.g. jlink sizes).
@@ -80,7 +80,7 @@ pub struct Context {
     iconv_users: Vec<String>,
 }
 
-/// What the artifacts gathered, taken out of the [`Context`] for the
+/// What the artifacts gathered, taken out of the [`Assembly`] for the
 /// build to write: the layer trees, why each file is there, and what to
 /// tell the user.
 pub struct Gathered {
@@ -98,12 +98,12 @@ pub struct Gathered {
     pub temps: Vec<tempfile::TempDir>,
 }
 
-impl Context {
+impl Assembly {
     /// An empty image for `platform` (`--platform`, or a base image's),
     /// which every program must match; `base` is the `--base` image's
     /// files, whose libraries are used from it.
     pub fn new(resolver: Resolver, platform: Option<Arch>, base: Option<Arc<BaseView>>) -> Self {
-        Context {
+        Assembly {
             resolver,
             layers: LayerSet::default(),
             warnings: Vec::new(),
@@ -122,7 +122,7 @@ impl Context {
     }
 
     /// Ends the gathering: what the build writes. Kept links must have
-    /// been checked ([`Context::check_kept_links`]) by then.
+    /// been checked ([`Assembly::check_kept_links`]) by then.
     pub fn finish(self) -> Gathered {
         debug_assert!(self.kept_links.is_empty(), "kept links not checked");
         Gathered {
@@ -140,8 +140,8 @@ impl Context {
         self.warnings.push(warning.into());
     }
 
-    /// [`Context::warn`] for each of `warnings`, as collected by code
-    /// that writes to a `Vec` while it borrows the context's root.
+    /// [`Assembly::warn`] for each of `warnings`, as collected by code
+    /// that writes to a `Vec` while it borrows the assembly's root.
     pub fn warn_all(&mut self, warnings: impl IntoIterator<Item = String>) {
         self.warnings.extend(warnings);
     }
@@ -213,7 +213,7 @@ impl Context {
     }
 
     /// A symlink of a user's tree that leads out of it, kept as a link
-    /// and checked by [`Context::check_kept_links`].
+    /// and checked by [`Assembly::check_kept_links`].
     pub fn keep_link(&mut self, link: KeptLink) {
         self.kept_links.push(link);
     }
@@ -297,7 +297,7 @@ impl Context {
         self.record_origin(path, why, None);
     }
 
-    /// [`Context::record`] for a file that `needed_by` (an image path)
+    /// [`Assembly::record`] for a file that `needed_by` (an image path)
     /// needs.
     pub fn record_origin(
         &mut self,
@@ -344,7 +344,7 @@ impl Context {
         Ok(())
     }
 
-    /// [`Context::add`] for a file a profile writes, which a later input
+    /// [`Assembly::add`] for a file a profile writes, which a later input
     /// at the same path replaces.
     pub fn add_generated(
         &mut self,
