@@ -27,7 +27,7 @@ pub struct Summary {
     /// The manifest's size in bytes.
     pub size: u64,
     pub tags: Vec<String>,
-    pub platform: Platform,
+    pub platform: PlatformRow,
     /// Bottom to top, as the manifest lists them.
     pub layers: Vec<Layer>,
     pub output: Option<Output>,
@@ -36,8 +36,9 @@ pub struct Summary {
     pub pushed: Option<Pushed>,
 }
 
+/// The `platform` object of `--json`.
 #[derive(Debug, Serialize)]
-pub struct Platform {
+pub struct PlatformRow {
     pub os: &'static str,
     pub architecture: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -84,7 +85,7 @@ impl Summary {
             media_type: MANIFEST_MEDIA_TYPE,
             size: b.manifest_size,
             tags: b.tags.clone(),
-            platform: Platform {
+            platform: PlatformRow {
                 os: "linux",
                 architecture: b.architecture.clone(),
                 variant: b.variant.clone(),

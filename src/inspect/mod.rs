@@ -29,11 +29,12 @@ use crate::oci::names::LAYER_ANNOTATION;
 use crate::oci::provenance::{self, FileOrigin, Provenance};
 use crate::oci::{Descriptor, OciError};
 use crate::source::{
-    Attachment, ImageSource, Platform, SBOM_TYPE, SelectedImage, SourceError, SourceOptions,
-    SourceRef, check_error, layer_compression,
+    Attachment, ImageSource, SBOM_TYPE, SelectedImage, SourceError, SourceOptions, SourceRef,
+    check_error, layer_compression,
 };
 
 /// Where an image was read from.
+use crate::oci::Platform;
 pub use crate::source::Kind as Format;
 
 #[derive(Debug, thiserror::Error)]

@@ -16,7 +16,7 @@ use crate::oci::{LayerInfo, Layout, names};
 use crate::plan::BasePlan;
 use crate::rootfs::base_view::{BaseKind, BaseView, wanted};
 use crate::rootfs::{ImagePath, Kind, LayerSet, RootfsError, Tree};
-use crate::source::{self, ImageSource, Platform, SelectedImage, layer_compression};
+use crate::source::{self, ImageSource, SelectedImage, layer_compression};
 
 use super::BuildError;
 
@@ -64,12 +64,7 @@ pub fn select(
     arch: Arch,
 ) -> Result<(Box<dyn ImageSource>, SelectedImage), BuildError> {
     let src = source::open_str(name, registry).map_err(|e| err(name, format!("{e:#}")))?;
-    let (architecture, variant) = arch.oci();
-    let want = Platform {
-        os: "linux".into(),
-        architecture: architecture.into(),
-        variant: variant.map(str::to_owned),
-    };
+    let want = source::platform::of_arch(arch);
     let image = src.select(Some(&want)).map_err(|e| err(name, e))?;
     let same = image.platform.os == want.os
         && image.platform.architecture == want.architecture
@@ -77,11 +72,7 @@ pub fn select(
     if !same {
         return Err(err(
             name,
-            format!(
-                "it is for {}, but the image is for {}",
-                platform_string(&image.platform),
-                platform_string(&want),
-            ),
+            format!("it is for {}, but the image is for {want}", image.platform),
         ));
     }
     Ok((src, image))
@@ -122,13 +113,6 @@ pub fn read_view(
         std::io::copy(&mut stream, &mut std::io::sink()).map_err(|e| err(name, e))?;
     }
     Ok(view)
-}
-
-fn platform_string(p: &Platform) -> String {
-    match &p.variant {
-        Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
-        None => format!("{}/{}", p.os, p.architecture),
-    }
 }
 
 impl BaseImage {

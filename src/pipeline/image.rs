@@ -142,9 +142,9 @@ pub(super) fn image_spec(
     let mut exposed_ports = plan.config.expose.clone();
     exposed_ports.extend(defaults.expose.iter().cloned());
     ImageSpec {
-        architecture: platform.architecture.to_string(),
-        os: platform.os.into(),
-        variant: platform.variant.map(str::to_string),
+        architecture: platform.architecture.clone(),
+        os: platform.os.clone(),
+        variant: platform.variant.clone(),
         env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
         entrypoint,
         cmd,

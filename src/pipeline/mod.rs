@@ -269,12 +269,7 @@ fn build_with(plan: &BuildPlan, progress: &dyn Fn(Event), tag: bool) -> Result<B
             .or_else(Arch::host)
             .ok_or(BuildError::NoPlatform)?,
     };
-    let (architecture, variant) = arch.oci();
-    let platform = oci::Platform {
-        os: crate::elf::arch::OCI_OS,
-        architecture,
-        variant,
-    };
+    let platform = crate::source::platform::of_arch(arch);
 
     let debug = if plan.debug {
         Some(debug::prepare(&mut asm, arch)?)
@@ -398,8 +393,8 @@ fn build_with(plan: &BuildPlan, progress: &dyn Fn(Event), tag: bool) -> Result<B
         entry: written.entry,
         layers,
         debug,
-        architecture: platform.architecture.to_string(),
-        variant: platform.variant.map(str::to_string),
+        architecture: platform.architecture.clone(),
+        variant: platform.variant.clone(),
         warnings,
         notes: gathered.notes,
         reasoning: gathered.reasoning,

@@ -25,7 +25,7 @@ mod docker_archive;
 mod document;
 mod layout;
 pub mod name;
-mod platform;
+pub mod platform;
 mod referrer;
 mod registry;
 pub mod select;
@@ -41,11 +41,11 @@ use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest,
 pub use self::document::{Document, layer_compression};
 pub use self::layout::OciSource;
 pub use self::name::SourceRef;
-pub use self::platform::Platform;
 pub use self::referrer::Referrer;
 pub use self::verify::{BlobCheckError, check_error};
 use crate::digest::Digest;
 use crate::oci::OciError;
+use crate::oci::Platform;
 use crate::reference::ReferenceError;
 use crate::registry::RegistryError;
 

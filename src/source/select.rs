@@ -130,7 +130,7 @@ pub fn by_platform(
             available: available(),
         }),
         None => {
-            let host = Platform::host();
+            let host = super::platform::host();
             if let Some(found) = host.as_ref().and_then(find) {
                 return Ok(found);
             }

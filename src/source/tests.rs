@@ -130,11 +130,11 @@ fn a_layout_by_tag_and_by_platform() {
 
     // The Docker manifest list, by platform.
     let multi = open(&format!("oci:{dir}:multi"));
-    let arm = Platform::parse("linux/arm64").unwrap();
+    let arm = platform::parse("linux/arm64").unwrap();
     let img = multi.select(Some(&arm)).unwrap();
     assert_eq!(img.platform.to_string(), "linux/arm64/v8");
     assert_ne!(img.manifest_digest.to_string(), m.digest().to_string());
-    let s390x = Platform::parse("linux/s390x").unwrap();
+    let s390x = platform::parse("linux/s390x").unwrap();
     let err = multi.select(Some(&s390x)).unwrap_err();
     assert!(
         matches!(&err, SourceError::PlatformNotFound { available, .. }
@@ -146,7 +146,7 @@ fn a_layout_by_tag_and_by_platform() {
         "{err}"
     );
     // No platform asked: the host's.
-    if let Some(host) = Platform::host() {
+    if let Some(host) = platform::host() {
         let img = multi.select(None).unwrap();
         assert!(img.platform.satisfies(&host), "{}", img.platform);
     }
@@ -403,7 +403,7 @@ fn a_registry_serves_what_the_layout_holds() {
         img.manifest_digest
     );
     // The manifest list, by platform.
-    let arm = Platform::parse("linux/arm64/v8").unwrap();
+    let arm = platform::parse("linux/arm64/v8").unwrap();
     let img = registry(&fake, "reg.example/team/app:multi")
         .select(Some(&arm))
         .unwrap();
@@ -490,7 +490,7 @@ fn a_docker_archive_with_a_compressed_layer_names_it_by_its_hash() {
     );
     assert_eq!(read(src.as_ref(), &img.layers[0]).unwrap(), gz);
     assert_eq!(img.platform.to_string(), "linux/arm64/v8");
-    let amd64 = Platform::parse("linux/amd64").unwrap();
+    let amd64 = platform::parse("linux/amd64").unwrap();
     let err = src.select(Some(&amd64)).unwrap_err();
     assert!(
         matches!(&err, SourceError::PlatformNotFound { available, .. } if available == &["linux/arm64/v8"]),

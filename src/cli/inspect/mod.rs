@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::cli::push::RegistryArgs;
 use crate::cli::{NotFound, Outcome};
 use crate::inspect::{FileInfo, Image, InspectError, Summary};
-use crate::source::Platform;
+use crate::oci::Platform;
 
 use self::compare::{print_diff, write_html};
 use self::text::{print_files, print_packages, print_platforms, print_summary, print_why};
@@ -93,7 +93,7 @@ struct Report<'a> {
 
 /// `--platform`, as an index names platforms.
 fn parse_platform(s: &str) -> Result<Platform, String> {
-    Platform::parse(s).map_err(|e| e.to_string())
+    crate::source::platform::parse(s).map_err(|e| e.to_string())
 }
 
 pub fn run(args: InspectArgs) -> anyhow::Result<Outcome> {

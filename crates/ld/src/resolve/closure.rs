@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::search::{Found, Origin, Outcome, Request};
 use super::{
-    Closure, FoundBy, Input, Missing, Object, Platform, Reason, ResolveError, Resolver, Searched,
+    Closure, FoundBy, Input, LoaderAbi, Missing, Object, Reason, ResolveError, Resolver, Searched,
     Suggested,
 };
 use crate::elf::notes::Priority;
@@ -90,9 +90,9 @@ pub(super) fn resolve(r: &mut Resolver, input: &Input) -> Result<Closure, Resolv
             bad_notes: Vec::new(),
         });
     }
-    let mut platform = Platform::detect(&info.ident, &mut r.root);
+    let mut abi = LoaderAbi::detect(&info.ident, &mut r.root);
     if let Some(interp) = &info.interp {
-        platform.add_store_loader_dir(interp);
+        abi.add_store_loader_dir(interp);
     }
 
     // The interpreter is mapped before any DT_NEEDED and answers to its
@@ -138,7 +138,7 @@ pub(super) fn resolve(r: &mut Resolver, input: &Input) -> Result<Closure, Resolv
         }
     }
 
-    w.drain(r, &platform);
+    w.drain(r, &abi);
 
     // glibc's own dlopens, as if libc asked (its loader chain applies).
     if r.opts.companions
@@ -146,16 +146,16 @@ pub(super) fn resolve(r: &mut Resolver, input: &Input) -> Result<Closure, Resolv
     {
         for (name, why, required) in GLIBC_COMPANIONS {
             let reason = Reason::Companion(why);
-            w.request(r, &platform, OsStr::new(name), libc, reason, *required);
+            w.request(r, &abi, OsStr::new(name), libc, reason, *required);
         }
-        w.drain(r, &platform);
+        w.drain(r, &abi);
     }
     for name in &input.dlopen {
-        w.request(r, &platform, name, 0, Reason::Dlopen, true);
+        w.request(r, &abi, name, 0, Reason::Dlopen, true);
     }
-    w.drain(r, &platform);
+    w.drain(r, &abi);
     let (suggested, bad_notes) = if r.opts.companions {
-        w.dlopen_notes(r, &platform)
+        w.dlopen_notes(r, &abi)
     } else {
         (Vec::new(), Vec::new())
     };
@@ -179,7 +179,7 @@ impl Walk {
     fn dlopen_notes(
         &mut self,
         r: &mut Resolver,
-        platform: &Platform,
+        abi: &LoaderAbi,
     ) -> (Vec<Suggested>, Vec<(PathBuf, String)>) {
         let (mut suggested, mut bad) = (Vec::new(), Vec::new());
         let mut i = 0;
@@ -213,7 +213,7 @@ impl Walk {
                         priority: f.priority.name(),
                     };
                     let n = self.missing.len();
-                    self.request(r, platform, OsStr::new(name), i, reason, required);
+                    self.request(r, abi, OsStr::new(name), i, reason, required);
                     if self.missing.len() == n {
                         found = true;
                         break;
@@ -222,17 +222,17 @@ impl Walk {
                 self.missing
                     .truncate(if found { before } else { before + 1 });
             }
-            self.drain(r, platform);
+            self.drain(r, abi);
             i += 1;
         }
         (suggested, bad)
     }
 
-    fn drain(&mut self, r: &mut Resolver, platform: &Platform) {
+    fn drain(&mut self, r: &mut Resolver, abi: &LoaderAbi) {
         while let Some(i) = self.queue.pop_front() {
             let needed = self.objects[i].info.needed.clone();
             for name in needed {
-                self.request(r, platform, &name, i, Reason::Needed, true);
+                self.request(r, abi, &name, i, Reason::Needed, true);
             }
         }
     }
@@ -240,7 +240,7 @@ impl Walk {
     fn request(
         &mut self,
         r: &mut Resolver,
-        platform: &Platform,
+        abi: &LoaderAbi,
         name: &OsStr,
         by: usize,
         reason: Reason,
@@ -266,7 +266,7 @@ impl Walk {
                 main_origin: &self.origins[0],
                 main: &self.objects[0].info,
             };
-            r.find(&req, platform)
+            r.find(&req, abi)
         };
         match outcome {
             Outcome::Found(found, variants) => {

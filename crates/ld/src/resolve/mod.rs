@@ -10,7 +10,7 @@
 
 mod closure;
 mod dst;
-pub mod platform;
+pub mod loader_abi;
 pub mod root;
 mod search;
 pub mod versions;
@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use crate::elf::{ElfError, ElfInfo, LdCache};
 
-pub use platform::Platform;
+pub use loader_abi::LoaderAbi;
 pub use root::{Link, Located, LookupError, Root};
 
 /// How to resolve: the root and the image's environment.

@@ -14,7 +14,7 @@ const ELFOSABI_GNU: u8 = 3;
 
 use super::dst::{self, Tokens};
 use super::root::{Link, MAX_SYMLINKS};
-use super::{FoundBy, Platform, Resolver, Searched};
+use super::{FoundBy, LoaderAbi, Resolver, Searched};
 use crate::image_path::normalise;
 
 /// Where `$ORIGIN` of an object points: its directory in the image, and,
@@ -74,7 +74,7 @@ enum Probe {
 }
 
 impl Resolver {
-    pub(super) fn find(&mut self, req: &Request<'_>, platform: &Platform) -> Outcome {
+    pub(super) fn find(&mut self, req: &Request<'_>, abi: &LoaderAbi) -> Outcome {
         let mut searched = Vec::new();
         let mut rejected = Vec::new();
         let name = req.name;
@@ -82,7 +82,7 @@ impl Resolver {
         // A name with a slash is a path, not a search (ld.so(8)).
         if name.as_bytes().contains(&b'/') {
             let (_, origin, _) = req.chain[0];
-            let dir = self.dir_from(name, origin, platform, "path in DT_NEEDED");
+            let dir = self.dir_from(name, origin, abi, "path in DT_NEEDED");
             match self.probe(&dir.image, dir.outside.as_deref(), req.main) {
                 Probe::Accept(mut f) => {
                     f.found_by = Some(FoundBy {
@@ -107,25 +107,20 @@ impl Resolver {
             for (info, origin, path) in &req.chain {
                 if let Some(rpath) = info.effective_rpath() {
                     let why = format!("RPATH of {}", path.display());
-                    dirs.extend(self.dirs_from_list(rpath, origin, platform, &why));
+                    dirs.extend(self.dirs_from_list(rpath, origin, abi, &why));
                 }
             }
         }
         if let Some(llp) = self.opts.ld_library_path.clone() {
-            dirs.extend(self.dirs_from_list(&llp, req.main_origin, platform, "LD_LIBRARY_PATH"));
+            dirs.extend(self.dirs_from_list(&llp, req.main_origin, abi, "LD_LIBRARY_PATH"));
         }
         if let Some(runpath) = &requester.runpath {
             let why = format!("RUNPATH of {}", req_path.display());
-            dirs.extend(self.dirs_from_list(runpath, req_origin, platform, &why));
+            dirs.extend(self.dirs_from_list(runpath, req_origin, abi, &why));
         }
-        if let Some(out) = self.search_dirs(
-            name,
-            &dirs,
-            platform,
-            req.main,
-            &mut searched,
-            &mut rejected,
-        ) {
+        if let Some(out) =
+            self.search_dirs(name, &dirs, abi, req.main, &mut searched, &mut rejected)
+        {
             return out;
         }
 
@@ -141,12 +136,12 @@ impl Resolver {
                 let mut entries: Vec<(usize, PathBuf, Option<String>)> = cache
                     .lookup(name.as_bytes())
                     .iter()
-                    .filter(|e| e.matches_arch(platform.cache_flags))
+                    .filter(|e| e.matches_arch(abi.cache_flags))
                     .map(|e| {
                         let rank = e
                             .hwcaps
                             .as_ref()
-                            .map(|h| platform.hwcaps_rank(h))
+                            .map(|h| abi.hwcaps_rank(h))
                             .unwrap_or(usize::MAX);
                         let hwcaps = e
                             .hwcaps
@@ -160,7 +155,7 @@ impl Resolver {
                 for (_, path, hwcaps) in entries {
                     // Under DF_1_NODEFLIB a cache entry in a system
                     // directory is not used (dl-load.c).
-                    if nodeflib && in_system_dir(&path, platform) {
+                    if nodeflib && in_system_dir(&path, abi) {
                         continue;
                     }
                     match self.probe(&path, None, req.main) {
@@ -191,21 +186,16 @@ impl Resolver {
                         why: "ld.so.conf".into(),
                     })
                     .collect();
-                if let Some(out) = self.search_dirs(
-                    name,
-                    &conf,
-                    platform,
-                    req.main,
-                    &mut searched,
-                    &mut rejected,
-                ) {
+                if let Some(out) =
+                    self.search_dirs(name, &conf, abi, req.main, &mut searched, &mut rejected)
+                {
                     return out;
                 }
             }
         }
 
         if !nodeflib {
-            let system: Vec<SearchDir> = platform
+            let system: Vec<SearchDir> = abi
                 .system_dirs
                 .iter()
                 .map(|d| SearchDir {
@@ -214,14 +204,9 @@ impl Resolver {
                     why: "system search path".into(),
                 })
                 .collect();
-            if let Some(out) = self.search_dirs(
-                name,
-                &system,
-                platform,
-                req.main,
-                &mut searched,
-                &mut rejected,
-            ) {
+            if let Some(out) =
+                self.search_dirs(name, &system, abi, req.main, &mut searched, &mut rejected)
+            {
                 return out;
             }
         }
@@ -234,7 +219,7 @@ impl Resolver {
         &mut self,
         name: &OsStr,
         dirs: &[SearchDir],
-        platform: &Platform,
+        abi: &LoaderAbi,
         main: &ElfInfo,
         searched: &mut Vec<Searched>,
         rejected: &mut Vec<(PathBuf, String)>,
@@ -245,7 +230,7 @@ impl Resolver {
                 why: d.why.clone(),
             });
             let mut accepted: Vec<Found> = Vec::new();
-            let subdirs = platform
+            let subdirs = abi
                 .subdirs
                 .iter()
                 .map(String::as_str)
@@ -381,25 +366,25 @@ impl Resolver {
         &self,
         list: &OsStr,
         origin: &Origin,
-        platform: &Platform,
+        abi: &LoaderAbi,
         why: &str,
     ) -> Vec<SearchDir> {
         dst::split_list(list)
             .iter()
-            .map(|e| self.dir_from(e, origin, platform, why))
+            .map(|e| self.dir_from(e, origin, abi, why))
             .collect()
     }
 
     /// Expands one path element for an object with `origin`. Elements that
     /// use `$ORIGIN` of an object outside the root stay outside.
-    fn dir_from(&self, elem: &OsStr, origin: &Origin, platform: &Platform, why: &str) -> SearchDir {
+    fn dir_from(&self, elem: &OsStr, origin: &Origin, abi: &LoaderAbi, why: &str) -> SearchDir {
         let tokens = |o: &Path| -> OsString {
             dst::expand(
                 elem,
                 &Tokens {
                     origin: o.as_os_str(),
-                    lib: &platform.lib,
-                    platform: platform.platform,
+                    lib: &abi.lib,
+                    platform: abi.platform,
                 },
             )
         };
@@ -508,17 +493,17 @@ fn outside_links(image: &Path, host: &Path) -> (PathBuf, Vec<Link>) {
 
 /// Whether a cached path lies in a system directory (or a hwcaps
 /// subdirectory of one).
-fn in_system_dir(path: &Path, platform: &Platform) -> bool {
+fn in_system_dir(path: &Path, abi: &LoaderAbi) -> bool {
     let Some(mut dir) = path.parent() else {
         return false;
     };
-    for sub in &platform.subdirs {
+    for sub in &abi.subdirs {
         if let Some(base) = dir.to_str().and_then(|d| d.strip_suffix(sub)) {
             dir = Path::new(base.trim_end_matches('/'));
             break;
         }
     }
-    platform.system_dirs.iter().any(|s| s == dir)
+    abi.system_dirs.iter().any(|s| s == dir)
 }
 
 /// A host directory's names, as [`Resolver::probe`] needs them.

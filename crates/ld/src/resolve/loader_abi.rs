@@ -10,14 +10,16 @@ use crate::elf::{Arch, Ident};
 
 use super::root::Root;
 
+/// How the loader searches on one machine: what it compiles in for one
+/// architecture. Not an image's platform (that is `oci::Platform`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Platform {
+pub struct LoaderAbi {
     /// The architecture, `None` for a machine mkimage has no table for
     /// (its libraries are then found by the search paths alone).
     pub arch: Option<Arch>,
     /// Debian multiarch triplet, e.g. "x86_64-linux-gnu".
     pub triplet: &'static str,
-    /// `$PLATFORM` (AT_PLATFORM).
+    /// `$PLATFORM` (AT_PLATFORM), the loader's own word.
     pub platform: &'static str,
     /// `$LIB`.
     pub lib: String,
@@ -30,8 +32,8 @@ pub struct Platform {
     pub subdirs: Vec<String>,
 }
 
-impl Platform {
-    /// The platform of a process whose main object is `ident`, running in
+impl LoaderAbi {
+    /// The loader's ABI for a process whose main object is `ident`, running in
     /// `root`. A root with that architecture's multiarch directories gets
     /// Debian's layout (`/lib/<triplet>`, `/usr/lib/<triplet>`, `/lib`,
     /// `/usr/lib`: the slibdir/libdir Debian configures glibc with, then
@@ -40,7 +42,7 @@ impl Platform {
     /// glibc's (`/lib64`, `/usr/lib64` on 64-bit ports, `/lib`, `/usr/lib`
     /// otherwise), and `/lib`, `/usr/lib` after them, where the
     /// sysroot's own files are.
-    pub fn detect(ident: &Ident, root: &mut Root) -> Platform {
+    pub fn detect(ident: &Ident, root: &mut Root) -> LoaderAbi {
         let arch = Arch::of(ident);
         let triplet = arch.map_or("unknown-linux-gnu", Arch::triplet);
         let multiarch = [format!("/lib/{triplet}"), format!("/usr/lib/{triplet}")]
@@ -74,7 +76,7 @@ impl Platform {
                 .collect(),
             None => Vec::new(),
         };
-        Platform {
+        LoaderAbi {
             arch,
             triplet,
             platform: arch.map_or("unknown", Arch::at_platform),
@@ -132,7 +134,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(d.path().join("usr/lib/powerpc64le-linux-gnu")).unwrap();
         let mut root = Root::new(d.path());
-        let p = Platform::detect(&ident(21, true, true, 2), &mut root);
+        let p = LoaderAbi::detect(&ident(21, true, true, 2), &mut root);
         assert_eq!(p.lib, "lib/powerpc64le-linux-gnu");
         assert_eq!(p.cache_flags, 0x0503);
         assert_eq!(
@@ -141,7 +143,7 @@ mod tests {
         );
         assert_eq!(p.system_dirs[0], Path::new("/lib/powerpc64le-linux-gnu"));
 
-        let p = Platform::detect(&ident(22, true, false, 0), &mut root);
+        let p = LoaderAbi::detect(&ident(22, true, false, 0), &mut root);
         assert_eq!(p.triplet, "s390x-linux-gnu");
         assert_eq!(p.subdirs[0], "glibc-hwcaps/z16");
         assert_eq!(p.subdirs[3], "glibc-hwcaps/z13");
@@ -155,7 +157,7 @@ mod tests {
             ]
         );
 
-        let p = Platform::detect(&ident(40, false, true, 0x0500_0400), &mut root);
+        let p = LoaderAbi::detect(&ident(40, false, true, 0x0500_0400), &mut root);
         assert_eq!(p.cache_flags, 0x0903);
         assert_eq!(p.subdirs, ["tls"]);
         assert_eq!(p.system_dirs, [Path::new("/lib"), Path::new("/usr/lib")]);
