@@ -139,7 +139,7 @@ fn breaches(src: &Path, table: &BTreeMap<String, Option<BTreeSet<String>>>) -> V
 }
 
 /// The low modules the issue asks to hold, and the most each row may
-/// allow: the leaves (and, for `layer`, the file plan it writes). Any
+/// allow: the leaves (and, for `layer`, the file tree it writes). Any
 /// other name (the resolver, `pipeline`, `source`, ...) is upward. A floor
 /// the table cannot lose however it is edited.
 const FLOOR: &[(&str, &[&str])] = &[

@@ -4,7 +4,7 @@
 //! The pipeline flows one way:
 //!
 //! ```text
-//! cli ──► plan ──► pipeline ──► artifacts ──► file plan ──► layers ──► image ──► output
+//! cli ──► plan ──► pipeline ──► artifacts ──► file tree ──► layers ──► image ──► output
 //!                                   │          (rootfs)     (layer)    (oci)    (archive, registry)
 //!                                   └── elf + resolve: every file the loader opens
 //! ```
@@ -23,9 +23,9 @@
 //!   the closure of an executable, relative to a root directory.
 //! * [`image_path`] says what `.`, `//` and `..` mean in a path inside an
 //!   image, a root or an archive: the one lexical normalisation.
-//! * [`rootfs`] holds the file plan: image paths and their entries.
+//! * [`rootfs`] holds the file tree: image paths and their entries.
 //! * [`base_files`] picks the standard files from the root (CA bundle,
-//!   time zones, locales) into the file plan, through the resolver's view
+//!   time zones, locales) into the file tree, through the resolver's view
 //!   of the root.
 //! * [`sbom`] finds the Debian package of every file copied from the
 //!   root (in the root's dpkg database) and the language packages, adds

@@ -140,7 +140,7 @@ pub struct BuildPlan {
     /// How layers are compressed.
     pub compression: Compression,
     /// The layer cache; `None` with `--no-cache` (or with no home).
-    pub cache: Option<crate::cache::CachePlan>,
+    pub cache: Option<crate::cache::CacheSettings>,
     /// `--sbom FILE`: also write the SBOM there (the layout always holds
     /// it, as a referrer of the image).
     pub sbom: Option<PathBuf>,

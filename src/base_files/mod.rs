@@ -2,8 +2,8 @@
 //! the CA bundle, time zone data and compiled locales. Which of the
 //! root's files go in is policy the plan chooses (`--ca-certs`,
 //! `--tzdata`, `--locale`); the resolver's [`Root`](crate::resolve::Root)
-//! finds them, and they are added to the file plan ([`crate::rootfs`])
-//! like any other entries. Kept apart from the file plan so that it, and
+//! finds them, and they are added to the file tree ([`crate::rootfs`])
+//! like any other entries. Kept apart from the file tree so that it, and
 //! the layer writer below it, never depend on the resolver.
 
 pub mod certs;

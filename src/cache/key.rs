@@ -118,7 +118,7 @@ impl Stream {
 }
 
 /// The key of `tree` written with `opts` by `writer`; `None` when a host
-/// file cannot be examined or no longer has its planned size or type (the
+/// file cannot be examined or no longer has the size or type its tree recorded (the
 /// layer writer then reports it, naming the file).
 pub(super) fn layer_key(writer: &Writer, tree: &Tree, opts: &LayerOptions) -> Option<LayerKey> {
     let mut s = Stream(Sha256::new());

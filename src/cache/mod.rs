@@ -38,7 +38,7 @@ use crate::rootfs::Tree;
 
 /// Where the cache lives and how big it may grow (`BuildPlan::cache`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CachePlan {
+pub struct CacheSettings {
     /// `$XDG_CACHE_HOME/mkimage`, or `~/.cache/mkimage`.
     pub dir: PathBuf,
     /// Blobs beyond this many bytes are evicted, least recently used first.
@@ -99,16 +99,16 @@ impl LayerCache {
     /// Opens (creating) the cache; the error is the warning to give.
     /// Call it before the layers' host files are examined: its clock
     /// reading is what they must be older than to be recorded.
-    pub fn open(plan: &CachePlan) -> Result<LayerCache, String> {
+    pub fn open(settings: &CacheSettings) -> Result<LayerCache, String> {
         let warn = |e: CacheError| format!("the layer cache is not used: {e}");
         let writer = Writer::current().map_err(|source| warn(CacheError::Writer { source }))?;
         let open = |source| {
             warn(CacheError::Open {
-                dir: plan.dir.clone(),
+                dir: settings.dir.clone(),
                 source,
             })
         };
-        let store = Store::open(&plan.dir, plan.max_bytes).map_err(open)?;
+        let store = Store::open(&settings.dir, settings.max_bytes).map_err(open)?;
         let start = store.fs_now().map_err(open)?;
         let (memo, warning) = match FileMemo::load(store.memo_path(), writer.version(), start) {
             Ok(m) => (Some(m), None),

@@ -16,7 +16,7 @@ const MEDIA: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 struct Fixture {
     dir: tempfile::TempDir,
-    plan: CachePlan,
+    settings: CacheSettings,
     tree: Tree,
     host: PathBuf,
 }
@@ -37,13 +37,13 @@ fn fixture() -> Fixture {
     // Setting the mtime moved the ctime to now; a cache opened within the
     // same clock tick could not tell a later change from it.
     std::thread::sleep(TICK);
-    let plan = CachePlan {
+    let settings = CacheSettings {
         dir: dir.path().join("cache"),
         max_bytes: DEFAULT_MAX_BYTES,
     };
     Fixture {
         dir,
-        plan,
+        settings,
         tree,
         host,
     }
@@ -85,11 +85,11 @@ impl Fixture {
 #[test]
 fn a_recorded_layer_is_found_again_from_either_place() {
     let f = fixture();
-    let mut cache = LayerCache::open(&f.plan).unwrap();
+    let mut cache = LayerCache::open(&f.settings).unwrap();
     assert_eq!(f.lookup(&mut cache), None);
     let (digests, recorded) = f.write_and_record(&mut cache);
     assert!(recorded);
-    let mut again = LayerCache::open(&f.plan).unwrap();
+    let mut again = LayerCache::open(&f.settings).unwrap();
     assert_eq!(f.lookup(&mut again), Some(digests));
     // The layout lost its blob: it comes back from the cache.
     let at = (f.blob_at())(&digests.digest);
@@ -103,13 +103,13 @@ fn a_recorded_layer_is_found_again_from_either_place() {
 #[test]
 fn a_file_changed_after_the_build_began_is_not_recorded() {
     let f = fixture();
-    let mut cache = LayerCache::open(&f.plan).unwrap();
+    let mut cache = LayerCache::open(&f.settings).unwrap();
     // Written now: at or after the cache's clock reading, within the same
     // granule as far as its stamps can tell.
     fs::write(&f.host, b"HELLO, layer cache").unwrap();
     let (_, recorded) = f.write_and_record(&mut cache);
     assert!(!recorded);
-    assert_eq!(f.lookup(&mut LayerCache::open(&f.plan).unwrap()), None);
+    assert_eq!(f.lookup(&mut LayerCache::open(&f.settings).unwrap()), None);
 }
 
 #[test]
@@ -122,7 +122,7 @@ fn whole_second_stamps_get_two_seconds_of_slack() {
         .as_secs();
     let whole = SystemTime::UNIX_EPOCH + Duration::from_secs(secs - 1);
     set_mtime(&f.host, whole);
-    let mut cache = LayerCache::open(&f.plan).unwrap();
+    let mut cache = LayerCache::open(&f.settings).unwrap();
     let key = cache.key(&f.tree, &LayerOptions::default()).unwrap();
     // The ctime is fine-grained here, so force the coarse case.
     let coarse = LayerKey {
@@ -149,7 +149,7 @@ fn whole_second_stamps_get_two_seconds_of_slack() {
 #[test]
 fn a_corrupt_record_is_ignored_with_one_warning() {
     let f = fixture();
-    let mut cache = LayerCache::open(&f.plan).unwrap();
+    let mut cache = LayerCache::open(&f.settings).unwrap();
     f.write_and_record(&mut cache);
     let key = cache.key(&f.tree, &LayerOptions::default()).unwrap();
     let record = cache.store.record_path(&key.hex());
@@ -158,7 +158,7 @@ fn a_corrupt_record_is_ignored_with_one_warning() {
     bytes[n / 2] ^= 0x20;
     fs::write(&record, &bytes).unwrap();
 
-    let mut cache = LayerCache::open(&f.plan).unwrap();
+    let mut cache = LayerCache::open(&f.settings).unwrap();
     assert_eq!(f.lookup(&mut cache), None);
     let warning = cache.take_warning().unwrap();
     assert!(warning.contains("checksum mismatch"), "{warning}");
@@ -169,15 +169,18 @@ fn a_corrupt_record_is_ignored_with_one_warning() {
     assert_eq!(cache.take_warning(), None);
     // The bad record is gone, so the next build heals the cache.
     assert!(!record.exists());
-    let mut next = LayerCache::open(&f.plan).unwrap();
+    let mut next = LayerCache::open(&f.settings).unwrap();
     assert!(f.write_and_record(&mut next).1);
-    assert!(f.lookup(&mut LayerCache::open(&f.plan).unwrap()).is_some());
+    assert!(
+        f.lookup(&mut LayerCache::open(&f.settings).unwrap())
+            .is_some()
+    );
 }
 
 #[test]
 fn a_truncated_blob_is_never_used() {
     let f = fixture();
-    let mut cache = LayerCache::open(&f.plan).unwrap();
+    let mut cache = LayerCache::open(&f.settings).unwrap();
     let (digests, _) = f.write_and_record(&mut cache);
     let at = (f.blob_at())(&digests.digest);
     let cached = cache.store.blob_path(&digests.digest);
@@ -188,7 +191,7 @@ fn a_truncated_blob_is_never_used() {
     fs::remove_file(&cached).unwrap();
     fs::write(&cached, &full[..full.len() - 1]).unwrap();
 
-    let mut cache = LayerCache::open(&f.plan).unwrap();
+    let mut cache = LayerCache::open(&f.settings).unwrap();
     assert_eq!(f.lookup(&mut cache), None);
     assert!(cache.take_warning().unwrap().contains("its record says"));
     assert!(!at.exists() && !cached.exists());
@@ -197,7 +200,7 @@ fn a_truncated_blob_is_never_used() {
 #[test]
 fn a_record_of_another_version_or_key_is_not_trusted() {
     let f = fixture();
-    let mut cache = LayerCache::open(&f.plan).unwrap();
+    let mut cache = LayerCache::open(&f.settings).unwrap();
     let (digests, _) = f.write_and_record(&mut cache);
     let key = cache.key(&f.tree, &LayerOptions::default()).unwrap();
     let path = cache.store.record_path(&key.hex());
@@ -216,7 +219,7 @@ fn a_record_of_another_version_or_key_is_not_trusted() {
             media_type: MEDIA.into(),
         };
         fs::write(&path, r.encode()).unwrap();
-        let mut cache = LayerCache::open(&f.plan).unwrap();
+        let mut cache = LayerCache::open(&f.settings).unwrap();
         assert_eq!(f.lookup(&mut cache), None);
         let w = cache.take_warning().unwrap();
         assert!(w.contains(why), "{w}");
@@ -226,8 +229,8 @@ fn a_record_of_another_version_or_key_is_not_trusted() {
 #[test]
 fn an_unusable_directory_is_one_warning() {
     let f = fixture();
-    fs::write(&f.plan.dir, b"a file, not a directory").unwrap();
-    let w = LayerCache::open(&f.plan).err().unwrap();
+    fs::write(&f.settings.dir, b"a file, not a directory").unwrap();
+    let w = LayerCache::open(&f.settings).err().unwrap();
     assert!(
         w.starts_with("the layer cache is not used: cannot use"),
         "{w}"
@@ -237,12 +240,12 @@ fn an_unusable_directory_is_one_warning() {
 #[test]
 fn a_blob_damaged_in_place_is_never_used() {
     let f = fixture();
-    let mut cache = LayerCache::open(&f.plan).unwrap();
+    let mut cache = LayerCache::open(&f.settings).unwrap();
     let (digests, _) = f.write_and_record(&mut cache);
     std::thread::sleep(TICK);
     // A warm build checks the blob once and stamps it; the next trusts
     // the stamp.
-    let mut warm = LayerCache::open(&f.plan).unwrap();
+    let mut warm = LayerCache::open(&f.settings).unwrap();
     assert_eq!(f.lookup(&mut warm), Some(digests));
     let at = (f.blob_at())(&digests.digest);
     let stamp = warm.store.stamp_path(&at);
@@ -261,7 +264,7 @@ fn a_blob_damaged_in_place_is_never_used() {
         .and_then(|mut file| std::io::Write::write_all(&mut file, &bytes))
         .unwrap();
     set_mtime(&at, before.modified().unwrap());
-    let mut after = LayerCache::open(&f.plan).unwrap();
+    let mut after = LayerCache::open(&f.settings).unwrap();
     assert_eq!(f.lookup(&mut after), None);
     let w = after.take_warning().unwrap();
     assert!(w.contains("does not hold the blob"), "{w}");

@@ -7,11 +7,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::cache::{CachePlan, DEFAULT_MAX_BYTES};
+use crate::cache::{CacheSettings, DEFAULT_MAX_BYTES};
 
 /// The cache for a build; `None` with `--no-cache` or when there is no
 /// home to keep one in.
-pub(super) fn cache_plan(no_cache: bool) -> anyhow::Result<Option<CachePlan>> {
+pub(super) fn cache_settings(no_cache: bool) -> anyhow::Result<Option<CacheSettings>> {
     if no_cache {
         return Ok(None);
     }
@@ -27,7 +27,7 @@ pub(super) fn cache_plan(no_cache: bool) -> anyhow::Result<Option<CachePlan>> {
             .filter(|p| p.is_absolute())
     };
     let dir = absolute("XDG_CACHE_HOME").or_else(|| absolute("HOME").map(|h| h.join(".cache")));
-    Ok(dir.map(|d| CachePlan {
+    Ok(dir.map(|d| CacheSettings {
         dir: d.join("mkimage"),
         max_bytes,
     }))

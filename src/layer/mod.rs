@@ -1,4 +1,4 @@
-//! Layers: the file plan (`rootfs::Tree`) becomes a deterministic tar,
+//! Layers: the file tree (`rootfs::Tree`) becomes a deterministic tar,
 //! gzip- or zstd-compressed, with the two digests an OCI image needs to name it.
 //!
 //! One pass, bounded memory whatever the layer's size:

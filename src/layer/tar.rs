@@ -1,7 +1,7 @@
-//! The archive stage of a layer: a file plan (`Tree`) becomes a deterministic
+//! The archive stage of a layer: a file tree (`Tree`) becomes a deterministic
 //! tar stream, entry by entry in tree order, host files streamed from disk.
 //!
-//! Every header is built field by field from the plan alone, so the bytes
+//! Every header is built field by field from the tree alone, so the bytes
 //! depend on nothing but the tree and the clamp time: no host mtimes, owners,
 //! user names, inode numbers or sparse maps. (tar's `HeaderMode::Deterministic`
 //! is not used: it stamps a fixed 2006 mtime and rewrites modes.)
@@ -244,7 +244,7 @@ fn append_host_file<W: Write>(
     if found != planned {
         return Err(size_changed(found));
     }
-    let mut reader = PlannedReader::new(file, planned);
+    let mut reader = SizedReader::new(file, planned);
     match builder.append(header, &mut reader) {
         Ok(()) => Ok(()),
         Err(e) => Err(match reader.failure.take() {
@@ -260,7 +260,7 @@ fn append_host_file<W: Write>(
     }
 }
 
-/// Why a `PlannedReader` stopped early.
+/// Why a `SizedReader` stopped early.
 #[derive(Debug)]
 enum Failure {
     /// End of file before the planned size.
@@ -274,16 +274,16 @@ enum Failure {
 /// on after them (it changed while being read). The cause is kept in
 /// `failure`, since `Builder::append` only hands back an `io::Error` and
 /// could not tell a reader's failure from the sink's.
-struct PlannedReader {
+struct SizedReader {
     file: File,
     planned: u64,
     read: u64,
     failure: Option<Failure>,
 }
 
-impl PlannedReader {
+impl SizedReader {
     fn new(file: File, planned: u64) -> Self {
-        PlannedReader {
+        SizedReader {
             file,
             planned,
             read: 0,
@@ -297,7 +297,7 @@ impl PlannedReader {
     }
 }
 
-impl Read for PlannedReader {
+impl Read for SizedReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
@@ -528,7 +528,7 @@ mod tests {
     /// The reader catches a size change that happens after the `fstat`
     /// check, while the file is being copied.
     #[test]
-    fn planned_reader_detects_changes_while_reading() {
+    fn sized_reader_detects_changes_while_reading() {
         let dir = tempfile::tempdir().unwrap();
         let host = dir.path().join("f");
         std::fs::write(&host, vec![7u8; 20_000]).unwrap();
@@ -538,7 +538,7 @@ mod tests {
             (10_000, 10_000, "grew"),
             (0, 0, "grew"),
         ] {
-            let mut r = PlannedReader::new(File::open(&host).unwrap(), planned);
+            let mut r = SizedReader::new(File::open(&host).unwrap(), planned);
             let result = io::copy(&mut r, &mut io::sink());
             let got = match (&result, &r.failure) {
                 (Ok(n), None) => {

@@ -12,7 +12,7 @@ pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+jso
 /// An SPDX JSON document (IANA): the SBOM's media type and its referrer's
 /// `artifactType`.
 pub const SPDX_MEDIA_TYPE: &str = "application/spdx+json";
-/// The layer descriptor annotation naming the layer of the file plan it
+/// The layer descriptor annotation naming the layer of the file tree it
 /// holds (`base`, `libs`, …, `from-base`): written by `pipeline`, read by
 /// `inspect`.
 pub const LAYER_ANNOTATION: &str = "org.mkimage.layer";

@@ -1,7 +1,7 @@
-//! Checks on the finished file plan: what a program of the app (the
+//! Checks on the finished file tree: what a program of the app (the
 //! executables of the app and dependencies layers) will look for at run
 //! time that the image lacks. Each finding is a warning that names the
-//! fix; nothing here changes the plan.
+//! fix; nothing here changes the tree.
 //!
 //! * A shell. popen(3), system(3) and wordexp(3) run `/bin/sh -c`
 //!   (glibc's _PATH_BSHELL); a program that imports an exec(3) or

@@ -465,7 +465,7 @@ fn check_entrypoint(
     Ok(())
 }
 
-/// Surveys the plan against the root's dpkg database and adds the
+/// Surveys the file tree against the root's dpkg database and adds the
 /// package records and os-release scanners read; says once when the root
 /// has no database.
 fn add_package_records(

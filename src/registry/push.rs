@@ -134,20 +134,20 @@ pub fn push_with_events(
 ) -> Result<PushReport, RegistryError> {
     opts.registry.check()?;
     let top = select(layout, tag)?;
-    let plan = plan(layout, &top)?;
+    let uploads = uploads(layout, &top)?;
     if let Some(pinned) = reference.digest()
-        && *pinned != plan.top().digest
+        && *pinned != uploads.top().digest
     {
         return Err(RegistryError::PinnedDigest {
             reference: reference.to_string(),
             pinned: *pinned,
-            image: plan.top().digest,
+            image: uploads.top().digest,
         });
     }
     let mut client = opts.registry.connect(reference)?;
     send(
         &mut client,
-        &plan,
+        &uploads,
         reference,
         opts.mount_from.as_deref(),
         on_event,
@@ -201,7 +201,7 @@ pub(super) struct Manifest {
 /// Everything one push sends, in order: blobs (each once), then
 /// manifests, children before the index that lists them.
 #[derive(Debug)]
-struct Plan {
+struct Uploads {
     blobs: Vec<Blob>,
     manifests: Vec<Manifest>,
     /// The artifacts attached to the image (oci::referrers), sent after
@@ -214,16 +214,16 @@ struct Plan {
     image_blobs: usize,
 }
 
-impl Plan {
+impl Uploads {
     fn top(&self) -> &Manifest {
-        // `plan` always pushes the top manifest last.
+        // `uploads` always lists the top manifest last.
         &self.manifests[self.manifests.len() - 1]
     }
 }
 
-fn plan(layout: &Layout, top: &Descriptor) -> Result<Plan, RegistryError> {
+fn uploads(layout: &Layout, top: &Descriptor) -> Result<Uploads, RegistryError> {
     let entry = top;
-    let mut plan = Plan {
+    let mut uploads = Uploads {
         blobs: Vec::new(),
         manifests: Vec::new(),
         referrers: Vec::new(),
@@ -231,11 +231,11 @@ fn plan(layout: &Layout, top: &Descriptor) -> Result<Plan, RegistryError> {
         image_blobs: 0,
     };
     let mut seen = BTreeSet::new();
-    add_manifest(layout, top, &mut plan, &mut seen)?;
-    plan.image_blobs = plan.blobs.len();
+    add_manifest(layout, top, &mut uploads, &mut seen)?;
+    uploads.image_blobs = uploads.blobs.len();
     let digest = from_oci_digest(entry.digest(), &layout.root().join(INDEX_FILE))?;
     for (subject, r) in attached(layout, entry, &digest)? {
-        let mut own = Plan {
+        let mut own = Uploads {
             blobs: Vec::new(),
             manifests: Vec::new(),
             referrers: Vec::new(),
@@ -243,18 +243,22 @@ fn plan(layout: &Layout, top: &Descriptor) -> Result<Plan, RegistryError> {
             image_blobs: 0,
         };
         add_manifest(layout, &r.manifest, &mut own, &mut seen)?;
-        plan.blobs.extend(own.blobs);
+        uploads.blobs.extend(own.blobs);
         let sent = own.manifests.into_iter().map(|m| (m, r.manifest.clone()));
         if subject == digest {
-            plan.referrers.extend(sent);
+            uploads.referrers.extend(sent);
         } else {
-            match plan.child_referrers.iter_mut().find(|(s, _)| *s == subject) {
+            match uploads
+                .child_referrers
+                .iter_mut()
+                .find(|(s, _)| *s == subject)
+            {
                 Some((_, list)) => list.extend(sent),
-                None => plan.child_referrers.push((subject, sent.collect())),
+                None => uploads.child_referrers.push((subject, sent.collect())),
             }
         }
     }
-    Ok(plan)
+    Ok(uploads)
 }
 
 /// The artifacts attached to `entry` (the `index.json` entry pushed) and,
@@ -295,7 +299,7 @@ fn attached(
 fn add_manifest(
     layout: &Layout,
     desc: &Descriptor,
-    plan: &mut Plan,
+    uploads: &mut Uploads,
     seen: &mut BTreeSet<Digest>,
 ) -> Result<(), RegistryError> {
     let digest = from_oci_digest(desc.digest(), &layout.root().join(INDEX_FILE))?;
@@ -320,7 +324,7 @@ fn add_manifest(
     let (own, blobs): (Option<MediaType>, Vec<&Descriptor>) = match &document {
         Document::Index(index) => {
             for child in index.manifests() {
-                add_manifest(layout, child, plan, seen)?;
+                add_manifest(layout, child, uploads, seen)?;
             }
             (index.media_type().clone(), Vec::new())
         }
@@ -338,7 +342,7 @@ fn add_manifest(
         })?;
         layout.check_blob(&d, blob.size())?;
         if seen.insert(d) {
-            plan.blobs.push(Blob {
+            uploads.blobs.push(Blob {
                 digest: d,
                 size: blob.size(),
                 path: layout.blob_path(&d),
@@ -352,8 +356,8 @@ fn add_manifest(
             reason: "no media type, in its descriptor or itself".into(),
         });
     }
-    if !plan.manifests.iter().any(|m| m.digest == digest) {
-        plan.manifests.push(Manifest {
+    if !uploads.manifests.iter().any(|m| m.digest == digest) {
+        uploads.manifests.push(Manifest {
             digest,
             media_type,
             bytes,
@@ -362,10 +366,10 @@ fn add_manifest(
     Ok(())
 }
 
-/// The network half: everything in `plan`, to `reference`'s repository.
+/// The network half: everything in `uploads`, to `reference`'s repository.
 fn send<H: Http>(
     client: &mut Client<H>,
-    plan: &Plan,
+    uploads: &Uploads,
     reference: &Reference,
     mount_from: Option<&str>,
     on_event: &dyn Fn(PushEvent),
@@ -378,7 +382,7 @@ fn send<H: Http>(
     }
     client.ping()?;
 
-    let top = plan.top();
+    let top = uploads.top();
     // The top manifest goes under its tag, unless the reference names only
     // a digest (which `push` checked is the top's).
     let tag = match (reference.tag(), reference.digest()) {
@@ -401,8 +405,8 @@ fn send<H: Http>(
         referrers_tag: None,
         referrer_blobs_uploaded: 0,
     };
-    let total = plan.blobs.len();
-    for (i, blob) in plan.blobs.iter().enumerate() {
+    let total = uploads.blobs.len();
+    for (i, blob) in uploads.blobs.iter().enumerate() {
         on_event(PushEvent::Blob {
             digest: &blob.digest,
             size: blob.size,
@@ -410,7 +414,7 @@ fn send<H: Http>(
             total,
         });
         let outcome = send_blob(client, repo, blob, mount_from, &scope)?;
-        if i >= plan.image_blobs {
+        if i >= uploads.image_blobs {
             // The SBOM's and provenance's blobs: reported with them.
             report.referrer_blobs_uploaded += usize::from(outcome == BlobOutcome::Uploaded);
             on_event(PushEvent::BlobDone {
@@ -434,7 +438,7 @@ fn send<H: Http>(
     }
     // Children go by digest.
     let top_target = tag.map_or_else(|| top.digest.to_string(), str::to_owned);
-    for m in &plan.manifests {
+    for m in &uploads.manifests {
         on_event(PushEvent::Manifest { digest: &m.digest });
         let target = if m.digest == top.digest {
             top_target.clone()
@@ -461,10 +465,10 @@ fn send<H: Http>(
         }
         report.manifests += 1;
     }
-    let pushed = super::referrers::send(client, repo, &scope, &top.digest, &plan.referrers)?;
+    let pushed = super::referrers::send(client, repo, &scope, &top.digest, &uploads.referrers)?;
     report.referrers = pushed.count;
     report.referrers_tag = pushed.tag;
-    for (subject, list) in &plan.child_referrers {
+    for (subject, list) in &uploads.child_referrers {
         report.referrers += super::referrers::send(client, repo, &scope, subject, list)?.count;
     }
     Ok(report)
@@ -994,10 +998,10 @@ mod tests {
         from: Option<&str>,
     ) -> Result<PushReport, RegistryError> {
         let top = select(layout, tag)?;
-        let plan = plan(layout, &top)?;
+        let uploads = uploads(layout, &top)?;
         send(
             &mut client(fake),
-            &plan,
+            &uploads,
             &Reference::parse(r).unwrap(),
             from,
             &|_| {},
@@ -1184,10 +1188,10 @@ mod tests {
         );
         assert!(err.is_not_found());
 
-        // A missing layer: found while planning.
+        // A missing layer: found while listing the uploads.
         std::fs::remove_file(layout.blob_path(&Digest::of(b"layer one"))).unwrap();
         let top = select(&layout, Some("app:v1")).unwrap();
-        let err = plan(&layout, &top).unwrap_err();
+        let err = uploads(&layout, &top).unwrap_err();
         assert!(
             matches!(err, RegistryError::Layout(OciError::BlobNotFound { .. })),
             "{err:?}"

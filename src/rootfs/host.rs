@@ -1,4 +1,4 @@
-//! Turning host files into plan entries: the mode rules every image file
+//! Turning host files into file-tree entries: the mode rules every image file
 //! follows, directory walks, and hard links.
 //!
 //! Every image file is owned by root, so the host's owner and group do not

@@ -1,4 +1,4 @@
-//! Path lookup in the planned image: what a path will name once every
+//! Path lookup in the image being assembled: what a path will name once every
 //! layer is unpacked, symlinks followed as the kernel follows them inside
 //! the container (path_resolution(7)), for checks such as "is there a
 //! /bin/sh".

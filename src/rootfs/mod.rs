@@ -1,4 +1,4 @@
-//! The image's file plan: image paths and entries, grouped into layers by
+//! The image's file tree: image paths and entries, grouped into layers by
 //! how often they change, and the standard files every image gets.
 
 pub mod base;
@@ -114,7 +114,7 @@ impl LayerKind {
     }
 }
 
-/// The whole plan: one tree per layer.
+/// The whole file tree: one tree per layer.
 #[derive(Clone, Debug, Default)]
 pub struct LayerSet {
     pub trees: BTreeMap<LayerKind, Tree>,

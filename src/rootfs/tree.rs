@@ -1,4 +1,4 @@
-//! The file plan: an ordered tree of image paths, each with its kind, mode and
+//! The file tree: an ordered tree of image paths, each with its kind, mode and
 //! owner. Artifacts add entries here; the layer writer turns a tree into a tar.
 //!
 //! Paths are kept sorted (`BTreeMap`) so that every walk, and so every layer,
@@ -16,7 +16,7 @@ use crate::image_path::{self, Parent};
 /// The root itself is `/`.
 ///
 /// Ordered as `Path` orders them (component by component), but by comparing
-/// bytes: plans and layer sets look paths up hundreds of thousands of times
+/// bytes: trees and layer sets look paths up hundreds of thousands of times
 /// per build, and `Path`'s parsing comparison was a third of a warm rebuild.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ImagePath(PathBuf);
@@ -130,7 +130,7 @@ impl fmt::Display for ImagePath {
 }
 
 /// Where a regular file's bytes come from. Host files are read only when the
-/// layer is written, so the plan stays small however large the inputs are.
+/// layer is written, so the tree stays small however large the inputs are.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Source {
     Host(PathBuf),
@@ -149,7 +149,7 @@ impl fmt::Debug for Source {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Kind {
     Dir,
-    /// `size` is the size seen when the file was planned; the writer checks
+    /// `size` is the size seen when the file was added; the writer checks
     /// it again so a file that changes under us is an error, not a bad tar.
     File {
         source: Source,

@@ -1,8 +1,8 @@
-//! What the file plan holds, by where it came from: each file copied from
+//! What the file tree holds, by where it came from: each file copied from
 //! the root matched to the Debian package that owns it there (and the md5
 //! of the bytes the image gets), the language packages, the app's own
 //! files with their SHA-256, and the root's os-release. Read once, after
-//! every artifact is planned and before any layer is written; the package
+//! every artifact is added and before any layer is written; the package
 //! records and the SBOM are both made from it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -109,8 +109,8 @@ pub struct Inventory {
     pub no_database: Option<String>,
 }
 
-/// One regular file of the plan.
-struct PlannedFile {
+/// One regular file of the file tree.
+struct TreeFile {
     layer: LayerKind,
     path: ImagePath,
     source: Source,
@@ -144,7 +144,7 @@ pub trait HashMemo: Sync {
     fn remember(&self, key: [u8; 32], value: Vec<u8>);
 }
 
-/// Surveys the plan against `root` (whose database is read, never the
+/// Surveys the file tree against `root` (whose database is read, never the
 /// host's unless the root is `/`). `threads` hash files in parallel,
 /// asking `memo` first.
 pub fn survey(
@@ -154,7 +154,7 @@ pub fn survey(
     memo: Option<&dyn HashMemo>,
     warnings: &mut Vec<String>,
 ) -> Result<Inventory, SbomError> {
-    let files = planned_files(layers);
+    let files = tree_files(layers);
     let mut inv = Inventory {
         os: read_small(root, OS_RELEASE)?.map(OsRelease::parse),
         ..Inventory::default()
@@ -341,8 +341,8 @@ pub fn survey(
     Ok(inv)
 }
 
-/// Every regular file of the plan, hard links as the file they link to.
-fn planned_files(layers: &LayerSet) -> Vec<PlannedFile> {
+/// Every regular file of the file tree, hard links as the file they link to.
+fn tree_files(layers: &LayerSet) -> Vec<TreeFile> {
     let mut out = Vec::new();
     for (layer, tree) in layers.layers() {
         for (path, entry) in tree.iter() {
@@ -351,7 +351,7 @@ fn planned_files(layers: &LayerSet) -> Vec<PlannedFile> {
                 k => Some(k),
             };
             if let Some(Kind::File { source, size }) = kind {
-                out.push(PlannedFile {
+                out.push(TreeFile {
                     layer,
                     path: path.clone(),
                     source: source.clone(),
@@ -385,7 +385,7 @@ fn read_small(root: &mut Root, paths: &[&str]) -> Result<Option<Vec<u8>>, SbomEr
 /// the other threads idle behind it. Results are keyed by file, so they
 /// do not depend on which thread hashed what.
 fn hash_all(
-    files: &[PlannedFile],
+    files: &[TreeFile],
     jobs: &[(usize, bool, bool)],
     threads: usize,
     memo: Option<&dyn HashMemo>,
@@ -428,7 +428,7 @@ fn hash_all(
 }
 
 fn hash(
-    f: &PlannedFile,
+    f: &TreeFile,
     want_md5: bool,
     want_sha: bool,
     memo: Option<&dyn HashMemo>,

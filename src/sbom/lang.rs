@@ -4,7 +4,7 @@
 //! `node_modules/[@scope/]name/package.json`, and Maven artifacts by the
 //! `META-INF/maven/<group>/<artifact>/pom.properties` that Maven writes
 //! into every jar it builds. The parsers are pure; [`find`] reads the
-//! files of the plan.
+//! files of the file tree.
 
 use std::collections::BTreeMap;
 use std::io::{Cursor, Read, Seek};

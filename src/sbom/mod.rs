@@ -1,11 +1,11 @@
 //! What scanners need to see in an image: the Debian package each file
 //! came from (read from the root's own dpkg database), written into the
 //! image as distroless-style package records, and an SPDX SBOM of the
-//! whole image. Sits between the file plan and the layers: it reads the
-//! planned trees and the root, and adds record files to the trees.
+//! whole image. Sits between the file tree and the layers: it reads the
+//! layer trees and the root, and adds record files to the trees.
 //!
 //! ```text
-//! file plan + root (+ its os-release) ──► inventory ──► records (status.d) ──► layers
+//! file tree + root (+ its os-release) ──► inventory ──► records (status.d) ──► layers
 //!                          └──────► SPDX document ──► referrer of the manifest
 //! ```
 

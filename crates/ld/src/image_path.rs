@@ -1,11 +1,11 @@
 //! Paths inside an image, a root or an archive, and their lexical
 //! normalisation: the one place that says what `.`, `//` and `..` mean
 //! there. Lexical only: nothing here looks at a file system (a root's
-//! symlinks are followed by the resolver and the file plan, which walk).
+//! symlinks are followed by the resolver and the file tree, which walk).
 //!
 //! The callers differ only in what `..` may do ([`Parent`]): the resolver
 //! folds it as the kernel does at `/`, an archive reader folds it but
-//! refuses to climb out of the archive, and the file plan refuses it.
+//! refuses to climb out of the archive, and the file tree refuses it.
 
 use std::ffi::OsStr;
 use std::path::{Component, Path, PathBuf};

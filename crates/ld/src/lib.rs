@@ -7,7 +7,7 @@
 //! * [`resolve`] applies glibc's search rules (ld.so(8), dl-load.c) to find
 //!   the closure of an executable.
 //! * [`image_path`] is the lexical normalisation of paths inside a root or
-//!   an image, shared with mkimage's file plan and image readers.
+//!   an image, shared with mkimage's file tree and image readers.
 //! * [`bounded`] reads small files whole, with a cap.
 //!
 //! Layering inside the crate: `bounded` and `image_path` import nothing,

@@ -191,7 +191,7 @@ fn build_plan(args: &BuildArgs, checked: &Checked, target: &Target) -> anyhow::R
             }),
             None => None,
         },
-        cache: crate::cli::cache::cache_plan(args.no_cache)?,
+        cache: crate::cli::cache::cache_settings(args.no_cache)?,
     })
 }
 
