@@ -120,7 +120,7 @@ pub struct BuildPlan {
     pub output: PathBuf,
     pub format: OutputFormat,
     /// `org.opencontainers.image.ref.name` values, e.g. `app:latest`.
-    pub tags: Vec<String>,
+    pub references: Vec<String>,
     pub config: ConfigPlan,
     pub ca_certs: CaCerts,
     pub extra_cas: Vec<PathBuf>,

@@ -26,7 +26,9 @@ pub struct Summary {
     pub media_type: &'static str,
     /// The manifest's size in bytes.
     pub size: u64,
-    pub tags: Vec<String>,
+    /// `--json`'s `tags`: the full `name:tag` references.
+    #[serde(rename = "tags")]
+    pub references: Vec<String>,
     pub platform: PlatformRow,
     /// Bottom to top, as the manifest lists them.
     pub layers: Vec<Layer>,
@@ -84,7 +86,7 @@ impl Summary {
             digest: b.manifest_digest.to_string(),
             media_type: MANIFEST_MEDIA_TYPE,
             size: b.manifest_size,
-            tags: b.tags.clone(),
+            references: b.references.clone(),
             platform: PlatformRow {
                 os: "linux",
                 architecture: b.architecture.clone(),

@@ -159,7 +159,7 @@ pub fn run(args: PushArgs) -> anyhow::Result<Outcome> {
 /// confirmed; a layout, tag or blob that is not there is a [`NotFound`].
 pub(super) fn push_quietly(
     dir: &Path,
-    tag: Option<&str>,
+    ref_name: Option<&str>,
     reference: &Reference,
     opts: &PushOptions,
     quiet: bool,
@@ -181,8 +181,9 @@ pub(super) fn push_quietly(
         }
         PushEvent::BlobDone { .. } => {}
     };
-    let result = registry::open_layout(dir)
-        .and_then(|layout| registry::push_with_events(&layout, tag, reference, opts, &on_event));
+    let result = registry::open_layout(dir).and_then(|layout| {
+        registry::push_with_events(&layout, ref_name, reference, opts, &on_event)
+    });
     bar.finish_and_clear();
     match result {
         Ok(report) => Ok(report),

@@ -291,39 +291,43 @@ impl Layout {
         }
     }
 
-    /// Points each of `tags` at `manifest` (which must already be stored),
+    /// Points each of `references` at `manifest` (which must already be stored),
     /// recording the tag in the `org.opencontainers.image.ref.name`
-    /// annotation as image-layout.md describes. Entries for other tags are
+    /// annotation as image-layout.md describes. Entries for other references are
     /// kept; blobs are never deleted. `index.json` is replaced atomically.
-    pub fn set_tags(&self, manifest: &Descriptor, tags: &[String]) -> Result<(), OciError> {
-        for tag in tags {
-            check_tag(tag)?;
+    pub fn set_references(
+        &self,
+        manifest: &Descriptor,
+        references: &[String],
+    ) -> Result<(), OciError> {
+        for reference in references {
+            check_reference(reference)?;
         }
         let digest = from_oci_digest(manifest.digest(), &self.root)?;
         self.check_blob(&digest, manifest.size())?;
 
-        let tags: BTreeSet<&str> = tags.iter().map(String::as_str).collect();
+        let references: BTreeSet<&str> = references.iter().map(String::as_str).collect();
         // index.json is read, changed and replaced: hold the layout's lock
-        // so two builds into one layout cannot lose each other's tags.
+        // so two builds into one layout cannot lose each other's references.
         let _lock = self.lock()?;
         let mut index = self.read_index()?;
         let mut manifests: Vec<Descriptor> = index
             .manifests()
             .iter()
-            .filter(|d| !ref_name(d).is_some_and(|name| tags.contains(name)))
+            .filter(|d| !ref_name(d).is_some_and(|name| references.contains(name)))
             .cloned()
             .collect();
-        for tag in &tags {
+        for reference in &references {
             let mut d = manifest.clone();
             let mut annotations = d.annotations().clone().unwrap_or_default();
-            annotations.insert(ANNOTATION_REF_NAME.to_owned(), (*tag).to_owned());
+            annotations.insert(ANNOTATION_REF_NAME.to_owned(), (*reference).to_owned());
             d.set_annotations(Some(annotations));
             manifests.push(d);
         }
 
         // Sorted by tag, then by the descriptor's canonical bytes (for
         // untagged or duplicate entries other tools may have written), so
-        // the index does not depend on the order tags were set in.
+        // the index does not depend on the order references were set in.
         let mut keyed = manifests
             .into_iter()
             .map(|d| {
@@ -439,7 +443,7 @@ fn store(file: BufWriter<NamedTempFile>, dir: &Path, digest: &Digest) -> Result<
     persist(tmp, &dir.join(digest.hex()))
 }
 
-/// Checks `tag` against the `ref.name` grammar of image-spec annotations.md:
+/// Checks `reference` against the `ref.name` grammar of image-spec annotations.md:
 ///
 /// ```text
 /// ref       ::= component ("/" component)*
@@ -447,7 +451,7 @@ fn store(file: BufWriter<NamedTempFile>, dir: &Path, digest: &Digest) -> Result<
 /// alphanum  ::= [A-Za-z0-9]+
 /// separator ::= [-._:@+] | "--"
 /// ```
-pub fn check_tag(tag: &str) -> Result<(), OciError> {
+pub fn check_reference(reference: &str) -> Result<(), OciError> {
     let component_ok = |c: &str| {
         let b = c.as_bytes();
         let mut i = 0;
@@ -473,11 +477,11 @@ pub fn check_tag(tag: &str) -> Result<(), OciError> {
             }
         }
     };
-    if tag.split('/').all(component_ok) {
+    if reference.split('/').all(component_ok) {
         Ok(())
     } else {
-        Err(OciError::InvalidTag {
-            tag: tag.to_owned(),
+        Err(OciError::InvalidReference {
+            reference: reference.to_owned(),
         })
     }
 }
@@ -627,7 +631,7 @@ mod tests {
         out
     }
 
-    fn tags(t: &[&str]) -> Vec<String> {
+    fn references(t: &[&str]) -> Vec<String> {
         t.iter().map(|s| (*s).to_owned()).collect()
     }
 
@@ -655,7 +659,7 @@ mod tests {
             cmd: vec![name.to_owned()],
             ..ImageSpec::default()
         };
-        write_image(layout, &spec, &layers, &BTreeMap::new(), &tags(t)).expect("write image")
+        write_image(layout, &spec, &layers, &BTreeMap::new(), &references(t)).expect("write image")
     }
 
     fn umask() -> u32 {
@@ -749,8 +753,8 @@ mod tests {
                 s.spawn(move || {
                     for i in 0..25 {
                         layout
-                            .set_tags(config, &[format!("app:t{t}-{i}")])
-                            .expect("set_tags");
+                            .set_references(config, &[format!("app:t{t}-{i}")])
+                            .expect("set_references");
                     }
                 });
             }
@@ -775,8 +779,8 @@ mod tests {
                             .put_blob(MediaType::ImageConfig, b"{}")
                             .expect("blob");
                         layout
-                            .set_tags(&config, &[format!("app:t{t}")])
-                            .expect("set_tags");
+                            .set_references(&config, &[format!("app:t{t}")])
+                            .expect("set_references");
                     });
                 }
             });
@@ -1064,7 +1068,7 @@ mod tests {
             let (a, b) = (image(&layout, "a", &[]), image(&layout, "b", &[]));
             for (i, t) in order.iter().enumerate() {
                 layout
-                    .set_tags(if i % 2 == 0 { &a } else { &b }, &tags(t))
+                    .set_references(if i % 2 == 0 { &a } else { &b }, &references(t))
                     .expect("tag");
             }
             read_string(tmp.path().join("index.json"))
@@ -1087,7 +1091,7 @@ mod tests {
         let mut index = layout.read_index().expect("index");
         index.set_manifests(vec![foreign]);
         layout.write_index(index).expect("write");
-        layout.set_tags(&a, &tags(&["t"])).expect("tag");
+        layout.set_references(&a, &references(&["t"])).expect("tag");
         let foreign_json = format!(
             r#"{{"annotations":{{"com.example":"x"}},"digest":"{}","mediaType":"application/vnd.oci.image.manifest.v1+json","size":{}}}"#,
             a.digest(),
@@ -1114,7 +1118,7 @@ mod tests {
             &ImageSpec::default(),
             &[missing],
             &BTreeMap::new(),
-            &tags(&["keep"]),
+            &references(&["keep"]),
         )
         .expect_err("missing layer");
         assert!(matches!(err, OciError::BlobNotFound { .. }), "{err:?}");
@@ -1127,7 +1131,7 @@ mod tests {
             &ImageSpec::default(),
             &[wrong],
             &BTreeMap::new(),
-            &tags(&["keep"]),
+            &references(&["keep"]),
         )
         .expect_err("wrong size");
         assert!(
@@ -1148,11 +1152,11 @@ mod tests {
             &ImageSpec::default(),
             &[],
             &BTreeMap::new(),
-            &tags(&["ok", "bad tag"]),
+            &references(&["ok", "bad tag"]),
         )
         .expect_err("bad tag");
         assert!(
-            matches!(&err, OciError::InvalidTag { tag } if tag == "bad tag"),
+            matches!(&err, OciError::InvalidReference { reference } if reference == "bad tag"),
             "{err:?}"
         );
 
@@ -1163,7 +1167,7 @@ mod tests {
             crate::oci::oci_digest(&Digest::from_bytes([8; 32])).expect("digest"),
         );
         let err = layout
-            .set_tags(&nowhere, &tags(&["keep"]))
+            .set_references(&nowhere, &references(&["keep"]))
             .expect_err("dangling");
         assert!(matches!(err, OciError::BlobNotFound { .. }), "{err:?}");
 
@@ -1182,14 +1186,14 @@ mod tests {
             "app@sha256:abc",
         ];
         for t in good {
-            check_tag(t).unwrap_or_else(|e| panic!("{t:?}: {e}"));
+            check_reference(t).unwrap_or_else(|e| panic!("{t:?}: {e}"));
         }
         let bad = [
             "", "-a", "a-", "a..b", "a---b", "a_-b", "a//b", "/a", "a/", "a b", "é", "a\n",
         ];
         for t in bad {
             assert!(
-                matches!(check_tag(t), Err(OciError::InvalidTag { tag }) if tag == t),
+                matches!(check_reference(t), Err(OciError::InvalidReference { reference }) if reference == t),
                 "{t:?}"
             );
         }

@@ -26,7 +26,7 @@ pub use config::{ImageSpec, LayerInfo};
 pub use healthcheck::{HealthTest, Healthcheck};
 pub use image::{write_image, write_untagged};
 pub use json::canonical_json;
-pub use layout::{Layout, check_tag, ref_name};
+pub use layout::{Layout, check_reference, ref_name};
 pub use platform::Platform;
 pub use time::rfc3339_utc;
 
@@ -66,10 +66,10 @@ pub enum OciError {
     #[error("{}: unsupported imageLayoutVersion {found:?} (expected \"1.0.0\")", path.display())]
     LayoutVersion { path: PathBuf, found: String },
     #[error(
-        "invalid tag {tag:?}: expected components of [A-Za-z0-9] joined by \
+        "invalid tag {reference:?}: expected components of [A-Za-z0-9] joined by \
          one of -._:@+ or \"--\", separated by '/'"
     )]
-    InvalidTag { tag: String },
+    InvalidReference { reference: String },
     #[error("blob {digest} not found at {}", path.display())]
     BlobNotFound { digest: Digest, path: PathBuf },
     #[error("blob {} has digest {found}, expected {expected}", path.display())]

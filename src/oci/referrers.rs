@@ -53,7 +53,7 @@ pub fn artifact_manifest(
     artifact_type: &str,
     blob: &Descriptor,
 ) -> Result<ImageManifest, OciError> {
-    // Descriptors carry only what identifies the blob: a subject's tags
+    // Descriptors carry only what identifies the blob: a subject's references
     // (ref.name annotations from index.json) mean nothing in a registry.
     let subject = Descriptor::new(
         subject.media_type().clone(),
@@ -98,20 +98,20 @@ pub fn write(
     layout.put_json(MediaType::ImageIndex, &index)
 }
 
-/// Stores `artifacts` as referrers of `manifest` and points `tags` at it,
+/// Stores `artifacts` as referrers of `manifest` and points `references` at it,
 /// with the entry naming them; returns that `index.json` entry.
 pub fn tag_with_referrers(
     layout: &Layout,
     manifest: &Descriptor,
     artifacts: &[Artifact],
-    tags: &[String],
+    references: &[String],
 ) -> Result<Descriptor, OciError> {
     let index = write(layout, manifest, artifacts)?;
     let mut entry = manifest.clone();
     let mut annotations = entry.annotations().clone().unwrap_or_default();
     annotations.insert(ANNOTATION.to_owned(), index.digest().to_string());
     entry.set_annotations(Some(annotations));
-    layout.set_tags(&entry, tags)?;
+    layout.set_references(&entry, references)?;
     Ok(entry)
 }
 

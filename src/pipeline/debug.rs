@@ -72,8 +72,11 @@ pub(super) fn spec(production: &ImageSpec) -> ImageSpec {
 }
 
 /// `<tag>-debug` for each tag (every tag ends in `:TAG`).
-pub fn tags(tags: &[String]) -> Vec<String> {
-    tags.iter().map(|t| format!("{t}{TAG_SUFFIX}")).collect()
+pub fn references(references: &[String]) -> Vec<String> {
+    references
+        .iter()
+        .map(|t| format!("{t}{TAG_SUFFIX}"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -94,7 +97,7 @@ mod tests {
         assert!(d.cmd.is_empty());
         assert_eq!(spec(&ImageSpec::default()).env, ["PATH=/busybox"]);
         assert_eq!(
-            tags(&["a:1".into(), "r:5000/b:latest".into()]),
+            references(&["a:1".into(), "r:5000/b:latest".into()]),
             ["a:1-debug", "r:5000/b:latest-debug"]
         );
     }

@@ -1,5 +1,5 @@
 //! From layer trees to an image: the config, the layer blobs, the
-//! manifest, its referrers (SBOM and provenance), the tags, and archives.
+//! manifest, its referrers (SBOM and provenance), the references, and archives.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -52,7 +52,7 @@ pub(super) fn write_archive(
         _ => archive::write_docker_archive(
             &layout,
             &written.entry,
-            &plan.tags,
+            &plan.references,
             &plan.output,
             plan.epoch,
         )?,
@@ -227,9 +227,14 @@ pub(super) fn write(
             cached,
         });
     }
-    let manifest =
-        oci::write_untagged(&layout, spec, &infos, &plan.config.annotations, &plan.tags)?;
-    // The debug image is tagged before the production one, whose tags
+    let manifest = oci::write_untagged(
+        &layout,
+        spec,
+        &infos,
+        &plan.config.annotations,
+        &plan.references,
+    )?;
+    // The debug image is tagged before the production one, whose references
     // are the build's last write.
     let debug = match debug {
         Some(tree) => Some(write_debug(
@@ -239,7 +244,7 @@ pub(super) fn write(
     };
     let digest = oci::from_oci_digest(manifest.digest(), layout.root())?;
     // The SBOM and the provenance refer to the manifest; its index.json
-    // entry names them (see oci::referrers), then the tags point at it.
+    // entry names them (see oci::referrers), then the references point at it.
     let sbom = spdx::document(inventory, &image_info(plan, spec, digest))?;
     let entry = referrers::tag_with_referrers(
         &layout,
@@ -254,7 +259,7 @@ pub(super) fn write(
                 bytes: provenance(gathered).to_json()?,
             },
         ],
-        if tag { &plan.tags } else { &[] },
+        if tag { &plan.references } else { &[] },
     )?;
     Ok(Written {
         entry,
@@ -295,17 +300,17 @@ fn write_debug(
         created_by: super::debug::CREATED_BY.to_string(),
         annotations: [(names::LAYER_ANNOTATION.to_string(), layer.to_string())].into(),
     });
-    let tags = super::debug::tags(&plan.tags);
+    let references = super::debug::references(&plan.references);
     let manifest = oci::write_untagged(
         layout,
         &super::debug::spec(spec),
         &infos,
         &plan.config.annotations,
-        &tags,
+        &references,
     )?;
-    layout.set_tags(&manifest, &tags)?;
+    layout.set_references(&manifest, &references)?;
     let digest = oci::from_oci_digest(manifest.digest(), layout.root())?;
-    Ok((tags, digest))
+    Ok((references, digest))
 }
 
 /// Puts `tree`'s layer blob in the layout: from the cache when it knows
@@ -339,7 +344,7 @@ fn layer_blob(
 /// What the SBOM says of the image itself.
 fn image_info(plan: &BuildPlan, spec: &ImageSpec, manifest: Digest) -> ImageInfo {
     let name = plan
-        .tags
+        .references
         .first()
         .map(|t| t.rsplit_once(':').map_or(t.as_str(), |(name, _)| name))
         .unwrap_or("image")
@@ -378,7 +383,7 @@ pub(super) struct Written {
     pub(super) entry: Descriptor,
     pub(super) digest: Digest,
     pub(super) layers: Vec<BuiltLayer>,
-    /// `--debug`: the debug image's tags and manifest digest.
+    /// `--debug`: the debug image's references and manifest digest.
     pub(super) debug: Option<(Vec<String>, Digest)>,
     /// The SPDX document, as stored.
     pub(super) sbom: Vec<u8>,

@@ -1,5 +1,5 @@
 //! The build pipeline: plan → artifacts → layer trees → layer blobs →
-//! provenance, config and manifest → tags → (archive). Everything that can
+//! provenance, config and manifest → references → (archive). Everything that can
 //! fail on bad input fails before the output is touched; blobs are written
 //! through temp files and `index.json` is replaced last, so an interrupted
 //! build leaves the previous layout valid. An archive is built as a layout
@@ -142,12 +142,12 @@ pub struct Built {
     pub platform: Arch,
     pub output: PathBuf,
     pub format: OutputFormat,
-    pub tags: Vec<String>,
+    pub references: Vec<String>,
     pub manifest_digest: Digest,
     /// The manifest's size in bytes (with its digest, its descriptor).
     pub manifest_size: u64,
     pub layers: Vec<BuiltLayer>,
-    /// `--debug`: the debug image's tags and manifest digest.
+    /// `--debug`: the debug image's references and manifest digest.
     pub debug: Option<(Vec<String>, Digest)>,
     pub architecture: String,
     /// The platform's variant (`v8` for arm64), if it has one.
@@ -387,7 +387,7 @@ fn build_with(plan: &BuildPlan, progress: &dyn Fn(Event), tag: bool) -> Result<B
         platform: arch,
         output: plan.output.clone(),
         format: plan.format,
-        tags: plan.tags.clone(),
+        references: plan.references.clone(),
         manifest_digest,
         manifest_size: written.entry.size(),
         entry: written.entry,

@@ -1,7 +1,7 @@
 //! Multi-platform images: one build per platform into the same layout,
 //! each untagged and byte-identical to a single-platform build of it,
 //! then an OCI image index (image-index.md) listing their manifests with
-//! their platforms, which the tags point at.
+//! their platforms, which the references point at.
 
 use std::path::PathBuf;
 
@@ -17,14 +17,14 @@ use super::{BuildError, Built, Event, build_untagged};
 #[derive(Clone, Debug)]
 pub struct BuiltIndex {
     pub output: PathBuf,
-    pub tags: Vec<String>,
+    pub references: Vec<String>,
     pub index_digest: Digest,
     /// One per platform, in the order given.
     pub images: Vec<Built>,
 }
 
 /// Builds every plan (one per platform, all into one layout with the
-/// same tags) and tags an index of them.
+/// same references) and tags an index of them.
 pub fn build_index(
     plans: &[BuildPlan],
     progress: &dyn Fn(Event),
@@ -78,11 +78,11 @@ pub fn build_index(
     });
     let layout = Layout::open(&first.output)?;
     let descriptor = layout.put_json(MediaType::ImageIndex, &index)?;
-    layout.set_tags(&descriptor, &first.tags)?;
+    layout.set_references(&descriptor, &first.references)?;
     let index_digest = crate::oci::from_oci_digest(descriptor.digest(), layout.root())?;
     Ok(BuiltIndex {
         output: first.output.clone(),
-        tags: first.tags.clone(),
+        references: first.references.clone(),
         index_digest,
         images,
     })

@@ -111,29 +111,29 @@ pub fn open_layout(dir: &Path) -> Result<Layout, RegistryError> {
     })
 }
 
-/// Pushes the image `tag` names in `layout` (or its only image, when `tag`
+/// Pushes the image `ref_name` names in `layout` (or its only image, when `ref_name`
 /// is `None`) to `reference`. The reference's tag is the one pushed
 /// (`latest` if it has none); a reference with only a digest pushes by
 /// digest, and one with a digest must match the image.
 pub fn push(
     layout: &Layout,
-    tag: Option<&str>,
+    ref_name: Option<&str>,
     reference: &Reference,
     opts: &PushOptions,
 ) -> Result<PushReport, RegistryError> {
-    push_with_events(layout, tag, reference, opts, &|_| {})
+    push_with_events(layout, ref_name, reference, opts, &|_| {})
 }
 
 /// [`push()`], reporting progress to `on_event`.
 pub fn push_with_events(
     layout: &Layout,
-    tag: Option<&str>,
+    ref_name: Option<&str>,
     reference: &Reference,
     opts: &PushOptions,
     on_event: &dyn Fn(PushEvent),
 ) -> Result<PushReport, RegistryError> {
     opts.registry.check()?;
-    let top = select(layout, tag)?;
+    let top = select(layout, ref_name)?;
     let uploads = uploads(layout, &top)?;
     if let Some(pinned) = reference.digest()
         && *pinned != uploads.top().digest
@@ -154,13 +154,13 @@ pub fn push_with_events(
     )
 }
 
-/// The manifest descriptor to push: the one `tag` names, or the only image
-/// in the layout (entries that differ only in tag are one image), by the
+/// The manifest descriptor to push: the one `ref_name` names, or the only image
+/// in the layout (entries that differ only in their `ref.name` are one image), by the
 /// reader's one rule (source::select::by_tag).
-fn select(layout: &Layout, tag: Option<&str>) -> Result<Descriptor, RegistryError> {
+fn select(layout: &Layout, ref_name: Option<&str>) -> Result<Descriptor, RegistryError> {
     let index = layout.read_index()?;
     let name = layout.root().display().to_string();
-    select::by_tag(&index, tag, &name).map_err(|e| match e {
+    select::by_tag(&index, ref_name, &name).map_err(|e| match e {
         SourceError::TagNotFound { tag, tags, .. } => RegistryError::TagNotFound {
             layout: layout.root().to_path_buf(),
             tag,
@@ -870,7 +870,7 @@ mod tests {
             blob(json.as_bytes(), MediaType::ImageManifest)
         };
         let m1 = manifest(br#"{"architecture":"amd64"}"#, &[&l1, &l2]);
-        layout.set_tags(&m1, &["app:v1".to_owned()]).unwrap();
+        layout.set_references(&m1, &["app:v1".to_owned()]).unwrap();
         if !index {
             return (layout, m1);
         }
@@ -881,7 +881,7 @@ mod tests {
             serde_json::to_string(&m2).unwrap()
         );
         let idx = blob(json.as_bytes(), MediaType::ImageIndex);
-        layout.set_tags(&idx, &["multi".to_owned()]).unwrap();
+        layout.set_references(&idx, &["multi".to_owned()]).unwrap();
         (layout, idx)
     }
 
@@ -986,18 +986,18 @@ mod tests {
         d.digest().to_string().parse().unwrap()
     }
 
-    fn push_to(fake: &Fake, layout: &Layout, tag: Option<&str>, r: &str) -> PushReport {
-        push_mounting(fake, layout, tag, r, None).unwrap()
+    fn push_to(fake: &Fake, layout: &Layout, ref_name: Option<&str>, r: &str) -> PushReport {
+        push_mounting(fake, layout, ref_name, r, None).unwrap()
     }
 
     fn push_mounting(
         fake: &Fake,
         layout: &Layout,
-        tag: Option<&str>,
+        ref_name: Option<&str>,
         r: &str,
         from: Option<&str>,
     ) -> Result<PushReport, RegistryError> {
-        let top = select(layout, tag)?;
+        let top = select(layout, ref_name)?;
         let uploads = uploads(layout, &top)?;
         send(
             &mut client(fake),
@@ -1209,7 +1209,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let (layout, m) = layout(tmp.path(), false);
         layout
-            .set_tags(&m, &["app:v1".to_owned(), "app:latest".to_owned()])
+            .set_references(&m, &["app:v1".to_owned(), "app:latest".to_owned()])
             .unwrap();
         assert_eq!(select(&layout, None).unwrap().digest(), m.digest());
     }

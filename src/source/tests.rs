@@ -91,7 +91,7 @@ fn fixture(dir: &Path) -> (Layout, Descriptor, Vec<u8>) {
             index.as_bytes(),
         )
         .unwrap();
-    layout.set_tags(&idx, &["multi".into()]).unwrap();
+    layout.set_references(&idx, &["multi".into()]).unwrap();
     (layout, m, tar)
 }
 

@@ -22,7 +22,7 @@ use super::flags::{healthcheck, key_value, modules, port, split_copy_from, words
 /// Every platform's plan shares these.
 pub(super) struct Checked {
     /// `-t`'s, when given (else the name comes from the inputs).
-    pub tags: Option<Vec<String>>,
+    pub references: Option<Vec<String>>,
     pub format: OutputFormat,
     pub config: ConfigPlan,
     pub ca_certs: CaCerts,
@@ -44,16 +44,16 @@ pub(super) fn check(args: &BuildArgs) -> anyhow::Result<Checked> {
         args.platform.len() <= 1 || !(args.json || args.debug),
         "--json and --debug build one platform's image: give one --platform"
     );
-    let tags = if args.tag.is_empty() {
+    let references = if args.tag.is_empty() {
         None
     } else {
-        let tags = args
+        let references = args
             .tag
             .iter()
             .map(|t| Ok(Tagged::parse(t).context("-t")?.to_string()))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        check_tags(&tags, args.debug)?;
-        Some(tags)
+        check_references(&references, args.debug)?;
+        Some(references)
     };
     let format = OutputFormat::from(args.format);
     ensure!(
@@ -148,7 +148,7 @@ pub(super) fn check(args: &BuildArgs) -> anyhow::Result<Checked> {
         writable.push(writable_dir(w)?);
     }
     Ok(Checked {
-        tags,
+        references,
         format,
         config: ConfigPlan {
             entrypoint: args.entrypoint.as_deref().map(words).transpose()?,
@@ -199,16 +199,16 @@ pub(super) fn check(args: &BuildArgs) -> anyhow::Result<Checked> {
     })
 }
 
-/// Image tags by docker's grammar (what `docker load` and a registry
+/// Image references by docker's grammar (what `docker load` and a registry
 /// accept) and then the layout's ref.name grammar, which is stricter
-/// about some separators (`a__b`); with `--debug`, its tags too.
-pub(super) fn check_tags(tags: &[String], debug: bool) -> anyhow::Result<()> {
-    for t in tags {
-        crate::oci::check_tag(t)?;
+/// about some separators (`a__b`); with `--debug`, its references too.
+pub(super) fn check_references(references: &[String], debug: bool) -> anyhow::Result<()> {
+    for t in references {
+        crate::oci::check_reference(t)?;
     }
     if debug {
-        for t in crate::pipeline::debug::tags(tags) {
-            crate::oci::check_tag(&t).context("--debug's tag")?;
+        for t in crate::pipeline::debug::references(references) {
+            crate::oci::check_reference(&t).context("--debug's tag")?;
         }
     }
     Ok(())
@@ -232,7 +232,9 @@ mod tests {
                 ..BuildArgs::default()
             };
             f(&mut a);
-            check(&a).map(|c| c.tags).map_err(|e| format!("{e:#}"))
+            check(&a)
+                .map(|c| c.references)
+                .map_err(|e| format!("{e:#}"))
         };
         assert_eq!(args(|_| {}), Ok(None));
         assert_eq!(

@@ -380,7 +380,7 @@ mod tests {
             let name = clean_name(input);
             assert_eq!(name, want, "{input:?}");
             let tagged = Tagged::parse(&name).unwrap_or_else(|e| panic!("{input:?}: {e}"));
-            crate::oci::check_tag(&tagged.to_string()).unwrap();
+            crate::oci::check_reference(&tagged.to_string()).unwrap();
         }
     }
 }

@@ -13,22 +13,22 @@ pub(super) fn push(job: &Job, wrote: &Wrote) -> anyhow::Result<Option<PushReport
     let Some((reference, opts)) = &job.push else {
         return Ok(None);
     };
-    let (output, tags) = match wrote {
-        Wrote::One(built) => (&built.output, &built.tags),
-        Wrote::Index(b) => (&b.output, &b.tags),
+    let (output, references) = match wrote {
+        Wrote::One(built) => (&built.output, &built.references),
+        Wrote::Index(b) => (&b.output, &b.references),
     };
-    let tag = tags.first().map(String::as_str);
-    let report = push_quietly(output, tag, reference, opts, job.quiet)?;
+    let ref_name = references.first().map(String::as_str);
+    let report = push_quietly(output, ref_name, reference, opts, job.quiet)?;
     say(job, &report);
     // The debug image goes beside it, as REF's tag + "-debug"; its
     // production layers are already there, so only busybox's is uploaded.
     if let Wrote::One(built) = wrote
-        && let Some((tags, _)) = &built.debug
+        && let Some((references, _)) = &built.debug
     {
         let tag = reference.tag().unwrap_or(crate::reference::DEFAULT_TAG);
         let debug_ref = reference.with_tag(&format!("{tag}{}", crate::pipeline::debug::TAG_SUFFIX));
-        let debug_tag = tags.first().map(String::as_str);
-        let debug = push_quietly(output, debug_tag, &debug_ref, opts, job.quiet)?;
+        let debug_ref_name = references.first().map(String::as_str);
+        let debug = push_quietly(output, debug_ref_name, &debug_ref, opts, job.quiet)?;
         say(job, &debug);
     }
     Ok(Some(report))

@@ -19,7 +19,7 @@ use crate::registry::{PushOptions, Reference};
 use crate::rootfs::ImagePath;
 
 use super::args::BuildArgs;
-use super::check::{Checked, check, check_tags};
+use super::check::{Checked, check, check_references};
 use super::flags::{binary_spec, clean_name, split_mapping};
 
 /// A build to run, every flag checked and every input located: what
@@ -116,17 +116,17 @@ fn build_plan(args: &BuildArgs, checked: &Checked, target: &Target) -> anyhow::R
     let name = image_name(args, &binaries, &dirs, &jars)?;
     // The name from the input's, when -t did not give one: checked by
     // the same grammars as -t's.
-    let tags = match &checked.tags {
-        Some(tags) => tags.clone(),
+    let references = match &checked.references {
+        Some(references) => references.clone(),
         None => {
             let t = Tagged::parse(&name).with_context(|| {
                 format!(
                     "the image name {name:?} made from the input's name: give one with -t NAME[:TAG]"
                 )
             })?;
-            let tags = vec![t.to_string()];
-            check_tags(&tags, args.debug)?;
-            tags
+            let references = vec![t.to_string()];
+            check_references(&references, args.debug)?;
+            references
         }
     };
     let format = checked.format;
@@ -157,7 +157,7 @@ fn build_plan(args: &BuildArgs, checked: &Checked, target: &Target) -> anyhow::R
         writable: checked.writable.clone(),
         output,
         format,
-        tags,
+        references,
         config: checked.config.clone(),
         ca_certs: checked.ca_certs.clone(),
         extra_cas: args.ca_cert.clone(),

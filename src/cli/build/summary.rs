@@ -40,12 +40,12 @@ pub(super) fn print_summary(b: &Built, to_stderr: bool) {
     let mut lines: Vec<String> = b.notes.clone();
     let out = b.output.display();
     lines.push(match b.format {
-        OutputFormat::Oci => format!("Wrote {} to {out}", b.tags.join(", ")),
-        f => format!("Wrote {} to {out} ({})", b.tags.join(", "), f.name()),
+        OutputFormat::Oci => format!("Wrote {} to {out}", b.references.join(", ")),
+        f => format!("Wrote {} to {out} ({})", b.references.join(", "), f.name()),
     });
     lines.push(format!("  digest  {}", b.manifest_digest));
-    if let Some((tags, digest)) = &b.debug {
-        lines.push(format!("  debug   {} {digest}", tags.join(", ")));
+    if let Some((references, digest)) = &b.debug {
+        lines.push(format!("  debug   {} {digest}", references.join(", ")));
     }
     lines.push(format!(
         "  size    {} compressed, {} ({})",
@@ -69,25 +69,29 @@ pub(super) fn print_summary(b: &Built, to_stderr: bool) {
             }
         ));
     }
-    let tag = &b.tags[0];
-    let name = tag.rsplit('/').next().unwrap_or(tag);
+    let reference = &b.references[0];
+    let name = reference.rsplit('/').next().unwrap_or(reference);
     lines.push("Run it:".into());
     match b.format {
         OutputFormat::Oci => {
-            lines.push(format!("  podman run --rm oci:{out}:{tag}"));
+            lines.push(format!("  podman run --rm oci:{out}:{reference}"));
             lines.push(format!(
-                "  skopeo copy oci:{out}:{tag} docker-daemon:{name}"
+                "  skopeo copy oci:{out}:{reference} docker-daemon:{name}"
             ));
         }
         OutputFormat::OciArchive => {
-            lines.push(format!("  podman run --rm oci-archive:{out}:{tag}"));
+            lines.push(format!("  podman run --rm oci-archive:{out}:{reference}"));
             lines.push(format!(
-                "  skopeo copy oci-archive:{out}:{tag} docker-daemon:{name}"
+                "  skopeo copy oci-archive:{out}:{reference} docker-daemon:{name}"
             ));
         }
         OutputFormat::DockerArchive => {
-            lines.push(format!("  docker load -i {out} && docker run --rm {tag}"));
-            lines.push(format!("  podman load -i {out} && podman run --rm {tag}"));
+            lines.push(format!(
+                "  docker load -i {out} && docker run --rm {reference}"
+            ));
+            lines.push(format!(
+                "  podman load -i {out} && podman run --rm {reference}"
+            ));
         }
     }
     for line in lines {
@@ -103,7 +107,7 @@ pub(super) fn print_index_summary(b: &multi::BuiltIndex) {
     let out = b.output.display();
     println!(
         "Wrote {} to {out}: an index of {} platforms",
-        b.tags.join(", "),
+        b.references.join(", "),
         b.images.len()
     );
     println!("  digest  {}", b.index_digest);
@@ -117,6 +121,6 @@ pub(super) fn print_index_summary(b: &multi::BuiltIndex) {
     }
     println!(
         "Copy it: skopeo copy --all oci:{out}:{} docker://REGISTRY/NAME",
-        b.tags[0]
+        b.references[0]
     );
 }
