@@ -341,7 +341,7 @@ mod tests {
     }
 
     #[test]
-    fn serializes_as_display() {
+    fn serialises_as_display() {
         let d: Digest = ABC.parse().unwrap();
         assert_eq!(serde_json::to_string(&d).unwrap(), format!("\"{ABC}\""));
     }

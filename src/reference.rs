@@ -22,7 +22,7 @@ pub const DEFAULT_REGISTRY: &str = "docker.io";
 /// from this host (docker's `DefaultV2Registry`).
 pub(crate) const DOCKER_HUB_API_HOST: &str = "registry-1.docker.io";
 
-/// Docker's legacy name for its registry, normalized to `docker.io`.
+/// Docker's legacy name for its registry, normalised to `docker.io`.
 pub(crate) const LEGACY_DEFAULT_REGISTRY: &str = "index.docker.io";
 
 /// Single-component names on Docker Hub live here (`alpine` is
@@ -44,7 +44,7 @@ pub const DEFAULT_TAG: &str = "latest";
 const LABEL_MAX: usize = 63;
 const HOST_MAX: usize = 253;
 
-/// A parsed, normalized reference: `alpine` becomes
+/// A parsed, normalised reference: `alpine` becomes
 /// `docker.io/library/alpine`, and `index.docker.io` becomes `docker.io`.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct Reference {
@@ -181,7 +181,7 @@ impl Reference {
         } else {
             path.to_owned()
         };
-        // Of the normalized name, as distribution/reference measures it
+        // Of the normalised name, as distribution/reference measures it
         // (ParseNormalizedNamed parses `docker.io/library/NAME`), so that
         // what we print parses back.
         let len = registry.len() + 1 + repository.len();
@@ -199,7 +199,7 @@ impl Reference {
         })
     }
 
-    /// `HOST[:PORT]` as written (normalized for Docker Hub): the name used
+    /// `HOST[:PORT]` as written (normalised for Docker Hub): the name used
     /// for credentials and in messages.
     pub fn registry(&self) -> &str {
         &self.registry
@@ -504,7 +504,7 @@ mod tests {
     const HEX: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
 
     #[test]
-    fn parses_and_normalizes() {
+    fn parses_and_normalises() {
         let d = format!("sha256:{HEX}");
         // input, registry, repository, tag, api host
         let cases: &[Case] = &[
@@ -866,9 +866,9 @@ mod tests {
 
     /// Found by fuzz/ (reference): a Docker Hub name of 240 characters was
     /// accepted, and printed as `docker.io/library/NAME`, which is too long
-    /// to parse back. The limit is on the normalized name, as docker's.
+    /// to parse back. The limit is on the normalised name, as docker's.
     #[test]
-    fn the_length_limit_counts_the_normalized_name() {
+    fn the_length_limit_counts_the_normalised_name() {
         let name = "a".repeat(240);
         for input in [name.clone(), format!("index.docker.io/{name}")] {
             assert!(

@@ -84,7 +84,7 @@ pub enum Change {
 }
 
 impl Change {
-    /// Classifies an entry at the (absolute, normalized) `info.path`.
+    /// Classifies an entry at the (absolute, normalised) `info.path`.
     pub fn from_entry(info: FileInfo) -> Change {
         let (dir, name) = split(&info.path);
         if name == OPAQUE {

@@ -79,7 +79,7 @@ pub fn render(image: (&Image, &Loaded), other: Option<(&Image, &Loaded)>) -> Str
         image: side(image.0.summary(), image.1),
         other: other.map(|(i, l)| side(i.summary(), l)),
     };
-    // Serializing plain strings and numbers cannot fail.
+    // Serialising plain strings and numbers cannot fail.
     let json = serde_json::to_string(&data).unwrap_or_default();
     TEMPLATE.replacen(PLACEHOLDER, &embeddable(&json), 1)
 }

@@ -275,7 +275,7 @@ impl Image {
         let mut attached = source.attachments(&selected)?;
         let provenance = attached.remove(provenance::MEDIA_TYPE);
         let sbom = attached.remove(SBOM_TYPE);
-        let mut summary = summarize(reference, source.as_ref(), &selected)?;
+        let mut summary = summarise(reference, source.as_ref(), &selected)?;
         summary.provenance = describe(provenance.as_ref());
         summary.sbom = describe(sbom.as_ref());
         Ok(Image {
@@ -460,7 +460,7 @@ impl Image {
 }
 
 /// What the image says about itself, from its documents.
-fn summarize(
+fn summarise(
     image: &str,
     source: &dyn ImageSource,
     s: &SelectedImage,

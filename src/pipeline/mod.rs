@@ -287,7 +287,7 @@ fn build_with(plan: &BuildPlan, progress: &dyn Fn(Event), tag: bool) -> Result<B
     if let Some(b) = &base {
         base_image::follow_base_links(&mut asm.layers, &b.view)?;
     }
-    asm.layers.harmonize_dirs();
+    asm.layers.harmonise_dirs();
     for tree in asm.layers.trees.values_mut() {
         host::link_hardlinks(tree)?;
     }

@@ -212,7 +212,7 @@ impl LayerSet {
     /// owner set by an earlier one (the last layer wins when unpacked),
     /// implicit directories take the mode and owner of the explicit entry
     /// for the same path in any layer (the last explicit one wins).
-    pub fn harmonize_dirs(&mut self) {
+    pub fn harmonise_dirs(&mut self) {
         let mut explicit: BTreeMap<ImagePath, (u32, u32, u32)> = BTreeMap::new();
         for tree in self.trees.values() {
             for (path, e) in tree.iter() {

@@ -260,7 +260,7 @@ pub struct Tree {
     entries: BTreeMap<ImagePath, Entry>,
     /// Directories that exist only as parents of other entries; their
     /// mode and owner may be taken from another layer (see
-    /// `LayerSet::harmonize_dirs`).
+    /// `LayerSet::harmonise_dirs`).
     implicit: BTreeSet<ImagePath>,
 }
 

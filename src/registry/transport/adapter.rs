@@ -264,7 +264,7 @@ fn open_sized(path: &Path, size: u64) -> Result<File, HttpError> {
 }
 
 /// What std prints for a failed getaddrinfo(3); the io::Error kind is
-/// uncategorized, so the text is all there is to tell it by.
+/// uncategorised, so the text is all there is to tell it by.
 const RESOLVE_FAILED: &str = "failed to lookup address information";
 
 fn http_error(e: ureq::Error) -> HttpError {

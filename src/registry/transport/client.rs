@@ -146,7 +146,7 @@ impl<H: Http> Client<H> {
     /// registry may want other scopes); then it is an error, as is a 403.
     pub fn send(&mut self, req: &Request, scope: &[String]) -> Result<Response, RegistryError> {
         let budget = self.timeouts.request(req.body.len());
-        self.authorized(req, scope, |c, r| {
+        self.authorised(req, scope, |c, r| {
             c.retrying(r, budget, |r, left| c.http.send(r, left))
         })
     }
@@ -162,13 +162,13 @@ impl<H: Http> Client<H> {
         size: u64,
     ) -> Result<Streamed, RegistryError> {
         let budget = self.timeouts.request(size);
-        self.authorized(req, scope, |c, r| {
+        self.authorised(req, scope, |c, r| {
             c.retrying(r, budget, |r, left| c.http.open(r, left))
         })
     }
 
     /// Runs `go` with credentials for `scope`; see [`Client::send`].
-    fn authorized<T: Answer>(
+    fn authorised<T: Answer>(
         &mut self,
         req: &Request,
         scope: &[String],
@@ -200,7 +200,7 @@ impl<H: Http> Client<H> {
                         self.challenge = Some(ch);
                     }
                 }
-                401 => return Err(self.unauthorized(&resp.into_response())?),
+                401 => return Err(self.unauthorised(&resp.into_response())?),
                 403 => {
                     return Err(RegistryError::Denied {
                         registry: self.registry.clone(),
@@ -283,7 +283,7 @@ impl<H: Http> Client<H> {
         let resp = self.send_retrying(&req)?;
         match resp.status {
             200..=299 => {}
-            401 | 403 => return Err(self.unauthorized(&resp)?),
+            401 | 403 => return Err(self.unauthorised(&resp)?),
             status => {
                 return Err(RegistryError::Token {
                     registry: self.registry.clone(),
@@ -340,7 +340,7 @@ impl<H: Http> Client<H> {
 
     /// The error for a final 401: rejected if we sent credentials, else
     /// missing.
-    fn unauthorized(&mut self, resp: &Response) -> Result<RegistryError, RegistryError> {
+    fn unauthorised(&mut self, resp: &Response) -> Result<RegistryError, RegistryError> {
         Ok(match self.credentials()? {
             Some(found) => RegistryError::CredentialsRejected {
                 registry: self.registry.clone(),

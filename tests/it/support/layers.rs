@@ -24,7 +24,7 @@ pub struct Entry {
     pub gid: u64,
 }
 
-/// A layer's entries by path, normalized to `etc/passwd` (no `./`, no
+/// A layer's entries by path, normalised to `etc/passwd` (no `./`, no
 /// leading or trailing `/`).
 pub type Layer = BTreeMap<String, Entry>;
 
