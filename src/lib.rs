@@ -52,6 +52,61 @@
 //! * [`registry`] pushes an image from a layout to an OCI distribution
 //!   registry; its client also serves `source`'s `docker://` pulls.
 //!
+//! # Glossary
+//!
+//! One word, one meaning; code and docs use these.
+//!
+//! * **artifact**: what a user hands in to be put in the image (a binary,
+//!   a tree, a venv, a jar, a JDK, a [`profile`]), added by [`artifact`].
+//!   What OCI calls an artifact attached to an image is a *referrer*.
+//! * **input**: one program the resolver is asked about (`resolve::Input`:
+//!   its host path and its image path, which sets `$ORIGIN`).
+//! * **root**: the directory programs are resolved in and the standard
+//!   files are taken from (`/`, a sysroot, a base image's files), as the
+//!   resolver sees it (`resolve::Root`).
+//! * **resolver**: `resolve::Resolver`, glibc's loader rules run over a
+//!   root without running anything.
+//! * **closure**: every object the loader opens for an input, in load
+//!   order (`resolve::Closure`).
+//! * **loader ABI**: what the loader compiles in for one architecture
+//!   (triplet, `$LIB`, `$PLATFORM`, system directories, hwcaps):
+//!   `resolve::LoaderAbi`.
+//! * **assembly**: what artifacts are assembled into (`artifact::Assembly`):
+//!   the layer trees, the resolver, and why every file is there; `Context`
+//!   is only ever `anyhow::Context`.
+//! * **file tree**: the image's files before they are layers: a `Tree` of
+//!   image paths and entries per layer, together a **layer set**
+//!   (`rootfs::LayerSet`), one tree per **layer kind** (`LayerKind`).
+//! * **layer**: one tree written as a deterministic, compressed tar blob
+//!   ([`layer`]), named by its digest and its diff ID.
+//! * **image**: a config and a manifest over the layers; with several
+//!   platforms, an index of one image per platform.
+//! * **platform**: the OCI platform, `os/architecture[/variant]`
+//!   (`oci::Platform`), of the image written or of one read.
+//! * **layout**: an OCI image layout directory (`oci::Layout`): blobs and
+//!   the `index.json` whose entries the references name.
+//! * **reference**: a full image name, `[host/]name:tag` or `@digest`
+//!   ([`Reference`]); in a layout, an entry's `ref.name` annotation, whose
+//!   value is `ref_name`.
+//! * **tag**: only the part of a reference after `:` (`Reference::tag`).
+//! * **referrer**: a manifest attached to an image through its `subject`
+//!   (the SBOM, the provenance), listed by the referrers API or a
+//!   `sha256-<hex>` tag.
+//! * **record**: a package record scanners read (dpkg `status.d`, language
+//!   packages' metadata), written by [`sbom`] beside the files; the
+//!   **SBOM** is the SPDX document made from the same inventory.
+//! * **provenance**: why each file is there (which artifact, needed by
+//!   what), stored as a referrer and read by `inspect --why`.
+//! * **plan**: a `BuildPlan`: everything one build was asked for, resolved
+//!   (its parts `JavaPlan`, `BasePlan`, `ConfigPlan`). Nothing else is a
+//!   plan: what one push sends is `registry`'s `Uploads`, the cache's
+//!   place and size are `CacheSettings`.
+//! * **pipeline**: the module that runs a plan ([`pipeline`]).
+//! * **source**: an image to read (a layout, an oci- or docker-archive, a
+//!   registry), opened as an `ImageSource` ([`source`]).
+//! * **normalise**: make a path or name canonical (British `-ise` in every
+//!   identifier; [`image_path`] is the one lexical normalisation of paths).
+//!
 //! # The public surface
 //!
 //! Modules are private to the crate: what is public is what the binary
