@@ -123,7 +123,7 @@
 //! * Reading an image: [`open_str`] (any source, by name), [`select`]
 //!   (the one rule that picks an image by tag or platform), and
 //!   [`Image`] (what `inspect` reads).
-//! * Pushing: [`open_layout`], [`push`], [`PushOptions`],
+//! * Pushing: [`open_layout`], [`push`](fn@push), [`PushOptions`],
 //!   [`RegistryOptions`], [`Credential`], [`Timeouts`]; the registry
 //!   client's parsers of what registries and credential files say,
 //!   [`transport`] and [`auth`], for the fuzzers.
@@ -167,6 +167,10 @@
 //! `source`, `registry` and `archive` depend on each other (the reader
 //! pulls through the registry client, which pushes what it reads; the
 //! archive writer reads a layout through the reader): one layer, for now.
+
+// These docs are a map of the crate's insides, so they link its private
+// modules: read them with `cargo doc --document-private-items`.
+#![allow(rustdoc::private_intra_doc_links)]
 
 // The resolver is its own crate of the workspace (`crates/ld`); these
 // keep its paths in this crate. `elf` is public for the fuzzers.

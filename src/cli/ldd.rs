@@ -14,6 +14,8 @@ use crate::resolve::{Closure, Input, Options, Reason, Resolver};
 use super::Outcome;
 use super::outcome::{Level, Status};
 
+// Doc comments are --help text: `[base]` is printed, not a link.
+#[allow(rustdoc::broken_intra_doc_links)]
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Examples:\n  mkimage ldd /usr/bin/curl\n  mkimage ldd --json target/release/app\n  mkimage ldd --sysroot /srv/rootfs /srv/rootfs/usr/bin/python3\n\nExit status: 0 when everything is found, 1 when a library is not found, 2 on bad input."

@@ -35,6 +35,8 @@ to connect (30s at most), to start answering, or to take more of an upload.
 Each request, its retries included, must also end within it; an upload gets
 one more second per 16 KiB, so a big layer on a slow link is not cut off.";
 
+// Doc comments are --help text: brackets are optional parts, not links.
+#[allow(rustdoc::broken_intra_doc_links)]
 #[derive(Debug, clap::Args)]
 #[command(after_help = EXAMPLES)]
 pub struct PushArgs {

@@ -377,7 +377,7 @@ pub(super) struct Extra<'a> {
     pub(super) base: Option<&'a BaseImage>,
 }
 
-/// What [`write`] stored.
+/// What [`write`](fn@write) stored.
 pub(super) struct Written {
     /// The manifest's `index.json` entry (naming its referrers).
     pub(super) entry: Descriptor,

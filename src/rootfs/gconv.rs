@@ -18,7 +18,7 @@ pub const CACHE: &str = "gconv-modules.cache";
 
 /// Charset names libc converts itself (the BUILTIN_ALIAS and
 /// BUILTIN_TRANSFORMATION names of gconv_builtin.h, 2.36), normalised as
-/// [`normalise`] makes them.
+/// [`normalise_charset`] makes them.
 const BUILTIN: &[&str] = &[
     "INTERNAL",
     "WCHAR_T//",

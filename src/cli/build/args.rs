@@ -3,6 +3,10 @@
 //! [`super::resolve`]'s job), so `--help`, completions and the man page
 //! come from these definitions alone.
 
+// The flags' doc comments are their --help text, where brackets are a
+// usage's optional parts (`DIR[:TAG]`), not rustdoc links.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
+
 use std::path::PathBuf;
 
 use crate::layer::Algorithm;
@@ -243,7 +247,7 @@ pub(super) enum FormatArg {
     DockerArchive,
 }
 
-/// `--ld-cache`; the plan gets an [`LdCacheMode`].
+/// `--ld-cache`; the plan gets an [`LdCacheMode`](crate::plan::LdCacheMode).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub(super) enum LdCacheArg {
     #[default]
@@ -252,7 +256,7 @@ pub(super) enum LdCacheArg {
     None,
 }
 
-/// `--compression`; the plan gets a [`Compression`].
+/// `--compression`; the plan gets a [`Compression`](crate::layer::Compression).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub(super) enum CompressionArg {
     #[default]
