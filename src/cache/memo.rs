@@ -15,7 +15,7 @@
 //! least recently used removed first.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
+use std::fs::{File, Metadata};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -80,10 +80,10 @@ impl FileMemo {
         })
     }
 
-    /// What was stored for `what` of `host`, open as `file`; else the key
-    /// to store it under, or `None` if the file is too fresh to store.
-    pub fn lookup(&self, host: &Path, file: &File, what: &[u8]) -> Result<Vec<u8>, Option<Key>> {
-        let m = file.metadata().map_err(|_| None)?;
+    /// What was stored for `what` of `host`, whose metadata is `m`; else
+    /// the key to store it under, or `None` if the file is too fresh to
+    /// store.
+    pub fn lookup(&self, host: &Path, m: &Metadata, what: &[u8]) -> Result<Vec<u8>, Option<Key>> {
         let mut h = Sha256::new();
         for field in [
             b"mkimage file hash".as_slice(),
@@ -95,7 +95,7 @@ impl FileMemo {
             h.update((field.len() as u64).to_le_bytes());
             h.update(field);
         }
-        for n in super::key::identity(&m) {
+        for n in super::key::identity(m) {
             h.update(n.to_le_bytes());
         }
         let key: Key = h.finalize().into();
@@ -104,7 +104,7 @@ impl FileMemo {
             state.used.insert(key);
             return Ok(v);
         }
-        match self.stamps(&m) {
+        match self.stamps(m) {
             Some(_) => Err(Some(key)),
             None => Err(None),
         }
@@ -261,19 +261,25 @@ mod tests {
         let path = dir.path().join("hashes");
         let memo = FileMemo::load(path.clone(), "1", now).unwrap();
         let f = File::open(&host).unwrap();
-        let key = memo.lookup(&host, &f, b"x").unwrap_err().unwrap();
+        let key = memo
+            .lookup(&host, &f.metadata().unwrap(), b"x")
+            .unwrap_err()
+            .unwrap();
         memo.store(key, b"hashes".to_vec());
         memo.save(dir.path()).unwrap();
 
         let again = FileMemo::load(path.clone(), "1", now).unwrap();
-        assert_eq!(again.lookup(&host, &f, b"x"), Ok(b"hashes".to_vec()));
+        assert_eq!(
+            again.lookup(&host, &f.metadata().unwrap(), b"x"),
+            Ok(b"hashes".to_vec())
+        );
         // Another question, another version: not known.
-        assert!(again.lookup(&host, &f, b"y").is_err());
+        assert!(again.lookup(&host, &f.metadata().unwrap(), b"y").is_err());
         let other = FileMemo::load(path.clone(), "2", now).unwrap();
-        assert!(other.lookup(&host, &f, b"x").is_err());
+        assert!(other.lookup(&host, &f.metadata().unwrap(), b"x").is_err());
         // A file stamped after the start is never stored.
         let early = FileMemo::load(path.clone(), "1", now - 10_000_000_000).unwrap();
-        assert_eq!(early.lookup(&host, &f, b"z"), Err(None));
+        assert_eq!(early.lookup(&host, &f.metadata().unwrap(), b"z"), Err(None));
 
         // Any damage to the file makes it untrusted.
         let good = std::fs::read(&path).unwrap();

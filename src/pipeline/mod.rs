@@ -505,7 +505,7 @@ impl HashMemo for FileMemo {
     fn lookup(
         &self,
         host: &Path,
-        file: &std::fs::File,
+        file: &std::fs::Metadata,
         what: &[u8],
     ) -> Result<Vec<u8>, Option<[u8; 32]>> {
         FileMemo::lookup(self, host, file, what)

@@ -644,7 +644,7 @@ Version: 1
         fn lookup(
             &self,
             _: &Path,
-            _: &std::fs::File,
+            _: &std::fs::Metadata,
             _: &[u8],
         ) -> Result<Vec<u8>, Option<[u8; 32]>> {
             Err(None)

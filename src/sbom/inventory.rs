@@ -127,10 +127,15 @@ struct Hashes {
 /// Remembers the hashes of host files across builds (the layer cache
 /// does), so unchanged files are not read again.
 pub trait HashMemo: Sync {
-    /// The bytes stored for `what` of the file at `host`, open as `file`
-    /// (its fstat says which file it is); else the key to store them
-    /// under once computed, or `None` when they must not be stored.
-    fn lookup(&self, host: &Path, file: &File, what: &[u8]) -> Result<Vec<u8>, Option<[u8; 32]>>;
+    /// The bytes stored for `what` of the file at `host` whose metadata is
+    /// `file` (its stamps say which file it is); else the key to store
+    /// them under once computed, or `None` when they must not be stored.
+    fn lookup(
+        &self,
+        host: &Path,
+        file: &std::fs::Metadata,
+        what: &[u8],
+    ) -> Result<Vec<u8>, Option<[u8; 32]>>;
     fn store(&self, key: [u8; 32], value: Vec<u8>);
     /// A file's identity (device, inode, size, mtime, ctime) as the memo
     /// keys files, when it is old enough that any later change to it shows
@@ -452,17 +457,22 @@ fn hash(
                 path: h.clone(),
                 source,
             };
-            let mut file = File::open(h).map_err(io)?;
             let what = [u8::from(want_md5), u8::from(want_sha)];
-            let key = match memo.map(|m| m.lookup(h, &file, &what)) {
-                Some(Ok(known)) => {
-                    if let Some(hashes) = Hashes::from_bytes(&known) {
-                        return Ok(hashes);
-                    }
-                    None
-                }
-                Some(Err(key)) => key,
-                None => None,
+            // A remembered file is known by a stat of its path: opening
+            // each (a thousand tzdata files) was a tenth of a warm build.
+            if let Some(m) = memo
+                && let Ok(stat) = std::fs::metadata(h)
+                && let Ok(known) = m.lookup(h, &stat, &what)
+                && let Some(hashes) = Hashes::from_bytes(&known)
+            {
+                return Ok(hashes);
+            }
+            let mut file = File::open(h).map_err(io)?;
+            // What is stored is keyed by the open file's own stamps, so a
+            // file replaced since the stat above is stored as what it is.
+            let key = match (memo, file.metadata()) {
+                (Some(m), Ok(stat)) => m.lookup(h, &stat, &what).err().flatten(),
+                _ => None,
             };
             let mut buf = vec![0u8; 256 * 1024];
             loop {
