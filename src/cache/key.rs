@@ -168,15 +168,23 @@ pub(super) fn layer_key(writer: &Writer, tree: &Tree, opts: &LayerOptions) -> Op
                 s.bytes(b"host");
                 s.num(i128::from(*size));
                 s.path(host);
-                // Followed, as the writer's open(2) follows it.
-                let m = std::fs::metadata(host).ok()?;
+                // Followed, as the writer's open(2) follows it (a planned
+                // stat is of a regular file, where lstat is stat).
+                let stat;
+                let m = match &entry.stat {
+                    Some(m) => m.as_ref(),
+                    None => {
+                        stat = std::fs::metadata(host).ok()?;
+                        &stat
+                    }
+                };
                 if !m.is_file() || m.len() != *size {
                     return None;
                 }
-                for n in identity(&m) {
+                for n in identity(m) {
                     s.num(n);
                 }
-                let stamp = mtime_ns(&m).max(ctime_ns(&m));
+                let stamp = mtime_ns(m).max(ctime_ns(m));
                 newest = Some(newest.map_or(stamp, |n| n.max(stamp)));
                 coarse |= m.mtime_nsec() == 0 || m.ctime_nsec() == 0;
             }

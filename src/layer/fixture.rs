@@ -100,6 +100,7 @@ pub fn fixture() -> Fixture {
         mode: 0o755,
         uid: 1000,
         gid: 1000,
+        stat: None,
     };
     t.insert(p("/usr/bin/app.hard"), hard).unwrap();
     t.insert(p("/usr/bin/sh"), Entry::symlink("app")).unwrap();

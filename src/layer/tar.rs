@@ -375,6 +375,7 @@ mod tests {
             mode: 0o644,
             uid: 0,
             gid: 0,
+            stat: None,
         };
         let cases = [
             Case {
@@ -455,6 +456,7 @@ mod tests {
                 mode: 0o644,
                 uid: 0,
                 gid: 0,
+                stat: None,
             };
             tree.insert(p(link), hardlink).unwrap();
             match write_tar(&tree, 0, Vec::new()) {

@@ -97,11 +97,7 @@ pub fn entry_from_meta(
         return Ok(Entry::dir(mode));
     }
     if ft.is_file() {
-        return Ok(Entry::file(
-            Source::Host(host.to_path_buf()),
-            meta.len(),
-            mode,
-        ));
+        return Ok(Entry::file(Source::Host(host.to_path_buf()), meta.len(), mode).stated(meta));
     }
     Err(RootfsError::Special {
         path: host.to_path_buf(),
@@ -177,7 +173,14 @@ pub fn link_hardlinks(tree: &mut Tree) -> Result<(), RootfsError> {
         else {
             continue;
         };
-        let meta = std::fs::metadata(host).map_err(|e| RootfsError::io(host, e))?;
+        let stat;
+        let meta = match &entry.stat {
+            Some(m) => m.as_ref(),
+            None => {
+                stat = std::fs::metadata(host).map_err(|e| RootfsError::io(host, e))?;
+                &stat
+            }
+        };
         if meta.nlink() < 2 {
             continue;
         }

@@ -164,7 +164,7 @@ pub enum Kind {
     },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Entry {
     pub kind: Kind,
     /// Permission bits only (including sticky); setuid/setgid are stripped
@@ -172,7 +172,21 @@ pub struct Entry {
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
+    /// A host file's stat when it was planned, where the planner had one:
+    /// the layer key and the hard-link pass read it instead of asking
+    /// again (three stats a file for a JDK). Not part of what the entry
+    /// is: entries are equal whatever their stats.
+    pub stat: Option<Arc<std::fs::Metadata>>,
 }
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.kind, self.mode, self.uid, self.gid)
+            == (&other.kind, other.mode, other.uid, other.gid)
+    }
+}
+
+impl Eq for Entry {}
 
 impl Entry {
     pub fn dir(mode: u32) -> Self {
@@ -181,6 +195,7 @@ impl Entry {
             mode,
             uid: 0,
             gid: 0,
+            stat: None,
         }
     }
 
@@ -190,6 +205,7 @@ impl Entry {
             mode,
             uid: 0,
             gid: 0,
+            stat: None,
         }
     }
 
@@ -207,7 +223,14 @@ impl Entry {
             mode: 0o777,
             uid: 0,
             gid: 0,
+            stat: None,
         }
+    }
+
+    /// The entry with the stat its host file had when planned.
+    pub fn stated(mut self, stat: &std::fs::Metadata) -> Self {
+        self.stat = Some(Arc::new(stat.clone()));
+        self
     }
 
     pub fn owned(mut self, uid: u32, gid: u32) -> Self {
