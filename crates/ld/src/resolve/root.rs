@@ -72,7 +72,7 @@ enum Listing {
     Asked(u32),
     /// Each name and its type (`None`: the file system did not say, so the
     /// file is asked).
-    Read(HashMap<std::ffi::OsString, Option<std::fs::FileType>>),
+    Read(Names),
     /// Not listable (not a directory, no permission): asked name by name.
     Unlisted,
 }
@@ -255,18 +255,27 @@ impl Root {
     }
 }
 
-/// The entries of image directory `dir` of the root at `root`, each with
-/// its type as the directory entry says; `None` when it cannot be listed.
-fn list(root: &Path, dir: &Path) -> Option<HashMap<std::ffi::OsString, Option<std::fs::FileType>>> {
+/// A directory's names, each with its type as the directory entry says
+/// (`None` where the file system did not say and asking failed).
+pub(super) type Names = HashMap<std::ffi::OsString, Option<std::fs::FileType>>;
+
+/// The entries of image directory `dir` of the root at `root`; `None`
+/// when it cannot be listed.
+fn list(root: &Path, dir: &Path) -> Option<Names> {
     let rel = dir.strip_prefix("/").unwrap_or(dir);
+    read_names(&root.join(rel)).ok()
+}
+
+/// The names in host directory `dir`.
+pub(super) fn read_names(dir: &Path) -> io::Result<Names> {
     let mut names = HashMap::new();
-    for entry in std::fs::read_dir(root.join(rel)).ok()? {
-        let entry = entry.ok()?;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
         // `file_type` is the entry's d_type where the file system gives
         // one; it asks the file where not, and an error leaves it unknown.
         names.insert(entry.file_name(), entry.file_type().ok());
     }
-    Some(names)
+    Ok(names)
 }
 
 enum Step {
@@ -274,7 +283,7 @@ enum Step {
     Link(Link),
 }
 
-fn is_not_found(e: &io::Error) -> bool {
+pub(super) fn is_not_found(e: &io::Error) -> bool {
     // ENOTDIR: a path component is a file, so the path does not exist.
     e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(20)
 }

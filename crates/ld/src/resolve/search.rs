@@ -281,7 +281,7 @@ impl Resolver {
             .or_insert_with(|| HostDir::list(dir));
         match listing {
             HostDir::Gone => true,
-            HostDir::Names(names) => !names.contains(name),
+            HostDir::Names(names) => !names.contains_key(name),
             HostDir::Unlisted => false,
         }
     }
@@ -511,28 +511,17 @@ fn in_system_dir(path: &Path, abi: &LoaderAbi) -> bool {
 pub(super) enum HostDir {
     /// It does not exist, or is not a directory: nothing is in it.
     Gone,
-    Names(std::collections::HashSet<std::ffi::OsString>),
+    Names(super::root::Names),
     /// It could not be listed (permissions): each name is asked.
     Unlisted,
 }
 
 impl HostDir {
     fn list(dir: &Path) -> HostDir {
-        let entries = match std::fs::read_dir(dir) {
-            Ok(e) => e,
-            // ENOTDIR: a path component is a file.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(20) => {
-                return HostDir::Gone;
-            }
-            Err(_) => return HostDir::Unlisted,
-        };
-        let mut names = std::collections::HashSet::new();
-        for entry in entries {
-            match entry {
-                Ok(e) => names.insert(e.file_name()),
-                Err(_) => return HostDir::Unlisted,
-            };
+        match super::root::read_names(dir) {
+            Ok(names) => HostDir::Names(names),
+            Err(e) if super::root::is_not_found(&e) => HostDir::Gone,
+            Err(_) => HostDir::Unlisted,
         }
-        HostDir::Names(names)
     }
 }
