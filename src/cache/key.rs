@@ -118,8 +118,8 @@ impl Stream {
 }
 
 /// The key of `tree` written with `opts` by `writer`; `None` when a host
-/// file cannot be examined or no longer has the size or type its tree recorded (the
-/// layer writer then reports it, naming the file).
+/// file cannot be examined or no longer has the size or type its tree
+/// recorded (the layer writer then reports it, naming the file).
 pub(super) fn layer_key(writer: &Writer, tree: &Tree, opts: &LayerOptions) -> Option<LayerKey> {
     let mut s = Stream(Sha256::new());
     s.bytes(b"mkimage layer");
@@ -168,16 +168,8 @@ pub(super) fn layer_key(writer: &Writer, tree: &Tree, opts: &LayerOptions) -> Op
                 s.bytes(b"host");
                 s.num(i128::from(*size));
                 s.path(host);
-                // Followed, as the writer's open(2) follows it (a planned
-                // stat is of a regular file, where lstat is stat).
-                let stat;
-                let m = match &entry.stat {
-                    Some(m) => m.as_ref(),
-                    None => {
-                        stat = std::fs::metadata(host).ok()?;
-                        &stat
-                    }
-                };
+                let m = entry.host_stat(host).ok()?;
+                let m = m.as_ref();
                 if !m.is_file() || m.len() != *size {
                     return None;
                 }

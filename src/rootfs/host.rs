@@ -173,14 +173,9 @@ pub fn link_hardlinks(tree: &mut Tree) -> Result<(), RootfsError> {
         else {
             continue;
         };
-        let stat;
-        let meta = match &entry.stat {
-            Some(m) => m.as_ref(),
-            None => {
-                stat = std::fs::metadata(host).map_err(|e| RootfsError::io(host, e))?;
-                &stat
-            }
-        };
+        let meta = entry
+            .host_stat(host)
+            .map_err(|e| RootfsError::io(host, e))?;
         if meta.nlink() < 2 {
             continue;
         }

@@ -4,6 +4,7 @@
 //! Paths are kept sorted (`BTreeMap`) so that every walk, and so every layer,
 //! is deterministic whatever order the artifacts were added in.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -227,6 +228,12 @@ impl Entry {
         }
     }
 
+    /// The stat of `host`, this entry's host file: the one taken when it
+    /// was planned, else asked now.
+    pub fn host_stat(&self, host: &Path) -> std::io::Result<Cow<'_, std::fs::Metadata>> {
+        host_stat(self.stat.as_deref(), host)
+    }
+
     /// The entry with the stat its host file had when planned.
     pub fn stated(mut self, stat: &std::fs::Metadata) -> Self {
         self.stat = Some(Arc::new(stat.clone()));
@@ -254,6 +261,19 @@ pub enum TreeError {
     },
     #[error("{path} is needed as a directory but {blocker} is not one")]
     NotADirectory { path: ImagePath, blocker: ImagePath },
+}
+
+/// The stat of host file `host`: `planned` where the planner kept one,
+/// else asked now, following links as the writer's open(2) does (a
+/// planned stat is of a regular file, where lstat and stat agree).
+pub fn host_stat<'a>(
+    planned: Option<&'a std::fs::Metadata>,
+    host: &Path,
+) -> std::io::Result<Cow<'a, std::fs::Metadata>> {
+    match planned {
+        Some(m) => Ok(Cow::Borrowed(m)),
+        None => std::fs::metadata(host).map(Cow::Owned),
+    }
 }
 
 /// A kind of entry in words, for messages.

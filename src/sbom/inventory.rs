@@ -115,6 +115,8 @@ struct TreeFile {
     path: ImagePath,
     source: Source,
     size: u64,
+    /// The host file's stat when planned, if the planner kept one.
+    stat: Option<std::sync::Arc<std::fs::Metadata>>,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -351,16 +353,19 @@ fn tree_files(layers: &LayerSet) -> Vec<TreeFile> {
     let mut out = Vec::new();
     for (layer, tree) in layers.layers() {
         for (path, entry) in tree.iter() {
-            let kind = match &entry.kind {
-                Kind::Hardlink { target } => tree.get(target).map(|e| &e.kind),
-                k => Some(k),
+            let file = match &entry.kind {
+                Kind::Hardlink { target } => tree.get(target),
+                _ => Some(entry),
             };
-            if let Some(Kind::File { source, size }) = kind {
+            if let Some(file) = file
+                && let Kind::File { source, size } = &file.kind
+            {
                 out.push(TreeFile {
                     layer,
                     path: path.clone(),
                     source: source.clone(),
                     size: *size,
+                    stat: file.stat.clone(),
                 });
             }
         }
@@ -461,7 +466,7 @@ fn hash(
             // A remembered file is known by a stat of its path: opening
             // each (a thousand tzdata files) was a tenth of a warm build.
             if let Some(m) = memo
-                && let Ok(stat) = std::fs::metadata(h)
+                && let Ok(stat) = crate::rootfs::tree::host_stat(f.stat.as_deref(), h)
                 && let Ok(known) = m.lookup(h, &stat, &what)
                 && let Some(hashes) = Hashes::from_bytes(&known)
             {
