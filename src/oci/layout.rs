@@ -21,6 +21,7 @@ use oci_spec::image::{
 use serde::Serialize;
 use tempfile::NamedTempFile;
 
+use super::writeback::Writeback;
 use super::{Digest, OciError, canonical_json, check_digest, from_oci_digest, io_err, oci_digest};
 use crate::digest::HashingWriter;
 
@@ -197,6 +198,7 @@ impl Layout {
             file: BufWriter::with_capacity(BLOB_BUFFER, tmp),
             size: 0,
             dir,
+            writeback: Writeback::default(),
         })
     }
 
@@ -386,12 +388,16 @@ pub struct UnhashedBlobWriter {
     file: BufWriter<NamedTempFile>,
     size: u64,
     dir: PathBuf,
+    writeback: Writeback,
 }
 
 impl Write for UnhashedBlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.file.write(buf)?;
         self.size += n as u64;
+        // Counted as written, though some may still be in the buffer: the
+        // next sync takes what the kernel has.
+        self.writeback.wrote(self.file.get_ref().as_file(), n);
         Ok(n)
     }
 
@@ -416,6 +422,7 @@ impl UnhashedBlobWriter {
                 source: io::Error::other(format!("{} bytes written, {size} expected", self.size)),
             });
         }
+        self.writeback.finish();
         store(self.file, &self.dir, digest)
     }
 }
@@ -738,6 +745,27 @@ mod tests {
         assert!(err.to_string().contains("cannot write"), "{err}");
         assert!(!layout.blob_path(&other).exists());
         assert_eq!(names(tmp.path().join("blobs/sha256")), [digest.hex()]);
+    }
+
+    /// A blob large enough to be synced in the background while written
+    /// (oci::writeback) is stored whole.
+    #[test]
+    fn a_large_blob_is_stored_whole() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let layout = Layout::open_or_create(tmp.path()).expect("create");
+        let chunk: Vec<u8> = (0..=255u8).cycle().take(1 << 20).collect();
+        let mut w = layout.blob_writer().expect("writer");
+        for i in 0..60u8 {
+            let mut c = chunk.clone();
+            c[0] = i;
+            w.write_all(&c).expect("write");
+        }
+        let (digest, size) = w.commit().expect("commit");
+        assert_eq!(size, 60 << 20);
+        let stored = layout.read_blob(&digest).expect("read");
+        assert_eq!(stored.len(), 60 << 20);
+        assert_eq!(Digest::of(&stored), digest);
+        assert_eq!(stored[59 << 20], 59);
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod platform;
 pub mod provenance;
 pub mod referrers;
 pub mod time;
+mod writeback;
 
 use std::io;
 use std::path::PathBuf;

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::fs::Metadata;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{Entry, ImagePath, Kind, RootfsError, Source, Tree};
 
@@ -114,13 +114,34 @@ pub const VIRTUAL_FS: &[&str] = &["/proc", "/sys", "/dev"];
 /// /proc (`/etc/mtab`) is only a link.
 pub fn virtual_fs(host: &Path) -> Option<&'static str> {
     let real = match (host.parent(), host.file_name()) {
-        (Some(dir), Some(name)) if !dir.as_os_str().is_empty() => {
-            std::fs::canonicalize(dir).ok()?.join(name)
-        }
-        (Some(_), Some(name)) => std::fs::canonicalize(".").ok()?.join(name),
+        (Some(dir), Some(name)) if !dir.as_os_str().is_empty() => canonical_dir(dir)?.join(name),
+        (Some(_), Some(name)) => canonical_dir(Path::new("."))?.join(name),
         _ => std::fs::canonicalize(host).ok()?,
     };
     VIRTUAL_FS.iter().copied().find(|fs| real.starts_with(fs))
+}
+
+/// `dir` with its links resolved, remembered for the process: a build asks
+/// for the few directories its hundreds of libraries and runtime files lie
+/// in once a file, and realpath(3) reads every component's link (1,400
+/// readlink calls, a twentieth of a warm JDK rebuild). A relative `dir` is
+/// not remembered (it depends on the working directory), nor is a failure.
+fn canonical_dir(dir: &Path) -> Option<PathBuf> {
+    use std::sync::{LazyLock, Mutex};
+    static KNOWN: LazyLock<Mutex<HashMap<PathBuf, PathBuf>>> = LazyLock::new(Mutex::default);
+    if !dir.is_absolute() {
+        return std::fs::canonicalize(dir).ok();
+    }
+    if let Ok(known) = KNOWN.lock()
+        && let Some(real) = known.get(dir)
+    {
+        return Some(real.clone());
+    }
+    let real = std::fs::canonicalize(dir).ok()?;
+    if let Ok(mut known) = KNOWN.lock() {
+        known.insert(dir.to_path_buf(), real.clone());
+    }
+    Some(real)
 }
 
 /// Adds the tree at `host_dir` below `image_dir`, in sorted order,

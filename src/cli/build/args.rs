@@ -189,11 +189,11 @@ pub struct BuildArgs {
     #[arg(long, value_name = "OS/ARCH[/VARIANT],...", value_parser = parse_platform, value_delimiter = ',')]
     pub(super) platform: Vec<crate::elf::Arch>,
     /// How layers are compressed: gzip, which every tool reads, or zstd,
-    /// about twice as fast to build and about as small, for containerd
-    /// 1.5+, Docker 23+ and podman (not umoci)
+    /// faster to compress and a few percent smaller, for containerd 1.5+,
+    /// Docker 23+ and podman (not umoci)
     #[arg(long, value_name = "ALGORITHM", default_value = "gzip")]
     pub(super) compression: CompressionArg,
-    /// Compression level: gzip 1 (fastest) to 12 (smallest), default 4;
+    /// Compression level: gzip 1 (fastest) to 12 (smallest), default 2;
     /// zstd 1 to 19, default 3
     #[arg(long, value_name = "N")]
     pub(super) compression_level: Option<u32>,
