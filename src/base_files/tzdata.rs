@@ -17,11 +17,37 @@ pub enum Tzdata {
     Zones(Vec<String>),
 }
 
-/// Adds the selected zone data to `tree`.
+/// All of a root's zone data (`--tzdata all`), walked but not yet added:
+/// a build walks it on a thread of its own while it walks the app.
+pub struct Walked {
+    entries: Vec<(ImagePath, Entry)>,
+    warnings: Vec<String>,
+}
+
+/// Walks all of the root's zone data.
+pub fn walk_all(root: &mut Root) -> Result<Walked, BaseFilesError> {
+    let Some(dir) = root.lookup_dir(Path::new(ZONEINFO))? else {
+        return Err(BaseFilesError::NoTzdata {
+            root: root.dir().to_path_buf(),
+        });
+    };
+    let host_dir = root.host(&dir.real);
+    let image = ImagePath::new(ZONEINFO)?;
+    // `localtime` points at the host's /etc/localtime: meaningless in an
+    // image, where TZ selects the zone.
+    let skip = |rel: &Path| rel == Path::new("localtime");
+    let mut warnings = Vec::new();
+    let entries = host::host_dir_entries(&host_dir, &image, &skip, &mut warnings)?;
+    Ok(Walked { entries, warnings })
+}
+
+/// Adds the selected zone data to `tree`; for all of it, what `walked`
+/// holds if given (a walk of the same root), else a walk now.
 pub fn add_tzdata(
     tree: &mut Tree,
     root: &mut Root,
     choice: &Tzdata,
+    walked: Option<Result<Walked, BaseFilesError>>,
     warnings: &mut Vec<String>,
 ) -> Result<(), BaseFilesError> {
     let zoneinfo = Path::new(ZONEINFO);
@@ -29,19 +55,12 @@ pub fn add_tzdata(
         Tzdata::None => return Ok(()),
         Tzdata::Zones(z) => z,
         Tzdata::All => {
-            let Some(dir) = root.lookup_dir(zoneinfo)? else {
-                return Err(BaseFilesError::NoTzdata {
-                    root: root.dir().to_path_buf(),
-                });
-            };
-            let host_dir = root.host(&dir.real);
-            let image = ImagePath::new(ZONEINFO)?;
-            // `localtime` points at the host's /etc/localtime: meaningless
-            // in an image, where TZ selects the zone.
-            let skip = |rel: &Path| rel == Path::new("localtime");
-            return Ok(host::add_host_dir(
-                tree, &host_dir, &image, &skip, warnings,
-            )?);
+            let walked = walked.unwrap_or_else(|| walk_all(root))?;
+            warnings.extend(walked.warnings);
+            for (image, entry) in walked.entries {
+                tree.insert(image, entry)?;
+            }
+            return Ok(());
         }
     };
     for zone in zones {

@@ -26,7 +26,7 @@ use crate::elf::Arch;
 use crate::layer::LayerError;
 use crate::oci::{self, Layout, OciError};
 use crate::plan::{BuildPlan, OutputFormat};
-use crate::resolve::{Options, Resolver};
+use crate::resolve::{Options, Resolver, Root};
 use crate::rootfs::{LayerKind, RootfsError, base, host};
 use crate::sbom::{self, HashMemo, Inventory, SbomError};
 
@@ -214,6 +214,27 @@ fn build_with(plan: &BuildPlan, progress: &dyn Fn(Event), tag: bool) -> Result<B
         path: plan.sysroot.clone(),
         source,
     })?;
+    // The package database is read and its file lists stated while the
+    // image is assembled, which never needs it: on a warm rebuild that
+    // is a tenth of the work, done on the other core.
+    let database = {
+        let root = sysroot.clone();
+        std::thread::Builder::new()
+            .name("dpkg database".into())
+            .spawn(move || sbom::dpkg::Database::open(&mut Root::new(root)))
+            .ok()
+    };
+    // So is all of the zone data, while the app is walked.
+    let zoneinfo = match plan.tzdata {
+        crate::base_files::tzdata::Tzdata::All => {
+            let root = sysroot.clone();
+            std::thread::Builder::new()
+                .name("zoneinfo".into())
+                .spawn(move || crate::base_files::tzdata::walk_all(&mut Root::new(root)))
+                .ok()
+        }
+        _ => None,
+    };
     let resolver = Resolver::new(Options {
         root: sysroot,
         ld_library_path: plan.config.env_var("LD_LIBRARY_PATH").map(Into::into),
@@ -279,11 +300,16 @@ fn build_with(plan: &BuildPlan, progress: &dyn Fn(Event), tag: bool) -> Result<B
     crate::artifact::gconv::add_gconv(&mut asm, &plan.gconv)?;
     add_locale(&mut asm, &plan.locales)?;
     ld_cache::add_ld_cache(&mut asm, plan, arch)?;
-    let bundle = add_base(&mut asm, plan, base.as_ref())?;
+    let bundle = add_base(&mut asm, plan, base.as_ref(), zoneinfo)?;
     asm.check_kept_links()?;
     open_root_for_artifacts(&mut asm)?;
     checks::check_programs(&mut asm);
-    let inventory = add_package_records(&mut asm, plan, cache.as_ref().and_then(|c| c.memo()))?;
+    let inventory = add_package_records(
+        &mut asm,
+        plan,
+        database,
+        cache.as_ref().and_then(|c| c.memo()),
+    )?;
     if let Some(b) = &base {
         base_image::follow_base_links(&mut asm.layers, &b.view)?;
     }
@@ -471,6 +497,7 @@ fn check_entrypoint(
 fn add_package_records(
     asm: &mut Assembly,
     plan: &BuildPlan,
+    database: Option<std::thread::JoinHandle<sbom::Opened>>,
     memo: Option<&FileMemo>,
 ) -> Result<Inventory, BuildError> {
     let mut warnings = Vec::new();
@@ -479,10 +506,18 @@ fn add_package_records(
     for (path, why) in added? {
         asm.record(&path, why);
     }
+    // Without the thread (it could not start, or panicked) it is opened
+    // here, as the thread would have.
+    let root = asm.resolver.root();
+    let database = match database.map(std::thread::JoinHandle::join) {
+        Some(Ok(opened)) => opened,
+        _ => sbom::dpkg::Database::open(root),
+    };
     let mut warnings = Vec::new();
     let inventory = sbom::survey(
         &asm.layers,
         asm.resolver.root(),
+        database,
         plan.threads.get(),
         memo.map(|m| m as &dyn HashMemo),
         &mut warnings,

@@ -154,6 +154,21 @@ pub fn add_host_dir(
     skip: &dyn Fn(&Path) -> bool,
     warnings: &mut Vec<String>,
 ) -> Result<(), RootfsError> {
+    for (image, entry) in host_dir_entries(host_dir, image_dir, skip, warnings)? {
+        tree.insert(image, entry)?;
+    }
+    Ok(())
+}
+
+/// What [`add_host_dir`] adds, in the same order, for a caller that walks
+/// on one thread and adds on another.
+pub fn host_dir_entries(
+    host_dir: &Path,
+    image_dir: &ImagePath,
+    skip: &dyn Fn(&Path) -> bool,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<(ImagePath, Entry)>, RootfsError> {
+    let mut out = Vec::new();
     let walk = walkdir::WalkDir::new(host_dir)
         .follow_links(false)
         .sort_by_file_name()
@@ -175,9 +190,9 @@ pub fn add_host_dir(
             .metadata()
             .map_err(|e| RootfsError::io(item.path(), e.into()))?;
         let entry = entry_from_meta(item.path(), &meta, &image, Grant::Host, warnings)?;
-        tree.insert(image, entry)?;
+        out.push((image, entry));
     }
-    Ok(())
+    Ok(out)
 }
 
 /// Turns host files that are hard links of each other (same device and

@@ -104,6 +104,11 @@ pub struct Database {
     /// Installed packages by [`Package::key`].
     pub packages: BTreeMap<String, Package>,
     pub diversions: Vec<Diversion>,
+    /// Each package's file list on the host and its metadata, `None` when
+    /// it is not there: what [`Database::listed`]'s memo is keyed by,
+    /// stated when the database is opened (a build opens it on a thread
+    /// of its own while it assembles the image: a thousand stats).
+    lists: BTreeMap<String, Option<(PathBuf, std::fs::Metadata)>>,
 }
 
 /// Why a root has no database to read, for the one note a build prints.
@@ -138,9 +143,21 @@ impl Database {
                 why,
             })?,
         };
+        let mut lists = BTreeMap::new();
+        for key in packages.keys() {
+            let list = match root.lookup(&info_path(key, "list"))? {
+                Some(found) => {
+                    let host = root.host(&found.real);
+                    std::fs::metadata(&host).ok().map(|m| (host, m))
+                }
+                None => None,
+            };
+            lists.insert(key.clone(), list);
+        }
         Ok(Ok(Database {
             packages,
             diversions,
+            lists,
         }))
     }
 
@@ -260,7 +277,7 @@ impl Database {
         warnings: &mut Vec<String>,
     ) -> Result<Vec<Claim>, SbomError> {
         let key = match memo {
-            Some(m) => self.lists_key(root, names, m)?,
+            Some(m) => self.lists_key(names, m)?,
             None => None,
         };
         if let (Some(m), Some(key)) = (memo, &key)
@@ -305,7 +322,6 @@ impl Database {
     /// `None` when a list is too fresh for its stamps to tell a change.
     fn lists_key(
         &self,
-        root: &mut Root,
         names: &HashSet<OsString>,
         memo: &dyn HashMemo,
     ) -> Result<Option<[u8; 32]>, SbomError> {
@@ -324,21 +340,11 @@ impl Database {
         }
         for key in self.packages.keys() {
             field(key.as_bytes());
-            let host = match root.lookup(&info_path(key, "list"))? {
-                Some(found) => root.host(&found.real),
-                None => {
-                    field(b"absent");
-                    continue;
-                }
+            let Some(Some((host, m))) = self.lists.get(key) else {
+                field(b"absent");
+                continue;
             };
-            let m = match std::fs::metadata(&host) {
-                Ok(m) => m,
-                Err(_) => {
-                    field(b"absent");
-                    continue;
-                }
-            };
-            let Some(stamps) = memo.stamps(&m) else {
+            let Some(stamps) = memo.stamps(m) else {
                 return Ok(None);
             };
             field(host.as_os_str().as_bytes());
@@ -700,8 +706,10 @@ Version: 1
             .map(PathBuf::from)
             .collect();
         let mut root = Root::new(dir.path());
-        let db = Database::open(&mut root).unwrap().unwrap();
+        // Each call is a build's: it opens the database (and states the
+        // lists) afresh.
         let owners = |root: &mut Root, memo: Option<&dyn HashMemo>, wanted: &BTreeSet<PathBuf>| {
+            let db = Database::open(root).unwrap().unwrap();
             let (mut notes, mut warnings) = (BTreeMap::new(), Vec::new());
             let o = db
                 .owners(root, wanted, memo, &mut notes, &mut warnings)

@@ -17,7 +17,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::SbomError;
 use super::copyright;
-use super::dpkg::{Claim, Database, Package};
+use super::dpkg::{Claim, Database, NoDatabase, Package};
 use super::lang::{self, LangPackage};
 use crate::resolve::Root;
 use crate::rootfs::{ImagePath, Kind, LayerKind, LayerSet, Source};
@@ -151,12 +151,18 @@ pub trait HashMemo: Sync {
     fn remember(&self, key: [u8; 32], value: Vec<u8>);
 }
 
+/// What [`Database::open`] made of the root: a database, why there is
+/// none, or why it could not be read.
+pub type Opened = Result<Result<Database, NoDatabase>, SbomError>;
+
 /// Surveys the file tree against `root` (whose database is read, never the
-/// host's unless the root is `/`). `threads` hash files in parallel,
-/// asking `memo` first.
+/// host's unless the root is `/`): `db` is what [`Database::open`] made of
+/// the same root (a build opens it on a thread of its own). `threads` hash
+/// files in parallel, asking `memo` first.
 pub fn survey(
     layers: &LayerSet,
     root: &mut Root,
+    db: Opened,
     threads: usize,
     memo: Option<&dyn HashMemo>,
     warnings: &mut Vec<String>,
@@ -167,7 +173,7 @@ pub fn survey(
         ..Inventory::default()
     };
 
-    let db = match Database::open(root)? {
+    let db = match db? {
         Ok(db) => Some(db),
         Err(none) => {
             inv.no_database = Some(none.0);

@@ -19,7 +19,7 @@ pub mod spdx;
 
 use std::path::PathBuf;
 
-pub use inventory::{HashMemo, Inventory, survey};
+pub use inventory::{HashMemo, Inventory, Opened, survey};
 pub use records::{add_os_release, add_records};
 
 use crate::resolve::LookupError;
