@@ -387,7 +387,7 @@ impl Database {
             {
                 continue;
             }
-            if root.lookup(listed)?.is_none() && !is_dir_path(root, listed)? {
+            if !root.exists(listed)? && !is_dir_path(root, listed)? {
                 out.push(listed.to_path_buf());
             }
         }
@@ -459,7 +459,7 @@ fn real_path(root: &mut Root, listed: &Path) -> Result<Option<PathBuf>, SbomErro
     let (Some(dir), Some(name)) = (listed.parent(), listed.file_name()) else {
         return Ok(None);
     };
-    Ok(root.lookup_dir(dir)?.map(|d| d.real.join(name)))
+    Ok(root.real_dir(dir)?.map(|real| real.join(name)))
 }
 
 /// Installed packages from `status` (deb822; must be UTF-8, as dpkg

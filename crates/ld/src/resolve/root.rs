@@ -50,16 +50,16 @@ pub enum LookupError {
 pub struct Root {
     dir: PathBuf,
     /// Lookups of directories are repeated for every library searched.
-    dir_cache: HashMap<PathBuf, Option<Located>>,
+    dir_cache: Map<PathBuf, Option<Located>>,
     /// Lookups of files too: the resolver, the package survey and its
     /// checks of each package's files ask about the same files again.
     /// The root is taken not to change while one build reads it.
-    file_cache: HashMap<PathBuf, Option<Located>>,
+    file_cache: Map<PathBuf, Option<Located>>,
     /// Directories' entries, read once a directory has been stepped into
     /// [`LIST_AFTER`] times: a search for libraries, or a package's file
     /// list, asks a directory for many names that are mostly not there,
     /// and one listing answers them all with no `lstat` each.
-    listings: HashMap<PathBuf, Listing>,
+    listings: Map<PathBuf, Listing>,
 }
 
 /// Steps into one directory after which it is listed instead of asked
@@ -81,9 +81,9 @@ impl Root {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Root {
             dir: dir.into(),
-            dir_cache: HashMap::new(),
-            file_cache: HashMap::new(),
-            listings: HashMap::new(),
+            dir_cache: Map::default(),
+            file_cache: Map::default(),
+            listings: Map::default(),
         }
     }
 
@@ -122,7 +122,19 @@ impl Root {
 
     /// Whether `image` names a directory (through symlinks).
     pub fn is_dir(&mut self, image: &Path) -> Result<bool, LookupError> {
+        if let Some(hit) = self.dir_cache.get(image) {
+            return Ok(hit.is_some());
+        }
         Ok(self.lookup_dir(image)?.is_some())
+    }
+
+    /// [`lookup_dir`](Root::lookup_dir)'s real path alone, with no copy of
+    /// the links: asked once per line of a package list that matters.
+    pub fn real_dir(&mut self, image: &Path) -> Result<Option<PathBuf>, LookupError> {
+        if let Some(hit) = self.dir_cache.get(image) {
+            return Ok(hit.as_ref().map(|l| l.real.clone()));
+        }
+        Ok(self.lookup_dir(image)?.map(|l| l.real))
     }
 
     /// Looks up a directory, caching the answer.
@@ -154,17 +166,38 @@ impl Root {
         if let Some(hit) = self.file_cache.get(&path) {
             return Ok(hit.clone());
         }
-        // The directory part is usually a cached directory: walk on from
-        // there, with the links that reached it.
-        let found = match (path.parent(), path.file_name()) {
-            (Some(parent), Some(name)) => match self.lookup_dir(parent)? {
-                Some(dir) => self.walk(Path::new(name), dir.links, dir.real, &path)?,
-                None => None,
-            },
-            _ => self.walk(&path, Vec::new(), PathBuf::from("/"), &path)?,
-        };
+        let found = self.locate(&path)?;
         self.file_cache.insert(path, found.clone());
         Ok(found)
+    }
+
+    /// Whether `image` names a file (of any type), as [`lookup`] finds it,
+    /// without a copy of the answer: a package's thousands of listed files
+    /// are only asked whether they are there.
+    ///
+    /// [`lookup`]: Root::lookup
+    pub fn exists(&mut self, image: &Path) -> Result<bool, LookupError> {
+        let path = normalise(image);
+        if let Some(hit) = self.file_cache.get(&path) {
+            return Ok(hit.is_some());
+        }
+        let found = self.locate(&path)?;
+        let there = found.is_some();
+        self.file_cache.insert(path, found);
+        Ok(there)
+    }
+
+    /// [`lookup`](Root::lookup)'s work for a normalised path not cached.
+    fn locate(&mut self, path: &Path) -> Result<Option<Located>, LookupError> {
+        // The directory part is usually a cached directory: walk on from
+        // there, with the links that reached it.
+        Ok(match (path.parent(), path.file_name()) {
+            (Some(parent), Some(name)) => match self.lookup_dir(parent)? {
+                Some(dir) => self.walk(Path::new(name), dir.links, dir.real, path)?,
+                None => None,
+            },
+            _ => self.walk(path, Vec::new(), PathBuf::from("/"), path)?,
+        })
     }
 
     /// The general walk: resolves `rest` component by component from
@@ -207,18 +240,21 @@ impl Root {
     }
 
     fn step(&mut self, dir: &Path, name: &OsStr) -> Result<Option<Step>, LookupError> {
-        let image = dir.join(name);
-        let host = self.host(&image);
         let is_link = match self.listed(dir, name) {
             Some(Some(known)) => known.is_symlink(),
             Some(None) => return Ok(None),
-            None => match std::fs::symlink_metadata(&host) {
-                Ok(m) => m.file_type().is_symlink(),
-                Err(e) if is_not_found(&e) => return Ok(None),
-                Err(source) => return Err(LookupError::Io { host, source }),
-            },
+            None => {
+                let host = self.host(&dir.join(name));
+                match std::fs::symlink_metadata(&host) {
+                    Ok(m) => m.file_type().is_symlink(),
+                    Err(e) if is_not_found(&e) => return Ok(None),
+                    Err(source) => return Err(LookupError::Io { host, source }),
+                }
+            }
         };
+        let image = dir.join(name);
         if is_link {
+            let host = self.host(&image);
             let target =
                 std::fs::read_link(&host).map_err(|source| LookupError::Io { host, source })?;
             return Ok(Some(Step::Link(Link { at: image, target })));
@@ -230,10 +266,12 @@ impl Root {
     /// there, `Some(Some(type))` when it is, `None` when there is no
     /// listing (yet) or it does not know the entry's type: ask the file.
     fn listed(&mut self, dir: &Path, name: &OsStr) -> Option<Option<std::fs::FileType>> {
-        let state = self
-            .listings
-            .entry(dir.to_path_buf())
-            .or_insert(Listing::Asked(0));
+        // Looked up before inserting: most steps are into a directory
+        // already known, and the key would be a new allocation each.
+        if !self.listings.contains_key(dir) {
+            self.listings.insert(dir.to_path_buf(), Listing::Asked(0));
+        }
+        let state = self.listings.get_mut(dir)?;
         if let Listing::Asked(n) = state {
             *n += 1;
             if *n <= LIST_AFTER {
@@ -257,7 +295,13 @@ impl Root {
 
 /// A directory's names, each with its type as the directory entry says
 /// (`None` where the file system did not say and asking failed).
-pub(super) type Names = HashMap<std::ffi::OsString, Option<std::fs::FileType>>;
+pub(super) type Names = Map<std::ffi::OsString, Option<std::fs::FileType>>;
+
+/// The root's caches are asked about paths tens of thousands of times a
+/// build: hashed with foldhash, not SipHash (a tenth of the survey's
+/// time went to hashing paths). Its seed is random per process, as
+/// std's is, so names in a hostile root cannot be chosen to collide.
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// The entries of image directory `dir` of the root at `root`; `None`
 /// when it cannot be listed.
@@ -268,7 +312,7 @@ fn list(root: &Path, dir: &Path) -> Option<Names> {
 
 /// The names in host directory `dir`.
 pub(super) fn read_names(dir: &Path) -> io::Result<Names> {
-    let mut names = HashMap::new();
+    let mut names = Names::default();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         // `file_type` is the entry's d_type where the file system gives
