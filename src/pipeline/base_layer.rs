@@ -19,9 +19,7 @@ pub(super) fn add_base(
     asm: &mut Assembly,
     plan: &BuildPlan,
     from: Option<&super::base_image::BaseImage>,
-    zoneinfo: Option<
-        std::thread::JoinHandle<Result<tzdata::Walked, crate::base_files::BaseFilesError>>,
-    >,
+    zoneinfo: super::ahead::Ahead<Result<tzdata::Walked, crate::base_files::BaseFilesError>>,
 ) -> Result<bool, BuildError> {
     let mut tree = std::mem::take(asm.layers.tree(LayerKind::Base));
     base::add_base_files(&mut tree).map_err(RootfsError::from)?;
@@ -82,13 +80,11 @@ pub(super) fn add_base(
         record_new(asm, &tree, &ca_why(plan));
     }
     let mut warnings = Vec::new();
-    // A walk that could not start or panicked is done again here.
-    let walked = zoneinfo.and_then(|t| t.join().ok());
     let added = tzdata::add_tzdata(
         &mut tree,
         asm.resolver.root(),
         &plan.tzdata,
-        walked,
+        zoneinfo.take(),
         &mut warnings,
     );
     asm.warn_all(warnings);

@@ -5,6 +5,7 @@
 //! build leaves the previous layout valid. An archive is built as a layout
 //! in a temporary directory beside it, converted, and renamed into place.
 
+mod ahead;
 mod artifacts;
 pub mod base_image;
 mod base_layer;
@@ -29,6 +30,7 @@ use crate::plan::{BuildPlan, OutputFormat};
 use crate::resolve::{Options, Resolver, Root};
 use crate::rootfs::{LayerKind, RootfsError, base, host};
 use crate::sbom::{self, HashMemo, Inventory, SbomError};
+use ahead::Ahead;
 
 use artifacts::{add_artifacts, open_root_for_artifacts};
 use base_layer::{add_base, add_locale};
@@ -214,26 +216,24 @@ fn build_with(plan: &BuildPlan, progress: &dyn Fn(Event), tag: bool) -> Result<B
         path: plan.sysroot.clone(),
         source,
     })?;
-    // The package database is read and its file lists stated while the
-    // image is assembled, which never needs it: on a warm rebuild that
-    // is a tenth of the work, done on the other core.
+    // The package database is read and its file lists' metadata taken
+    // while the image is assembled, which never needs it: on a warm
+    // rebuild that is a tenth of the work, done on the other core. So is
+    // all of the zone data walked, while the app is.
     let database = {
         let root = sysroot.clone();
-        std::thread::Builder::new()
-            .name("dpkg database".into())
-            .spawn(move || sbom::dpkg::Database::open(&mut Root::new(root)))
-            .ok()
+        Ahead::start("dpkg database", move || {
+            sbom::dpkg::Database::open(&mut Root::new(root))
+        })
     };
-    // So is all of the zone data, while the app is walked.
     let zoneinfo = match plan.tzdata {
         crate::base_files::tzdata::Tzdata::All => {
             let root = sysroot.clone();
-            std::thread::Builder::new()
-                .name("zoneinfo".into())
-                .spawn(move || crate::base_files::tzdata::walk_all(&mut Root::new(root)))
-                .ok()
+            Ahead::start("zoneinfo", move || {
+                crate::base_files::tzdata::walk_all(&mut Root::new(root))
+            })
         }
-        _ => None,
+        _ => Ahead::none(),
     };
     let resolver = Resolver::new(Options {
         root: sysroot,
@@ -497,7 +497,7 @@ fn check_entrypoint(
 fn add_package_records(
     asm: &mut Assembly,
     plan: &BuildPlan,
-    database: Option<std::thread::JoinHandle<sbom::Opened>>,
+    database: Ahead<sbom::Opened>,
     memo: Option<&FileMemo>,
 ) -> Result<Inventory, BuildError> {
     let mut warnings = Vec::new();
@@ -506,13 +506,9 @@ fn add_package_records(
     for (path, why) in added? {
         asm.record(&path, why);
     }
-    // Without the thread (it could not start, or panicked) it is opened
-    // here, as the thread would have.
-    let root = asm.resolver.root();
-    let database = match database.map(std::thread::JoinHandle::join) {
-        Some(Ok(opened)) => opened,
-        _ => sbom::dpkg::Database::open(root),
-    };
+    let database = database
+        .take()
+        .unwrap_or_else(|| sbom::dpkg::Database::open(asm.resolver.root()));
     let mut warnings = Vec::new();
     let inventory = sbom::survey(
         &asm.layers,

@@ -106,8 +106,8 @@ pub struct Database {
     pub diversions: Vec<Diversion>,
     /// Each package's file list on the host and its metadata, `None` when
     /// it is not there: what [`Database::listed`]'s memo is keyed by,
-    /// stated when the database is opened (a build opens it on a thread
-    /// of its own while it assembles the image: a thousand stats).
+    /// taken when the database is opened (a build opens it on a thread of
+    /// its own while it assembles the image: a thousand stats).
     lists: BTreeMap<String, Option<(PathBuf, std::fs::Metadata)>>,
 }
 
