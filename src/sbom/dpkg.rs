@@ -109,6 +109,10 @@ pub struct Database {
     /// taken when the database is opened (a build opens it on a thread of
     /// its own while it assembles the image: a thousand stats).
     lists: BTreeMap<String, Option<(PathBuf, std::fs::Metadata)>>,
+    /// `status` and `diversions` on the host and their metadata, `None`
+    /// when absent: with `lists`, what says this database is the same in
+    /// a later build ([`Database::identity`]).
+    admin: Vec<(PathBuf, Option<std::fs::Metadata>)>,
 }
 
 /// Why a root has no database to read, for the one note a build prints.
@@ -122,6 +126,21 @@ impl Database {
     /// as dpkg itself refuses it.
     pub fn open(root: &mut Root) -> Result<Result<Database, NoDatabase>, SbomError> {
         let status_at = Path::new(ADMIN_DIR).join("status");
+        let div_at = Path::new(ADMIN_DIR).join("diversions");
+        // Taken before the files are read: a change after this build
+        // started is too fresh for a memo to trust its stamps anyway.
+        let mut admin = Vec::new();
+        for at in [&status_at, &div_at] {
+            let stat = match root.lookup(at)? {
+                Some(found) => {
+                    let host = root.host(&found.real);
+                    let m = std::fs::metadata(&host).ok();
+                    (host, m)
+                }
+                None => (root.host(at), None),
+            };
+            admin.push(stat);
+        }
         let Some(bytes) = root.read(&status_at)? else {
             return Ok(Err(NoDatabase(format!(
                 "{} has no {}",
@@ -135,7 +154,6 @@ impl Database {
             line,
             why,
         })?;
-        let div_at = Path::new(ADMIN_DIR).join("diversions");
         let diversions = match root.read(&div_at)? {
             None => Vec::new(),
             Some(bytes) => parse_diversions(&bytes).map_err(|why| SbomError::Diversions {
@@ -158,6 +176,7 @@ impl Database {
             packages,
             diversions,
             lists,
+            admin,
         }))
     }
 
@@ -338,21 +357,46 @@ impl Database {
         for n in sorted {
             field(n.as_bytes());
         }
+        if self.stamp_lists(&mut field, memo).is_none() {
+            return Ok(None);
+        }
+        Ok(Some(h.finalize().into()))
+    }
+
+    /// Feeds `field` what tells this database from any other: the stamps
+    /// of `status`, `diversions` and every package's file list (what an
+    /// answer drawn from it depends on). `None` when one is too fresh for
+    /// its stamps to tell a later change.
+    pub fn identity(&self, field: &mut dyn FnMut(&[u8]), memo: &dyn HashMemo) -> Option<()> {
+        for (host, m) in &self.admin {
+            field(host.as_os_str().as_bytes());
+            match m {
+                None => field(b"absent"),
+                Some(m) => {
+                    for n in memo.stamps(m)? {
+                        field(&n.to_le_bytes());
+                    }
+                }
+            }
+        }
+        self.stamp_lists(field, memo)
+    }
+
+    /// Every package's key and its file list's host path and stamps.
+    fn stamp_lists(&self, field: &mut dyn FnMut(&[u8]), memo: &dyn HashMemo) -> Option<()> {
         for key in self.packages.keys() {
             field(key.as_bytes());
             let Some(Some((host, m))) = self.lists.get(key) else {
                 field(b"absent");
                 continue;
             };
-            let Some(stamps) = memo.stamps(m) else {
-                return Ok(None);
-            };
+            let stamps = memo.stamps(m)?;
             field(host.as_os_str().as_bytes());
             for n in stamps {
                 field(&n.to_le_bytes());
             }
         }
-        Ok(Some(h.finalize().into()))
+        Some(())
     }
 
     /// What a package's `md5sums` says each file held when installed, by

@@ -110,20 +110,20 @@ pub struct Inventory {
 }
 
 /// One regular file of the file tree.
-struct TreeFile {
-    layer: LayerKind,
-    path: ImagePath,
-    source: Source,
-    size: u64,
+pub(super) struct TreeFile {
+    pub layer: LayerKind,
+    pub path: ImagePath,
+    pub source: Source,
+    pub size: u64,
     /// The host file's stat when planned, if the planner kept one.
-    stat: Option<std::sync::Arc<std::fs::Metadata>>,
+    pub stat: Option<std::sync::Arc<std::fs::Metadata>>,
 }
 
-#[derive(Clone, Copy, Default)]
-struct Hashes {
-    md5: [u8; 16],
-    sha256: [u8; 32],
-    sha1: [u8; 20],
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(super) struct Hashes {
+    pub md5: [u8; 16],
+    pub sha256: [u8; 32],
+    pub sha1: [u8; 20],
 }
 
 /// Remembers the hashes of host files across builds (the layer cache
@@ -159,6 +159,10 @@ pub type Opened = Result<Result<Database, NoDatabase>, SbomError>;
 /// host's unless the root is `/`): `db` is what [`Database::open`] made of
 /// the same root (a build opens it on a thread of its own). `threads` hash
 /// files in parallel, asking `memo` first.
+///
+/// The files of every layer but the app's are surveyed first, then the
+/// app's: a rebuild after an app change asks the first question again,
+/// and `memo` remembers its answer ([`settled`](super::settled)).
 pub fn survey(
     layers: &LayerSet,
     root: &mut Root,
@@ -168,11 +172,7 @@ pub fn survey(
     warnings: &mut Vec<String>,
 ) -> Result<Inventory, SbomError> {
     let files = tree_files(layers);
-    let mut inv = Inventory {
-        os: read_small(root, OS_RELEASE)?.map(OsRelease::parse),
-        ..Inventory::default()
-    };
-
+    let mut inv = Inventory::default();
     let db = match db? {
         Ok(db) => Some(db),
         Err(none) => {
@@ -180,11 +180,109 @@ pub fn survey(
             None
         }
     };
+    let (settled, app): (Vec<usize>, Vec<usize>) =
+        (0..files.len()).partition(|&i| files[i].layer != LayerKind::App);
+    let first = super::settled::survey(&files, &settled, root, db.as_ref(), threads, memo)?;
+    let known: BTreeSet<String> = first.debs.keys().cloned().collect();
+    let ask = Ask {
+        files: &files,
+        which: &app,
+        db: db.as_ref(),
+        threads,
+        memo,
+    };
+    let second = survey_part(&ask, root, &known, false)?;
+
+    inv.os = first.os.clone().map(OsRelease::parse);
+    for part in [first, second] {
+        warnings.extend(part.warnings);
+        for (key, found) in part.debs {
+            let Some(package) = db.as_ref().and_then(|d| d.packages.get(&key)) else {
+                continue;
+            };
+            let deb = inv.debs.entry(key).or_insert_with(|| Deb {
+                package: package.clone(),
+                files: BTreeMap::new(),
+                layer: LayerKind::App,
+                size: 0,
+                license: found.license,
+            });
+            for (i, md5) in found.files {
+                let Some(f) = files.get(i) else { continue };
+                deb.files.insert(f.path.clone(), md5);
+                deb.layer = deb.layer.min(f.layer);
+                deb.size += f.size;
+            }
+        }
+        inv.app_files
+            .extend(part.app.into_iter().filter_map(|(i, h, deb)| {
+                Some(AppFile {
+                    path: files.get(i)?.path.clone(),
+                    sha256: h.sha256,
+                    sha1: h.sha1,
+                    deb,
+                })
+            }));
+    }
+    inv.debs.retain(|_, d| !d.files.is_empty());
+    inv.langs = lang::find(layers, warnings);
+    Ok(inv)
+}
+
+/// What a survey found in some of the file tree's files, each named by
+/// its index in [`tree_files`]' list.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct Part {
+    /// The root's os-release, when this part read it.
+    pub os: Option<Vec<u8>>,
+    /// By [`Package::key`].
+    pub debs: BTreeMap<String, PartDeb>,
+    /// The app's files: index, hashes, the package it came from.
+    pub app: Vec<(usize, Hashes, Option<String>)>,
+    pub warnings: Vec<String>,
+}
+
+/// A package's files in a [`Part`].
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct PartDeb {
+    /// Index and the md5 of the bytes the image holds, by index.
+    pub files: Vec<(usize, [u8; 16])>,
+    /// From its copyright file; `None` too when an earlier part checked
+    /// the package.
+    pub license: Option<String>,
+}
+
+/// What a part of the survey is asked about.
+pub(super) struct Ask<'a> {
+    pub files: &'a [TreeFile],
+    /// Indices into `files`.
+    pub which: &'a [usize],
+    pub db: Option<&'a Database>,
+    pub threads: usize,
+    pub memo: Option<&'a dyn HashMemo>,
+}
+
+/// Surveys the files `ask.which` against `root`. Packages in `known` were
+/// checked by an earlier part (state, missing files, license) and are
+/// not again; `with_os` reads the root's os-release.
+pub(super) fn survey_part(
+    ask: &Ask,
+    root: &mut Root,
+    known: &BTreeSet<String>,
+    with_os: bool,
+) -> Result<Part, SbomError> {
+    let Ask {
+        files, which, db, ..
+    } = *ask;
+    let mut part = Part::default();
+    if with_os {
+        part.os = read_small(root, OS_RELEASE)?;
+    }
     // The real path in the root of every file copied from it.
     let mut by_real: BTreeMap<PathBuf, Vec<usize>> = BTreeMap::new();
     if db.is_some() {
-        for (i, f) in files.iter().enumerate() {
-            let Source::Host(host) = &f.source else {
+        for &i in which {
+            let Source::Host(host) = &files[i].source else {
                 continue;
             };
             let Some(image) = root.image_of(host) else {
@@ -196,10 +294,10 @@ pub fn survey(
         }
     }
     let mut notes = BTreeMap::new();
-    let claims: BTreeMap<PathBuf, Vec<Claim>> = match &db {
+    let claims: BTreeMap<PathBuf, Vec<Claim>> = match db {
         Some(db) => {
             let wanted: BTreeSet<PathBuf> = by_real.keys().cloned().collect();
-            db.owners(root, &wanted, memo, &mut notes, warnings)?
+            db.owners(root, &wanted, ask.memo, &mut notes, &mut part.warnings)?
         }
         None => BTreeMap::new(),
     };
@@ -209,19 +307,19 @@ pub fn survey(
         .keys()
         .flat_map(|real| by_real.get(real).into_iter().flatten().copied())
         .collect();
-    let jobs: Vec<(usize, bool, bool)> = files
+    let jobs: Vec<(usize, bool, bool)> = which
         .iter()
-        .enumerate()
-        .filter_map(|(i, f)| {
+        .filter_map(|&i| {
             let md5 = owned.contains(&i);
-            let sha = f.layer == LayerKind::App;
+            let sha = files[i].layer == LayerKind::App;
             (md5 || sha).then_some((i, md5, sha))
         })
         .collect();
-    let hashes = hash_all(&files, &jobs, threads, memo)?;
+    let hashes = hash_all(files, &jobs, ask.threads, ask.memo)?;
 
-    let mut owner: HashMap<usize, String> = HashMap::new();
-    if let Some(db) = &db {
+    let mut owner: BTreeMap<usize, String> = BTreeMap::new();
+    if let Some(db) = db {
+        let warnings = &mut part.warnings;
         let mut shipped: HashMap<String, HashMap<PathBuf, [u8; 16]>> = HashMap::new();
         for (real, claims) in &claims {
             let Some(idxs) = by_real.get(real) else {
@@ -287,11 +385,12 @@ pub fn survey(
             }
         }
         for (i, key) in &owner {
-            let (Some(f), Some(h), Some(pkg)) =
-                (files.get(*i), hashes.get(i), db.packages.get(key))
-            else {
+            let (Some(f), Some(h)) = (files.get(*i), hashes.get(i)) else {
                 continue;
             };
+            if !db.packages.contains_key(key) {
+                continue;
+            }
             if f.path.as_path().to_str().is_none() {
                 warnings.push(format!(
                     "{}: the file name is not UTF-8; {}'s md5sums keeps its bytes, the SBOM shows it with U+FFFD",
@@ -299,22 +398,23 @@ pub fn survey(
                     key
                 ));
             }
-            let deb = inv.debs.entry(key.clone()).or_insert_with(|| Deb {
-                package: pkg.clone(),
-                files: BTreeMap::new(),
-                layer: f.layer,
-                size: 0,
-                license: None,
-            });
-            deb.files.insert(f.path.clone(), h.md5);
-            deb.layer = deb.layer.min(f.layer);
-            deb.size += f.size;
+            part.debs
+                .entry(key.clone())
+                .or_default()
+                .files
+                .push((*i, h.md5));
         }
-        for (key, deb) in inv.debs.iter_mut() {
-            if deb.package.state != "installed" {
+        for (key, deb) in part.debs.iter_mut() {
+            let Some(package) = db.packages.get(key) else {
+                continue;
+            };
+            if known.contains(key) {
+                continue;
+            }
+            if package.state != "installed" {
                 warnings.push(format!(
                     "dpkg: {key} is {} in {}, not fully installed; recorded as it is",
-                    deb.package.state,
+                    package.state,
                     root.dir().display()
                 ));
             }
@@ -329,7 +429,7 @@ pub fn survey(
                 ));
             }
             let copyright = Path::new("/usr/share/doc")
-                .join(&deb.package.name)
+                .join(&package.name)
                 .join("copyright");
             deb.license = root
                 .read(&copyright)?
@@ -337,21 +437,12 @@ pub fn survey(
         }
     }
 
-    inv.app_files = jobs
+    part.app = jobs
         .iter()
         .filter(|(_, _, sha)| *sha)
-        .filter_map(|(i, _, _)| {
-            let (f, h) = (files.get(*i)?, hashes.get(i)?);
-            Some(AppFile {
-                path: f.path.clone(),
-                sha256: h.sha256,
-                sha1: h.sha1,
-                deb: owner.get(i).cloned(),
-            })
-        })
+        .filter_map(|(i, _, _)| Some((*i, *hashes.get(i)?, owner.get(i).cloned())))
         .collect();
-    inv.langs = lang::find(layers, warnings);
-    Ok(inv)
+    Ok(part)
 }
 
 /// Every regular file of the file tree, hard links as the file they link to.
@@ -512,13 +603,13 @@ fn hash(
 }
 
 impl Hashes {
-    const LEN: usize = 16 + 32 + 20;
+    pub(super) const LEN: usize = 16 + 32 + 20;
 
-    fn to_bytes(self) -> Vec<u8> {
+    pub(super) fn to_bytes(self) -> Vec<u8> {
         [&self.md5[..], &self.sha256, &self.sha1].concat()
     }
 
-    fn from_bytes(b: &[u8]) -> Option<Hashes> {
+    pub(super) fn from_bytes(b: &[u8]) -> Option<Hashes> {
         if b.len() != Self::LEN {
             return None;
         }

@@ -15,6 +15,7 @@ pub mod dpkg;
 pub mod inventory;
 pub mod lang;
 pub mod records;
+mod settled;
 pub mod spdx;
 
 use std::path::PathBuf;

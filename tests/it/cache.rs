@@ -304,3 +304,164 @@ fn new_outputs_reuse_the_user_cache_and_damage_is_ignored() {
     );
     assert_eq!(index_entry(&fourth, TAG), index_entry(&first, TAG));
 }
+
+/// A sysroot with a dpkg database owning its libc through a link
+/// (`/lib` -> `lib64`, as the list names it), for the package survey the
+/// cache remembers.
+struct Packaged {
+    inputs: Inputs,
+}
+
+impl Packaged {
+    fn new() -> Packaged {
+        let inputs = Inputs::new();
+        let root = &inputs.sysroot;
+        std::os::unix::fs::symlink("lib64", root.join("lib")).expect("symlink");
+        fs::create_dir_all(root.join("other")).expect("mkdir");
+        fs::create_dir_all(root.join("var/lib/dpkg/info")).expect("mkdir");
+        fs::create_dir_all(root.join("usr/share/doc/libc6")).expect("mkdir");
+        Packaged::status(root, "2.36-9");
+        let libs = ["ld-linux-x86-64.so.2", "libc.so.6"];
+        let mut list = String::from("/.\n/lib\n");
+        let mut sums = String::new();
+        for lib in libs {
+            list.push_str(&format!("/lib/{lib}\n"));
+            let bytes = fs::read(root.join("lib64").join(lib)).expect("read lib");
+            let md5: String = <md5::Md5 as md5::Digest>::digest(&bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            sums.push_str(&format!("{md5}  lib/{lib}\n"));
+        }
+        list.push_str("/usr\n/usr/share\n/usr/share/doc\n/usr/share/doc/libc6\n");
+        list.push_str("/usr/share/doc/libc6/copyright\n/lib/libc.README\n");
+        let info = root.join("var/lib/dpkg/info");
+        fs::write(info.join("libc6:amd64.list"), list).expect("write list");
+        fs::write(info.join("libc6:amd64.md5sums"), sums).expect("write md5sums");
+        Packaged::copyright(root, "LGPL-2.1+");
+        fs::write(root.join("lib64/libc.README"), "read me\n").expect("write");
+        Packaged { inputs }
+    }
+
+    fn status(root: &Path, version: &str) {
+        fs::write(
+            root.join("var/lib/dpkg/status"),
+            format!(
+                "Package: libc6\nStatus: install ok installed\nArchitecture: amd64\nMulti-Arch: same\nSource: glibc\nVersion: {version}\nMaintainer: GNU Libc Maintainers <debian-glibc@lists.debian.org>\nDescription: GNU C Library: Shared libraries\n\n"
+            ),
+        )
+        .expect("write status");
+    }
+
+    fn copyright(root: &Path, license: &str) {
+        fs::write(
+            root.join("usr/share/doc/libc6/copyright"),
+            format!(
+                "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\nUpstream-Name: glibc\n\nFiles: *\nCopyright: 1991-2023 Free Software Foundation, Inc.\nLicense: {license}\n"
+            ),
+        )
+        .expect("write copyright");
+    }
+
+    /// A cached build and a cold one: the same index entry (manifest and
+    /// SBOM) and the same warnings. Returns the entry and the warnings.
+    #[track_caller]
+    fn cached_equals_cold(&self, what: &str) -> (serde_json::Value, Vec<String>) {
+        let dir = self.inputs.dir.path();
+        let layout = dir.join("packaged.oci");
+        let cached = self.inputs.build(&layout, &[]);
+        let cold_layout = dir.join(format!("packaged-cold-{}.oci", what.replace(' ', "-")));
+        let cold = self.inputs.build(&cold_layout, &["--no-cache"]);
+        let entry = index_entry(&cold_layout, TAG);
+        assert_eq!(
+            index_entry(&layout, TAG),
+            entry,
+            "after {what}: the cached build differs from a cold one\n{cached}"
+        );
+        let warnings = |out: &util::Output| -> Vec<String> {
+            out.stderr
+                .lines()
+                .filter(|l| l.contains("warning:"))
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(warnings(&cached), warnings(&cold), "after {what}");
+        (entry, warnings(&cold))
+    }
+}
+
+/// What the package survey reads beyond the image's files (the package's
+/// copyright and md5sums, its other listed files, the links its list is
+/// read through, the status file) changes the SBOM, the records or the
+/// warnings; the cached build follows each change as a cold one does.
+#[test]
+fn every_change_to_the_package_database_gives_the_cold_build() {
+    let p = Packaged::new();
+    let root = p.inputs.sysroot.clone();
+    tick();
+    let (mut entry, warnings) = p.cached_equals_cold("first build");
+    assert!(
+        !warnings.iter().any(|l| l.contains("libc6")),
+        "{warnings:?}"
+    );
+    assert_eq!(p.cached_equals_cold("nothing").0, entry);
+
+    type Change<'a> = (&'static str, Box<dyn Fn() + 'a>, bool, Option<&'static str>);
+    let changes: Vec<Change> = vec![
+        (
+            "license changed",
+            Box::new(|| Packaged::copyright(&root, "GPL-2+")),
+            true,
+            None,
+        ),
+        (
+            "listed file removed",
+            Box::new(|| fs::remove_file(root.join("lib64/libc.README")).expect("rm")),
+            false,
+            Some("names 1 file not in"),
+        ),
+        (
+            "md5sums changed",
+            Box::new(|| {
+                let sums = root.join("var/lib/dpkg/info/libc6:amd64.md5sums");
+                let text = fs::read_to_string(&sums).expect("read");
+                let zeroed: String = text
+                    .lines()
+                    .map(|l| format!("{}{}\n", "0".repeat(32), &l[32..]))
+                    .collect();
+                fs::write(&sums, zeroed).expect("write");
+            }),
+            false,
+            Some("differs from the copy libc6:amd64 installed"),
+        ),
+        (
+            "version bumped",
+            Box::new(|| Packaged::status(&root, "2.36-10")),
+            true,
+            None,
+        ),
+        (
+            "link the list is read through retargeted",
+            Box::new(|| {
+                fs::remove_file(root.join("lib")).expect("rm link");
+                std::os::unix::fs::symlink("other", root.join("lib")).expect("symlink");
+            }),
+            true,
+            None,
+        ),
+    ];
+    for (what, change, shows_in_image, warns) in changes {
+        change();
+        tick();
+        let (now, warnings) = p.cached_equals_cold(what);
+        assert_eq!(now != entry, shows_in_image, "{what}: {now} vs {entry}");
+        if let Some(w) = warns {
+            assert!(
+                warnings.iter().any(|l| l.contains(w)),
+                "{what}: {warnings:?}"
+            );
+        }
+        entry = now;
+        assert_eq!(p.cached_equals_cold(what).0, entry, "again after {what}");
+    }
+}

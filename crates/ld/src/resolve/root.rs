@@ -60,6 +60,8 @@ pub struct Root {
     /// list, asks a directory for many names that are mostly not there,
     /// and one listing answers them all with no `lstat` each.
     listings: Map<PathBuf, Listing>,
+    /// The real paths of the files [`read`](Root::read) has read.
+    read: Vec<PathBuf>,
 }
 
 /// Steps into one directory after which it is listed instead of asked
@@ -84,7 +86,22 @@ impl Root {
             dir_cache: Map::default(),
             file_cache: Map::default(),
             listings: Map::default(),
+            read: Vec::new(),
         }
+    }
+
+    /// The host paths of every directory this root has looked into (its
+    /// [`step`](Root::step)s) and every file it has read, each once, in
+    /// no order. Its answers depend on these alone: a name added to a
+    /// directory, removed, renamed or retargeted (a link is replaced, not
+    /// changed) changes the directory's mtime, so a caller that stamps
+    /// these may reuse answers while the stamps hold.
+    pub fn consulted(&self) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = self.listings.keys().map(|d| self.host(d)).collect();
+        out.extend(self.read.iter().map(|f| self.host(f)));
+        out.sort();
+        out.dedup();
+        out
     }
 
     pub fn dir(&self) -> &Path {
@@ -113,6 +130,7 @@ impl Root {
             return Ok(None);
         };
         let host = self.host(&found.real);
+        self.read.push(found.real);
         match crate::bounded::read(&host, crate::bounded::DOCUMENT_LIMIT) {
             Ok(b) => Ok(Some(b)),
             Err(e) if is_not_found(&e) => Ok(None),
@@ -406,6 +424,45 @@ mod tests {
             listing.listings.get(Path::new("/usr/lib")),
             Some(Listing::Read(_))
         ));
+    }
+
+    #[test]
+    fn consulted_names_each_directory_looked_into_and_file_read() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        std::fs::create_dir_all(r.join("usr/share/doc/p")).unwrap();
+        std::fs::write(r.join("usr/share/doc/p/copyright"), b"c").unwrap();
+        symlink("usr/share", r.join("share")).unwrap();
+        let mut root = Root::new(r);
+        assert!(
+            root.read(Path::new("/share/doc/p/copyright"))
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            !root
+                .exists(Path::new("/usr/share/doc/q/copyright"))
+                .unwrap()
+        );
+        let got = root.consulted();
+        let want: Vec<PathBuf> = [
+            "",
+            "usr",
+            "usr/share",
+            "usr/share/doc",
+            "usr/share/doc/p",
+            "usr/share/doc/p/copyright",
+        ]
+        .iter()
+        .map(|p| {
+            if p.is_empty() {
+                r.to_path_buf()
+            } else {
+                r.join(p)
+            }
+        })
+        .collect();
+        assert_eq!(got, want);
     }
 
     #[test]

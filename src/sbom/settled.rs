@@ -1,0 +1,320 @@
+//! The survey of every layer but the app's, remembered across builds. A
+//! rebuild after an app change asks that question again, and on a JDK
+//! answering it is half of a warm rebuild: each file matched to its
+//! package through the root's links, each package's file list checked
+//! against the root, its md5sums and copyright read.
+//!
+//! The answer is kept in the memo under a key that covers the question
+//! (mkimage's version, the root, the database's stamps, and each file's
+//! index, layer, image path, size and source, a host file with its
+//! stamps), with the stamps of every directory the survey looked into and
+//! every file it read ([`Root::consulted`]); it is taken only while each
+//! still has them. A name added to a directory, removed, renamed or
+//! retargeted changes the directory's stamps. Stamps too fresh to show a
+//! later change ([`HashMemo::stamps`], git's racy-file rule) are never
+//! kept, so neither is an answer that depends on them.
+
+use std::collections::BTreeSet;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+
+use super::SbomError;
+use super::dpkg::Database;
+use super::inventory::{Ask, HashMemo, Hashes, Part, PartDeb, TreeFile, path_bytes, survey_part};
+use crate::resolve::Root;
+use crate::rootfs::Source;
+
+/// Changes whenever the encoding or what the key covers does.
+const FORMAT: &[u8] = b"mkimage survey of settled layers 1";
+
+/// Surveys `files[which]` (every layer's but the app's) as
+/// [`survey_part`] does, with the root's os-release, answering from
+/// `memo` when it holds an answer still true.
+pub(super) fn survey(
+    files: &[TreeFile],
+    which: &[usize],
+    root: &mut Root,
+    db: Option<&Database>,
+    threads: usize,
+    memo: Option<&dyn HashMemo>,
+) -> Result<Part, SbomError> {
+    let ask = Ask {
+        files,
+        which,
+        db,
+        threads,
+        memo,
+    };
+    let none = BTreeSet::new();
+    let (Some(m), Some(db)) = (memo, db) else {
+        return survey_part(&ask, root, &none, true);
+    };
+    let Some(key) = key(files, which, root.dir(), db, m) else {
+        return survey_part(&ask, root, &none, true);
+    };
+    if let Some(bytes) = m.recall(&key)
+        && let Some(answer) = Answer::decode(&bytes, files.len())
+        && answer
+            .consulted
+            .iter()
+            .all(|(path, stamps)| stamps_of(path, m) == Some(*stamps))
+    {
+        return Ok(answer.part);
+    }
+    // A root of its own, so that what it consulted is this question's
+    // alone: the build's root has also looked up the app's files, whose
+    // directories change with every rebuild.
+    let mut own = Root::new(root.dir().to_path_buf());
+    let part = survey_part(&ask, &mut own, &none, true)?;
+    let consulted: Option<Vec<(PathBuf, [i128; 5])>> = own
+        .consulted()
+        .into_iter()
+        .map(|path| {
+            let stamps = stamps_of(&path, m)?;
+            Some((path, stamps))
+        })
+        .collect();
+    if let Some(consulted) = consulted {
+        let answer = Answer { consulted, part };
+        m.remember(key, answer.encode());
+        return Ok(answer.part);
+    }
+    Ok(part)
+}
+
+/// The stamps of the file at `path` itself (a link is not followed: the
+/// root follows links itself), when old enough to be kept.
+fn stamps_of(path: &Path, memo: &dyn HashMemo) -> Option<[i128; 5]> {
+    memo.stamps(&std::fs::symlink_metadata(path).ok()?)
+}
+
+/// What the answer is remembered under; `None` when a stamp it needs is
+/// too fresh.
+fn key(
+    files: &[TreeFile],
+    which: &[usize],
+    root: &Path,
+    db: &Database,
+    memo: &dyn HashMemo,
+) -> Option<[u8; 32]> {
+    let mut h = Sha256::new();
+    let mut field = |b: &[u8]| {
+        h.update((b.len() as u64).to_le_bytes());
+        h.update(b);
+    };
+    field(FORMAT);
+    field(env!("CARGO_PKG_VERSION").as_bytes());
+    field(root.as_os_str().as_bytes());
+    db.identity(&mut field, memo)?;
+    for &i in which {
+        let f = files.get(i)?;
+        field(&(i as u64).to_le_bytes());
+        field(f.layer.name().as_bytes());
+        field(path_bytes(&f.path));
+        field(&f.size.to_le_bytes());
+        match &f.source {
+            Source::Host(host) => {
+                field(b"host");
+                field(host.as_os_str().as_bytes());
+                let stat = crate::rootfs::tree::host_stat(f.stat.as_deref(), host).ok()?;
+                for n in memo.stamps(&stat)? {
+                    field(&n.to_le_bytes());
+                }
+            }
+            Source::Bytes(bytes) => {
+                field(b"bytes");
+                field(&Sha256::digest(bytes));
+            }
+        }
+    }
+    Some(h.finalize().into())
+}
+
+/// An answer as remembered.
+#[derive(Debug, PartialEq)]
+struct Answer {
+    /// Host paths and their stamps when the answer was found.
+    consulted: Vec<(PathBuf, [i128; 5])>,
+    part: Part,
+}
+
+impl Answer {
+    /// Length-prefixed fields, counts before lists.
+    fn encode(&self) -> Vec<u8> {
+        let mut w = Writer(Vec::new());
+        w.count(self.consulted.len());
+        for (path, stamps) in &self.consulted {
+            w.field(path.as_os_str().as_bytes());
+            let bytes: Vec<u8> = stamps.iter().flat_map(|n| n.to_le_bytes()).collect();
+            w.field(&bytes);
+        }
+        w.optional(self.part.os.as_deref());
+        w.count(self.part.debs.len());
+        for (key, deb) in &self.part.debs {
+            w.field(key.as_bytes());
+            w.optional(deb.license.as_deref().map(str::as_bytes));
+            w.count(deb.files.len());
+            for (i, md5) in &deb.files {
+                w.count(*i);
+                w.field(md5);
+            }
+        }
+        w.count(self.part.app.len());
+        for (i, hashes, deb) in &self.part.app {
+            w.count(*i);
+            w.field(&hashes.to_bytes());
+            w.optional(deb.as_deref().map(str::as_bytes));
+        }
+        w.count(self.part.warnings.len());
+        for warning in &self.part.warnings {
+            w.field(warning.as_bytes());
+        }
+        w.0
+    }
+
+    /// `None` unless `bytes` is an encoding whole, naming files below
+    /// `files`.
+    fn decode(bytes: &[u8], files: usize) -> Option<Answer> {
+        let mut r = Reader(bytes);
+        let index = |i: usize| (i < files).then_some(i);
+        let mut consulted = Vec::new();
+        for _ in 0..r.count()? {
+            let path = PathBuf::from(std::ffi::OsString::from_vec(r.field()?.to_vec()));
+            let mut stamps = [0i128; 5];
+            let raw = r.field()?;
+            if raw.len() != 16 * stamps.len() {
+                return None;
+            }
+            for (n, b) in stamps.iter_mut().zip(raw.chunks_exact(16)) {
+                *n = i128::from_le_bytes(b.try_into().ok()?);
+            }
+            consulted.push((path, stamps));
+        }
+        let mut part = Part {
+            os: r.optional()?.map(<[u8]>::to_vec),
+            ..Part::default()
+        };
+        for _ in 0..r.count()? {
+            let key = r.text()?;
+            let mut deb = PartDeb {
+                license: r
+                    .optional()?
+                    .map(|b| String::from_utf8(b.to_vec()))
+                    .transpose()
+                    .ok()?,
+                files: Vec::new(),
+            };
+            for _ in 0..r.count()? {
+                let i = index(r.count()?)?;
+                deb.files.push((i, r.field()?.try_into().ok()?));
+            }
+            part.debs.insert(key, deb);
+        }
+        for _ in 0..r.count()? {
+            let i = index(r.count()?)?;
+            let hashes = Hashes::from_bytes(r.field()?)?;
+            let deb = r
+                .optional()?
+                .map(|b| String::from_utf8(b.to_vec()))
+                .transpose()
+                .ok()?;
+            part.app.push((i, hashes, deb));
+        }
+        for _ in 0..r.count()? {
+            part.warnings.push(r.text()?);
+        }
+        r.0.is_empty().then_some(Answer { consulted, part })
+    }
+}
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn count(&mut self, n: usize) {
+        self.0.extend_from_slice(&(n as u64).to_le_bytes());
+    }
+
+    fn field(&mut self, b: &[u8]) {
+        self.count(b.len());
+        self.0.extend_from_slice(b);
+    }
+
+    fn optional(&mut self, b: Option<&[u8]>) {
+        match b {
+            None => self.0.push(0),
+            Some(b) => {
+                self.0.push(1);
+                self.field(b);
+            }
+        }
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn count(&mut self) -> Option<usize> {
+        let (n, rest) = self.0.split_first_chunk::<8>()?;
+        self.0 = rest;
+        usize::try_from(u64::from_le_bytes(*n)).ok()
+    }
+
+    fn field(&mut self) -> Option<&'a [u8]> {
+        let len = self.count()?;
+        let b = self.0.get(..len)?;
+        self.0 = &self.0[len..];
+        Some(b)
+    }
+
+    fn text(&mut self) -> Option<String> {
+        String::from_utf8(self.field()?.to_vec()).ok()
+    }
+
+    fn optional(&mut self) -> Option<Option<&'a [u8]>> {
+        let (flag, rest) = self.0.split_first()?;
+        self.0 = rest;
+        match flag {
+            0 => Some(None),
+            1 => self.field().map(Some),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_decodes_to_itself_and_damage_to_nothing() {
+        let mut part = Part {
+            os: Some(b"ID=debian\n".to_vec()),
+            warnings: vec!["w".into()],
+            ..Part::default()
+        };
+        part.debs.insert(
+            "libc6:amd64".into(),
+            PartDeb {
+                files: vec![(0, [1; 16]), (2, [2; 16])],
+                license: Some("LGPL-2.1-or-later".into()),
+            },
+        );
+        part.debs.insert("tzdata".into(), PartDeb::default());
+        let answer = Answer {
+            consulted: vec![(PathBuf::from("/usr/lib"), [1, 2, 3, -4, i128::MAX])],
+            part,
+        };
+        let bytes = answer.encode();
+        assert_eq!(Answer::decode(&bytes, 3), Some(answer));
+        // A file index past the list, a cut, a byte more: not an answer.
+        assert_eq!(Answer::decode(&bytes, 2), None);
+        for len in 0..bytes.len() {
+            assert_eq!(Answer::decode(&bytes[..len], 3), None, "cut at {len}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(Answer::decode(&longer, 3), None);
+    }
+}
