@@ -56,10 +56,7 @@ pub(super) fn survey(
     };
     if let Some(bytes) = m.recall(&key)
         && let Some(answer) = Answer::decode(&bytes, files.len())
-        && answer
-            .consulted
-            .iter()
-            .all(|(path, stamps)| stamps_of(path, m) == Some(*stamps))
+        && unchanged(&answer.consulted, m, threads)
     {
         return Ok(answer.part);
     }
@@ -82,6 +79,27 @@ pub(super) fn survey(
         return Ok(answer.part);
     }
     Ok(part)
+}
+
+/// Whether every path still has its stamps, asked on `threads` threads:
+/// a JDK's survey consults ~1,500 paths, and a stat of a long path is
+/// a few microseconds.
+fn unchanged(consulted: &[(PathBuf, [i128; 5])], memo: &dyn HashMemo, threads: usize) -> bool {
+    let same = |part: &[(PathBuf, [i128; 5])]| {
+        part.iter()
+            .all(|(path, stamps)| stamps_of(path, memo) == Some(*stamps))
+    };
+    let per = consulted.len().div_ceil(threads.clamp(1, 8)).max(256);
+    std::thread::scope(|s| {
+        let others: Vec<_> = consulted
+            .chunks(per)
+            .skip(1)
+            .map(|part| s.spawn(move || same(part)))
+            .collect();
+        let first = same(consulted.chunks(per).next().unwrap_or_default());
+        // A thread that panicked answers no.
+        others.into_iter().all(|h| h.join().unwrap_or(false)) && first
+    })
 }
 
 /// The stamps of the file at `path` itself (a link is not followed: the
