@@ -162,7 +162,7 @@ pub type Opened = Result<Result<Database, NoDatabase>, SbomError>;
 ///
 /// The files of every layer but the app's are surveyed first, then the
 /// app's: a rebuild after an app change asks the first question again,
-/// and `memo` remembers its answer ([`settled`](super::settled)).
+/// and `memo` remembers its answer (`sbom::settled`).
 pub fn survey(
     layers: &LayerSet,
     root: &mut Root,

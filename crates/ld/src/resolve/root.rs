@@ -91,7 +91,7 @@ impl Root {
     }
 
     /// The host paths of every directory this root has looked into (its
-    /// [`step`](Root::step)s) and every file it has read, each once, in
+    /// steps) and every file it has read, each once, in
     /// no order. Its answers depend on these alone: a name added to a
     /// directory, removed, renamed or retargeted (a link is replaced, not
     /// changed) changes the directory's mtime, so a caller that stamps
