@@ -22,37 +22,36 @@ use sha2::{Digest as _, Sha256};
 
 use super::SbomError;
 use super::dpkg::Database;
-use super::inventory::{Ask, HashMemo, Hashes, Part, PartDeb, TreeFile, path_bytes, survey_part};
+use super::inventory::{
+    Ask, HashMemo, Hashes, Part, PartDeb, TreeFile, check_packages, path_bytes, survey_part,
+};
 use crate::resolve::Root;
 use crate::rootfs::Source;
 
 /// Changes whenever the encoding or what the key covers does.
 const FORMAT: &[u8] = b"mkimage survey of settled layers 1";
 
-/// Surveys `files[which]` (every layer's but the app's) as
-/// [`survey_part`] does, with the root's os-release, answering from
-/// `memo` when it holds an answer still true.
-pub(super) fn survey(
-    files: &[TreeFile],
-    which: &[usize],
-    root: &mut Root,
-    db: Option<&Database>,
-    threads: usize,
-    memo: Option<&dyn HashMemo>,
-) -> Result<Part, SbomError> {
-    let ask = Ask {
+/// Surveys `ask.which` (every layer's files but the app's) as
+/// [`survey_part`] and [`check_packages`] do, with the os-release of the
+/// root at `dir`, answering from the memo when it holds an answer still
+/// true. It reads through a [`Root`] of its own, so that it can run on a
+/// thread beside the app's part, and so that what it consulted is this
+/// question's alone (the build's root has also looked up the app's files,
+/// whose directories change with every rebuild).
+pub(super) fn survey(ask: &Ask, dir: &Path) -> Result<Part, SbomError> {
+    let Ask {
         files,
         which,
         db,
         threads,
         memo,
-    };
-    let none = BTreeSet::new();
+    } = *ask;
+    let mut own = Root::new(dir.to_path_buf());
     let (Some(m), Some(db)) = (memo, db) else {
-        return survey_part(&ask, root, &none, true);
+        return fresh(ask, &mut own);
     };
-    let Some(key) = key(files, which, root.dir(), db, m) else {
-        return survey_part(&ask, root, &none, true);
+    let Some(key) = key(files, which, dir, db, m) else {
+        return fresh(ask, &mut own);
     };
     if let Some(bytes) = m.recall(&key)
         && let Some(answer) = Answer::decode(&bytes, files.len())
@@ -60,11 +59,7 @@ pub(super) fn survey(
     {
         return Ok(answer.part);
     }
-    // A root of its own, so that what it consulted is this question's
-    // alone: the build's root has also looked up the app's files, whose
-    // directories change with every rebuild.
-    let mut own = Root::new(root.dir().to_path_buf());
-    let part = survey_part(&ask, &mut own, &none, true)?;
+    let part = fresh(ask, &mut own)?;
     let consulted: Option<Vec<(PathBuf, [i128; 5])>> = own
         .consulted()
         .into_iter()
@@ -77,6 +72,15 @@ pub(super) fn survey(
         let answer = Answer { consulted, part };
         m.remember(key, answer.encode());
         return Ok(answer.part);
+    }
+    Ok(part)
+}
+
+/// The part worked out, every package in it checked.
+fn fresh(ask: &Ask, root: &mut Root) -> Result<Part, SbomError> {
+    let mut part = survey_part(ask, root, true)?;
+    if let Some(db) = ask.db {
+        check_packages(&mut part, db, root, &BTreeSet::new())?;
     }
     Ok(part)
 }
