@@ -14,6 +14,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use super::codec::{Reader, Writer};
 use super::deb822::{self, Stanza};
 use super::{HashMemo, SbomError};
 use crate::resolve::Root;
@@ -350,7 +351,7 @@ impl Database {
             h.update((b.len() as u64).to_le_bytes());
             h.update(b);
         };
-        field(b"mkimage dpkg lists 1");
+        field(b"mkimage dpkg lists 2");
         field(env!("CARGO_PKG_VERSION").as_bytes());
         let mut sorted: Vec<&OsString> = names.iter().collect();
         sorted.sort();
@@ -440,7 +441,7 @@ impl Database {
 }
 
 /// [`Database::listed`]'s answer, as remembered: length-prefixed fields.
-#[derive(Default)]
+#[derive(Debug, Default, PartialEq)]
 struct Listed {
     claims: Vec<Claim>,
     unlisted: Vec<String>,
@@ -448,40 +449,31 @@ struct Listed {
 
 impl Listed {
     fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut put = |b: &[u8]| {
-            out.extend_from_slice(&(b.len() as u32).to_le_bytes());
-            out.extend_from_slice(b);
-        };
-        put(&(self.claims.len() as u32).to_le_bytes());
+        let mut w = Writer::new();
+        w.count(self.claims.len());
         for c in &self.claims {
-            put(c.key.as_bytes());
-            put(c.listed.as_os_str().as_bytes());
+            w.field(c.key.as_bytes());
+            w.field(c.listed.as_os_str().as_bytes());
         }
+        w.count(self.unlisted.len());
         for k in &self.unlisted {
-            put(k.as_bytes());
+            w.field(k.as_bytes());
         }
-        out
+        w.into_bytes()
     }
 
-    fn decode(mut bytes: &[u8]) -> Option<Listed> {
-        let mut take = || -> Option<&[u8]> {
-            let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
-            let field = bytes.get(4..4 + len)?;
-            bytes = &bytes[4 + len..];
-            Some(field)
-        };
-        let count = u32::from_le_bytes(take()?.try_into().ok()?);
+    fn decode(bytes: &[u8]) -> Option<Listed> {
+        let mut r = Reader::new(bytes);
         let mut out = Listed::default();
-        for _ in 0..count {
-            let key = String::from_utf8(take()?.to_vec()).ok()?;
-            let listed = PathBuf::from(OsStr::from_bytes(take()?));
+        for _ in 0..r.count()? {
+            let key = r.text()?;
+            let listed = PathBuf::from(OsStr::from_bytes(r.field()?));
             out.claims.push(Claim { key, listed });
         }
-        while let Some(k) = take() {
-            out.unlisted.push(String::from_utf8(k.to_vec()).ok()?);
+        for _ in 0..r.count()? {
+            out.unlisted.push(r.text()?);
         }
-        Some(out)
+        r.is_done().then_some(out)
     }
 }
 
@@ -611,6 +603,25 @@ fn unhex16(hex: &[u8]) -> Option<[u8; 16]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The remembered list answer reads back as written, and a cut or an
+    /// extra byte reads as nothing.
+    #[test]
+    fn listed_round_trips() {
+        let answer = Listed {
+            claims: vec![Claim {
+                key: "libc6:amd64".into(),
+                listed: PathBuf::from(OsStr::from_bytes(b"/lib/x\xff.so")),
+            }],
+            unlisted: vec!["gone".into()],
+        };
+        let bytes = answer.encode();
+        assert_eq!(Listed::decode(&bytes), Some(answer));
+        for cut in 0..bytes.len() {
+            assert_eq!(Listed::decode(&bytes[..cut]), None, "cut at {cut}");
+        }
+        assert_eq!(Listed::decode(&[&bytes[..], b"x"].concat()), None);
+    }
 
     const STATUS: &str = "\
 Package: libc6

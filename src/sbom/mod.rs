@@ -9,6 +9,7 @@
 //!                          └──────► SPDX document ──► referrer of the manifest
 //! ```
 
+mod codec;
 pub mod copyright;
 pub mod deb822;
 pub mod dpkg;

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 
 use super::SbomError;
+use super::codec::{Reader, Writer};
 use super::dpkg::Database;
 use super::inventory::{
     Ask, HashMemo, Hashes, Part, PartDeb, TreeFile, check_packages, path_bytes, survey_part,
@@ -165,7 +166,7 @@ struct Answer {
 impl Answer {
     /// Length-prefixed fields, counts before lists.
     fn encode(&self) -> Vec<u8> {
-        let mut w = Writer(Vec::new());
+        let mut w = Writer::new();
         w.count(self.consulted.len());
         for (path, stamps) in &self.consulted {
             w.field(path.as_os_str().as_bytes());
@@ -193,13 +194,13 @@ impl Answer {
         for warning in &self.part.warnings {
             w.field(warning.as_bytes());
         }
-        w.0
+        w.into_bytes()
     }
 
     /// `None` unless `bytes` is an encoding whole, naming files below
     /// `files`.
     fn decode(bytes: &[u8], files: usize) -> Option<Answer> {
-        let mut r = Reader(bytes);
+        let mut r = Reader::new(bytes);
         let index = |i: usize| (i < files).then_some(i);
         let mut consulted = Vec::new();
         for _ in 0..r.count()? {
@@ -247,61 +248,7 @@ impl Answer {
         for _ in 0..r.count()? {
             part.warnings.push(r.text()?);
         }
-        r.0.is_empty().then_some(Answer { consulted, part })
-    }
-}
-
-struct Writer(Vec<u8>);
-
-impl Writer {
-    fn count(&mut self, n: usize) {
-        self.0.extend_from_slice(&(n as u64).to_le_bytes());
-    }
-
-    fn field(&mut self, b: &[u8]) {
-        self.count(b.len());
-        self.0.extend_from_slice(b);
-    }
-
-    fn optional(&mut self, b: Option<&[u8]>) {
-        match b {
-            None => self.0.push(0),
-            Some(b) => {
-                self.0.push(1);
-                self.field(b);
-            }
-        }
-    }
-}
-
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn count(&mut self) -> Option<usize> {
-        let (n, rest) = self.0.split_first_chunk::<8>()?;
-        self.0 = rest;
-        usize::try_from(u64::from_le_bytes(*n)).ok()
-    }
-
-    fn field(&mut self) -> Option<&'a [u8]> {
-        let len = self.count()?;
-        let b = self.0.get(..len)?;
-        self.0 = &self.0[len..];
-        Some(b)
-    }
-
-    fn text(&mut self) -> Option<String> {
-        String::from_utf8(self.field()?.to_vec()).ok()
-    }
-
-    fn optional(&mut self) -> Option<Option<&'a [u8]>> {
-        let (flag, rest) = self.0.split_first()?;
-        self.0 = rest;
-        match flag {
-            0 => Some(None),
-            1 => self.field().map(Some),
-            _ => None,
-        }
+        r.is_done().then_some(Answer { consulted, part })
     }
 }
 
