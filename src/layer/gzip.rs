@@ -10,7 +10,7 @@
 //!   9% of the build's CPU to make the layer 1.4% smaller.
 //! - Dense (most of the rest of a jmod, packed resources): at the fast
 //!   levels (1 and 2), level 1. On the JDK tree, level 2 took 5% more of
-//!   the deflating to make these chunks 0.03% smaller; on
+//!   the deflating to make the layer 0.03% smaller; on
 //!   /usr/lib/x86_64-linux-gnu and Python's stdlib no chunk is dense.
 //! - Anything else: the level asked for.
 
@@ -75,8 +75,8 @@ enum Spread {
 impl Spread {
     /// Counted on the first 64 bytes (a cache line) of every 256, which
     /// decides as the whole chunk does on every chunk of the JDK, /usr/lib
-    /// and Python trees but one, and reads a quarter of the memory. Chunks shorter than a page
-    /// are `Other`: too few bytes to tell.
+    /// and Python trees but one, and reads a quarter of the memory. Chunks
+    /// shorter than a page are `Other`: too few bytes to tell.
     fn of(chunk: &[u8]) -> Spread {
         if chunk.len() < 4096 {
             return Spread::Other;
