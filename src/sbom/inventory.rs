@@ -6,18 +6,13 @@
 //! records and the SBOM are both made from it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fs::File;
-use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-
-use md5::Md5;
-use sha1::Sha1;
-use sha2::{Digest as _, Sha256};
 
 use super::SbomError;
 use super::copyright;
 use super::dpkg::{Claim, Database, NoDatabase, Package};
+use super::hashing::{Hashes, Job, hash_all};
 use super::lang::{self, LangPackage};
 use crate::resolve::Root;
 use crate::rootfs::{ImagePath, Kind, LayerKind, LayerSet, Source};
@@ -117,13 +112,6 @@ pub(super) struct TreeFile {
     pub size: u64,
     /// The host file's stat when planned, if the planner kept one.
     pub stat: Option<std::sync::Arc<std::fs::Metadata>>,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub(super) struct Hashes {
-    pub md5: [u8; 16],
-    pub sha256: [u8; 32],
-    pub sha1: [u8; 20],
 }
 
 /// Remembers the hashes of host files across builds (the layer cache
@@ -328,12 +316,12 @@ pub(super) fn survey_part(ask: &Ask, root: &mut Root, with_os: bool) -> Result<P
         .keys()
         .flat_map(|real| by_real.get(real).into_iter().flatten().copied())
         .collect();
-    let jobs: Vec<(usize, bool, bool)> = which
+    let jobs: Vec<Job> = which
         .iter()
-        .filter_map(|&i| {
-            let md5 = owned.contains(&i);
-            let sha = files[i].layer == LayerKind::App;
-            (md5 || sha).then_some((i, md5, sha))
+        .filter_map(|&file| {
+            let md5 = owned.contains(&file);
+            let sha = files[file].layer == LayerKind::App;
+            (md5 || sha).then_some(Job { file, md5, sha })
         })
         .collect();
     let hashes = hash_all(files, &jobs, ask.threads, ask.memo)?;
@@ -429,8 +417,8 @@ pub(super) fn survey_part(ask: &Ask, root: &mut Root, with_os: bool) -> Result<P
 
     part.app = jobs
         .iter()
-        .filter(|(_, _, sha)| *sha)
-        .filter_map(|(i, _, _)| Some((*i, *hashes.get(i)?, owner.get(i).cloned())))
+        .filter(|j| j.sha)
+        .filter_map(|j| Some((j.file, *hashes.get(&j.file)?, owner.get(&j.file).cloned())))
         .collect();
     Ok(part)
 }
@@ -518,141 +506,6 @@ fn read_small(root: &mut Root, paths: &[&str]) -> Result<Option<Vec<u8>>, SbomEr
         }
     }
     Ok(None)
-}
-
-/// Hashes the `jobs` (file index, md5?, sha?) on `threads` threads. The
-/// threads take the largest files first, one at a time, so one big file
-/// (a JDK's 123 MB `lib/modules`) overlaps the rest instead of leaving
-/// the other threads idle behind it. Results are keyed by file, so they
-/// do not depend on which thread hashed what.
-fn hash_all(
-    files: &[TreeFile],
-    jobs: &[(usize, bool, bool)],
-    threads: usize,
-    memo: Option<&dyn HashMemo>,
-) -> Result<HashMap<usize, Hashes>, SbomError> {
-    let threads = threads.clamp(1, 16);
-    let mut order: Vec<&(usize, bool, bool)> = jobs.iter().collect();
-    order.sort_by_key(|(i, _, _)| std::cmp::Reverse(files[*i].size));
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<Result<Vec<(usize, Hashes)>, SbomError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut out = Vec::new();
-                    while let Some(&&(i, md5, sha)) =
-                        order.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
-                    {
-                        match hash(&files[i], md5, sha, memo) {
-                            Ok(h) => out.push((i, h)),
-                            Err(e) => {
-                                // The others need not hash what is lost.
-                                next.store(order.len(), std::sync::atomic::Ordering::Relaxed);
-                                return Err(e);
-                            }
-                        }
-                    }
-                    Ok(out)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or(Err(SbomError::HashThread)))
-            .collect()
-    });
-    let mut out = HashMap::new();
-    for r in results {
-        out.extend(r?);
-    }
-    Ok(out)
-}
-
-fn hash(
-    f: &TreeFile,
-    want_md5: bool,
-    want_sha: bool,
-    memo: Option<&dyn HashMemo>,
-) -> Result<Hashes, SbomError> {
-    let mut md5 = Md5::new();
-    let mut sha256 = Sha256::new();
-    let mut sha1 = Sha1::new();
-    let mut feed = |chunk: &[u8]| {
-        if want_md5 {
-            md5.update(chunk);
-        }
-        if want_sha {
-            sha256.update(chunk);
-            sha1.update(chunk);
-        }
-    };
-    match &f.source {
-        Source::Bytes(b) => feed(b),
-        Source::Host(h) => {
-            let io = |source| SbomError::Io {
-                path: h.clone(),
-                source,
-            };
-            let what = [u8::from(want_md5), u8::from(want_sha)];
-            // A remembered file is known by a stat of its path: opening
-            // each (a thousand tzdata files) was a tenth of a warm build.
-            if let Some(m) = memo
-                && let Ok(stat) = crate::rootfs::tree::host_stat(f.stat.as_deref(), h)
-                && let Ok(known) = m.lookup(h, &stat, &what)
-                && let Some(hashes) = Hashes::from_bytes(&known)
-            {
-                return Ok(hashes);
-            }
-            let mut file = File::open(h).map_err(io)?;
-            // What is stored is keyed by the open file's own stamps, so a
-            // file replaced since the stat above is stored as what it is.
-            let key = match (memo, file.metadata()) {
-                (Some(m), Ok(stat)) => m.lookup(h, &stat, &what).err().flatten(),
-                _ => None,
-            };
-            let mut buf = vec![0u8; 256 * 1024];
-            loop {
-                let n = file.read(&mut buf).map_err(io)?;
-                if n == 0 {
-                    break;
-                }
-                feed(&buf[..n]);
-            }
-            let hashes = Hashes {
-                md5: md5.finalize().into(),
-                sha256: sha256.finalize().into(),
-                sha1: sha1.finalize().into(),
-            };
-            if let (Some(m), Some(key)) = (memo, key) {
-                m.store(key, hashes.to_bytes());
-            }
-            return Ok(hashes);
-        }
-    }
-    Ok(Hashes {
-        md5: md5.finalize().into(),
-        sha256: sha256.finalize().into(),
-        sha1: sha1.finalize().into(),
-    })
-}
-
-impl Hashes {
-    pub(super) const LEN: usize = 16 + 32 + 20;
-
-    pub(super) fn to_bytes(self) -> Vec<u8> {
-        [&self.md5[..], &self.sha256, &self.sha1].concat()
-    }
-
-    pub(super) fn from_bytes(b: &[u8]) -> Option<Hashes> {
-        if b.len() != Self::LEN {
-            return None;
-        }
-        Some(Hashes {
-            md5: b[..16].try_into().ok()?,
-            sha256: b[16..48].try_into().ok()?,
-            sha1: b[48..].try_into().ok()?,
-        })
-    }
 }
 
 /// An image path as bytes (file names need not be UTF-8).

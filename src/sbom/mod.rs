@@ -13,6 +13,7 @@ mod codec;
 pub mod copyright;
 pub mod deb822;
 pub mod dpkg;
+mod hashing;
 pub mod inventory;
 pub mod lang;
 pub mod records;

@@ -23,8 +23,9 @@ use sha2::{Digest as _, Sha256};
 use super::SbomError;
 use super::codec::{Reader, Writer};
 use super::dpkg::Database;
+use super::hashing::Hashes;
 use super::inventory::{
-    Ask, HashMemo, Hashes, Part, PartDeb, TreeFile, check_packages, path_bytes, survey_part,
+    Ask, HashMemo, Part, PartDeb, TreeFile, check_packages, path_bytes, survey_part,
 };
 use crate::resolve::Root;
 use crate::rootfs::Source;
