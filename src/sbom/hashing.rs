@@ -389,16 +389,15 @@ mod tests {
     use crate::rootfs::{ImagePath, LayerKind};
     use md5::Md5;
 
+    /// Bytes with no pattern at block edges: a multiplicative hash of
+    /// the position, different for each `seed`.
     fn noise(len: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
+        let at = |i: u64| {
+            (i.wrapping_add(seed << 40)
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                >> 56) as u8
+        };
+        (0..len as u64).map(at).collect()
     }
 
     fn reference(bytes: &[u8], job: Job) -> Hashes {
