@@ -10,6 +10,7 @@
 mod compress;
 mod gzip;
 mod parallel;
+mod sink;
 mod tar;
 mod zstd;
 
@@ -22,6 +23,7 @@ use std::path::PathBuf;
 
 pub use self::compress::{Algorithm, Compression, decompress};
 pub use self::parallel::ParCompress;
+use self::sink::Sink;
 #[cfg(test)]
 use self::tar::write_tar;
 pub use crate::digest::{Digest, HashingWriter};
@@ -102,20 +104,24 @@ pub struct LayerDigests {
 
 /// Writes `tree` to `out` as a compressed layer tar and returns its
 /// digests. On error `out` holds a partial blob that must be discarded.
-pub fn write_layer<W: Write>(
+pub fn write_layer<W: Write + Send>(
     tree: &Tree,
     opts: &LayerOptions,
     out: W,
 ) -> Result<LayerDigests, LayerError> {
     std::thread::scope(|scope| {
-        let compressed = HashingWriter::new(out);
+        let compressed = Sink::start(HashingWriter::new(out), scope)?;
         let compressor = ParCompress::new(compressed, opts.threads, opts.compression, scope)?;
         let mut tar_out = HashingWriter::new(compressor);
         // On error `tar_out` is dropped here, which closes the workers'
-        // queue; the scope joins them.
+        // queue and the sink's; the scope joins them.
         self::tar::write_entries(tree, opts.mtime, &mut tar_out)?;
         let (compressor, diff_id, uncompressed_size) = tar_out.finish();
-        let (_, digest, size) = compressor.finish()?.finish();
+        let sink = compressor.finish()?;
+        let (_, digest, size) = sink
+            .finish()
+            .map_err(|source| LayerError::Write { source })?
+            .finish();
         Ok(LayerDigests {
             diff_id,
             digest,
