@@ -260,8 +260,7 @@ fn begin<'a>(
     let mut sha = job.sha.then(Sha::default);
     if !job.md5 {
         // No lane needed: SHA-256 and SHA-1 take any piece.
-        let mut buf = buffers.pop().unwrap_or_default();
-        buf.resize(PIECE, 0);
+        let mut buf = buffer(buffers);
         loop {
             let n = read(&mut handle, &mut buf).map_err(io)?;
             if n == 0 {
@@ -278,19 +277,24 @@ fn begin<'a>(
         }
         return Ok(Begun::Done(hashes));
     }
-    let mut buf = buffers.pop().unwrap_or_default();
-    buf.resize(PIECE, 0);
     Ok(Begun::Reading(Box::new(Reading {
         job,
         path: h,
         handle,
         key,
         sha,
-        buf,
+        buf: buffer(buffers),
         start: 0,
         end: 0,
         eof: false,
     })))
+}
+
+/// A read buffer of [`PIECE`] bytes, one done with if there is one.
+fn buffer(buffers: &mut Vec<Vec<u8>>) -> Vec<u8> {
+    let mut buf = buffers.pop().unwrap_or_default();
+    buf.resize(PIECE, 0);
+    buf
 }
 
 /// A host file being read into an md5 lane.

@@ -171,9 +171,9 @@ impl Lanes {
                     std::array::from_fn(|w| u32x8::new(std::array::from_fn(|l| le32(rows[l], w))));
                 step_all(&mut self.words, &m);
             }
-            let busy = u32x8::new(blocks.map(|b| if b > 0 { u32::MAX } else { 0 }));
+            let hashed = u32x8::new(blocks.map(|b| if b > 0 { u32::MAX } else { 0 }));
             for (w, idle) in self.words.iter_mut().zip(idle) {
-                *w = busy.bitselect(*w, idle);
+                *w = hashed.bitselect(*w, idle);
             }
             for (took, b) in took.iter_mut().zip(blocks) {
                 if b > 0 {
